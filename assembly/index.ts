@@ -1,0 +1,10 @@
+// Entry point of the retrograd WebAssembly kernels: re-exports every exported kernel.
+// All pointers are byte offsets into the imported linear memory (env.memory).
+export * from "./gemm";
+export * from "./conv";
+export * from "./norm";
+export * from "./elementwise";
+export * from "./pool";
+export * from "./loss";
+export * from "./optim";
+export { random_uniform, random_normal } from "./random";

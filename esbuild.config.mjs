@@ -1,0 +1,24 @@
+// The build: AssemblyScript kernels → build/kernels.wasm (+ an embedded base64 module),
+// then esbuild bundles the library (dist/retrograd.mjs, platform-neutral ESM, no Node
+// built-ins), the Node CLI and bench, and each test file for Node (build/test/*.mjs).
+// `npm run build` runs it; `npm test` runs it first.
+import * as esbuild from "esbuild";
+import { readdir } from "node:fs/promises";
+import { buildWasm } from "./scripts/build_wasm.mjs";
+
+const common = { bundle: true, format: "esm", target: "es2022", logLevel: "warning", sourcemap: false };
+
+export async function build() {
+  await buildWasm();
+  const tests = (await readdir("test")).filter((f) => f.endsWith(".test.ts")).map((f) => `test/${f}`);
+  await Promise.all([
+    esbuild.build({ ...common, entryPoints: ["src/mod.ts"], outfile: "dist/retrograd.mjs", platform: "neutral" }),
+    esbuild.build({
+      ...common, entryPoints: tests, outdir: "build/test", outExtension: { ".js": ".mjs" }, platform: "node",
+      // uvu and friends stay external: they are resolved from node_modules at run time.
+      packages: "external",
+    }),
+  ]);
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) await build();

@@ -1,0 +1,95 @@
+// Builds the WebAssembly compute kernels (assembly/index.ts) with AssemblyScript.
+//
+// Outputs:
+//   build/kernels.wasm      the module (imports only env.memory)
+//   build/kernels_wasm.ts   `export const kernelsWasmBase64 = "<base64>";` (one line)
+//
+// Memory layout contract: the module's static data (AssemblyScript's Math lookup
+// tables, a few KiB) must lie entirely below byte 65536, because the TypeScript
+// allocator hands out linear memory from 65536 upward. The kernels themselves use
+// no static arrays and never allocate; this script parses the data section and
+// fails the build if any segment reaches past 65536, or if the module imports
+// anything but env.memory.
+//
+// Usage: node scripts/build_wasm.mjs [--relaxed]
+import { readFile, writeFile, mkdir } from "node:fs/promises";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { dirname, resolve } from "node:path";
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+const STATIC_LIMIT = 65536;
+
+export async function buildWasm({ relaxed = false } = {}) {
+  const ascModule = await import("assemblyscript/asc");
+  const asc = typeof ascModule.main === "function" ? ascModule : ascModule.default;
+  const outWasm = resolve(root, "build/kernels.wasm");
+  await mkdir(resolve(root, "build"), { recursive: true });
+  const args = [
+    resolve(root, "assembly/index.ts"),
+    "-O3",
+    "--runtime", "stub",
+    "--noAssert",
+    "--enable", relaxed ? "simd,relaxed-simd" : "simd",
+    "--importMemory",
+    "--initialMemory", "1",
+    "--use", "abort=",
+    "--outFile", outWasm,
+  ];
+  let stderrText = "";
+  const stderr = { write(s) { stderrText += typeof s === "string" ? s : new TextDecoder().decode(s); return true; } };
+  const stdout = { write(s) { return true; } };
+  const { error } = await asc.main(args, { stdout, stderr });
+  if (error) {
+    throw new Error(`asc failed: ${error.message}\n${stderrText}`);
+  }
+  const wasm = await readFile(outWasm);
+  const staticEnd = checkModule(wasm);
+  const b64 = Buffer.from(wasm).toString("base64");
+  await writeFile(resolve(root, "build/kernels_wasm.ts"), `export const kernelsWasmBase64 = "${b64}";\n`);
+  return { bytes: wasm.length, path: outWasm, staticEnd };
+}
+
+// Verify imports (only env.memory) and that every active data segment ends below STATIC_LIMIT.
+function checkModule(buf) {
+  const mod = new WebAssembly.Module(buf);
+  const imports = WebAssembly.Module.imports(mod);
+  if (imports.length !== 1 || imports[0].module !== "env" || imports[0].name !== "memory" || imports[0].kind !== "memory") {
+    throw new Error(`kernels.wasm must import only env.memory, got ${JSON.stringify(imports)}`);
+  }
+  let pos = 8;
+  const u8 = new Uint8Array(buf.buffer, buf.byteOffset, buf.length);
+  const leb = () => { let r = 0, s = 0, b; do { b = u8[pos++]; r |= (b & 0x7f) << s; s += 7; } while (b & 0x80); return r >>> 0; };
+  const sleb = () => { let r = 0, s = 0, b; do { b = u8[pos++]; r |= (b & 0x7f) << s; s += 7; } while (b & 0x80); if (s < 32 && (b & 0x40)) r |= -1 << s; return r; };
+  let maxEnd = 0;
+  while (pos < u8.length) {
+    const id = u8[pos++];
+    const size = leb();
+    const end = pos + size;
+    if (id === 11) {
+      const count = leb();
+      for (let i = 0; i < count; i++) {
+        const flags = leb();
+        if (flags === 1) { const n = leb(); pos += n; continue; } // passive
+        if (flags === 2) leb(); // memory index
+        const op = u8[pos++];
+        if (op !== 0x41) throw new Error(`unexpected data segment offset expression 0x${op.toString(16)}`);
+        const off = sleb();
+        if (u8[pos++] !== 0x0b) throw new Error("bad data segment offset expression");
+        const n = leb();
+        pos += n;
+        maxEnd = Math.max(maxEnd, off + n);
+      }
+    }
+    pos = end;
+  }
+  if (maxEnd > STATIC_LIMIT) throw new Error(`static data reaches byte ${maxEnd} (limit ${STATIC_LIMIT})`);
+  return maxEnd;
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
+  const relaxed = process.argv.includes("--relaxed");
+  buildWasm({ relaxed }).then(
+    (r) => console.log(`built ${r.path} (${r.bytes} bytes, static data ends at byte ${r.staticEnd})`),
+    (e) => { console.error(e.message ?? e); process.exit(1); },
+  );
+}

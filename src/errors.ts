@@ -1,0 +1,36 @@
+/**
+ * Typed errors. Every error retrograd raises on bad input is one of these, and its message
+ * names what was wrong (the op, tensor, shape, key or file), so a user can fix the call
+ * without reading our source. Catch `RetrogradError` to catch them all.
+ */
+
+export class RetrogradError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+/** An op got tensors whose shapes do not fit together. */
+export class ShapeError extends RetrogradError {}
+
+/** A value (option, label, hyper-parameter) is out of its allowed range. */
+export class ValueError extends RetrogradError {}
+
+/** A state dict does not match a module: missing, unexpected or mis-shaped keys. */
+export class StateDictError extends RetrogradError {
+  constructor(
+    message: string,
+    readonly missing: string[] = [],
+    readonly unexpected: string[] = [],
+    readonly mismatched: string[] = [],
+  ) {
+    super(message);
+  }
+}
+
+/** A safetensors file is truncated, malformed or holds something we cannot read. */
+export class SafetensorsError extends RetrogradError {}
+
+/** A tensor was used after dispose(), or a graph after its backward pass freed it. */
+export class DisposedError extends RetrogradError {}

@@ -1,0 +1,3 @@
+/** `rg.io`: reading and writing weights (safetensors, PyTorch's names). */
+export { readSafetensors, writeSafetensors, readSafetensorsMetadata } from "./state.ts";
+export { parseSafetensors, serializeSafetensors, type SafetensorsDtype } from "./safetensors.ts";

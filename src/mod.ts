@@ -1,0 +1,30 @@
+/**
+ * retrograd's public API: everything a user imports comes from here.
+ *
+ *   import * as rg from "retrograd";               // Node, bundlers
+ *   import * as rg from "./src/mod.ts";            // Deno
+ *
+ * Tensors and ops at the top level, `rg.nn` for modules, `rg.models` for the zoo,
+ * `rg.optim` for optimisers and schedules, `rg.io` for safetensors.
+ */
+export {
+  Tensor, tensor, zeros, ones, full, randn, rand, empty, tidy, keep, type Shape, type GradHook,
+} from "./tensor.ts";
+export { noGrad, isGradEnabled } from "./autograd.ts";
+export { manualSeed, getRandomState, setRandomState, type RandomState } from "./random.ts";
+export { getBackend, setBackend, registerBackend } from "./backend/registry.ts";
+export type { Backend, MemoryInfo } from "./backend/backend.ts";
+export * from "./ops/index.ts";
+export * from "./errors.ts";
+export * as nn from "./nn/index.ts";
+export * as models from "./nn/models/index.ts";
+export * as optim from "./optim/index.ts";
+export * as io from "./io/index.ts";
+
+import { getBackend } from "./backend/registry.ts";
+import type { MemoryInfo } from "./backend/backend.ts";
+
+/** Bytes in use and peak on the current backend. */
+export function memory(): MemoryInfo {
+  return getBackend().memory();
+}

@@ -1,0 +1,5 @@
+/** `rg.nn`: modules, layers, initialisers, the loss, and the model zoo. */
+export { Module, type StateDict, type ForwardHook, type BackwardHook } from "./module.ts";
+export * from "./layers.ts";
+export * as init from "./init.ts";
+export { crossEntropy } from "../ops/loss.ts";

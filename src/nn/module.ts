@@ -1,0 +1,203 @@
+/**
+ * Module: a tree of named parameters, buffers and child modules, PyTorch-style. The order
+ * in which a module registers things is its state-dict order (own parameters, own buffers,
+ * then children), which is PyTorch's, so `stateDict()` keys and order match torch exactly
+ * (`layer1.0.conv1.weight`, `bn1.running_mean`, ...) and weights move between the two
+ * without conversion.
+ *
+ * Hooks: `registerForwardHook` sees (and may replace) a module's output;
+ * `registerBackwardHook` sees the gradient at the module's output and input and may replace
+ * the input gradient. Both are installed by wrapping this instance's `forward`, so a module
+ * without hooks pays nothing and `model.forward(x)` runs every hook in the tree.
+ */
+import { StateDictError } from "../errors.ts";
+import { cloneData, keep, Tensor } from "../tensor.ts";
+import { reshape } from "../ops/shape.ts";
+
+export type StateDict = Map<string, Tensor>;
+export type ForwardHook = (module: Module, input: Tensor, output: Tensor) => Tensor | void;
+/** gradInput is null when the module's input needs no gradient (the first layer). */
+export type BackwardHook = (module: Module, gradInput: Tensor | null, gradOutput: Tensor) => Tensor | void;
+
+export abstract class Module {
+  training = true;
+  private readonly params = new Map<string, Tensor>();
+  private readonly buffers = new Map<string, Tensor>();
+  private readonly children = new Map<string, Module>();
+  private forwardHooks: ForwardHook[] = [];
+  private backwardHooks: BackwardHook[] = [];
+  private hooksInstalled = false;
+
+  abstract forward(x: Tensor): Tensor;
+
+  /** Register a trainable tensor under `name` (it becomes a leaf with requiresGrad). */
+  protected param(name: string, t: Tensor): Tensor {
+    keep(t).requireGrad(true);
+    this.params.set(name, t);
+    return t;
+  }
+
+  /** Register persistent state that is not trained (running statistics). */
+  protected buffer(name: string, t: Tensor): Tensor {
+    this.buffers.set(name, keep(t));
+    return t;
+  }
+
+  protected module<M extends Module>(name: string, m: M): M {
+    this.children.set(name, m);
+    return m;
+  }
+
+  *namedChildren(): Generator<[string, Module]> {
+    yield* this.children;
+  }
+
+  *namedModules(prefix = ""): Generator<[string, Module]> {
+    yield [prefix, this];
+    for (const [name, child] of this.children) yield* child.namedModules(prefix ? `${prefix}.${name}` : name);
+  }
+
+  *namedParameters(prefix = ""): Generator<[string, Tensor]> {
+    for (const [moduleName, m] of this.namedModules(prefix)) {
+      for (const [name, p] of m.params) yield [moduleName ? `${moduleName}.${name}` : name, p];
+    }
+  }
+
+  *namedBuffers(prefix = ""): Generator<[string, Tensor]> {
+    for (const [moduleName, m] of this.namedModules(prefix)) {
+      for (const [name, b] of m.buffers) yield [moduleName ? `${moduleName}.${name}` : name, b];
+    }
+  }
+
+  parameters(): Tensor[] {
+    return [...this.namedParameters()].map(([, p]) => p);
+  }
+
+  /** Every parameter and buffer by its PyTorch name, in PyTorch's order (live tensors). */
+  stateDict(): StateDict {
+    const sd: StateDict = new Map();
+    const visit = (m: Module, prefix: string) => {
+      for (const [name, p] of m.params) sd.set(prefix + name, p);
+      for (const [name, b] of m.buffers) sd.set(prefix + name, b);
+      for (const [name, child] of m.children) visit(child, `${prefix}${name}.`);
+    };
+    visit(this, "");
+    return sd;
+  }
+
+  /**
+   * Copy values from `source` into this module's tensors. Strict by default: missing,
+   * unexpected and mis-shaped keys are all listed in one StateDictError.
+   */
+  loadStateDict(source: StateDict | Record<string, Tensor>, opts: { strict?: boolean } = {}): void {
+    const strict = opts.strict ?? true;
+    const incoming = source instanceof Map ? source : new Map(Object.entries(source));
+    const own = this.stateDict();
+    const missing = [...own.keys()].filter((k) => !incoming.has(k));
+    const unexpected = [...incoming.keys()].filter((k) => !own.has(k));
+    const mismatched: string[] = [];
+    for (const [key, t] of own) {
+      const s = incoming.get(key);
+      if (s && s.size !== t.size) mismatched.push(`${key}: expected [${t.shape.join(", ")}], got [${s.shape.join(", ")}]`);
+      else if (s && s.shape.length !== t.shape.length && !(t.size === 1 && s.size === 1)) {
+        mismatched.push(`${key}: expected [${t.shape.join(", ")}], got [${s.shape.join(", ")}]`);
+      }
+    }
+    if (mismatched.length > 0 || (strict && (missing.length > 0 || unexpected.length > 0))) {
+      const parts = [
+        missing.length ? `missing keys: ${missing.join(", ")}` : "",
+        unexpected.length ? `unexpected keys: ${unexpected.join(", ")}` : "",
+        mismatched.length ? `shape mismatch: ${mismatched.join("; ")}` : "",
+      ].filter(Boolean);
+      throw new StateDictError(`loadStateDict: ${parts.join(". ")}`, missing, unexpected, mismatched);
+    }
+    for (const [key, t] of own) {
+      const s = incoming.get(key);
+      if (s) t.backend.write(t.buffer, s.dataSync());
+    }
+    for (const [, m] of this.namedModules()) m.afterLoad();
+  }
+
+  /** Called after loadStateDict, for modules that mirror buffer values in JS. */
+  protected afterLoad(): void {}
+
+  train(mode = true): this {
+    for (const [, m] of this.namedModules()) m.training = mode;
+    return this;
+  }
+
+  eval(): this {
+    return this.train(false);
+  }
+
+  zeroGrad(): void {
+    for (const p of this.parameters()) {
+      p.grad?.dispose();
+      p.grad = null;
+    }
+  }
+
+  /** Free every parameter, buffer and gradient of the tree. */
+  dispose(): void {
+    this.zeroGrad();
+    for (const [, t] of this.stateDict()) t.dispose();
+  }
+
+  registerForwardHook(hook: ForwardHook): { remove(): void } {
+    this.installHooks();
+    this.forwardHooks.push(hook);
+    return { remove: () => void (this.forwardHooks = this.forwardHooks.filter((h) => h !== hook)) };
+  }
+
+  registerBackwardHook(hook: BackwardHook): { remove(): void } {
+    this.installHooks();
+    this.backwardHooks.push(hook);
+    return { remove: () => void (this.backwardHooks = this.backwardHooks.filter((h) => h !== hook)) };
+  }
+
+  private installHooks(): void {
+    if (this.hooksInstalled) return;
+    this.hooksInstalled = true;
+    const inner = this.forward.bind(this);
+    this.forward = (x: Tensor) => this.forwardWithHooks(inner, x);
+  }
+
+  private forwardWithHooks(inner: (x: Tensor) => Tensor, x: Tensor): Tensor {
+    if (this.backwardHooks.length === 0) return this.runForwardHooks(x, inner(x));
+    // Identity views at the input and output give the hooks their places on the tape: the
+    // output's hook captures gradOutput, the input's hook (which runs later, once the
+    // module's whole backward is done) calls the user hooks and may replace gradInput.
+    const input = x.requiresGrad ? reshape(x, x.shape) : x;
+    let gradOutput: Tensor | null = null;
+    const callHooks = (gradInput: Tensor | null): Tensor | undefined => {
+      let g = gradInput;
+      for (const hook of this.backwardHooks) {
+        const replaced = hook(this, g, gradOutput!);
+        if (replaced instanceof Tensor) g = replaced;
+      }
+      gradOutput?.dispose();
+      gradOutput = null;
+      return g ?? undefined;
+    };
+    if (input !== x) input.registerHook((g) => callHooks(g));
+    const y = this.runForwardHooks(input, inner(input));
+    const output = reshape(y, y.shape);
+    if (input !== x) input.dispose();
+    y.dispose();
+    if (output.requiresGrad) {
+      output.registerHook((g) => {
+        gradOutput = cloneData(g);
+        if (input === x) callHooks(null);
+      });
+    }
+    return output;
+  }
+
+  private runForwardHooks(input: Tensor, output: Tensor): Tensor {
+    for (const hook of this.forwardHooks) {
+      const replaced = hook(this, input, output);
+      if (replaced instanceof Tensor) output = replaced;
+    }
+    return output;
+  }
+}

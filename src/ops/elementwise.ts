@@ -1,0 +1,114 @@
+/**
+ * Elementwise ops: the four arithmetic ops with NumPy broadcasting (a per-channel [1,C,1,1]
+ * scale or bias is the common case in a convnet), scalar scaling, ReLU and sigmoid. The
+ * gradient of a broadcast input is the output gradient summed back to the input's shape.
+ */
+import type { BinaryOp } from "../backend/backend.ts";
+import { record } from "../autograd.ts";
+import { empty, Tensor, type Shape } from "../tensor.ts";
+import { broadcast4, broadcastShape, sameBackend, sameShape } from "./util.ts";
+
+/** Sum a gradient of shape `from` back to `to` (identity when no broadcast happened). */
+export function sumToShape(grad: Tensor, to: Shape): Tensor {
+  if (sameShape(grad.shape, to)) return grad.detach();
+  const out = empty(to, grad.backend);
+  grad.backend.reduceBroadcast(grad.buffer, out.buffer, broadcast4(grad.shape, to, to));
+  return out;
+}
+
+function binaryForward(op: BinaryOp, a: Tensor, b: Tensor): Tensor {
+  sameBackend(op, a, b);
+  const shape = broadcastShape(op, a.shape, b.shape);
+  const y = empty(shape, a.backend);
+  a.backend.binary(op, a.buffer, b.buffer, y.buffer, broadcast4(shape, a.shape, b.shape));
+  return y;
+}
+
+export function add(a: Tensor, b: Tensor): Tensor {
+  return record("add", binaryForward("add", a, b), [a, b], [], (dy) => [
+    a.requiresGrad ? sumToShape(dy, a.shape) : null,
+    b.requiresGrad ? sumToShape(dy, b.shape) : null,
+  ]);
+}
+
+export function sub(a: Tensor, b: Tensor): Tensor {
+  return record("sub", binaryForward("sub", a, b), [a, b], [], (dy) => [
+    a.requiresGrad ? sumToShape(dy, a.shape) : null,
+    b.requiresGrad ? negate(sumToShape(dy, b.shape)) : null,
+  ]);
+}
+
+/** The gradient of one factor: dy·other, summed back to the factor's shape. */
+function productGrad(dy: Tensor, other: Tensor, shape: Shape): Tensor {
+  const full = binaryForward("mul", dy, other);
+  const reduced = sumToShape(full, shape);
+  full.dispose();
+  return reduced;
+}
+
+export function mul(a: Tensor, b: Tensor): Tensor {
+  return record("mul", binaryForward("mul", a, b), [a, b], [a, b], (dy, [sa, sb]) => [
+    a.requiresGrad ? productGrad(dy, sb, a.shape) : null,
+    b.requiresGrad ? productGrad(dy, sa, b.shape) : null,
+  ]);
+}
+
+export function div(a: Tensor, b: Tensor): Tensor {
+  const y = binaryForward("div", a, b);
+  return record("div", y, [a, b], [b, y], (dy, [sb, sy]) => {
+    let da: Tensor | null = null;
+    let db: Tensor | null = null;
+    if (a.requiresGrad) {
+      const q = binaryForward("div", dy, sb);
+      da = sumToShape(q, a.shape);
+      q.dispose();
+    }
+    if (b.requiresGrad) {
+      // d(a/b)/db = −y/b
+      const t = binaryForward("mul", dy, sy);
+      const q = binaryForward("div", t, sb);
+      db = negate(sumToShape(q, b.shape));
+      t.dispose();
+      q.dispose();
+    }
+    return [da, db];
+  });
+}
+
+function scaled(x: Tensor, alpha: number): Tensor {
+  const y = empty(x.shape, x.backend);
+  x.backend.scale(x.buffer, y.buffer, alpha);
+  return y;
+}
+
+/** −x for a gradient we own (consumes x). */
+function negate(x: Tensor): Tensor {
+  const y = scaled(x, -1);
+  x.dispose();
+  return y;
+}
+
+/** alpha·x */
+export function scale(x: Tensor, alpha: number): Tensor {
+  return record("scale", scaled(x, alpha), [x], [], (dy) => [scaled(dy, alpha)]);
+}
+
+export function relu(x: Tensor): Tensor {
+  const y = empty(x.shape, x.backend);
+  x.backend.reluForward(x.buffer, y.buffer);
+  return record("relu", y, [x], [y], (dy, [sy]) => {
+    const dx = empty(x.shape, x.backend);
+    x.backend.reluBackward(sy.buffer, dy.buffer, dx.buffer);
+    return [dx];
+  });
+}
+
+export function sigmoid(x: Tensor): Tensor {
+  const y = empty(x.shape, x.backend);
+  x.backend.sigmoidForward(x.buffer, y.buffer);
+  return record("sigmoid", y, [x], [y], (dy, [sy]) => {
+    const dx = empty(x.shape, x.backend);
+    x.backend.sigmoidBackward(sy.buffer, dy.buffer, dx.buffer);
+    return [dx];
+  });
+}

@@ -1,0 +1,116 @@
+/**
+ * Shared test helpers: PyTorch fixtures (safetensors written by test/fixtures/gen_fixtures.py),
+ * closeness assertions that report the worst element, and a finite-difference gradient
+ * check. Tests read files with node:fs, which both Node and Deno provide (tests are not
+ * part of the runtime-free core).
+ */
+import { readFileSync } from "node:fs";
+import * as assert from "uvu/assert";
+import * as rg from "../src/mod.ts";
+
+/** Tests run from the repository root under both runtimes (the Node copies are bundled into build/). */
+const fixtureDir = "test/fixtures/";
+
+export interface Fixture {
+  get(name: string): rg.Tensor;
+  has(name: string): boolean;
+  meta(key: string): Record<string, unknown>;
+  keys(): string[];
+}
+
+export function loadFixture(file: string): Fixture {
+  const bytes = new Uint8Array(readFileSync(fixtureDir + file));
+  const tensors = rg.io.readSafetensors(bytes, file);
+  const metadata = rg.io.readSafetensorsMetadata(bytes, file);
+  for (const t of tensors.values()) rg.keep(t);
+  return {
+    get(name) {
+      const t = tensors.get(name);
+      if (!t) throw new Error(`fixture ${file} has no tensor "${name}"`);
+      return t;
+    },
+    has: (name) => tensors.has(name),
+    meta: (key) => JSON.parse(metadata[key] ?? "{}"),
+    keys: () => [...tensors.keys()],
+  };
+}
+
+export function values(x: rg.Tensor | ArrayLike<number>): ArrayLike<number> {
+  return x instanceof rg.Tensor ? x.dataSync() : x;
+}
+
+/**
+ * Assert |actual − expected| ≤ atol + rtol·|expected| elementwise; the failure message names
+ * the label, the worst index and both values.
+ */
+export function assertClose(
+  actual: rg.Tensor | ArrayLike<number>, expected: rg.Tensor | ArrayLike<number>,
+  label: string, { rtol = 1e-4, atol = 1e-5 } = {},
+): void {
+  const a = values(actual);
+  const e = values(expected);
+  assert.is(a.length, e.length, `${label}: length ${a.length} vs expected ${e.length}`);
+  let worst = -1;
+  let worstExcess = 0;
+  for (let i = 0; i < a.length; i++) {
+    const excess = Math.abs(a[i] - e[i]) - (atol + rtol * Math.abs(e[i]));
+    if (!(excess <= worstExcess)) {
+      worstExcess = Number.isNaN(excess) ? Infinity : excess;
+      worst = i;
+    }
+  }
+  if (worst >= 0) {
+    assert.unreachable(`${label}: element ${worst} is ${a[worst]}, expected ${e[worst]} (rtol ${rtol}, atol ${atol})`);
+  }
+}
+
+export function assertShape(t: rg.Tensor, shape: readonly number[], label: string): void {
+  assert.equal([...t.shape], [...shape], `${label}: shape`);
+}
+
+/** A leaf that requires grad, holding a fixture's values. */
+export function leaf(t: rg.Tensor): rg.Tensor {
+  return rg.tensor(t.dataSync(), t.shape).requireGrad();
+}
+
+/**
+ * Finite-difference check of d(Σ f(inputs)·w)/d inputs for a fixed random w, against the
+ * analytic gradients from backward(). The projection sum is accumulated in float64 from the
+ * float32 outputs; central differences with step h. Every element is checked.
+ */
+export function gradcheck(
+  label: string, f: (inputs: rg.Tensor[]) => rg.Tensor, inputs: rg.Tensor[],
+  { h = 1e-2, rtol = 5e-3, atol = 1e-3 } = {},
+): void {
+  const probe = rg.noGrad(() => f(inputs));
+  const w = rg.randn(probe.shape).dataSync();
+  probe.dispose();
+  const objective = (xs: rg.Tensor[]) =>
+    rg.noGrad(() => {
+      const y = f(xs).dataSync();
+      let s = 0;
+      for (let i = 0; i < y.length; i++) s += y[i] * w[i];
+      return s;
+    });
+
+  const leaves = inputs.map((x) => rg.tensor(x.dataSync(), x.shape).requireGrad());
+  const y = f(leaves);
+  y.backward(rg.tensor(w, y.shape));
+  leaves.forEach((x, k) => {
+    const analytic = x.grad!.dataSync();
+    const base = x.dataSync();
+    const numeric = new Float64Array(x.size);
+    for (let i = 0; i < x.size; i++) {
+      const perturbed = (delta: number) => {
+        const v = Float32Array.from(base);
+        v[i] += delta;
+        const xs = inputs.map((orig, j) => (j === k ? rg.tensor(v, x.shape) : orig));
+        const s = objective(xs);
+        xs[k].dispose();
+        return s;
+      };
+      numeric[i] = (perturbed(h) - perturbed(-h)) / (2 * h);
+    }
+    assertClose(analytic, numeric, `${label}: d/d input ${k}`, { rtol, atol });
+  });
+}
