@@ -94,21 +94,23 @@ export function scale(x: Tensor, alpha: number): Tensor {
 }
 
 export function relu(x: Tensor): Tensor {
-  const y = empty(x.shape, x.backend);
-  x.backend.reluForward(x.buffer, y.buffer);
+  const backend = x.backend;
+  const y = empty(x.shape, backend);
+  backend.reluForward(x.buffer, y.buffer);
   return record("relu", y, [x], [y], (dy, [sy]) => {
-    const dx = empty(x.shape, x.backend);
-    x.backend.reluBackward(sy.buffer, dy.buffer, dx.buffer);
+    const dx = empty(x.shape, backend);
+    backend.reluBackward(sy.buffer, dy.buffer, dx.buffer);
     return [dx];
   });
 }
 
 export function sigmoid(x: Tensor): Tensor {
-  const y = empty(x.shape, x.backend);
-  x.backend.sigmoidForward(x.buffer, y.buffer);
+  const backend = x.backend;
+  const y = empty(x.shape, backend);
+  backend.sigmoidForward(x.buffer, y.buffer);
   return record("sigmoid", y, [x], [y], (dy, [sy]) => {
-    const dx = empty(x.shape, x.backend);
-    x.backend.sigmoidBackward(sy.buffer, dy.buffer, dx.buffer);
+    const dx = empty(x.shape, backend);
+    backend.sigmoidBackward(sy.buffer, dy.buffer, dx.buffer);
     return [dx];
   });
 }
