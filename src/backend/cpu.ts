@@ -65,9 +65,9 @@ const PAGE = 65536;
 const HEAP_BASE = PAGE;
 const ALIGN = 64;
 
-function base64ToBytes(b64: string): Uint8Array {
+function base64ToBytes(b64: string): Uint8Array<ArrayBuffer> {
   const bin = atob(b64);
-  const out = new Uint8Array(bin.length);
+  const out = new Uint8Array(new ArrayBuffer(bin.length));
   for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
   return out;
 }
@@ -114,7 +114,7 @@ export class CpuBackend implements Backend {
     this.memoryObject = new WebAssembly.Memory({ initial: 256, maximum: 65536 });
     const instance = new WebAssembly.Instance(module, { env: { memory: this.memoryObject } });
     this.k = instance.exports as unknown as Kernels;
-    const scratch = this.alloc(Math.ceil(this.k.gemm_scratch_bytes() / 4));
+    const scratch = this.alloc(Math.ceil(this.k.gemm_scratch_bytes() / 4)) as WasmBuffer;
     this.k.set_gemm_scratch(scratch.ptr);
     this.resetPeak();
   }

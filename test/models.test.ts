@@ -1,0 +1,161 @@
+/**
+ * Whole models against PyTorch 1.13 on the same weights and batch (fixtures from
+ * test/fixtures/gen_fixtures.py): train-mode logits, loss with and without PowerGrad, every
+ * parameter gradient, and the full state dict after one SGD step (Nesterov, weight decay;
+ * running statistics and num_batches_tracked included). ResNet-20 is compared element by
+ * element; ResNet-18 (11M parameters) through per-tensor summaries (Σv, Σ|v|, Σv², 16
+ * sampled values) so its fixture stays small. Tolerances: float32 through 20 layers, so
+ * relative 1e-3 with an absolute floor scaled to each tensor.
+ */
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import * as rg from "../src/mod.ts";
+import { uniform } from "../src/random.ts";
+import { assertClose, loadFixture } from "./helpers.ts";
+
+/** The fixtures' deterministic init (see gen_fixtures.py: formula_init), rebuilt here. */
+function formulaInit(model: rg.nn.Module): void {
+  const sd = model.stateDict();
+  let lastWeightFanIn = 1;
+  [...sd].forEach(([name, t], k) => {
+    const leafName = name.split(".").pop()!;
+    const owner = name.slice(0, name.length - leafName.length);
+    const isNorm = sd.has(`${owner}running_mean`);
+    let f: (u: number) => number;
+    if (leafName === "running_mean") f = (u) => 0.1 * (2 * u - 1);
+    else if (leafName === "running_var") f = (u) => 0.5 + u;
+    else if (leafName === "num_batches_tracked") f = () => 0;
+    else if (isNorm && leafName === "weight") f = (u) => 1 + 0.2 * (2 * u - 1);
+    else if (isNorm && leafName === "bias") f = (u) => 0.1 * (2 * u - 1);
+    else if (t.rank >= 2) {
+      lastWeightFanIn = t.size / t.shape[0];
+      const bound = Math.sqrt(6 / lastWeightFanIn);
+      f = (u) => bound * (2 * u - 1);
+    } else {
+      const bound = 1 / Math.sqrt(lastWeightFanIn);
+      f = (u) => bound * (2 * u - 1);
+    }
+    const v = new Float32Array(t.size);
+    for (let i = 0; i < v.length; i++) v[i] = f(uniform(k, i));
+    t.backend.write(t.buffer, v);
+  });
+}
+
+const withPrefix = (fx: ReturnType<typeof loadFixture>, prefix: string) =>
+  new Map(fx.keys().filter((k) => k.startsWith(prefix)).map((k) => [k.slice(prefix.length), fx.get(k)]));
+
+/** Absolute tolerance floor: a small fraction of the tensor's typical magnitude. */
+function tolFor(expected: ArrayLike<number>, rtol = 1e-3): { rtol: number; atol: number } {
+  let s = 0;
+  for (let i = 0; i < expected.length; i++) s += expected[i] * expected[i];
+  return { rtol, atol: Math.max(1e-6, 1e-3 * Math.sqrt(s / Math.max(1, expected.length))) };
+}
+
+function summary(v: Float32Array): number[] {
+  let s = 0, a = 0, q = 0;
+  for (const x of v) {
+    s += x;
+    a += Math.abs(x);
+    q += x * x;
+  }
+  const picks = Array.from({ length: 16 }, (_, j) => v[Math.floor((j * (v.length - 1)) / 15)]);
+  return [s, a, q, ...picks];
+}
+
+function trainStep(model: rg.nn.Module, x: rg.Tensor, labels: rg.Tensor, powerGrad?: number) {
+  model.train();
+  const logits = model.forward(x);
+  const loss = rg.crossEntropy(logits, labels, { powerGrad });
+  const lossValue = loss.item();
+  const logitValues = logits.dataSync();
+  loss.backward();
+  return { lossValue, logitValues };
+}
+
+function sgdFor(model: rg.nn.Module, fx: ReturnType<typeof loadFixture>) {
+  const o = fx.meta("sgd") as { lr: number; momentum: number; dampening: number; nesterov: boolean; weight_decay: number };
+  return new rg.optim.SGD(model.parameters(), {
+    lr: o.lr, momentum: o.momentum, dampening: o.dampening, nesterov: o.nesterov, weightDecay: o.weight_decay,
+  });
+}
+
+const r20 = loadFixture("resnet20.safetensors");
+
+function buildResnet20(): rg.nn.Module {
+  const model = rg.models.resnet20({ numClasses: 10, inChannels: 3 });
+  model.loadStateDict(withPrefix(r20, "model."));
+  return model;
+}
+
+// The formula init depends on each entry's index, so this also proves our state-dict order is PyTorch's.
+test("resnet20: a PyTorch state dict loads, and equals the shared formula init (same keys, same order)", () => {
+  const model = buildResnet20();
+  const formula = rg.models.resnet20({ numClasses: 10, inChannels: 3 });
+  formulaInit(formula);
+  const theirs = model.stateDict();
+  for (const [name, t] of formula.stateDict()) assertClose(t, theirs.get(name)!, `formula ${name}`, { rtol: 0, atol: 0 });
+  assert.equal([...theirs.keys()].sort(), [...withPrefix(r20, "model.").keys()].sort());
+});
+
+test("resnet20: logits, loss, every gradient and the weights after one SGD step match PyTorch", () => {
+  const model = buildResnet20();
+  const { lossValue, logitValues } = trainStep(model, r20.get("x"), r20.get("labels"));
+  assertClose(logitValues, r20.get("logits"), "logits", { rtol: 1e-4, atol: 1e-4 });
+  assertClose([lossValue], r20.get("loss"), "loss", { rtol: 1e-5, atol: 0 });
+  for (const [name, p] of model.namedParameters()) {
+    const expected = r20.get(`grad.${name}`).dataSync();
+    assertClose(p.grad!, expected, `grad.${name}`, tolFor(expected));
+  }
+  sgdFor(model, r20).step();
+  for (const [name, t] of model.stateDict()) {
+    const expected = r20.get(`after.${name}`).dataSync();
+    assertClose(t, expected, `after.${name}`, tolFor(expected, 1e-4));
+  }
+});
+
+test("resnet20 with PowerGrad α = 0.25: same loss, PyTorch's transformed gradients", () => {
+  const model = buildResnet20();
+  const { lossValue } = trainStep(model, r20.get("x"), r20.get("labels"), 0.25);
+  assertClose([lossValue], r20.get("loss_pg"), "loss_pg", { rtol: 1e-5, atol: 0 });
+  for (const [name, p] of model.namedParameters()) {
+    const expected = r20.get(`grad_pg.${name}`).dataSync();
+    assertClose(p.grad!, expected, `grad_pg.${name}`, tolFor(expected));
+  }
+});
+
+const r18 = loadFixture("resnet18_cifar.safetensors");
+
+function buildResnet18(): rg.nn.Module {
+  const model = rg.models.resnet18({ numClasses: 10, inChannels: 3, stem: "cifar" });
+  formulaInit(model);
+  return model;
+}
+
+/** Compare summaries: sums with a tolerance scaled by Σ|v|, sampled values elementwise. */
+function assertSummary(actual: Float32Array, expected: Float32Array, label: string) {
+  const ours = summary(actual);
+  const absSum = Math.abs(expected[1]);
+  assertClose(ours.slice(0, 3), Array.from(expected.slice(0, 3)), `${label} sums`, { rtol: 2e-3, atol: 2e-4 * absSum + 1e-7 });
+  assertClose(ours.slice(3), Array.from(expected.slice(3)), `${label} samples`, tolFor(expected.slice(3), 2e-3));
+}
+
+test("resnet18 (cifar stem): logits, loss, gradients and the SGD step match PyTorch", () => {
+  const model = buildResnet18();
+  const { lossValue, logitValues } = trainStep(model, r18.get("x"), r18.get("labels"));
+  assertClose(logitValues, r18.get("logits"), "logits", { rtol: 1e-3, atol: 1e-4 });
+  assertClose([lossValue], r18.get("loss"), "loss", { rtol: 1e-5, atol: 0 });
+  for (const [name, p] of model.namedParameters()) assertSummary(p.grad!.dataSync(), r18.get(`gsum.${name}`).dataSync(), `grad ${name}`);
+  sgdFor(model, r18).step();
+  for (const [name, t] of model.stateDict()) assertSummary(t.dataSync(), r18.get(`asum.${name}`).dataSync(), `after ${name}`);
+  model.dispose();
+});
+
+test("resnet18 (cifar stem) with PowerGrad α = 0.25 matches PyTorch", () => {
+  const model = buildResnet18();
+  const { lossValue } = trainStep(model, r18.get("x"), r18.get("labels"), 0.25);
+  assertClose([lossValue], r18.get("loss_pg"), "loss_pg", { rtol: 1e-5, atol: 0 });
+  for (const [name, p] of model.namedParameters()) assertSummary(p.grad!.dataSync(), r18.get(`gsum_pg.${name}`).dataSync(), `grad_pg ${name}`);
+  model.dispose();
+});
+
+test.run();
