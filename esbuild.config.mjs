@@ -14,6 +14,10 @@ export async function build() {
   await Promise.all([
     esbuild.build({ ...common, entryPoints: ["src/mod.ts"], outfile: "dist/retrograd.mjs", platform: "neutral" }),
     esbuild.build({
+      ...common, entryPoints: ["cli/main.ts"], outfile: "dist/cli.mjs", platform: "node",
+      banner: { js: "#!/usr/bin/env node" },
+    }),
+    esbuild.build({
       ...common, entryPoints: tests, outdir: "build/test", outExtension: { ".js": ".mjs" }, platform: "node",
       // uvu and friends stay external: they are resolved from node_modules at run time.
       packages: "external",

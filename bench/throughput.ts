@@ -7,7 +7,7 @@
 import * as rg from "../src/mod.ts";
 
 function arg(name: string, fallback: string): string {
-  const args = (globalThis as { Deno?: { args: string[] } }).Deno?.args ?? [];
+  const args = process.argv.slice(2);
   const i = args.indexOf(`--${name}`);
   return i >= 0 ? args[i + 1] : fallback;
 }

@@ -20,6 +20,8 @@ export * as nn from "./nn/index.ts";
 export * as models from "./nn/models/index.ts";
 export * as optim from "./optim/index.ts";
 export * as io from "./io/index.ts";
+export * as data from "./data/index.ts";
+export * as train from "./train/index.ts";
 
 import { getBackend } from "./backend/registry.ts";
 import type { MemoryInfo } from "./backend/backend.ts";

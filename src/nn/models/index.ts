@@ -10,3 +10,4 @@ export {
 } from "./resnet.ts";
 export { VGG, type VGGOptions, vgg11, vgg13, vgg16 } from "./vgg.ts";
 export { MLP, type MLPOptions, mlp } from "./mlp.ts";
+export { createModel, MODEL_NAMES, type ModelSpec } from "./registry.ts";

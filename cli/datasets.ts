@@ -1,0 +1,40 @@
+/**
+ * Loading a dataset for the CLI by name: locate it (--data, the cache, the system dataset
+ * directory), read both splits, and know its normalisation constants. `synthetic` exists
+ * only when asked for by name.
+ */
+import { loadDataset, synthetic, type Dataset } from "../src/data/index.ts";
+import { cacheDir, nodeFs } from "./files.ts";
+
+/** Per-channel mean and std of pixel/255 over each training set. */
+const NORMALISATION: Record<string, { mean: number[]; std: number[] }> = {
+  "fashion-mnist": { mean: [0.286], std: [0.353] },
+  mnist: { mean: [0.1307], std: [0.3081] },
+  kmnist: { mean: [0.1918], std: [0.3483] },
+  cifar10: { mean: [0.4914, 0.4822, 0.4465], std: [0.247, 0.2435, 0.2616] },
+  cifar100: { mean: [0.5071, 0.4865, 0.4409], std: [0.2673, 0.2564, 0.2762] },
+  synthetic: { mean: [0.5], std: [0.25] },
+};
+
+export const DATASET_NAMES = Object.keys(NORMALISATION);
+
+export interface LoadedData {
+  train: Dataset;
+  test: Dataset;
+  mean: number[];
+  std: number[];
+}
+
+export async function loadData(name: string, explicitPath: string | undefined, seed: number): Promise<LoadedData> {
+  const { mean, std } = NORMALISATION[name];
+  if (name === "synthetic") {
+    const spec = { channels: 1, height: 28, width: 28, classes: 10 };
+    return { train: synthetic({ ...spec, n: 2048, seed }), test: synthetic({ ...spec, n: 512, seed: seed + 1 }), mean, std };
+  }
+  const where = { explicitPath, cacheDir: cacheDir() };
+  const [train, test] = await Promise.all([
+    loadDataset(name, "train", where, nodeFs),
+    loadDataset(name, "test", where, nodeFs),
+  ]);
+  return { train, test, mean, std };
+}

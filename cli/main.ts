@@ -1,0 +1,66 @@
+#!/usr/bin/env -S deno run -A
+/**
+ * The `retrograd` command, one surface under both runtimes:
+ *   deno run -A cli/main.ts train [flags]      (or: deno task train)
+ *   npx retrograd train [flags]                (Node, after npm install; dist/cli.mjs)
+ * Subcommands: train, eval, plot, bench. `retrograd <command> --help` lists every flag.
+ */
+import { helpText, parseFlags, UsageError, type Flag } from "./flags.ts";
+import { train, TRAIN_FLAGS } from "./train.ts";
+import { EVAL_FLAGS, evalCommand } from "./eval.ts";
+import { plot, PLOT_FLAGS } from "./plot.ts";
+import { RetrogradError } from "../src/errors.ts";
+
+interface Command {
+  summary: string;
+  flags: Flag[];
+  run(flags: ReturnType<typeof parseFlags>): Promise<number>;
+}
+
+const COMMANDS: Record<string, Command> = {
+  train: { summary: "train a model (default: ResNet-20 on Fashion-MNIST)", flags: TRAIN_FLAGS, run: train },
+  eval: { summary: "test loss and accuracy of saved weights", flags: EVAL_FLAGS, run: evalCommand },
+  plot: { summary: "overlay the curves of run directories in one SVG: plot DIR... [--out FILE]", flags: PLOT_FLAGS, run: plot },
+  bench: {
+    summary: "CPU throughput benchmark (same as npm run bench): bench [--model resnet20|resnet18] [--batch N]",
+    flags: [],
+    run: async () => {
+      await import("../bench/throughput.ts");
+      return 0;
+    },
+  },
+};
+
+function usage(): string {
+  const rows = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(6)} ${c.summary}`);
+  return `usage: retrograd <command> [flags]\n\n${rows.join("\n")}\n\nretrograd <command> --help lists the flags.\n`;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === "--help" || name === "-h" || name === "help") {
+    process.stdout.write(usage());
+    return name ? 0 : 2;
+  }
+  const command = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
+  if (!command) {
+    process.stderr.write(`retrograd: unknown command "${name}"\n\n${usage()}`);
+    return 2;
+  }
+  if (rest.includes("--help") || rest.includes("-h")) {
+    process.stdout.write(helpText(name, command.summary, command.flags));
+    return 0;
+  }
+  if (name === "bench") return command.run({ _: rest });
+  try {
+    return await command.run(parseFlags(rest, command.flags));
+  } catch (error) {
+    if (error instanceof RetrogradError) {
+      process.stderr.write(`retrograd ${name}: ${error.message}\n`);
+      return error instanceof UsageError ? 2 : 1;
+    }
+    throw error;
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));

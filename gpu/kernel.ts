@@ -1,0 +1,121 @@
+/**
+ * How a WGSL compute kernel is described, and the WGSL that every kernel shares. A kernel is
+ * a `KernelSpec`: its uniform parameters (name and scalar type, in order), its storage
+ * bindings, and the WGSL of its entry point. The uniform struct and the binding declarations
+ * are generated from the spec, so the TypeScript side that packs the uniforms and the WGSL
+ * side that reads them can never disagree about the layout. Pure strings: no GPU calls here.
+ */
+
+export type ScalarType = "u32" | "i32" | "f32";
+
+export interface StorageBinding {
+  readonly name: string;
+  /** The element type the shader sees (the buffer itself is untyped: i32 views hold labels and argmax). */
+  readonly element: "f32" | "i32";
+  readonly writable: boolean;
+}
+
+export interface KernelSpec {
+  /** Unique name: the shader-module and layout cache key. */
+  readonly key: string;
+  /** Uniform fields, packed in this order as 4-byte scalars into the struct `P`. */
+  readonly params: readonly (readonly [string, ScalarType])[];
+  /** Storage buffers at bindings 1, 2, ... (binding 0 is the uniform struct). */
+  readonly bindings: readonly StorageBinding[];
+  /** Pipeline-overridable constants the code declares (`override NAME: T;`), with their types. */
+  readonly overrides?: readonly (readonly [string, "u32" | "f32" | "bool"])[];
+  /** WGSL after the generated declarations: helpers and a `@compute fn main`. */
+  readonly code: string;
+}
+
+export const read = (name: string, element: "f32" | "i32" = "f32"): StorageBinding => ({ name, element, writable: false });
+export const write = (name: string, element: "f32" | "i32" = "f32"): StorageBinding => ({ name, element, writable: true });
+
+/** Bytes of the uniform struct of `spec` (16-byte multiple, as uniform buffers require). */
+export function uniformBytes(spec: KernelSpec): number {
+  return Math.max(16, Math.ceil((spec.params.length * 4) / 16) * 16);
+}
+
+/** The full WGSL module text of a kernel. */
+export function shaderSource(spec: KernelSpec): string {
+  const fields = spec.params.length > 0
+    ? spec.params.map(([name, type]) => `  ${name}: ${type},`).join("\n")
+    : "  unused: u32,";
+  const overrides = (spec.overrides ?? []).map(([name, type]) => `override ${name}: ${type};`).join("\n");
+  const bindings = spec.bindings.map((b, i) =>
+    `@group(0) @binding(${i + 1}) var<storage, ${b.writable ? "read_write" : "read"}> ${b.name}: array<${b.element}>;`
+  ).join("\n");
+  return `struct Params {\n${fields}\n}\n@group(0) @binding(0) var<uniform> P: Params;\n${bindings}\n${overrides}\n${spec.code}`;
+}
+
+/** Threads per workgroup of the one-dimensional (elementwise) kernels. */
+export const LINEAR_WORKGROUP = 256;
+
+/**
+ * The builtins every kernel's entry point takes. Grids wider than the per-dimension limit
+ * (65535 workgroups) fold into y, so a flat workgroup number is `wid.y * nwg.x + wid.x`.
+ */
+export const ENTRY_ARGS = `@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+  @builtin(local_invocation_index) lid: u32`;
+
+/**
+ * A kernel with one thread per element i < P.n (P.n must be the first parameter):
+ * `statement` is the WGSL body for element `i`, `helpers` any functions it calls.
+ */
+export function elementwiseKernel(
+  key: string, params: readonly (readonly [string, ScalarType])[], bindings: readonly StorageBinding[],
+  statement: string, extra: { helpers?: string; overrides?: KernelSpec["overrides"] } = {},
+): KernelSpec {
+  return {
+    key,
+    params: [["n", "u32"], ...params],
+    bindings,
+    overrides: extra.overrides,
+    code: `${extra.helpers ?? ""}
+@compute @workgroup_size(${LINEAR_WORKGROUP})
+fn main(${ENTRY_ARGS}) {
+  let i = (wid.y * nwg.x + wid.x) * ${LINEAR_WORKGROUP}u + lid;
+  if (i >= P.n) { return; }
+  ${statement}
+}`,
+  };
+}
+
+/**
+ * Workgroup reductions over `size` threads (a power of two): `wgSum(v, lid)` and
+ * `wgMax(v, lid)` return the reduction of every thread's `v` to all threads. They contain
+ * barriers, so call them from uniform control flow (every thread of the workgroup).
+ */
+export function workgroupReductions(size: number): string {
+  const reduction = (name: string, combine: (a: string, b: string) => string) => `
+fn ${name}(v: f32, lid: u32) -> f32 {
+  scratch[lid] = v;
+  workgroupBarrier();
+  for (var s = ${size / 2}u; s > 0u; s = s >> 1u) {
+    if (lid < s) { scratch[lid] = ${combine("scratch[lid]", "scratch[lid + s]")}; }
+    workgroupBarrier();
+  }
+  let r = scratch[0];
+  workgroupBarrier();
+  return r;
+}`;
+  return `var<workgroup> scratch: array<f32, ${size}>;
+${reduction("wgSum", (a, b) => `${a} + ${b}`)}
+${reduction("wgMax", (a, b) => `max(${a}, ${b})`)}`;
+}
+
+/** The counter-based hash of src/random.ts and assembly/random.ts, in u32 arithmetic (exact). */
+export const RANDOM_WGSL = `
+fn mix32(v: u32) -> u32 {
+  var x = v;
+  x = x ^ (x >> 16u);
+  x = x * 0x7feb352du;
+  x = x ^ (x >> 15u);
+  x = x * 0x846ca68bu;
+  x = x ^ (x >> 16u);
+  return x;
+}
+/** uniform(key, i) with mixedKey = mix32(key ^ 0x9E3779B9): 24 random bits as a float in [0, 1). */
+fn uniform24(mixedKey: u32, i: u32) -> f32 {
+  return f32(mix32(mixedKey + i) >> 8u) * 5.9604644775390625e-8;
+}`;

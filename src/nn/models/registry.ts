@@ -1,0 +1,51 @@
+/**
+ * Models by name, for the CLI and the browser demo: `createModel("resnet20", { inChannels: 1,
+ * numClasses: 10, imageSize: 28 })`. ResNets of the ImageNet family get the CIFAR stem for
+ * small images (≤ 64 px), where the ImageNet stem would shrink a 28×28 input to 7×7 at once.
+ */
+import { ValueError } from "../../errors.ts";
+import type { Module } from "../module.ts";
+import {
+  resnet18, resnet18NoNorm, resnet20, resnet32, resnet34, resnet50, resnet56, seResnet18, seResnet50,
+} from "./resnet.ts";
+import { vgg11, vgg13, vgg16 } from "./vgg.ts";
+import { mlp } from "./mlp.ts";
+
+export interface ModelSpec {
+  inChannels: number;
+  numClasses: number;
+  /** Height (= width) of the input images. */
+  imageSize: number;
+}
+
+type Factory = (s: ModelSpec) => Module;
+
+const stem = (s: ModelSpec) => (s.imageSize <= 64 ? "cifar" : "imagenet") as "cifar" | "imagenet";
+const common = (s: ModelSpec) => ({ inChannels: s.inChannels, numClasses: s.numClasses });
+
+const FACTORIES: Record<string, Factory> = {
+  resnet20: (s) => resnet20(common(s)),
+  resnet32: (s) => resnet32(common(s)),
+  resnet56: (s) => resnet56(common(s)),
+  resnet18: (s) => resnet18({ ...common(s), stem: stem(s) }),
+  resnet34: (s) => resnet34({ ...common(s), stem: stem(s) }),
+  resnet50: (s) => resnet50({ ...common(s), stem: stem(s) }),
+  "se-resnet18": (s) => seResnet18({ ...common(s), stem: stem(s) }),
+  "se-resnet50": (s) => seResnet50({ ...common(s), stem: stem(s) }),
+  "resnet18-nonorm": (s) => resnet18NoNorm({ ...common(s), stem: stem(s) }),
+  vgg11: (s) => vgg11(common(s)),
+  "vgg11-bn": (s) => vgg11({ ...common(s), batchNorm: true }),
+  vgg13: (s) => vgg13(common(s)),
+  "vgg13-bn": (s) => vgg13({ ...common(s), batchNorm: true }),
+  vgg16: (s) => vgg16(common(s)),
+  "vgg16-bn": (s) => vgg16({ ...common(s), batchNorm: true }),
+  mlp: (s) => mlp({ inFeatures: s.inChannels * s.imageSize * s.imageSize, numClasses: s.numClasses }),
+};
+
+export const MODEL_NAMES: readonly string[] = Object.keys(FACTORIES);
+
+export function createModel(name: string, spec: ModelSpec): Module {
+  const factory = Object.hasOwn(FACTORIES, name) ? FACTORIES[name] : undefined;
+  if (!factory) throw new ValueError(`unknown model "${name}"; available: ${MODEL_NAMES.join(", ")}`);
+  return factory(spec);
+}

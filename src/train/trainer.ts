@@ -1,0 +1,255 @@
+/**
+ * The training loop behind `retrograd train` (and the browser demo): epochs of seeded,
+ * optionally augmented batches, SGD with a per-step learning-rate schedule, cross-entropy
+ * with optional PowerGrad and label smoothing, a test-set evaluation after every epoch,
+ * and checkpoints that resume to exactly the run that was interrupted (same weights, same
+ * metrics). Runtime-free: progress, files and signals are the caller's, through callbacks.
+ */
+import type { Module } from "../nn/module.ts";
+import { SGD } from "../optim/sgd.ts";
+import * as schedules from "../optim/schedule.ts";
+import { crossEntropy } from "../ops/loss.ts";
+import { noGrad } from "../autograd.ts";
+import { tidy, type Tensor } from "../tensor.ts";
+import { getRandomState, manualSeed, setRandomState } from "../random.ts";
+import { DataLoader } from "../data/loader.ts";
+import type { Dataset } from "../data/dataset.ts";
+import { ValueError } from "../errors.ts";
+import { decodeCheckpoint, encodeCheckpoint, type TrainingPosition } from "./checkpoint.ts";
+
+export interface TrainConfig {
+  epochs: number;
+  /** Stop after this many optimiser steps in total (0: no limit). */
+  steps: number;
+  batchSize: number;
+  lr: number;
+  momentum: number;
+  nesterov: boolean;
+  weightDecay: number;
+  schedule: "constant" | "step" | "cosine";
+  /** Linear warm-up length in epochs (fractions allowed). */
+  warmup: number;
+  powerGrad: number;
+  labelSmoothing: number;
+  seed: number;
+  shuffle: boolean;
+  augment: "none" | "standard";
+  /** Per-channel normalisation of pixel/255. */
+  mean: number[];
+  std: number[];
+  evalBatchSize: number;
+}
+
+export interface StepRecord {
+  type: "step";
+  epoch: number;
+  batch: number;
+  batches: number;
+  batchSize: number;
+  step: number;
+  lr: number;
+  loss: number;
+  /** Running training accuracy over the epoch so far. */
+  accuracy: number;
+  imagesPerSec: number;
+}
+
+export interface EpochRecord {
+  type: "epoch";
+  epoch: number;
+  step: number;
+  lr: number;
+  trainLoss: number;
+  trainAccuracy: number;
+  testLoss: number;
+  testAccuracy: number;
+  seconds: number;
+  imagesPerSec: number;
+}
+
+export interface TrainCallbacks {
+  /** After every optimiser step. */
+  onStep?(record: StepRecord): void | Promise<void>;
+  /** After every epoch's evaluation; `checkpoint()` encodes the state at this point. */
+  onEpoch?(record: EpochRecord, checkpoint: () => Uint8Array): void | Promise<void>;
+  /** Polled between steps (Ctrl-C); when true the loop stops and `onInterrupt` runs. */
+  shouldStop?(): boolean;
+  onInterrupt?(checkpoint: () => Uint8Array): void | Promise<void>;
+}
+
+/** What a checkpoint carries besides the weights: the config and the metrics so far. */
+interface Progress {
+  config: TrainConfig;
+  history: EpochRecord[];
+  /** Sums over the epoch in progress, so an interrupted epoch's metrics stay exact. */
+  epochSums: { loss: number; correct: number; seen: number };
+}
+
+export function evaluate(model: Module, data: Dataset, config: Pick<TrainConfig, "evalBatchSize" | "mean" | "std">) {
+  const loader = new DataLoader(data, { batchSize: config.evalBatchSize, shuffle: false, mean: config.mean, std: config.std });
+  const wasTraining = model.training;
+  model.eval();
+  let lossSum = 0;
+  let correct = 0;
+  const state = getRandomState(); // evaluation must not move the training stream
+  for (const batch of loader.epoch()) {
+    const { loss, hits } = noGrad(() => tidy(() => {
+      const logits = model.forward(batch.x);
+      const loss = crossEntropy(logits, batch.labels, { reduction: "sum" });
+      return { loss: loss.item(), hits: countCorrect(logits, batch.labels) };
+    }));
+    batch.x.dispose();
+    lossSum += loss;
+    correct += hits;
+  }
+  setRandomState(state);
+  model.train(wasTraining);
+  return { loss: lossSum / data.n, accuracy: correct / data.n };
+}
+
+function countCorrect(logits: Tensor, labels: Int32Array): number {
+  const z = logits.dataSync();
+  const classes = logits.shape[1];
+  let correct = 0;
+  for (let i = 0; i < labels.length; i++) {
+    let best = 0;
+    for (let c = 1; c < classes; c++) if (z[i * classes + c] > z[i * classes + best]) best = c;
+    if (best === labels[i]) correct++;
+  }
+  return correct;
+}
+
+export function makeSchedule(config: TrainConfig): schedules.Schedule {
+  const span = Math.max(1e-9, config.epochs - config.warmup);
+  const main = config.schedule === "cosine"
+    ? schedules.cosine(config.lr, span)
+    : config.schedule === "step"
+    ? schedules.multiStep(config.lr, [0.5 * span, 0.75 * span])
+    : schedules.constant(config.lr);
+  return config.warmup > 0 ? schedules.warmup(main, config.warmup, 0.1) : main;
+}
+
+export class Trainer {
+  readonly optimizer: SGD;
+  readonly loader: DataLoader;
+  private position: TrainingPosition;
+  private progress: Progress;
+  private readonly schedule: schedules.Schedule;
+
+  constructor(readonly model: Module, readonly trainData: Dataset, readonly testData: Dataset, readonly config: TrainConfig) {
+    if (config.epochs < 1 && config.steps < 1) throw new ValueError("train: need epochs ≥ 1 or steps ≥ 1");
+    manualSeed(config.seed);
+    this.optimizer = new SGD(model.parameters(), {
+      lr: config.lr, momentum: config.momentum, nesterov: config.nesterov, weightDecay: config.weightDecay,
+    });
+    this.loader = new DataLoader(trainData, {
+      batchSize: config.batchSize, shuffle: config.shuffle, dropLast: true, mean: config.mean, std: config.std,
+      augment: config.augment === "standard" ? { crop: Math.round(trainData.height / 8), flip: true } : {},
+    });
+    this.schedule = makeSchedule(config);
+    this.position = { epoch: 0, batchInEpoch: 0, step: 0, rngAtEpochStart: getRandomState(), rngNow: getRandomState() };
+    this.progress = { config, history: [], epochSums: { loss: 0, correct: 0, seen: 0 } };
+  }
+
+  get history(): readonly EpochRecord[] {
+    return this.progress.history;
+  }
+
+  get step(): number {
+    return this.position.step;
+  }
+
+  checkpoint(): Uint8Array {
+    return encodeCheckpoint(this.model, this.optimizer, {
+      position: { ...this.position, rngNow: getRandomState() },
+      extra: this.progress,
+    });
+  }
+
+  /** Continue from a checkpoint written by `checkpoint()`; returns its config for checks. */
+  resume(bytes: Uint8Array, source: string): TrainConfig {
+    const { position, extra } = decodeCheckpoint<Progress>(bytes, source, this.model, this.optimizer);
+    this.position = position;
+    this.progress = { ...extra, config: this.config };
+    setRandomState(position.rngNow);
+    return extra.config;
+  }
+
+  private done(): boolean {
+    return this.config.steps > 0 ? this.position.step >= this.config.steps : this.position.epoch >= this.config.epochs;
+  }
+
+  async run(callbacks: TrainCallbacks = {}): Promise<{ interrupted: boolean; history: readonly EpochRecord[] }> {
+    const batches = this.loader.numBatches;
+    if (batches === 0) throw new ValueError(`train: batch size ${this.config.batchSize} is larger than the ${this.trainData.n} training images`);
+    while (!this.done()) {
+      // Resuming mid-epoch: replay the epoch's plan from its start state, skip the batches
+      // already trained on, then continue from the stream's state at the interruption.
+      let pendingRestore = this.position.batchInEpoch > 0;
+      const rngNow = getRandomState();
+      if (pendingRestore) setRandomState(this.position.rngAtEpochStart);
+      else this.position.rngAtEpochStart = rngNow;
+      const sums = this.progress.epochSums;
+      const started = performance.now();
+      let imagesThisRun = 0;
+      const epochBatches = this.loader.epoch();
+      for (let batch = epochBatches.next(); !batch.done; batch = epochBatches.next()) {
+        const { x, labels, index } = batch.value;
+        if (index < this.position.batchInEpoch) {
+          x.dispose(); // already trained on before the interruption
+          continue;
+        }
+        if (pendingRestore) {
+          setRandomState(rngNow);
+          pendingRestore = false;
+        }
+        if (callbacks.shouldStop?.()) {
+          x.dispose();
+          await callbacks.onInterrupt?.(() => this.checkpoint());
+          return { interrupted: true, history: this.progress.history };
+        }
+        const lr = this.schedule(this.position.step / batches);
+        this.optimizer.lr = lr;
+        const { loss, correct } = this.trainStep(x, labels);
+        x.dispose();
+        sums.loss += loss * labels.length;
+        sums.correct += correct;
+        sums.seen += labels.length;
+        imagesThisRun += labels.length;
+        this.position.step++;
+        this.position.batchInEpoch = index + 1;
+        await callbacks.onStep?.({
+          type: "step", epoch: this.position.epoch + 1, batch: index + 1, batches, batchSize: this.config.batchSize, step: this.position.step, lr, loss,
+          accuracy: sums.correct / sums.seen, imagesPerSec: imagesThisRun / ((performance.now() - started) / 1000),
+        });
+        if (this.done()) break;
+      }
+      // Interrupted after the epoch's last batch: no batch restored the stream above.
+      if (pendingRestore) setRandomState(rngNow);
+      const seconds = (performance.now() - started) / 1000;
+      const test = evaluate(this.model, this.testData, this.config);
+      const record: EpochRecord = {
+        type: "epoch", epoch: this.position.epoch + 1, step: this.position.step, lr: this.optimizer.lr,
+        trainLoss: sums.loss / sums.seen, trainAccuracy: sums.correct / sums.seen,
+        testLoss: test.loss, testAccuracy: test.accuracy, seconds, imagesPerSec: imagesThisRun / seconds,
+      };
+      this.progress.history.push(record);
+      this.progress.epochSums = { loss: 0, correct: 0, seen: 0 };
+      this.position.epoch++;
+      this.position.batchInEpoch = 0;
+      await callbacks.onEpoch?.(record, () => this.checkpoint());
+    }
+    return { interrupted: false, history: this.progress.history };
+  }
+
+  private trainStep(x: Tensor, labels: Int32Array): { loss: number; correct: number } {
+    return tidy(() => {
+      this.optimizer.zeroGrad();
+      const logits = this.model.forward(x);
+      const loss = crossEntropy(logits, labels, { powerGrad: this.config.powerGrad, labelSmoothing: this.config.labelSmoothing });
+      loss.backward();
+      this.optimizer.step();
+      return { loss: loss.item(), correct: countCorrect(logits, labels) };
+    });
+  }
+}
