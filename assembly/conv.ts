@@ -1,23 +1,22 @@
-// 2-D convolution (NCHW, grouped, strided, padded, dilated) as implicit-im2col GEMMs.
-// x [N,C,H,W], w [O, C/G, KH, KW], y/dy [N,O,OH,OW]. Per group g, the patch matrix
-// col[k][j] (k = (c·KH+kh)·KW+kw over the group's C/G channels, j = n·OH·OW + oh·OW + ow
-// over the WHOLE batch) is never materialised: the GEMM packing routines gather it
-// straight from x into the packed panels of gemm.ts's scratch, so each layer is one
-// blocked GEMM over the batch (no per-image calls, no col buffer, no re-packing).
-//   forward:          y[n,o,pix]  = Σ_k w[o][k] · col[k][j]
-//   input gradient:   stride 1: a forward convolution of dy with the flipped, transposed
-//                     filters (padding DH·(KH-1)-PH), so no col2im/scatter; other strides:
-//                     per-image gemm into the col scratch + col2im (fixed order).
-//   weight gradient:  dwᵀ[k][o] = Σ_j col[k][j] · dy[o][j], j over the whole batch.
-// Summation order (depends only on shapes): every output element is a sum over its
-// reduction index in increasing order, split into fixed blocks of KC = 256 consecutive
-// indices; each block is summed in registers from zero, then the blocks are added to the
-// output in increasing order. For the weight gradient the reduction index is
-// j = n·OH·OW + oh·OW + ow, i.e. the batch is summed in increasing n in fixed 256-element
-// chunks of the flattened (n, oh, ow) index — the same for any later split of work.
-import { gemm, gemmScratchPtr, packA, kernel4x8, kernel4x8T } from "./gemm";
+// 2-D convolution (NCHW, grouped, strided, padded, dilated).
+// x [N,C,H,W], w [O, C/G, KH, KW], y/dy [N,O,OH,OW].
+//   forward: when O/G % 8 == 0, OW % 4 == 0 and the zero-padded input planes fit in the col
+//     scratch, a direct kernel (per image: zero-padded copy + tap-offset table, 4 output
+//     pixels × 8 output channels per register tile, filters packed once per call);
+//     otherwise, per image and group, im2col into the col scratch + gemm.
+//   input gradient: stride 1 (same conditions with C/G): the direct kernel applied to dy with
+//     the flipped, transposed filters (padding DH·(KH-1)-PH); otherwise per image and group
+//     gemm (wᵀ·dy) into the col scratch + col2im.
+//   weight gradient: per image im2col + gemm accumulation (beta = 1 after image 0).
+// Summation order (depends only on shapes): forward / input-gradient elements are sums over
+// the reduction index k (k = (c·KH+kh)·KW+kw, resp. (o·KH+kh')·KW+kw') in increasing order,
+// in fixed KC = 256 blocks (each block summed from zero in registers, blocks added to the
+// output in increasing order); col2im accumulates in increasing (c, kh, kw, oh, ow) order.
+// The weight gradient sums over the batch in increasing n (each image's term is a gemm over
+// oh·OW+ow in fixed KC blocks, added to dw in increasing n).
+import { gemm, gemmScratchPtr, packB } from "./gemm";
 
-// Blocking; must match gemm.ts's scratch layout: packA MC·KC, packB KC·NC, tile MR·NR, rows MR·KC.
+// Blocking; must match gemm.ts's scratch layout: packA MC·KC, packB KC·NC, tile MR·NR.
 // @ts-ignore: decorator
 @inline const MR: i32 = 4;
 // @ts-ignore: decorator
@@ -28,6 +27,43 @@ import { gemm, gemmScratchPtr, packA, kernel4x8, kernel4x8T } from "./gemm";
 @inline const MC: i32 = 128;
 // @ts-ignore: decorator
 @inline const NC: i32 = 512;
+
+// Build col[(c*KH+kh)*KW+kw][oh*OW+ow] for one image/group (xg points at channel 0 of the group).
+function im2col(xg: usize, col: usize, Cg: i32, H: i32, W: i32, KH: i32, KW: i32, SH: i32, SW: i32,
+                PH: i32, PW: i32, DH: i32, DW: i32, OH: i32, OW: i32): void {
+  let dst = col;
+  for (let c = 0; c < Cg; c++) {
+    const xc = xg + (<usize>(c * H * W) << 2);
+    for (let kh = 0; kh < KH; kh++) {
+      for (let kw = 0; kw < KW; kw++) {
+        const woff = kw * DW - PW;
+        // valid ow: 0 <= ow*SW + woff < W
+        let owLo = woff >= 0 ? 0 : (-woff + SW - 1) / SW;
+        let owHi = W - woff <= 0 ? 0 : (W - woff + SW - 1) / SW;
+        if (owHi > OW) owHi = OW;
+        if (owLo > owHi) owLo = owHi;
+        for (let oh = 0; oh < OH; oh++) {
+          const ih = oh * SH - PH + kh * DH;
+          if (ih < 0 || ih >= H) {
+            memory.fill(dst, 0, <usize>OW << 2);
+          } else {
+            if (owLo > 0) memory.fill(dst, 0, <usize>owLo << 2);
+            const xrow = xc + (<usize>(ih * W + woff) << 2);
+            if (SW == 1) {
+              memory.copy(dst + (<usize>owLo << 2), xrow + (<usize>owLo << 2), <usize>(owHi - owLo) << 2);
+            } else {
+              for (let ow = owLo; ow < owHi; ow++) {
+                store<f32>(dst + (<usize>ow << 2), load<f32>(xrow + (<usize>(ow * SW) << 2)));
+              }
+            }
+            if (owHi < OW) memory.fill(dst + (<usize>owHi << 2), 0, <usize>(OW - owHi) << 2);
+          }
+          dst += <usize>OW << 2;
+        }
+      }
+    }
+  }
+}
 
 // dxg[c, ih, iw] += col[(c*KH+kh)*KW+kw][oh*OW+ow] (dxg must be zeroed by the caller).
 function col2im(col: usize, dxg: usize, Cg: i32, H: i32, W: i32, KH: i32, KW: i32, SH: i32, SW: i32,
@@ -70,7 +106,7 @@ function col2im(col: usize, dxg: usize, Cg: i32, H: i32, W: i32, KH: i32, KW: i3
   }
 }
 
-// ---- implicit im2col geometry (module globals; kernels run one at a time) ----
+// ---- direct-path geometry (module globals; kernels run one at a time) ----
 // Source tensor for col: gSrc points at channel 0 of the group in image 0; images are
 // gImgBytes apart. Input plane gH×gW, kernel gKH×gKW, output grid gOH×gOW, gNtot = N·gOHW.
 let gSrc: usize = 0;
@@ -91,149 +127,173 @@ function setGeom(src: usize, imgBytes: usize, H: i32, W: i32, KH: i32, KW: i32, 
   gOH = OH; gOW = OW; gOHW = OH * OW; gNtot = N * OH * OW;
 }
 
-// Pack col[pc:pc+kc][jc:jc+nc] into NR-column strips: dst[s*NR*kc + p*NR + jj].
-function packBcol(pc: i32, kc: i32, jc: i32, nc: i32, dst: usize): void {
-  const KHW = gKH * gKW;
-  const zero = f32x4.splat(0);
-  const planeBytes = <usize>(gH * gW) << 2;
-  const c0 = pc / KHW, r0 = pc - c0 * KHW, kh0 = r0 / gKW, kw0 = r0 - kh0 * gKW;
-  for (let s = 0; s < nc; s += NR) {
-    const d = dst + (<usize>(s * kc) << 2);
-    const j0 = jc + s;
-    const n0 = j0 / gOHW, pix0 = j0 - n0 * gOHW;
-    const oh0 = pix0 / gOW, ow0 = pix0 - oh0 * gOW;
-    if (ow0 + NR <= gOW && j0 + NR <= gNtot) {
-      // 8 consecutive ow of one output row of one image.
-      const img = gSrc + <usize>n0 * gImgBytes;
-      const ihBase = oh0 * gSH - gPH, iwBase = ow0 * gSW - gPW;
-      let c = c0, kh = kh0, kw = kw0;
-      let plane = img + <usize>c * planeBytes;
-      let dp = d;
-      const dend = d + (<usize>(kc * NR) << 2);
-      while (dp < dend) {
-        const ih = ihBase + kh * gDH;
-        const iw = iwBase + kw * gDW;
-        if (<u32>ih >= <u32>gH) {
-          v128.store(dp, zero);
-          v128.store(dp, zero, 16);
-        } else {
-          const row = plane + (<usize>(ih * gW) << 2);
-          if (gSW == 1 && iw >= 0 && iw + NR <= gW) {
-            const q = row + (<usize>iw << 2);
-            v128.store(dp, v128.load(q));
-            v128.store(dp, v128.load(q, 16), 16);
-          } else {
-            for (let jj = 0; jj < NR; jj++) {
-              const xi = iw + jj * gSW;
-              store<f32>(dp + (<usize>jj << 2), <u32>xi < <u32>gW ? load<f32>(row + (<usize>xi << 2)) : <f32>0);
-            }
-          }
-        }
-        dp += NR << 2;
-        if (++kw == gKW) {
-          kw = 0;
-          if (++kh == gKH) { kh = 0; c++; plane += planeBytes; }
-        }
-      }
-    } else {
-      // General strip: column by column (crosses a row/image boundary or the end).
-      for (let jj = 0; jj < NR; jj++) {
-        const j = j0 + jj;
-        let dp = d + (<usize>jj << 2);
-        const dend = dp + (<usize>(kc * NR) << 2);
-        if (j >= gNtot) {
-          for (; dp < dend; dp += NR << 2) store<f32>(dp, 0);
-          continue;
-        }
-        const n = j / gOHW, pix = j - n * gOHW;
-        const oh = pix / gOW, ow = pix - oh * gOW;
-        const ihBase = oh * gSH - gPH, iwBase = ow * gSW - gPW;
-        let c = c0, kh = kh0, kw = kw0;
-        let plane = gSrc + <usize>n * gImgBytes + <usize>c * planeBytes;
-        for (; dp < dend; dp += NR << 2) {
-          const ih = ihBase + kh * gDH;
-          const iw = iwBase + kw * gDW;
-          let v: f32 = 0;
-          if (<u32>ih < <u32>gH && <u32>iw < <u32>gW) v = load<f32>(plane + (<usize>(ih * gW + iw) << 2));
-          store<f32>(dp, v);
-          if (++kw == gKW) {
-            kw = 0;
-            if (++kh == gKH) { kh = 0; c++; plane += planeBytes; }
-          }
-        }
-      }
-    }
-  }
-}
+// ---- direct convolution (zero-padded copy + offset table; no im2col) ----
+// Per image: xp = zero-padded copy of the source planes (in the col scratch), off[k] = byte
+// offset of tap k = (c·KH+kh)·KW+kw in xp. A tile of 4 consecutive output pixels (one row)
+// × 8 output channels is a register-blocked product whose "A" values are splat-loaded straight
+// from xp at base(pixel) + off[k]; the filters are packed once into NR-column strips per
+// KC-block of k. Same reduction order as the GEMM path (k increasing, KC blocks).
 
-// Pack the flipped, transposed filters A'[m = c][k = (o·KH+kh)·KW+kw] = wg[o][c][KH-1-kh][KW-1-kw]
-// for rows ic:ic+mc (zero rows past M) and k in pc:pc+kc into MR-row strips.
-function packAflip(wg: usize, M: i32, ic: i32, pc: i32, mc: i32, kc: i32, dst: usize): void {
+// Filters as B[k][m] (k-major NR-strips of m), for k in pc:pc+kc, m in 0:M (zero past M).
+// flip == false: B[k][m] = wg[m*K + k]; flip: B[k'=(o·KH+kh)·KW+kw][c] = wg[o][c][KH-1-kh][KW-1-kw].
+function packWeights(wg: usize, flip: bool, M: i32, K: i32, pc: i32, kc: i32, dst: usize): void {
+  if (!flip) { packB(1, wg, K, pc, 0, kc, M, dst); return; }
   const KHW = gKH * gKW;
-  const o0 = pc / KHW, r0 = pc - o0 * KHW, kh0 = r0 / gKW, kw0 = r0 - kh0 * gKW;
-  for (let s = 0; s < mc; s += MR) {
+  for (let s = 0; s < M; s += NR) {
     const d = dst + (<usize>(s * kc) << 2);
-    let o = o0, kh = kh0, kw = kw0;
+    let o = pc / KHW;
+    const r0 = pc - o * KHW;
+    let kh = r0 / gKW, kw = r0 - kh * gKW;
     for (let p = 0; p < kc; p++) {
       const base = (o * gCg) * KHW + (gKH - 1 - kh) * gKW + (gKW - 1 - kw);
-      const dp = d + (<usize>(p * MR) << 2);
-      for (let i = 0; i < MR; i++) {
-        const m = ic + s + i;
-        store<f32>(dp + (<usize>i << 2), m < M ? load<f32>(wg + (<usize>(base + m * KHW) << 2)) : <f32>0);
+      const dp = d + (<usize>(p * NR) << 2);
+      for (let jj = 0; jj < NR; jj++) {
+        const m = s + jj;
+        store<f32>(dp + (<usize>jj << 2), m < M ? load<f32>(wg + (<usize>(base + m * KHW) << 2)) : <f32>0);
       }
-      if (++kw == gKW) {
-        kw = 0;
-        if (++kh == gKH) { kh = 0; o++; }
+      if (++kw == gKW) { kw = 0; if (++kh == gKH) { kh = 0; o++; } }
+    }
+  }
+}
+
+// 4 pixels (at q, q+sw, q+2sw, q+3sw bytes, plus off[p]) × 8 channels over kc taps; stores
+// transposed: c[j*ldc + i] (mode 0) or += (mode 2), for j < nr (nr < NR goes through tile).
+// @ts-ignore: decorator
+@inline
+function directTile(kc: i32, offs: usize, q: usize, sw: usize, pb: usize, c: usize, ldc: i32, mode: i32,
+                    nr: i32, tile: usize): void {
+  let c00 = f32x4.splat(0), c01 = f32x4.splat(0);
+  let c10 = f32x4.splat(0), c11 = f32x4.splat(0);
+  let c20 = f32x4.splat(0), c21 = f32x4.splat(0);
+  let c30 = f32x4.splat(0), c31 = f32x4.splat(0);
+  const end = offs + (<usize>kc << 2);
+  while (offs < end) {
+    const a0p = q + <usize>load<i32>(offs);
+    const b0 = v128.load(pb);
+    const b1 = v128.load(pb, 16);
+    let a = v128.load32_splat(a0p);
+    c00 = f32x4.add(c00, f32x4.mul(a, b0));
+    c01 = f32x4.add(c01, f32x4.mul(a, b1));
+    a = v128.load32_splat(a0p + sw);
+    c10 = f32x4.add(c10, f32x4.mul(a, b0));
+    c11 = f32x4.add(c11, f32x4.mul(a, b1));
+    a = v128.load32_splat(a0p + sw * 2);
+    c20 = f32x4.add(c20, f32x4.mul(a, b0));
+    c21 = f32x4.add(c21, f32x4.mul(a, b1));
+    a = v128.load32_splat(a0p + sw * 3);
+    c30 = f32x4.add(c30, f32x4.mul(a, b0));
+    c31 = f32x4.add(c31, f32x4.mul(a, b1));
+    offs += 4;
+    pb += 32;
+  }
+  if (nr == NR) {
+    const ld = <usize>ldc << 2;
+    storeT4(c, ld, c00, c10, c20, c30, mode);
+    storeT4(c + ld * 4, ld, c01, c11, c21, c31, mode);
+  } else {
+    v128.store(tile, c00); v128.store(tile, c01, 16);
+    v128.store(tile, c10, 32); v128.store(tile, c11, 48);
+    v128.store(tile, c20, 64); v128.store(tile, c21, 80);
+    v128.store(tile, c30, 96); v128.store(tile, c31, 112);
+    for (let j = 0; j < nr; j++) {
+      for (let i = 0; i < MR; i++) {
+        const cp = c + (<usize>(j * ldc + i) << 2);
+        const t = load<f32>(tile + (<usize>(i * NR + j) << 2));
+        store<f32>(cp, mode == 0 ? t : load<f32>(cp) + t);
       }
     }
   }
 }
 
-// dst[n][m][pix] = Σ_k A[m][k]·col[k][j] for m < M, all j (see the header for the order).
-// A is the group's filter matrix (flip == 0: A[m][k] = A[m*K + k]) or the flipped,
-// transposed filters (flip != 0, see packAflip).
-function convGemm(A: usize, flip: bool, M: i32, K: i32): void {
+// @ts-ignore: decorator
+@inline
+function storeT4(c: usize, ld: usize, r0: v128, r1: v128, r2: v128, r3: v128, mode: i32): void {
+  const t0 = v128.shuffle<f32>(r0, r1, 0, 4, 1, 5);
+  const t1 = v128.shuffle<f32>(r2, r3, 0, 4, 1, 5);
+  const t2 = v128.shuffle<f32>(r0, r1, 2, 6, 3, 7);
+  const t3 = v128.shuffle<f32>(r2, r3, 2, 6, 3, 7);
+  let v0 = v128.shuffle<f32>(t0, t1, 0, 1, 4, 5);
+  let v1 = v128.shuffle<f32>(t0, t1, 2, 3, 6, 7);
+  let v2 = v128.shuffle<f32>(t2, t3, 0, 1, 4, 5);
+  let v3 = v128.shuffle<f32>(t2, t3, 2, 3, 6, 7);
+  if (mode == 2) {
+    v0 = f32x4.add(v128.load(c), v0);
+    v1 = f32x4.add(v128.load(c + ld), v1);
+    v2 = f32x4.add(v128.load(c + ld * 2), v2);
+    v3 = f32x4.add(v128.load(c + ld * 3), v3);
+  }
+  v128.store(c, v0);
+  v128.store(c + ld, v1);
+  v128.store(c + ld * 2, v2);
+  v128.store(c + ld * 3, v3);
+}
+
+// Can the direct path run? Needs OW % 4 == 0 and the padded planes to fit in the col scratch.
+function directFits(Cin: i32, H: i32, W: i32, PH: i32, PW: i32, OW: i32, colFloats: i32): bool {
+  if ((OW & 3) != 0 || PH < 0 || PW < 0) return false;
+  const Hp = H + 2 * PH, Wp = W + 2 * PW;
+  return <i64>Cin * <i64>Hp * <i64>Wp <= <i64>colFloats;
+}
+
+// dst[n][m][pix] = Σ_k A[m][k]·col[k][j] via the direct path (geometry in the g* globals:
+// source = gSrc planes, Cin channels; PH/PW >= 0). xp: scratch of Cin·Hp·Wp floats.
+function directConv(wg: usize, flip: bool, M: i32, K: i32, Cin: i32, N: i32, xp: usize): void {
   const sp = gemmScratchPtr();
-  const pA = sp;
-  const pB = pA + (<usize>(MC * KC) << 2);
+  const offs = sp; // packA area: up to MC·KC ints of tap offsets
+  const pB = sp + (<usize>(MC * KC) << 2);
   const tile = pB + (<usize>(KC * NC) << 2);
-  const Ntot = gNtot, OHW = gOHW;
-  for (let jc = 0; jc < Ntot; jc += NC) {
-    const nc = min(NC, Ntot - jc);
+  const Hp = gH + 2 * gPH, Wp = gW + 2 * gPW;
+  const HWp = Hp * Wp, HW = gH * gW;
+  const OHW = gOHW;
+  const Mp = (M + NR - 1) & ~(NR - 1);
+  const KHW = gKH * gKW;
+  // Tap offsets for all K (bytes), stored once.
+  const offsFit = K <= MC * KC;
+  // Weights packed once for the whole call if they fit in packB: block pc at pB + pc·Mp floats.
+  const wFit = <i64>K * <i64>Mp <= <i64>(KC * NC) && offsFit;
+  if (!offsFit || !(M <= NC)) return; // caller guarantees (checked in directOk)
+  for (let k = 0; k < K; k++) {
+    const c = k / KHW, r = k - c * KHW, kh = r / gKW, kw = r - kh * gKW;
+    store<i32>(offs + (<usize>k << 2), (c * HWp + kh * gDH * Wp + kw * gDW) << 2);
+  }
+  if (wFit) {
+    for (let pc = 0; pc < K; pc += KC) packWeights(wg, flip, M, K, pc, min(KC, K - pc), pB + (<usize>(pc * Mp) << 2));
+  }
+  const sw = <usize>gSW << 2;
+  for (let n = 0; n < N; n++) {
+    // zero-padded copy of image n
+    const src = gSrc + <usize>n * gImgBytes;
+    if (gPH == 0 && gPW == 0) {
+      memory.copy(xp, src, <usize>(Cin * HW) << 2);
+    } else {
+      for (let c = 0; c < Cin; c++) {
+        const xc = xp + (<usize>(c * HWp) << 2);
+        memory.fill(xc, 0, <usize>(gPH * Wp) << 2);
+        for (let h = 0; h < gH; h++) {
+          const row = xc + (<usize>((h + gPH) * Wp) << 2);
+          if (gPW > 0) memory.fill(row, 0, <usize>gPW << 2);
+          memory.copy(row + (<usize>gPW << 2), src + (<usize>((c * gH + h) * gW) << 2), <usize>gW << 2);
+          if (gPW > 0) memory.fill(row + (<usize>(gPW + gW) << 2), 0, <usize>gPW << 2);
+        }
+        memory.fill(xc + (<usize>((gPH + gH) * Wp) << 2), 0, <usize>(gPH * Wp) << 2);
+      }
+    }
+    const dimg = gDst + <usize>n * gDstImgBytes;
     for (let pc = 0; pc < K; pc += KC) {
       const kc = min(KC, K - pc);
-      packBcol(pc, kc, jc, nc, pB);
+      let wb = pB + (<usize>(pc * Mp) << 2);
+      if (!wFit) { wb = pB; packWeights(wg, flip, M, K, pc, kc, pB); }
       const mode = pc > 0 ? 2 : 0;
-      for (let ic = 0; ic < M; ic += MC) {
-        const mc = min(MC, M - ic);
-        if (flip) packAflip(A, M, ic, pc, mc, kc, pA);
-        else packA(0, A, K, ic, pc, mc, kc, pA);
-        for (let jr = 0; jr < nc; jr += NR) {
-          const nr = min(NR, nc - jr);
-          const pb = pB + (<usize>(jr * kc) << 2);
-          const j0 = jc + jr;
-          const n0 = j0 / OHW, pix0 = j0 - n0 * OHW;
-          const contiguous = nr == NR && pix0 + NR <= OHW;
-          const cimg = gDst + <usize>n0 * gDstImgBytes + (<usize>pix0 << 2);
-          for (let ir = 0; ir < mc; ir += MR) {
-            const mr = min(MR, mc - ir);
-            const pa = pA + (<usize>(ir * kc) << 2);
-            const m0 = ic + ir;
-            if (contiguous && mr == MR) {
-              kernel4x8(kc, pa, pb, cimg + (<usize>(m0 * OHW) << 2), OHW, 1, 0, mode);
-            } else {
-              kernel4x8(kc, pa, pb, tile, NR, 1, 0, 0);
-              for (let jj = 0; jj < nr; jj++) {
-                const j = j0 + jj;
-                const n = j / OHW, pix = j - n * OHW;
-                const col = gDst + <usize>n * gDstImgBytes + (<usize>pix << 2);
-                for (let i = 0; i < mr; i++) {
-                  const cp = col + (<usize>((m0 + i) * OHW) << 2);
-                  const t = load<f32>(tile + (<usize>(i * NR + jj) << 2));
-                  store<f32>(cp, mode == 0 ? t : load<f32>(cp) + t);
-                }
-              }
-            }
+      const ob = offs + (<usize>pc << 2);
+      for (let oh = 0; oh < gOH; oh++) {
+        const qrow = xp + (<usize>(oh * gSH * Wp) << 2);
+        const crow = dimg + (<usize>(oh * gOW) << 2);
+        for (let ow = 0; ow < gOW; ow += 4) {
+          const q = qrow + (<usize>(ow * gSW) << 2);
+          const cpix = crow + (<usize>ow << 2);
+          for (let jr = 0; jr < M; jr += NR) {
+            directTile(kc, ob, q, sw, wb + (<usize>(jr * kc) << 2), cpix + (<usize>(jr * OHW) << 2), OHW, mode,
+                       min(NR, M - jr), tile);
           }
         }
       }
@@ -241,243 +301,108 @@ function convGemm(A: usize, flip: bool, M: i32, K: i32): void {
   }
 }
 
-// Fill out[0:kc] with col row k, columns j in pc:pc+kc.
-function fillColRow(k: i32, pc: i32, kc: i32, out: usize): void {
-  const KHW = gKH * gKW;
-  const c = k / KHW, r = k - c * KHW, kh = r / gKW, kw = r - kh * gKW;
-  const planeOff = <usize>(c * gH * gW) << 2;
-  const woff = kw * gDW - gPW;
-  // valid ow (stride 1 case): 0 <= ow + woff < W
-  const owLo = max(0, -woff), owHi = min(gOW, gW - woff);
-  let j = pc;
-  const jEnd = pc + kc;
-  let o = out;
-  while (j < jEnd) {
-    const n = j / gOHW, pix = j - n * gOHW;
-    const oh = pix / gOW, ow = pix - oh * gOW;
-    const owEnd = min(gOW, ow + (jEnd - j));
-    const len = owEnd - ow;
-    const ih = oh * gSH - gPH + kh * gDH;
-    if (<u32>ih >= <u32>gH) {
-      memory.fill(o, 0, <usize>len << 2);
-    } else {
-      const row = gSrc + <usize>n * gImgBytes + planeOff + (<usize>(ih * gW) << 2);
-      if (gSW == 1) {
-        const a = max(ow, owLo), b = max(a, min(owEnd, owHi));
-        if (a > ow) memory.fill(o, 0, <usize>(a - ow) << 2);
-        if (b > a) memory.copy(o + (<usize>(a - ow) << 2), row + (<usize>(a + woff) << 2), <usize>(b - a) << 2);
-        if (owEnd > b) memory.fill(o + (<usize>(b - ow) << 2), 0, <usize>(owEnd - b) << 2);
-      } else {
-        for (let q = ow; q < owEnd; q++) {
-          const xi = q * gSW + woff;
-          store<f32>(o + (<usize>(q - ow) << 2), <u32>xi < <u32>gW ? load<f32>(row + (<usize>xi << 2)) : <f32>0);
-        }
-      }
-    }
-    o += <usize>len << 2;
-    j += len;
-  }
+// @ts-ignore: decorator
+@inline
+function isPointwise(H: i32, W: i32, KH: i32, KW: i32, SH: i32, SW: i32, PH: i32, PW: i32, OH: i32, OW: i32): bool {
+  return KH == 1 && KW == 1 && SH == 1 && SW == 1 && PH == 0 && PW == 0 && OH == H && OW == W;
 }
 
-// Pack col[ic:ic+mc][pc:pc+kc] (rows k, zero rows past M) into MR-row strips, via MR
-// row buffers and 4×4 transposes.
-function packAcol(M: i32, ic: i32, pc: i32, mc: i32, kc: i32, dst: usize, rows: usize): void {
-  const rs = <usize>KC << 2;
-  for (let s = 0; s < mc; s += MR) {
-    for (let i = 0; i < MR; i++) {
-      const k = ic + s + i;
-      if (k < M) fillColRow(k, pc, kc, rows + rs * <usize>i);
-      else memory.fill(rows + rs * <usize>i, 0, <usize>kc << 2);
-    }
-    const d = dst + (<usize>(s * kc) << 2);
-    let p = 0;
-    for (; p + 4 <= kc; p += 4) {
-      const o = <usize>p << 2;
-      const a0 = v128.load(rows + o);
-      const a1 = v128.load(rows + rs + o);
-      const a2 = v128.load(rows + rs * 2 + o);
-      const a3 = v128.load(rows + rs * 3 + o);
-      const t0 = v128.shuffle<f32>(a0, a1, 0, 4, 1, 5);
-      const t1 = v128.shuffle<f32>(a2, a3, 0, 4, 1, 5);
-      const t2 = v128.shuffle<f32>(a0, a1, 2, 6, 3, 7);
-      const t3 = v128.shuffle<f32>(a2, a3, 2, 6, 3, 7);
-      const dp = d + (<usize>(p * MR) << 2);
-      v128.store(dp, v128.shuffle<f32>(t0, t1, 0, 1, 4, 5));
-      v128.store(dp, v128.shuffle<f32>(t0, t1, 2, 3, 6, 7), 16);
-      v128.store(dp, v128.shuffle<f32>(t2, t3, 0, 1, 4, 5), 32);
-      v128.store(dp, v128.shuffle<f32>(t2, t3, 2, 3, 6, 7), 48);
-    }
-    for (; p < kc; p++) {
-      const o = <usize>p << 2;
-      const dp = d + (<usize>(p * MR) << 2);
-      for (let i = 0; i < MR; i++) store<f32>(dp + (<usize>i << 2), load<f32>(rows + rs * <usize>i + o));
-    }
-  }
-}
-
-// Pack dyᵀ[j][o] for j in pc:pc+kc, o in oc:oc+nc (zero columns past Og) into NR-column
-// strips: dst[s*NR*kc + p*NR + jj] = dyg[n][oc+s+jj][pix], j = n·OHW + pix.
-function packBdy(dyg: usize, dyImgBytes: usize, Og: i32, oc: i32, nc: i32, pc: i32, kc: i32, dst: usize): void {
-  const OHW = gOHW;
-  const step = <usize>OHW << 2;
-  for (let s = 0; s < nc; s += NR) {
-    const nr = min(NR, nc - s);
-    const d = dst + (<usize>(s * kc) << 2);
-    let j = pc;
-    const jEnd = pc + kc;
-    while (j < jEnd) {
-      const n = j / OHW, pix = j - n * OHW;
-      const len = min(OHW - pix, jEnd - j);
-      const r0 = dyg + <usize>n * dyImgBytes + (<usize>((oc + s) * OHW + pix) << 2);
-      let dp = d + (<usize>((j - pc) * NR) << 2);
-      let q = 0;
-      if (nr == NR) {
-        for (; q + 4 <= len; q += 4) {
-          const o = <usize>q << 2;
-          for (let h = 0; h < 2; h++) {
-            const rb = r0 + step * <usize>(h * 4) + o;
-            const a0 = v128.load(rb);
-            const a1 = v128.load(rb + step);
-            const a2 = v128.load(rb + step * 2);
-            const a3 = v128.load(rb + step * 3);
-            const t0 = v128.shuffle<f32>(a0, a1, 0, 4, 1, 5);
-            const t1 = v128.shuffle<f32>(a2, a3, 0, 4, 1, 5);
-            const t2 = v128.shuffle<f32>(a0, a1, 2, 6, 3, 7);
-            const t3 = v128.shuffle<f32>(a2, a3, 2, 6, 3, 7);
-            const dh = dp + (<usize>h << 4);
-            v128.store(dh, v128.shuffle<f32>(t0, t1, 0, 1, 4, 5));
-            v128.store(dh, v128.shuffle<f32>(t0, t1, 2, 3, 6, 7), 32);
-            v128.store(dh, v128.shuffle<f32>(t2, t3, 0, 1, 4, 5), 64);
-            v128.store(dh, v128.shuffle<f32>(t2, t3, 2, 3, 6, 7), 96);
-          }
-          dp += NR * 4 << 2;
-        }
-      }
-      for (; q < len; q++) {
-        const src = r0 + (<usize>q << 2);
-        for (let jj = 0; jj < NR; jj++) {
-          store<f32>(dp + (<usize>jj << 2), jj < nr ? load<f32>(src + step * <usize>jj) : <f32>0);
-        }
-        dp += NR << 2;
-      }
-      j += len;
-    }
-  }
-}
-
-/** y = conv2d(x, w). col: scratch of at least (C/G)·KH·KW·OH·OW floats (unused here). */
+/** y = conv2d(x, w). col: scratch of at least (C/G)·KH·KW·OH·OW floats. */
 export function conv2d_forward(x: usize, w: usize, y: usize, col: usize,
                                N: i32, C: i32, H: i32, W: i32, O: i32, KH: i32, KW: i32,
                                SH: i32, SW: i32, PH: i32, PW: i32, DH: i32, DW: i32, G: i32,
                                OH: i32, OW: i32): void {
   const Cg = C / G, Og = O / G;
   const Kc = Cg * KH * KW, OHW = OH * OW, HW = H * W;
-  if (N <= 0 || OHW <= 0 || Og <= 0) return;
-  if (Kc <= 0) { memory.fill(y, 0, <usize>N * <usize>O * <usize>OHW << 2); return; }
-  for (let g = 0; g < G; g++) {
-    setGeom(x + (<usize>(g * Cg * HW) << 2), <usize>(C * HW) << 2, H, W, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW, N);
-    gDst = y + (<usize>(g * Og * OHW) << 2);
-    gDstImgBytes = <usize>(O * OHW) << 2;
-    convGemm(w + (<usize>(g * Og * Kc) << 2), false, Og, Kc);
+  const pw = isPointwise(H, W, KH, KW, SH, SW, PH, PW, OH, OW);
+  if (N > 0 && OHW > 0 && Og > 0 && Kc > 0 && !pw && (Og & 7) == 0 && Og <= NC && Kc <= MC * KC &&
+      directFits(Cg, H, W, PH, PW, OW, Kc * OHW)) {
+    for (let g = 0; g < G; g++) {
+      setGeom(x + (<usize>(g * Cg * HW) << 2), <usize>(C * HW) << 2, H, W, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW, N);
+      gDst = y + (<usize>(g * Og * OHW) << 2);
+      gDstImgBytes = <usize>(O * OHW) << 2;
+      directConv(w + (<usize>(g * Og * Kc) << 2), false, Og, Kc, Cg, N, col);
+    }
+    return;
+  }
+  for (let n = 0; n < N; n++) {
+    for (let g = 0; g < G; g++) {
+      const xg = x + (<usize>((n * C + g * Cg) * HW) << 2);
+      const wg = w + (<usize>(g * Og * Kc) << 2);
+      const yg = y + (<usize>((n * O + g * Og) * OHW) << 2);
+      let b = xg;
+      if (!pw) {
+        im2col(xg, col, Cg, H, W, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW);
+        b = col;
+      }
+      gemm(0, 0, Og, OHW, Kc, 1, wg, Kc, b, OHW, 0, yg, OHW);
+    }
   }
 }
 
-/** dx = conv2d input gradient. col: scratch as for the forward (used for stride != 1). */
+/** dx = conv2d input gradient. col: scratch as for the forward. */
 export function conv2d_backward_input(dy: usize, w: usize, dx: usize, col: usize,
                                       N: i32, C: i32, H: i32, W: i32, O: i32, KH: i32, KW: i32,
                                       SH: i32, SW: i32, PH: i32, PW: i32, DH: i32, DW: i32, G: i32,
                                       OH: i32, OW: i32): void {
   const Cg = C / G, Og = O / G;
   const Kc = Cg * KH * KW, OHW = OH * OW, HW = H * W;
-  if (N <= 0 || HW <= 0 || Cg <= 0) return;
-  if (SH == 1 && SW == 1 && OH == H + 2 * PH - DH * (KH - 1) && OW == W + 2 * PW - DW * (KW - 1)) {
-    // Transposed convolution: dx[n,c] = Σ_{o,kh,kw} dy[n,o, ih+PH-kh·DH, iw+PW-kw·DW]·w[o,c,kh,kw],
-    // i.e. a forward conv of dy (O channels, OH×OW) with filters w'[c][o][KH-1-kh][KW-1-kw],
-    // padding DH·(KH-1)-PH, output H×W. Reduction index k' = (o·KH+kh')·KW+kw'.
-    if (Og <= 0 || KH <= 0 || KW <= 0) { memory.fill(dx, 0, <usize>N * <usize>C * <usize>HW << 2); return; }
+  const pw = isPointwise(H, W, KH, KW, SH, SW, PH, PW, OH, OW);
+  const Kt = Og * KH * KW;
+  const PHt = DH * (KH - 1) - PH, PWt = DW * (KW - 1) - PW;
+  if (N > 0 && HW > 0 && Cg > 0 && Kt > 0 && !pw && SH == 1 && SW == 1 &&
+      OH == H + 2 * PH - DH * (KH - 1) && OW == W + 2 * PW - DW * (KW - 1) &&
+      (Cg & 7) == 0 && Cg <= NC && Kt <= MC * KC && directFits(Og, OH, OW, PHt, PWt, W, Kc * OHW)) {
+    // dx[n,c,ih,iw] = Σ_{o,kh',kw'} dy[n,o, ih-PHt+kh'·DH, iw-PWt+kw'·DW]·w[o,c,KH-1-kh',KW-1-kw']
     for (let g = 0; g < G; g++) {
       setGeom(dy + (<usize>(g * Og * OHW) << 2), <usize>(O * OHW) << 2, OH, OW, KH, KW, 1, 1,
-              DH * (KH - 1) - PH, DW * (KW - 1) - PW, DH, DW, H, W, N);
+              PHt, PWt, DH, DW, H, W, N);
       gDst = dx + (<usize>(g * Cg * HW) << 2);
       gDstImgBytes = <usize>(C * HW) << 2;
       gCg = Cg;
-      convGemm(w + (<usize>(g * Og * Kc) << 2), true, Cg, Og * KH * KW);
+      directConv(w + (<usize>(g * Og * Kc) << 2), true, Cg, Kt, Og, N, col);
     }
     return;
   }
-  // Strided: per image and group, col = wᵀ·dy (gemm) then col2im-accumulate, in increasing n.
-  memory.fill(dx, 0, <usize>N * <usize>C * <usize>HW << 2);
+  if (!pw) memory.fill(dx, 0, <usize>N * <usize>C * <usize>HW << 2);
   for (let n = 0; n < N; n++) {
     for (let g = 0; g < G; g++) {
       const dxg = dx + (<usize>((n * C + g * Cg) * HW) << 2);
       const wg = w + (<usize>(g * Og * Kc) << 2);
       const dyg = dy + (<usize>((n * O + g * Og) * OHW) << 2);
-      gemm(1, 0, Kc, OHW, Og, 1, wg, Kc, dyg, OHW, 0, col, OHW);
-      col2im(col, dxg, Cg, H, W, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW);
+      if (pw) {
+        gemm(1, 0, Kc, OHW, Og, 1, wg, Kc, dyg, OHW, 0, dxg, OHW);
+      } else {
+        gemm(1, 0, Kc, OHW, Og, 1, wg, Kc, dyg, OHW, 0, col, OHW);
+        col2im(col, dxg, Cg, H, W, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW);
+      }
     }
   }
 }
 
-/**
- * dw = conv2d weight gradient: dw[o][k] = Σ_j dy[o][j]·col[k][j] over j = n·OH·OW + oh·OW + ow
- * (the whole batch), in increasing j, in fixed blocks of KC = 256 consecutive j whose partial
- * sums are added to dw in increasing order. col: unused.
- */
+/** dw = conv2d weight gradient, summed over the batch in increasing n. */
 export function conv2d_backward_weight(dy: usize, x: usize, dw: usize, col: usize,
                                        N: i32, C: i32, H: i32, W: i32, O: i32, KH: i32, KW: i32,
                                        SH: i32, SW: i32, PH: i32, PW: i32, DH: i32, DW: i32, G: i32,
                                        OH: i32, OW: i32): void {
   const Cg = C / G, Og = O / G;
   const Kc = Cg * KH * KW, OHW = OH * OW, HW = H * W;
-  const Ntot = N * OHW;
-  if (Ntot <= 0) {
+  const pw = isPointwise(H, W, KH, KW, SH, SW, PH, PW, OH, OW);
+  if (N <= 0) {
     memory.fill(dw, 0, <usize>O * <usize>Kc << 2);
     return;
   }
-  const sp = gemmScratchPtr();
-  const pA = sp;
-  const pB = pA + (<usize>(MC * KC) << 2);
-  const tile = pB + (<usize>(KC * NC) << 2);
-  const rows = tile + (<usize>(MR * NR) << 2);
-  const dyImg = <usize>(O * OHW) << 2;
-  for (let g = 0; g < G; g++) {
-    setGeom(x + (<usize>(g * Cg * HW) << 2), <usize>(C * HW) << 2, H, W, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW, N);
-    const dyg = dy + (<usize>(g * Og * OHW) << 2);
-    const dwg = dw + (<usize>(g * Og * Kc) << 2);
-    // dwᵀ[k][o] = Σ_j col[k][j]·dyᵀ[j][o]: M' = Kc (rows of col), N' = Og, reduction over j.
-    for (let oc = 0; oc < Og; oc += NC) {
-      const nc = min(NC, Og - oc);
-      for (let pc = 0; pc < Ntot; pc += KC) {
-        const kc = min(KC, Ntot - pc);
-        packBdy(dyg, dyImg, Og, oc, nc, pc, kc, pB);
-        const mode = pc > 0 ? 2 : 0;
-        for (let ic = 0; ic < Kc; ic += MC) {
-          const mc = min(MC, Kc - ic);
-          packAcol(Kc, ic, pc, mc, kc, pA, rows);
-          for (let jr = 0; jr < nc; jr += NR) {
-            const nr = min(NR, nc - jr);
-            const pb = pB + (<usize>(jr * kc) << 2);
-            const o0 = oc + jr;
-            for (let ir = 0; ir < mc; ir += MR) {
-              const mr = min(MR, mc - ir);
-              const pa = pA + (<usize>(ir * kc) << 2);
-              const k0 = ic + ir;
-              if (mr == MR && nr == NR) {
-                kernel4x8T(kc, pa, pb, dwg + (<usize>(o0 * Kc + k0) << 2), Kc, mode);
-              } else {
-                kernel4x8(kc, pa, pb, tile, NR, 1, 0, 0);
-                for (let jj = 0; jj < nr; jj++) {
-                  for (let i = 0; i < mr; i++) {
-                    const cp = dwg + (<usize>((o0 + jj) * Kc + k0 + i) << 2);
-                    const t = load<f32>(tile + (<usize>(i * NR + jj) << 2));
-                    store<f32>(cp, mode == 0 ? t : load<f32>(cp) + t);
-                  }
-                }
-              }
-            }
-          }
-        }
+  for (let n = 0; n < N; n++) {
+    for (let g = 0; g < G; g++) {
+      const xg = x + (<usize>((n * C + g * Cg) * HW) << 2);
+      const dwg = dw + (<usize>(g * Og * Kc) << 2);
+      const dyg = dy + (<usize>((n * O + g * Og) * OHW) << 2);
+      let b = xg;
+      if (!pw) {
+        im2col(xg, col, Cg, H, W, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW);
+        b = col;
       }
+      gemm(0, 1, Og, Kc, OHW, 1, dyg, OHW, b, OHW, n == 0 ? <f32>0 : <f32>1, dwg, Kc);
     }
   }
 }

@@ -17,25 +17,22 @@
 // @ts-ignore: decorator
 @inline const NC: i32 = 512;
 
-// Scratch layout (bytes): [packA: MC*KC f32][packB: KC*NC f32][tile: MR*NR f32][rows: MR*KC f32]
-// (rows is used only by the convolution kernels in conv.ts, which share this scratch.)
+// Scratch layout (bytes): [packA: MC*KC f32][packB: KC*NC f32][tile: MR*NR f32]
 // @ts-ignore: decorator
 @inline const PACKA_BYTES: i32 = MC * KC * 4;
 // @ts-ignore: decorator
 @inline const PACKB_BYTES: i32 = KC * NC * 4;
 // @ts-ignore: decorator
 @inline const TILE_BYTES: i32 = MR * NR * 4;
-// @ts-ignore: decorator
-@inline const ROWS_BYTES: i32 = MR * KC * 4;
 
 let gemmScratch: usize = 0;
 
 /** Bytes of packing scratch that gemm needs (independent of the shapes). */
 export function gemm_scratch_bytes(): i32 {
-  return PACKA_BYTES + PACKB_BYTES + TILE_BYTES + ROWS_BYTES;
+  return PACKA_BYTES + PACKB_BYTES + TILE_BYTES;
 }
 
-/** Start of the shared packing scratch (for conv.ts; layout described above). */
+/** Start of the shared packing scratch (conv.ts's direct kernels reuse it; layout above). */
 export function gemmScratchPtr(): usize {
   return gemmScratch;
 }
@@ -46,7 +43,7 @@ export function set_gemm_scratch(ptr: usize): void {
 }
 
 // Pack op(A)[i0:i0+mc, p0:p0+kc] into MR-row strips: dst[s*MR*kc + p*MR + i].
-export function packA(transA: i32, A: usize, lda: i32, i0: i32, p0: i32, mc: i32, kc: i32, dst: usize): void {
+function packA(transA: i32, A: usize, lda: i32, i0: i32, p0: i32, mc: i32, kc: i32, dst: usize): void {
   for (let s = 0; s < mc; s += MR) {
     const mr = min(MR, mc - s);
     const d = dst + (<usize>(s * kc) << 2);
@@ -113,7 +110,7 @@ export function packA(transA: i32, A: usize, lda: i32, i0: i32, p0: i32, mc: i32
 }
 
 // Pack op(B)[p0:p0+kc, j0:j0+nc] into NR-column strips: dst[s*NR*kc + p*NR + j].
-function packB(transB: i32, B: usize, ldb: i32, p0: i32, j0: i32, kc: i32, nc: i32, dst: usize): void {
+export function packB(transB: i32, B: usize, ldb: i32, p0: i32, j0: i32, kc: i32, nc: i32, dst: usize): void {
   for (let s = 0; s < nc; s += NR) {
     const nr = min(NR, nc - s);
     const d = dst + (<usize>(s * kc) << 2);
@@ -202,7 +199,7 @@ function storeRow(c: usize, lo: v128, hi: v128, va: v128, vb: v128, mode: i32): 
 
 // MR×NR micro-kernel on packed strips. Writes either directly to C (full tile) or to
 // the tile buffer (edge tile, then copied by the caller).
-export function kernel4x8(kc: i32, pa: usize, pb: usize, c: usize, ldc: i32, alpha: f32, beta: f32, mode: i32): void {
+function kernel4x8(kc: i32, pa: usize, pb: usize, c: usize, ldc: i32, alpha: f32, beta: f32, mode: i32): void {
   let c00 = f32x4.splat(0), c01 = f32x4.splat(0);
   let c10 = f32x4.splat(0), c11 = f32x4.splat(0);
   let c20 = f32x4.splat(0), c21 = f32x4.splat(0);
@@ -245,61 +242,6 @@ export function kernel4x8(kc: i32, pa: usize, pb: usize, c: usize, ldc: i32, alp
     storeRow(c + ld * 2, c20, c21, va, vb, 2);
     storeRow(c + ld * 3, c30, c31, va, vb, 2);
   }
-}
-
-// Same product as kernel4x8 (MR rows i × NR columns j over kc), stored transposed:
-// c[j*ldc + i] = acc[i][j] (mode 0) or += acc[i][j] (mode 2). Full tiles only.
-export function kernel4x8T(kc: i32, pa: usize, pb: usize, c: usize, ldc: i32, mode: i32): void {
-  let c00 = f32x4.splat(0), c01 = f32x4.splat(0);
-  let c10 = f32x4.splat(0), c11 = f32x4.splat(0);
-  let c20 = f32x4.splat(0), c21 = f32x4.splat(0);
-  let c30 = f32x4.splat(0), c31 = f32x4.splat(0);
-  const end = pa + (<usize>kc << 4);
-  while (pa < end) {
-    const b0 = v128.load(pb);
-    const b1 = v128.load(pb, 16);
-    let a = v128.load32_splat(pa);
-    c00 = f32x4.add(c00, f32x4.mul(a, b0));
-    c01 = f32x4.add(c01, f32x4.mul(a, b1));
-    a = v128.load32_splat(pa, 4);
-    c10 = f32x4.add(c10, f32x4.mul(a, b0));
-    c11 = f32x4.add(c11, f32x4.mul(a, b1));
-    a = v128.load32_splat(pa, 8);
-    c20 = f32x4.add(c20, f32x4.mul(a, b0));
-    c21 = f32x4.add(c21, f32x4.mul(a, b1));
-    a = v128.load32_splat(pa, 12);
-    c30 = f32x4.add(c30, f32x4.mul(a, b0));
-    c31 = f32x4.add(c31, f32x4.mul(a, b1));
-    pa += 16;
-    pb += 32;
-  }
-  const ld = <usize>ldc << 2;
-  storeT4(c, ld, c00, c10, c20, c30, mode);
-  storeT4(c + ld * 4, ld, c01, c11, c21, c31, mode);
-}
-
-// Transpose the 4×4 block (rows r0..r3) and store its columns as rows of c (stride ld bytes).
-// @ts-ignore: decorator
-@inline
-function storeT4(c: usize, ld: usize, r0: v128, r1: v128, r2: v128, r3: v128, mode: i32): void {
-  const t0 = v128.shuffle<f32>(r0, r1, 0, 4, 1, 5);
-  const t1 = v128.shuffle<f32>(r2, r3, 0, 4, 1, 5);
-  const t2 = v128.shuffle<f32>(r0, r1, 2, 6, 3, 7);
-  const t3 = v128.shuffle<f32>(r2, r3, 2, 6, 3, 7);
-  let v0 = v128.shuffle<f32>(t0, t1, 0, 1, 4, 5);
-  let v1 = v128.shuffle<f32>(t0, t1, 2, 3, 6, 7);
-  let v2 = v128.shuffle<f32>(t2, t3, 0, 1, 4, 5);
-  let v3 = v128.shuffle<f32>(t2, t3, 2, 3, 6, 7);
-  if (mode == 2) {
-    v0 = f32x4.add(v128.load(c), v0);
-    v1 = f32x4.add(v128.load(c + ld), v1);
-    v2 = f32x4.add(v128.load(c + ld * 2), v2);
-    v3 = f32x4.add(v128.load(c + ld * 3), v3);
-  }
-  v128.store(c, v0);
-  v128.store(c + ld, v1);
-  v128.store(c + ld * 2, v2);
-  v128.store(c + ld * 3, v3);
 }
 
 /**

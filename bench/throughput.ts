@@ -2,15 +2,11 @@
  * `npm run bench`: CPU-backend throughput. sgemm GFLOP/s (256³, 1024³) and ResNet-20
  * (batch 64, 3×32×32) training and inference images/s, medians over timed repeats after a
  * warm-up, plus the peak bytes of a training step. Prints a table on stderr and JSON on
- * stdout. Options: --batch N, --repeats N, --model resnet20|resnet18.
+ * stdout. Options: --batch N, --repeats N, --model resnet20|resnet18. Run by bench/main.ts
+ * (`npm run bench`) and by `retrograd bench`.
  */
 import * as rg from "../src/mod.ts";
 
-function arg(name: string, fallback: string): string {
-  const args = process.argv.slice(2);
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : fallback;
-}
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
@@ -63,18 +59,24 @@ function resnet(modelName: string, batch: number, repeats: number) {
   };
 }
 
-const repeats = Number(arg("repeats", "5"));
-const model = arg("model", "resnet20");
-const batch = Number(arg("batch", model === "resnet18" ? "32" : "64"));
-const result = {
-  backend: rg.getBackend().name,
-  threads: 1,
-  sgemmGflops: { "256": sgemm(256, 20), "1024": sgemm(1024, repeats) },
-  resnet: resnet(model, batch, repeats),
-};
-console.error(
-  `sgemm 256³ ${result.sgemmGflops["256"].toFixed(1)} GFLOP/s, 1024³ ${result.sgemmGflops["1024"].toFixed(1)} GFLOP/s\n` +
-  `${model} batch ${batch}: train ${result.resnet.trainImagesPerSec.toFixed(1)} img/s, ` +
-  `inference ${result.resnet.inferImagesPerSec.toFixed(1)} img/s, peak step memory ${result.resnet.peakStepMiB.toFixed(1)} MiB`,
-);
-console.log(JSON.stringify(result, null, 2));
+export async function runBench(args: readonly string[]) {
+  const arg = (name: string, fallback: string) => {
+    const i = args.indexOf(`--${name}`);
+    return i >= 0 ? args[i + 1] : fallback;
+  };
+  const repeats = Number(arg("repeats", "5"));
+  const model = arg("model", "resnet20");
+  const batch = Number(arg("batch", model === "resnet18" ? "32" : "64"));
+  const result = {
+    backend: rg.getBackend().name,
+    threads: 1,
+    sgemmGflops: { "256": sgemm(256, 20), "1024": sgemm(1024, repeats) },
+    resnet: resnet(model, batch, repeats),
+  };
+  console.error(
+    `sgemm 256³ ${result.sgemmGflops["256"].toFixed(1)} GFLOP/s, 1024³ ${result.sgemmGflops["1024"].toFixed(1)} GFLOP/s\n` +
+    `${model} batch ${batch}: train ${result.resnet.trainImagesPerSec.toFixed(1)} img/s, ` +
+    `inference ${result.resnet.inferImagesPerSec.toFixed(1)} img/s, peak step memory ${result.resnet.peakStepMiB.toFixed(1)} MiB`,
+  );
+  return result;
+}

@@ -23,7 +23,7 @@ export async function evalCommand(flags: FlagValues): Promise<number> {
     inChannels: data.test.channels, numClasses: data.test.classes, imageSize: data.test.height,
   });
   model.loadStateDict(rg.io.readSafetensors(await readBytes(weights), weights));
-  const r = evaluate(model, data.test, { evalBatchSize: flags["batch-size"] as number, mean: data.mean, std: data.std });
+  const r = await evaluate(model, data.test, { evalBatchSize: flags["batch-size"] as number, mean: data.mean, std: data.std });
   if (flags.json) process.stdout.write(JSON.stringify({ testLoss: r.loss, testAccuracy: r.accuracy, n: data.test.n }) + "\n");
   else process.stdout.write(`test loss ${r.loss.toFixed(4)}, test accuracy ${(100 * r.accuracy).toFixed(2)}% on ${data.test.n} images\n`);
   return 0;

@@ -1,4 +1,3 @@
-#!/usr/bin/env -S deno run -A
 /**
  * The `retrograd` command, one surface under both runtimes:
  *   deno run -A cli/main.ts train [flags]      (or: deno task train)
@@ -10,6 +9,7 @@ import { train, TRAIN_FLAGS } from "./train.ts";
 import { EVAL_FLAGS, evalCommand } from "./eval.ts";
 import { plot, PLOT_FLAGS } from "./plot.ts";
 import { RetrogradError } from "../src/errors.ts";
+import { runBench } from "../bench/throughput.ts";
 
 interface Command {
   summary: string;
@@ -24,8 +24,8 @@ const COMMANDS: Record<string, Command> = {
   bench: {
     summary: "CPU throughput benchmark (same as npm run bench): bench [--model resnet20|resnet18] [--batch N]",
     flags: [],
-    run: async () => {
-      await import("../bench/throughput.ts");
+    run: async (flags) => {
+      process.stdout.write(JSON.stringify(await runBench(flags._), null, 2) + "\n");
       return 0;
     },
   },

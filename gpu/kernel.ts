@@ -119,3 +119,45 @@ fn mix32(v: u32) -> u32 {
 fn uniform24(mixedKey: u32, i: u32) -> f32 {
   return f32(mix32(mixedKey + i) >> 8u) * 5.9604644775390625e-8;
 }`;
+
+/**
+ * a·b + c rounded once to f32, from error-free transforms (Dekker/Knuth) in plain f32
+ * arithmetic: WGSL's fma() may round twice, and the CPU's random_uniform rounds once (its f64
+ * evaluation is exact for the usual bounds). With (s, t) = c + fl(a·b) and the product error
+ * e, the exact value is s + w + wErr with (w, wErr) = t + e; s + w rounds correctly except at
+ * an exact tie, which wErr then breaks. The kernel needs a uniform `one` (= 1).
+ */
+export const EXACT_MULTIPLY_ADD_WGSL = `
+fn twoSum(a: f32, b: f32) -> vec2<f32> {
+  // P.one is 1 at run time but opaque to the compiler, which would otherwise cancel
+  // (a − (s − (s − a))) + (b − (s − a)) to 0 under fast-math reassociation (lavapipe does).
+  let s = (a + b) * P.one;
+  let bv = s - a;
+  return vec2<f32>(s, (a - (s - bv)) + (b - bv));
+}
+/** a = high + low with 12 significant bits each (a bit mask: immune to algebraic rewriting). */
+fn splitHalves(a: f32) -> vec2<f32> {
+  let h = bitcast<f32>(bitcast<u32>(a) & 0xfffff000u);
+  return vec2<f32>(h, a - h);
+}
+fn twoProduct(a: f32, b: f32) -> vec2<f32> {
+  let p = a * b;
+  let x = splitHalves(a);
+  let y = splitHalves(b);
+  return vec2<f32>(p, ((x.x * y.x - p) + x.x * y.y + x.y * y.x) + x.y * y.y);
+}
+fn exactMultiplyAdd(a: f32, b: f32, c: f32) -> f32 {
+  let pe = twoProduct(a, b);
+  let st = twoSum(c, pe.x);
+  let w = twoSum(st.y, pe.y);
+  let rd = twoSum(st.x, w.x);
+  let r = rd.x;
+  let d = rd.y;
+  if (d == 0.0 || w.y == 0.0 || r == 0.0 || (d > 0.0) != (w.y > 0.0)) { return r; }
+  // The neighbour of r on d's side; a tie is |d| = half the gap to it.
+  let bits = bitcast<u32>(r);
+  let next = bitcast<f32>(select(bits - 1u, bits + 1u, (r > 0.0) == (d > 0.0)));
+  if (2.0 * abs(d) == abs(next - r)) { return next; }
+  return r;
+}`;
+

@@ -14,6 +14,7 @@ export { noGrad, isGradEnabled } from "./autograd.ts";
 export { manualSeed, getRandomState, setRandomState, type RandomState } from "./random.ts";
 export { getBackend, setBackend, registerBackend } from "./backend/registry.ts";
 export type { Backend, MemoryInfo } from "./backend/backend.ts";
+export { createWebGPUBackend, WebGPUBackend, WebGPUError, DeviceLostError } from "./backend/webgpu.ts";
 export * from "./ops/index.ts";
 export * from "./errors.ts";
 export * as nn from "./nn/index.ts";

@@ -69,7 +69,6 @@ export interface Backend {
   axpy(alpha: number, x: DeviceBuffer, y: DeviceBuffer): void;
   /** y = alpha·x */
   scale(x: DeviceBuffer, y: DeviceBuffer, alpha: number): void;
-  sum(x: DeviceBuffer): number;
   randomUniform(y: DeviceBuffer, lo: number, hi: number, key: number, counter: number): void;
   randomNormal(y: DeviceBuffer, mean: number, std: number, key: number, counter: number): void;
 

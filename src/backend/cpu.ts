@@ -39,7 +39,6 @@ interface Kernels {
   copy(x: number, y: number, n: number): void;
   axpy(n: number, alpha: number, x: number, y: number): void;
   scale(x: number, y: number, n: number, alpha: number): void;
-  sum(x: number, n: number): number;
   dropout_forward(x: number, y: number, mask: number, n: number, p: number, key: number, ctr: number): void;
   random_uniform(y: number, n: number, lo: number, hi: number, key: number, ctr: number): void;
   random_normal(y: number, n: number, mean: number, std: number, key: number, ctr: number): void;
@@ -194,9 +193,6 @@ export class CpuBackend implements Backend {
   }
   scale(x: DeviceBuffer, y: DeviceBuffer, alpha: number): void {
     this.k.scale(this.p(x), this.p(y), y.length, alpha);
-  }
-  sum(x: DeviceBuffer): number {
-    return this.k.sum(this.p(x), x.length);
   }
   randomUniform(y: DeviceBuffer, lo: number, hi: number, key: number, counter: number): void {
     this.k.random_uniform(this.p(y), y.length, lo, hi, key, counter);

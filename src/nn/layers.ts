@@ -100,8 +100,9 @@ export class BatchNorm2d extends Module {
       training: this.training, momentum: this.opts.momentum, eps: this.opts.eps,
     });
   }
-  protected override afterLoad(): void {
-    this.tracked = this.numBatchesTracked.dataSync()[0];
+  protected override afterLoad(loaded: (name: string) => Tensor | undefined): void {
+    const source = loaded("num_batches_tracked");
+    if (source) this.tracked = source.dataSync()[0];
   }
 }
 

@@ -115,11 +115,17 @@ export abstract class Module {
       const s = incoming.get(key);
       if (s) t.backend.write(t.buffer, s.dataSync());
     }
-    for (const [, m] of this.namedModules()) m.afterLoad();
+    for (const [prefix, m] of this.namedModules()) {
+      const dot = prefix ? `${prefix}.` : "";
+      m.afterLoad((name) => incoming.get(dot + name));
+    }
   }
 
-  /** Called after loadStateDict, for modules that mirror buffer values in JS. */
-  protected afterLoad(): void {}
+  /**
+   * Called after loadStateDict with the incoming (host-readable) values by local name, for
+   * modules that mirror a buffer in JS (reading the incoming tensor, not the device copy).
+   */
+  protected afterLoad(_loaded: (name: string) => Tensor | undefined): void {}
 
   train(mode = true): this {
     for (const [, m] of this.namedModules()) m.training = mode;

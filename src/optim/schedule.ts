@@ -13,7 +13,7 @@ export function constant(lr: number): Schedule {
 
 /** StepLR: lr·gamma^⌊t/stepSize⌋. */
 export function step(lr: number, stepSize: number, gamma = 0.1): Schedule {
-  if (!(stepSize >= 1)) throw new ValueError(`step schedule: stepSize must be ≥ 1, got ${stepSize}`);
+  if (!(stepSize > 0)) throw new ValueError(`step schedule: stepSize must be > 0, got ${stepSize}`);
   return (t) => lr * gamma ** Math.floor(t / stepSize);
 }
 
@@ -24,7 +24,7 @@ export function multiStep(lr: number, milestones: readonly number[], gamma = 0.1
 
 /** CosineAnnealingLR: from lr at t = 0 to etaMin at t = tMax. */
 export function cosine(lr: number, tMax: number, etaMin = 0): Schedule {
-  if (!(tMax >= 1)) throw new ValueError(`cosine schedule: tMax must be ≥ 1, got ${tMax}`);
+  if (!(tMax > 0)) throw new ValueError(`cosine schedule: tMax must be > 0, got ${tMax}`);
   return (t) => etaMin + ((lr - etaMin) * (1 + Math.cos((Math.PI * Math.min(t, tMax)) / tMax))) / 2;
 }
 

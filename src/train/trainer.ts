@@ -27,7 +27,7 @@ export interface TrainConfig {
   nesterov: boolean;
   weightDecay: number;
   schedule: "constant" | "step" | "cosine";
-  /** Linear warm-up length in epochs (fractions allowed). */
+  /** Linear warm-up length in epochs (fractions allowed; at most a quarter of the run). */
   warmup: number;
   powerGrad: number;
   labelSmoothing: number;
@@ -85,7 +85,8 @@ interface Progress {
   epochSums: { loss: number; correct: number; seen: number };
 }
 
-export function evaluate(model: Module, data: Dataset, config: Pick<TrainConfig, "evalBatchSize" | "mean" | "std">) {
+/** Mean loss and accuracy of `model` on `data`, in evaluation mode and without the tape. */
+export async function evaluate(model: Module, data: Dataset, config: Pick<TrainConfig, "evalBatchSize" | "mean" | "std">) {
   const loader = new DataLoader(data, { batchSize: config.evalBatchSize, shuffle: false, mean: config.mean, std: config.std });
   const wasTraining = model.training;
   model.eval();
@@ -93,12 +94,12 @@ export function evaluate(model: Module, data: Dataset, config: Pick<TrainConfig,
   let correct = 0;
   const state = getRandomState(); // evaluation must not move the training stream
   for (const batch of loader.epoch()) {
-    const { loss, hits } = noGrad(() => tidy(() => {
+    const outputs = noGrad(() => tidy(() => {
       const logits = model.forward(batch.x);
-      const loss = crossEntropy(logits, batch.labels, { reduction: "sum" });
-      return { loss: loss.item(), hits: countCorrect(logits, batch.labels) };
+      return { logits, loss: crossEntropy(logits, batch.labels, { reduction: "sum" }) };
     }));
     batch.x.dispose();
+    const { loss, correct: hits } = await readOutputs(outputs, batch.labels);
     lossSum += loss;
     correct += hits;
   }
@@ -107,9 +108,16 @@ export function evaluate(model: Module, data: Dataset, config: Pick<TrainConfig,
   return { loss: lossSum / data.n, accuracy: correct / data.n };
 }
 
-function countCorrect(logits: Tensor, labels: Int32Array): number {
-  const z = logits.dataSync();
-  const classes = logits.shape[1];
+/** Read a step's loss and count correct predictions (device reads are async), then free both. */
+async function readOutputs(outputs: { logits: Tensor; loss: Tensor }, labels: Int32Array) {
+  const [z, loss] = await Promise.all([outputs.logits.data(), outputs.loss.data()]);
+  const correct = countCorrect(z, outputs.logits.shape[1], labels);
+  outputs.logits.dispose();
+  outputs.loss.dispose();
+  return { loss: loss[0], correct };
+}
+
+function countCorrect(z: Float32Array, classes: number, labels: Int32Array): number {
   let correct = 0;
   for (let i = 0; i < labels.length; i++) {
     let best = 0;
@@ -119,14 +127,20 @@ function countCorrect(logits: Tensor, labels: Int32Array): number {
   return correct;
 }
 
-export function makeSchedule(config: TrainConfig): schedules.Schedule {
-  const span = Math.max(1e-9, config.epochs - config.warmup);
+/**
+ * The learning rate against (fractional) epochs. Its horizon is the run's length: `epochs`,
+ * or `steps` converted to epochs when a step budget is set, so a short run still anneals.
+ */
+export function makeSchedule(config: TrainConfig, batchesPerEpoch: number): schedules.Schedule {
+  const horizon = config.steps > 0 ? config.steps / batchesPerEpoch : config.epochs;
+  const warm = Math.min(config.warmup, horizon / 4); // a warm-up never takes over a short run
+  const span = horizon - warm;
   const main = config.schedule === "cosine"
     ? schedules.cosine(config.lr, span)
     : config.schedule === "step"
     ? schedules.multiStep(config.lr, [0.5 * span, 0.75 * span])
     : schedules.constant(config.lr);
-  return config.warmup > 0 ? schedules.warmup(main, config.warmup, 0.1) : main;
+  return warm > 0 ? schedules.warmup(main, warm, 0.1) : main;
 }
 
 export class Trainer {
@@ -146,7 +160,7 @@ export class Trainer {
       batchSize: config.batchSize, shuffle: config.shuffle, dropLast: true, mean: config.mean, std: config.std,
       augment: config.augment === "standard" ? { crop: Math.round(trainData.height / 8), flip: true } : {},
     });
-    this.schedule = makeSchedule(config);
+    this.schedule = makeSchedule(config, this.loader.numBatches);
     this.position = { epoch: 0, batchInEpoch: 0, step: 0, rngAtEpochStart: getRandomState(), rngNow: getRandomState() };
     this.progress = { config, history: [], epochSums: { loss: 0, correct: 0, seen: 0 } };
   }
@@ -182,7 +196,14 @@ export class Trainer {
   async run(callbacks: TrainCallbacks = {}): Promise<{ interrupted: boolean; history: readonly EpochRecord[] }> {
     const batches = this.loader.numBatches;
     if (batches === 0) throw new ValueError(`train: batch size ${this.config.batchSize} is larger than the ${this.trainData.n} training images`);
+    const interrupt = async () => {
+      await callbacks.onInterrupt?.(() => this.checkpoint());
+      return { interrupted: true, history: this.progress.history };
+    };
     while (!this.done()) {
+      // A stop between epochs happens before the next epoch draws its plan, so the
+      // checkpoint's stream state is the epoch's start state.
+      if (this.position.batchInEpoch === 0 && callbacks.shouldStop?.()) return interrupt();
       // Resuming mid-epoch: replay the epoch's plan from its start state, skip the batches
       // already trained on, then continue from the stream's state at the interruption.
       let pendingRestore = this.position.batchInEpoch > 0;
@@ -203,14 +224,15 @@ export class Trainer {
           setRandomState(rngNow);
           pendingRestore = false;
         }
-        if (callbacks.shouldStop?.()) {
+        // Within an epoch, stop only once a batch of it is done: then batchInEpoch > 0 tells
+        // resume() to replay the epoch's plan from its start state.
+        if (index > 0 && callbacks.shouldStop?.()) {
           x.dispose();
-          await callbacks.onInterrupt?.(() => this.checkpoint());
-          return { interrupted: true, history: this.progress.history };
+          return interrupt();
         }
         const lr = this.schedule(this.position.step / batches);
         this.optimizer.lr = lr;
-        const { loss, correct } = this.trainStep(x, labels);
+        const { loss, correct } = await readOutputs(this.trainStep(x, labels), labels);
         x.dispose();
         sums.loss += loss * labels.length;
         sums.correct += correct;
@@ -227,7 +249,7 @@ export class Trainer {
       // Interrupted after the epoch's last batch: no batch restored the stream above.
       if (pendingRestore) setRandomState(rngNow);
       const seconds = (performance.now() - started) / 1000;
-      const test = evaluate(this.model, this.testData, this.config);
+      const test = await evaluate(this.model, this.testData, this.config);
       const record: EpochRecord = {
         type: "epoch", epoch: this.position.epoch + 1, step: this.position.step, lr: this.optimizer.lr,
         trainLoss: sums.loss / sums.seen, trainAccuracy: sums.correct / sums.seen,
@@ -242,14 +264,15 @@ export class Trainer {
     return { interrupted: false, history: this.progress.history };
   }
 
-  private trainStep(x: Tensor, labels: Int32Array): { loss: number; correct: number } {
+  /** One optimiser step; returns the logits and loss (kept out of the tidy) for reading. */
+  private trainStep(x: Tensor, labels: Int32Array): { logits: Tensor; loss: Tensor } {
     return tidy(() => {
       this.optimizer.zeroGrad();
       const logits = this.model.forward(x);
       const loss = crossEntropy(logits, labels, { powerGrad: this.config.powerGrad, labelSmoothing: this.config.labelSmoothing });
       loss.backward();
       this.optimizer.step();
-      return { loss: loss.item(), correct: countCorrect(logits, labels) };
+      return { logits, loss };
     });
   }
 }

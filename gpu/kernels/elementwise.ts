@@ -1,0 +1,118 @@
+/**
+ * WGSL for the one-thread-per-element kernels: fill/scale/axpy, ReLU and sigmoid forward and
+ * backward, 4-D strided broadcasting binary ops, dropout, the counter-based random fills and
+ * the fused SGD update. Semantics follow assembly/elementwise.ts, random.ts and optim.ts;
+ * every kernel is one `elementwiseKernel` statement over element `i`.
+ */
+import { elementwiseKernel, EXACT_MULTIPLY_ADD_WGSL, RANDOM_WGSL, read, write } from "../kernel.ts";
+
+export const fillKernel = elementwiseKernel("fill", [["value", "f32"]], [write("y")], "y[i] = P.value;");
+
+export const scaleKernel = elementwiseKernel("scale", [["alpha", "f32"]], [read("x"), write("y")], "y[i] = P.alpha * x[i];");
+
+export const axpyKernel = elementwiseKernel("axpy", [["alpha", "f32"]], [read("x"), write("y")], "y[i] = y[i] + P.alpha * x[i];");
+
+// x > 0 ? x : 0, so NaN maps to 0 as on the CPU.
+export const reluForwardKernel = elementwiseKernel("relu_forward", [], [read("x"), write("y")],
+  "let v = x[i]; y[i] = select(0.0, v, v > 0.0);");
+
+export const reluBackwardKernel = elementwiseKernel("relu_backward", [], [read("y"), read("dy"), write("dx")],
+  "dx[i] = select(0.0, dy[i], y[i] > 0.0);");
+
+// exp of a non-positive argument only, so neither branch overflows.
+export const sigmoidForwardKernel = elementwiseKernel("sigmoid_forward", [], [read("x"), write("y")], `
+  let v = x[i];
+  if (v >= 0.0) { y[i] = 1.0 / (1.0 + exp(-v)); } else { let e = exp(v); y[i] = e / (1.0 + e); }`);
+
+export const sigmoidBackwardKernel = elementwiseKernel("sigmoid_backward", [], [read("y"), read("dy"), write("dx")],
+  "let v = y[i]; dx[i] = dy[i] * v * (1.0 - v);");
+
+/** Op codes of the OP override of `binaryKernel`. */
+export const BINARY_OP_CODES = { add: 0, sub: 1, mul: 2, div: 3 } as const;
+
+const dims4 = ["d1", "d2", "d3"].map((n) => [n, "u32"] as const);
+const strides4 = (p: string) => [0, 1, 2, 3].map((k) => [`${p}${k}`, "u32"] as const);
+
+/** Element `i` of the output [d0,d1,d2,d3] split into its four coordinates. */
+const COORDS4 = `
+fn coords4(i: u32) -> vec4<u32> {
+  let i3 = i % P.d3;
+  let r2 = i / P.d3;
+  let i2 = r2 % P.d2;
+  let r1 = r2 / P.d2;
+  return vec4<u32>(r1 / P.d1, r1 % P.d1, i2, i3);
+}`;
+
+/** y = a op b with rank-4 broadcast strides (0 on broadcast dims), as Broadcast4 describes. */
+export const binaryKernel = elementwiseKernel(
+  "broadcast_binary", [...dims4, ...strides4("as"), ...strides4("bs")], [read("a"), read("b"), write("y")], `
+  let c = coords4(i);
+  let va = a[c.x * P.as0 + c.y * P.as1 + c.z * P.as2 + c.w * P.as3];
+  let vb = b[c.x * P.bs0 + c.y * P.bs1 + c.z * P.bs2 + c.w * P.bs3];
+  var r: f32;
+  switch OP {
+    case 0u: { r = va + vb; }
+    case 1u: { r = va - vb; }
+    case 2u: { r = va * vb; }
+    default: { r = va / vb; }
+  }
+  y[i] = r;`,
+  { helpers: COORDS4, overrides: [["OP", "u32"]] },
+);
+
+/** mask = uniform ≥ p ? keep : 0 (keep = 1/(1−p), rounded once on the host); y = x·mask. */
+export const dropoutKernel = elementwiseKernel(
+  "dropout_forward", [["p", "f32"], ["keep", "f32"], ["mixedKey", "u32"], ["counter", "u32"]],
+  [read("x"), write("y"), write("mask")], `
+  let m = select(0.0, P.keep, uniform24(P.mixedKey, P.counter + i) >= P.p);
+  mask[i] = m;
+  y[i] = x[i] * m;`,
+  { helpers: RANDOM_WGSL },
+);
+
+/**
+ * lo + span·u with one rounding, like the CPU's f64 evaluation rounded to f32 (bit-identical
+ * whenever that f64 evaluation is exact, e.g. symmetric or zero-based bounds); span = hi − lo
+ * is rounded on the host.
+ */
+export const randomUniformKernel = elementwiseKernel(
+  "random_uniform", [["lo", "f32"], ["span", "f32"], ["mixedKey", "u32"], ["counter", "u32"], ["one", "f32"]], [write("y")],
+  "y[i] = exactMultiplyAdd(P.span, uniform24(P.mixedKey, P.counter + i), P.lo);",
+  { helpers: RANDOM_WGSL + EXACT_MULTIPLY_ADD_WGSL },
+);
+
+/**
+ * Box–Muller, one thread per pair j (P.n is the number of pairs): elements 2j and 2j+1 use
+ * counters counter+2j (u1 = 1 − u, never 0) and counter+2j+1, as assembly/random.ts does.
+ */
+export const randomNormalKernel = elementwiseKernel(
+  "random_normal", [["length", "u32"], ["mean", "f32"], ["stddev", "f32"], ["mixedKey", "u32"], ["counter", "u32"]],
+  [write("y")], `
+  let e = 2u * i;
+  let c = P.counter + e;
+  let u1 = 1.0 - uniform24(P.mixedKey, c);
+  let u2 = uniform24(P.mixedKey, c + 1u);
+  let r = sqrt(-2.0 * log(u1));
+  let t = 6.283185307179586 * u2;
+  y[e] = P.mean + P.stddev * r * cos(t);
+  if (e + 1u < P.length) { y[e + 1u] = P.mean + P.stddev * r * sin(t); }`,
+  { helpers: RANDOM_WGSL },
+);
+
+/** torch.optim.SGD for one parameter: weight decay, momentum with dampening, Nesterov. */
+export const sgdKernel = elementwiseKernel(
+  "sgd_update",
+  [["lr", "f32"], ["momentum", "f32"], ["damp", "f32"], ["weightDecay", "f32"], ["useMomentum", "u32"],
+    ["nesterov", "u32"], ["firstStep", "u32"]],
+  [write("param"), read("grad"), write("buf")], `
+  let p = param[i];
+  var d = grad[i];
+  if (P.weightDecay != 0.0) { d = d + P.weightDecay * p; }
+  if (P.useMomentum != 0u) {
+    var b = d;
+    if (P.firstStep == 0u) { b = P.momentum * buf[i] + P.damp * d; }
+    buf[i] = b;
+    d = select(b, d + P.momentum * b, P.nesterov != 0u);
+  }
+  param[i] = p - P.lr * d;`,
+);
