@@ -3,8 +3,9 @@
  * directory), read both splits, and know its normalisation constants. `synthetic` exists
  * only when asked for by name.
  */
-import { loadDataset, synthetic, type Dataset } from "../src/data/index.ts";
+import { DatasetError, datasetSpec, loadDataset, locateDataset, synthetic, type Dataset } from "../src/data/index.ts";
 import { cacheDir, nodeFs } from "./files.ts";
+import { downloadDataset } from "./download.ts";
 
 /** Per-channel mean and std of pixel/255 over each training set. */
 const NORMALISATION: Record<string, { mean: number[]; std: number[] }> = {
@@ -25,13 +26,30 @@ export interface LoadedData {
   std: number[];
 }
 
-export async function loadData(name: string, explicitPath: string | undefined, seed: number): Promise<LoadedData> {
+/**
+ * Load both splits of `name`: from --data, the cache or the system dataset directory; if it is
+ * in none of them, download it into the cache. With no network, the error says where we looked
+ * and why the download failed.
+ */
+export async function loadData(
+  name: string, explicitPath: string | undefined, seed: number, log: { write(s: string): void } = process.stderr,
+): Promise<LoadedData> {
   const { mean, std } = NORMALISATION[name];
   if (name === "synthetic") {
     const spec = { channels: 1, height: 28, width: 28, classes: 10 };
     return { train: synthetic({ ...spec, n: 2048, seed }), test: synthetic({ ...spec, n: 512, seed: seed + 1 }), mean, std };
   }
   const where = { explicitPath, cacheDir: cacheDir() };
+  try {
+    await locateDataset(name, where, nodeFs);
+  } catch (notFound) {
+    if (!(notFound instanceof DatasetError)) throw notFound;
+    try {
+      await downloadDataset(datasetSpec(name), where.cacheDir, log);
+    } catch (failed) {
+      throw new DatasetError(`${notFound.message}\nA download was tried and failed: ${(failed as Error).message}`);
+    }
+  }
   const [train, test] = await Promise.all([
     loadDataset(name, "train", where, nodeFs),
     loadDataset(name, "test", where, nodeFs),
