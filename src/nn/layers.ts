@@ -12,7 +12,7 @@ import { linear } from "../ops/linalg.ts";
 import { conv2d, type Pair } from "../ops/conv.ts";
 import { batchNorm } from "../ops/norm.ts";
 import { relu, sigmoid } from "../ops/elementwise.ts";
-import { avgPool2d, globalAvgPool2d, maxPool2d } from "../ops/pool.ts";
+import { avgPool2d, globalAvgPool2d, maxPool2d, type Pool2dOptions } from "../ops/pool.ts";
 import { flatten, reshape } from "../ops/shape.ts";
 import { dropout } from "../ops/dropout.ts";
 
@@ -118,21 +118,27 @@ export class Sigmoid extends Module {
   }
 }
 
-export class MaxPool2d extends Module {
+/** Shared by the pooling layers: a window op with kernel, stride (default: kernel) and padding. */
+abstract class Pool2d extends Module {
   constructor(readonly kernel: Pair, readonly stride?: Pair, readonly padding: Pair = 0) {
     super();
   }
+  protected abstract pool(x: Tensor, opts: Pool2dOptions): Tensor;
   forward(x: Tensor): Tensor {
-    return maxPool2d(x, { kernel: this.kernel, stride: this.stride, padding: this.padding });
+    return this.pool(x, { kernel: this.kernel, stride: this.stride, padding: this.padding });
   }
 }
 
-export class AvgPool2d extends Module {
-  constructor(readonly kernel: Pair, readonly stride?: Pair, readonly padding: Pair = 0) {
-    super();
+export class MaxPool2d extends Pool2d {
+  protected pool(x: Tensor, opts: Pool2dOptions): Tensor {
+    return maxPool2d(x, opts);
   }
-  forward(x: Tensor): Tensor {
-    return avgPool2d(x, { kernel: this.kernel, stride: this.stride, padding: this.padding });
+}
+
+/** Average pooling (PyTorch's count_include_pad=True). */
+export class AvgPool2d extends Pool2d {
+  protected pool(x: Tensor, opts: Pool2dOptions): Tensor {
+    return avgPool2d(x, opts);
   }
 }
 

@@ -3,7 +3,7 @@
  * scale or bias is the common case in a convnet), scalar scaling, ReLU and sigmoid. The
  * gradient of a broadcast input is the output gradient summed back to the input's shape.
  */
-import type { BinaryOp } from "../backend/backend.ts";
+import type { Backend, BinaryOp, DeviceBuffer } from "../backend/backend.ts";
 import { record } from "../autograd.ts";
 import { empty, Tensor, type Shape } from "../tensor.ts";
 import { broadcast4, broadcastShape, sameBackend, sameShape } from "./util.ts";
@@ -93,24 +93,37 @@ export function scale(x: Tensor, alpha: number): Tensor {
   return record("scale", scaled(x, alpha), [x], [], (dy) => [scaled(dy, alpha)]);
 }
 
-export function relu(x: Tensor): Tensor {
+/** An activation whose backward needs only its output y (true of ReLU and sigmoid). */
+interface Activation {
+  forward(b: Backend, x: DeviceBuffer, y: DeviceBuffer): void;
+  backward(b: Backend, y: DeviceBuffer, dy: DeviceBuffer, dx: DeviceBuffer): void;
+}
+
+function activate(name: string, act: Activation, x: Tensor): Tensor {
   const backend = x.backend;
   const y = empty(x.shape, backend);
-  backend.reluForward(x.buffer, y.buffer);
-  return record("relu", y, [x], [y], (dy, [sy]) => {
+  act.forward(backend, x.buffer, y.buffer);
+  return record(name, y, [x], [y], (dy, [sy]) => {
     const dx = empty(x.shape, backend);
-    backend.reluBackward(sy.buffer, dy.buffer, dx.buffer);
+    act.backward(backend, sy.buffer, dy.buffer, dx.buffer);
     return [dx];
   });
 }
 
+const RELU: Activation = {
+  forward: (b, x, y) => b.reluForward(x, y),
+  backward: (b, y, dy, dx) => b.reluBackward(y, dy, dx),
+};
+
+const SIGMOID: Activation = {
+  forward: (b, x, y) => b.sigmoidForward(x, y),
+  backward: (b, y, dy, dx) => b.sigmoidBackward(y, dy, dx),
+};
+
+export function relu(x: Tensor): Tensor {
+  return activate("relu", RELU, x);
+}
+
 export function sigmoid(x: Tensor): Tensor {
-  const backend = x.backend;
-  const y = empty(x.shape, backend);
-  backend.sigmoidForward(x.buffer, y.buffer);
-  return record("sigmoid", y, [x], [y], (dy, [sy]) => {
-    const dx = empty(x.shape, backend);
-    backend.sigmoidBackward(sy.buffer, dy.buffer, dx.buffer);
-    return [dx];
-  });
+  return activate("sigmoid", SIGMOID, x);
 }
