@@ -1,6 +1,7 @@
 // The build: AssemblyScript kernels → build/kernels.wasm (+ an embedded base64 module),
 // then esbuild bundles the library (dist/retrograd.mjs, platform-neutral ESM, no Node
-// built-ins), the Node CLI and bench, and each test file for Node (build/test/*.mjs).
+// built-ins), the Node CLI and bench, each test file for Node (build/test/*.mjs), the browser
+// demo (dist/web/) and the cross-runtime run (build/support/run20.mjs).
 // `npm run build` runs it; `npm test` runs it first.
 import * as esbuild from "esbuild";
 import { readdir } from "node:fs/promises";
@@ -22,6 +23,12 @@ export async function build() {
       // uvu and friends stay external: they are resolved from node_modules at run time.
       packages: "external",
     }),
+    // The browser demo (web/, served by scripts/serve.mjs): the page and its training worker.
+    esbuild.build({
+      ...common, entryPoints: ["web/app.ts", "web/worker.ts"], outdir: "dist/web", outExtension: { ".js": ".mjs" }, platform: "browser",
+    }),
+    // The cross-runtime determinism run, one self-contained file for Node, Deno workers and Chromium.
+    esbuild.build({ ...common, entryPoints: ["test/support/run20.ts"], outfile: "build/support/run20.mjs", platform: "neutral" }),
   ]);
 }
 

@@ -14,6 +14,10 @@
 // output in increasing order); col2im accumulates in increasing (c, kh, kw, oh, ow) order.
 // The weight gradient sums over the batch in increasing n (each image's term is a gemm over
 // oh·OW+ow in fixed KC blocks, added to dw in increasing n).
+// Threads (src/backend/cpu.ts): forward and input gradient split by images (pointer offsets,
+// each image is independent); the weight gradient by input-channel blocks [c0, c1)
+// (conv2d_backward_weight's range arguments: im2col of those channels only, and the gemm on
+// the matching columns of dw), so every element keeps the 1-thread summation order.
 import { gemm, gemmScratchPtr, packB } from "./gemm";
 
 // Blocking; must match gemm.ts's scratch layout: packA MC·KC, packB KC·NC, tile MR·NR.
@@ -380,29 +384,34 @@ export function conv2d_backward_input(dy: usize, w: usize, dx: usize, col: usize
   }
 }
 
-/** dw = conv2d weight gradient, summed over the batch in increasing n. */
+/** dw = conv2d weight gradient, summed over the batch in increasing n, for the input
+ * channels [c0, c1) only (dw[:, c-block]); [0, C) is the whole gradient. */
 export function conv2d_backward_weight(dy: usize, x: usize, dw: usize, col: usize,
                                        N: i32, C: i32, H: i32, W: i32, O: i32, KH: i32, KW: i32,
                                        SH: i32, SW: i32, PH: i32, PW: i32, DH: i32, DW: i32, G: i32,
-                                       OH: i32, OW: i32): void {
+                                       OH: i32, OW: i32, c0: i32, c1: i32): void {
   const Cg = C / G, Og = O / G;
-  const Kc = Cg * KH * KW, OHW = OH * OW, HW = H * W;
+  const KHW = KH * KW;
+  const Kc = Cg * KHW, OHW = OH * OW, HW = H * W;
   const pw = isPointwise(H, W, KH, KW, SH, SW, PH, PW, OH, OW);
-  if (N <= 0) {
-    memory.fill(dw, 0, <usize>O * <usize>Kc << 2);
-    return;
-  }
-  for (let n = 0; n < N; n++) {
-    for (let g = 0; g < G; g++) {
-      const xg = x + (<usize>((n * C + g * Cg) * HW) << 2);
-      const dwg = dw + (<usize>(g * Og * Kc) << 2);
+  for (let g = 0; g < G; g++) {
+    const lo = max(c0, g * Cg) - g * Cg, hi = min(c1, (g + 1) * Cg) - g * Cg;
+    if (lo >= hi) continue;
+    const nk = (hi - lo) * KHW;
+    const dwg = dw + (<usize>(g * Og * Kc + lo * KHW) << 2);
+    if (N <= 0) {
+      for (let o = 0; o < Og; o++) memory.fill(dwg + (<usize>(o * Kc) << 2), 0, <usize>nk << 2);
+      continue;
+    }
+    for (let n = 0; n < N; n++) {
+      const xg = x + (<usize>((n * C + g * Cg + lo) * HW) << 2);
       const dyg = dy + (<usize>((n * O + g * Og) * OHW) << 2);
       let b = xg;
       if (!pw) {
-        im2col(xg, col, Cg, H, W, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW);
+        im2col(xg, col, hi - lo, H, W, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW);
         b = col;
       }
-      gemm(0, 1, Og, Kc, OHW, 1, dyg, OHW, b, OHW, n == 0 ? <f32>0 : <f32>1, dwg, Kc);
+      gemm(0, 1, Og, nk, OHW, 1, dyg, OHW, b, OHW, n == 0 ? <f32>0 : <f32>1, dwg, Kc);
     }
   }
 }

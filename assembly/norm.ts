@@ -2,6 +2,8 @@
 // training forward (batch statistics, two-pass f64 mean/variance, running-stat update
 // with PyTorch semantics), eval forward (running statistics), and the matching
 // backward passes. Reductions over N·HW use f64 accumulators in a fixed order.
+// Every kernel works on the channels [c0, c1) only (each channel is independent), so the
+// threaded CPU backend splits a call by channel blocks; [0, C) is the whole tensor.
 
 // Σ p[0..len) in f64 (f64x2 lanes, fixed combination order).
 // @ts-ignore: decorator
@@ -86,10 +88,10 @@ export function batchnorm_train_forward(x: usize, gamma: usize, beta: usize, y: 
                                         saveMean: usize, saveInvstd: usize,
                                         runningMean: usize, runningVar: usize,
                                         N: i32, C: i32, HW: i32, momentum: f32, eps: f32,
-                                        updateRunning: i32): void {
+                                        updateRunning: i32, c0: i32, c1: i32): void {
   const cnt = <f64>N * <f64>HW;
   const planeStride = <usize>C * <usize>HW << 2;
-  for (let c = 0; c < C; c++) {
+  for (let c = c0; c < c1; c++) {
     const base = x + (<usize>(c * HW) << 2);
     let s: f64 = 0;
     for (let n = 0; n < N; n++) s += sumF64(base + planeStride * <usize>n, HW);
@@ -119,9 +121,9 @@ export function batchnorm_train_forward(x: usize, gamma: usize, beta: usize, y: 
 /** Eval-mode batch norm forward with running statistics. */
 export function batchnorm_eval_forward(x: usize, gamma: usize, beta: usize,
                                        runningMean: usize, runningVar: usize, y: usize,
-                                       N: i32, C: i32, HW: i32, eps: f32): void {
+                                       N: i32, C: i32, HW: i32, eps: f32, c0: i32, c1: i32): void {
   const planeStride = <usize>C * <usize>HW << 2;
-  for (let c = 0; c < C; c++) {
+  for (let c = c0; c < c1; c++) {
     const co = <usize>c << 2;
     const invstd = <f32>(1.0 / Math.sqrt(<f64>load<f32>(runningVar + co) + <f64>eps));
     const scale = invstd * load<f32>(gamma + co);
@@ -154,10 +156,10 @@ function bnBackPlane(dy: usize, x: usize, dx: usize, len: i32, mean: f32, a: f32
 /** Training-mode batch norm backward (gradient through the batch statistics). */
 export function batchnorm_backward(dy: usize, x: usize, gamma: usize, saveMean: usize, saveInvstd: usize,
                                    dx: usize, dgamma: usize, dbeta: usize,
-                                   N: i32, C: i32, HW: i32): void {
+                                   N: i32, C: i32, HW: i32, c0: i32, c1: i32): void {
   const cnt = <f64>N * <f64>HW;
   const planeStride = <usize>C * <usize>HW << 2;
-  for (let c = 0; c < C; c++) {
+  for (let c = c0; c < c1; c++) {
     const co = <usize>c << 2;
     const off = <usize>(c * HW) << 2;
     const mean = load<f32>(saveMean + co);
@@ -202,9 +204,9 @@ function scalePlane(dy: usize, dx: usize, len: i32, a: f32): void {
 /** Eval-mode batch norm backward (running statistics are constants). */
 export function batchnorm_eval_backward(dy: usize, x: usize, gamma: usize, runningMean: usize, runningVar: usize,
                                         dx: usize, dgamma: usize, dbeta: usize,
-                                        N: i32, C: i32, HW: i32, eps: f32): void {
+                                        N: i32, C: i32, HW: i32, eps: f32, c0: i32, c1: i32): void {
   const planeStride = <usize>C * <usize>HW << 2;
-  for (let c = 0; c < C; c++) {
+  for (let c = c0; c < c1; c++) {
     const co = <usize>c << 2;
     const off = <usize>(c * HW) << 2;
     const mean = load<f32>(runningMean + co);

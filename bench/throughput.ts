@@ -3,7 +3,8 @@
  * training and inference images/s, medians over timed repeats after a warm-up, plus the peak
  * bytes of a training step; on WebGPU also dispatches and submits per training step. Prints
  * a summary on stderr and returns JSON. Options: --backend cpu|webgpu, --batch N,
- * --repeats N, --model resnet20|resnet18, --sizes 256,1024. Run by bench/main.ts
+ * --repeats N, --model resnet20|resnet18, --sizes 256,1024, --threads N (CPU threads; the
+ * workers are stopped again at the end). Run by bench/main.ts
  * (`npm run bench`) and by `retrograd bench`.
  */
 import * as rg from "../src/mod.ts";
@@ -89,17 +90,19 @@ export async function runBench(args: readonly string[]) {
   const model = arg("model", "resnet20");
   const batch = Number(arg("batch", model === "resnet18" ? "32" : "64"));
   const sizes = arg("sizes", backendName === "webgpu" ? "1024,4096" : "256,1024").split(",").map(Number);
+  const threads = await rg.setThreads(Number(arg("threads", "1")));
   const sgemmGflops: Record<string, number> = {};
   for (const n of sizes) sgemmGflops[String(n)] = await sgemm(n, n <= 256 ? 20 : repeats);
   const result = {
     backend: backend.name,
     adapter: (backend as { adapterDescription?: string }).adapterDescription,
-    threads: 1,
+    threads,
     sgemmGflops,
     resnet: await resnet(model, batch, repeats),
   };
+  await rg.setThreads(1);
   console.error(
-    `${backend.name}: sgemm ${Object.entries(sgemmGflops).map(([n, g]) => `${n}³ ${g.toFixed(1)} GFLOP/s`).join(", ")}\n` +
+    `${backend.name} (${threads} thread${threads > 1 ? "s" : ""}): sgemm ${Object.entries(sgemmGflops).map(([n, g]) => `${n}³ ${g.toFixed(1)} GFLOP/s`).join(", ")}\n` +
     `${model} batch ${batch}: train ${result.resnet.trainImagesPerSec.toFixed(1)} img/s, ` +
     `inference ${result.resnet.inferImagesPerSec.toFixed(1)} img/s, peak step memory ${result.resnet.peakStepMiB.toFixed(1)} MiB`,
   );

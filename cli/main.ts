@@ -10,6 +10,7 @@ import { EVAL_FLAGS, evalCommand } from "./eval.ts";
 import { plot, PLOT_FLAGS } from "./plot.ts";
 import { RetrogradError } from "../src/errors.ts";
 import { runBench } from "../bench/throughput.ts";
+import { installNodeThreads } from "./node_threads.ts";
 
 interface Command {
   summary: string;
@@ -63,4 +64,5 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
+installNodeThreads(); // Node has no web Worker: threads come from node:worker_threads
 process.exitCode = await main(process.argv.slice(2));

@@ -20,7 +20,7 @@ export const TRAIN_FLAGS: Flag[] = [
   { name: "model", type: "string", default: "resnet20", choices: MODEL_NAMES, help: "model to train" },
   { name: "dataset", type: "string", default: "fashion-mnist", choices: DATASET_NAMES, help: "dataset by name" },
   { name: "data", type: "string", default: undefined, help: "directory holding the dataset files (else the cache, then /usr/share/datasets/<name>)" },
-  { name: "epochs", type: "int", default: 3, min: 1, help: "training epochs" },
+  { name: "epochs", type: "int", default: 2, min: 1, help: "training epochs" },
   { name: "steps", type: "int", default: 0, min: 0, help: "stop after this many steps; the schedule then spans them (0: train for --epochs)" },
   { name: "batch-size", type: "int", default: 128, min: 1, help: "images per step" },
   { name: "lr", type: "number", default: 0.1, min: 0, exclusiveMin: true, help: "peak learning rate" },
@@ -33,9 +33,9 @@ export const TRAIN_FLAGS: Flag[] = [
   { name: "label-smoothing", type: "number", default: 0, min: 0, max: 1, help: "label smoothing ε" },
   { name: "seed", type: "int", default: 0, min: 0, max: 0xffffffff, help: "seed of every random draw" },
   { name: "shuffle", type: "boolean", default: true, help: "shuffle the training set each epoch" },
-  { name: "augment", type: "string", default: "standard", choices: ["none", "standard"], help: "standard: random crop (padding size/8) and horizontal flip" },
-  { name: "backend", type: "string", default: "cpu", choices: ["cpu", "auto", "webgpu"], help: "compute backend (auto: a real GPU adapter if any, else cpu)" },
-  { name: "threads", type: "int", default: 1, min: 1, max: 1, help: "CPU threads (multi-threading is not implemented yet: 1)" },
+  { name: "augment", type: "string", default: "none", choices: ["none", "standard"], help: "standard: random crop (padding size/8) and horizontal flip; pays off in longer runs" },
+  { name: "backend", type: "string", default: undefined, choices: ["cpu", "auto", "webgpu"], help: "compute backend (auto: a real GPU adapter if any, else cpu; default cpu, or the resumed run's)" },
+  { name: "threads", type: "int", default: undefined, min: 1, max: 256, help: "CPU threads (default: every core); results are bit-identical for any count" },
   { name: "init", type: "string", default: undefined, help: "initial weights: a safetensors state dict with PyTorch names" },
   { name: "out", type: "string", default: undefined, help: "output directory (default runs/<model>-<dataset>-<seed>)" },
   { name: "resume", type: "string", default: undefined, help: "continue the run in this directory from its checkpoint" },
@@ -91,15 +91,17 @@ export async function train(flags: FlagValues): Promise<number> {
     settings = {
       model: flags.model as string, dataset: flags.dataset as string, data: flags.data as string | undefined,
       init: flags.init as string | undefined, saveEvery: flags["save-every"] as number,
-      train: configFrom(flags, [], []), runtime: runtimeName(), version: VERSION, backend: flags.backend as string,
+      train: configFrom(flags, [], []), runtime: runtimeName(), version: VERSION, backend: (flags.backend as string | undefined) ?? "cpu",
     };
   }
 
-  const backend = await selectBackend(settings.backend);
+  // On --resume, an explicit --backend wins (e.g. continuing on the CPU after a GPU failure).
+  const backend = await selectBackend((flags.backend as string | undefined) ?? settings.backend);
+  const threads = backend === "cpu" ? await rg.setThreads(flags.threads as number | undefined) : 1;
   const data = await loadData(settings.dataset, settings.data, settings.train.seed);
   settings.train.mean = data.mean;
   settings.train.std = data.std;
-  log.write(`retrograd ${VERSION} (${runtimeName()}, ${backend} backend): ${settings.model} on ${settings.dataset} ` +
+  log.write(`retrograd ${VERSION} (${runtimeName()}, ${backend} backend, ${threads} thread${threads > 1 ? "s" : ""}): ${settings.model} on ${settings.dataset} ` +
     `(${data.train.n} train / ${data.test.n} test images, ${data.train.channels}×${data.train.height}×${data.train.width}), output ${outDir}\n`);
 
   rg.manualSeed(settings.train.seed);
@@ -137,7 +139,18 @@ export async function train(flags: FlagValues): Promise<number> {
   const progress = new Progress(log, settings.train.epochs, false);
   const saveCurves = (history: readonly EpochRecord[]) =>
     writeAtomic(join(outDir, "curves.svg"), rg.io.renderCurves([{ name: `${settings.model} ${settings.dataset}`, history }]));
-  const result = await trainer.run({
+  const runOrExplain = async (...args: Parameters<Trainer["run"]>) => {
+    try {
+      return await trainer.run(...args);
+    } catch (error) {
+      if (error instanceof rg.WebGPUError) {
+        throw new rg.RetrogradError(`${error.message}\nThe last checkpoint (${checkpointPath}) is intact; ` +
+          `continue on the CPU with: retrograd train --resume ${outDir} --backend cpu`);
+      }
+      throw error;
+    }
+  };
+  const result = await runOrExplain({
     onStep: async (r) => {
       progress.step(r);
       if (r.step % settings.saveEvery === 0) await append(metricsPath, JSON.stringify(r) + "\n");
@@ -145,19 +158,19 @@ export async function train(flags: FlagValues): Promise<number> {
     onEpoch: async (r, checkpoint) => {
       progress.epoch(r);
       await append(metricsPath, JSON.stringify(r) + "\n");
-      await writeAtomic(checkpointPath, checkpoint());
+      await writeAtomic(checkpointPath, await checkpoint());
       await saveCurves(trainer.history);
     },
     shouldStop: () => interrupted,
     onInterrupt: async (checkpoint) => {
-      await writeAtomic(checkpointPath, checkpoint());
+      await writeAtomic(checkpointPath, await checkpoint());
       log.write(`checkpoint saved to ${checkpointPath}; continue with: retrograd train --resume ${outDir}\n`);
     },
   });
   process.off("SIGINT", onSigint);
 
   if (!result.interrupted) {
-    await writeAtomic(join(outDir, "model.safetensors"), rg.io.writeSafetensors(model.stateDict()));
+    await writeAtomic(join(outDir, "model.safetensors"), await rg.io.writeSafetensorsAsync(model.stateDict()));
     log.write("\n" + finalTable(result.history));
   }
   const last = result.history[result.history.length - 1];
@@ -169,6 +182,7 @@ export async function train(flags: FlagValues): Promise<number> {
   } else if (last) {
     log.write(`test accuracy ${(100 * last.testAccuracy).toFixed(2)}% after ${trainer.step} steps; weights in ${join(outDir, "model.safetensors")}\n`);
   }
+  await rg.setThreads(1); // stop the workers (Deno keeps a process alive while any exists)
   return result.interrupted ? 130 : 0;
 }
 

@@ -1,8 +1,11 @@
 // Builds the WebAssembly compute kernels (assembly/index.ts) with AssemblyScript.
 //
 // Outputs:
-//   build/kernels.wasm      the module (imports only env.memory)
-//   build/kernels_wasm.ts   `export const kernelsWasmBase64 = "<base64>";` (one line)
+//   build/kernels.wasm         the module (imports only env.memory, non-shared)
+//   build/kernels_shared.wasm  the same kernels importing a *shared* env.memory (maximum
+//                              SHARED_MAX_PAGES), for the multi-threaded CPU backend
+//   build/kernels_wasm.ts      `export const kernelsWasmBase64 = "<base64>";` and
+//                              `export const kernelsSharedWasmBase64 = "<base64>";`
 //
 // Memory layout contract: the module's static data (AssemblyScript's Math lookup
 // tables, a few KiB) must lie entirely below byte 65536, because the TypeScript
@@ -18,20 +21,36 @@ import { dirname, resolve } from "node:path";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const STATIC_LIMIT = 65536;
+/** Maximum size of the shared memory in 64 KiB pages (4 GiB, the wasm32 limit). */
+export const SHARED_MAX_PAGES = 65536;
 
 export async function buildWasm({ relaxed = false } = {}) {
   const ascModule = await import("assemblyscript/asc");
   const asc = typeof ascModule.main === "function" ? ascModule : ascModule.default;
-  const outWasm = resolve(root, "build/kernels.wasm");
   await mkdir(resolve(root, "build"), { recursive: true });
+  const outWasm = resolve(root, "build/kernels.wasm");
+  const outShared = resolve(root, "build/kernels_shared.wasm");
+  const wasm = await compile(asc, relaxed, outWasm, false);
+  const shared = await compile(asc, relaxed, outShared, true);
+  const staticEnd = checkModule(wasm, false);
+  checkModule(shared, true);
+  const b64 = Buffer.from(wasm).toString("base64");
+  const b64s = Buffer.from(shared).toString("base64");
+  await writeFile(resolve(root, "build/kernels_wasm.ts"),
+    `export const kernelsWasmBase64 = "${b64}";\nexport const kernelsSharedWasmBase64 = "${b64s}";\n`);
+  return { bytes: wasm.length, path: outWasm, staticEnd };
+}
+
+async function compile(asc, relaxed, outWasm, shared) {
   const args = [
     resolve(root, "assembly/index.ts"),
     "-O3",
     "--runtime", "stub",
     "--noAssert",
-    "--enable", relaxed ? "simd,relaxed-simd" : "simd",
+    "--enable", (relaxed ? "simd,relaxed-simd" : "simd") + (shared ? ",threads" : ""),
     "--importMemory",
     "--initialMemory", "1",
+    ...(shared ? ["--sharedMemory", "--maximumMemory", String(SHARED_MAX_PAGES)] : []),
     "--use", "abort=",
     "--outFile", outWasm,
   ];
@@ -42,19 +61,20 @@ export async function buildWasm({ relaxed = false } = {}) {
   if (error) {
     throw new Error(`asc failed: ${error.message}\n${stderrText}`);
   }
-  const wasm = await readFile(outWasm);
-  const staticEnd = checkModule(wasm);
-  const b64 = Buffer.from(wasm).toString("base64");
-  await writeFile(resolve(root, "build/kernels_wasm.ts"), `export const kernelsWasmBase64 = "${b64}";\n`);
-  return { bytes: wasm.length, path: outWasm, staticEnd };
+  return await readFile(outWasm);
 }
 
 // Verify imports (only env.memory) and that every active data segment ends below STATIC_LIMIT.
-function checkModule(buf) {
+// The shared variant must also declare its imported memory shared (limits flag 0x03).
+function checkModule(buf, shared) {
   const mod = new WebAssembly.Module(buf);
   const imports = WebAssembly.Module.imports(mod);
   if (imports.length !== 1 || imports[0].module !== "env" || imports[0].name !== "memory" || imports[0].kind !== "memory") {
     throw new Error(`kernels.wasm must import only env.memory, got ${JSON.stringify(imports)}`);
+  }
+  if (shared) {
+    const memory = new WebAssembly.Memory({ initial: 2, maximum: SHARED_MAX_PAGES, shared: true });
+    new WebAssembly.Instance(mod, { env: { memory } }); // throws if the import is not shared
   }
   let pos = 8;
   const u8 = new Uint8Array(buf.buffer, buf.byteOffset, buf.length);

@@ -43,7 +43,7 @@ async function interruptedAt(stopStep: number) {
   let bytes: Uint8Array | null = null;
   const r1 = await first.run({
     shouldStop: () => first.step === stopStep,
-    onInterrupt: (checkpoint) => void (bytes = checkpoint()),
+    onInterrupt: async (checkpoint) => void (bytes = await checkpoint()),
   });
   assert.ok(r1.interrupted && bytes, "the first run stops and checkpoints");
   rg.manualSeed(12345); // a fresh process: whatever state, resume must restore it

@@ -6,11 +6,22 @@
  * browsers and workers. Buffers are byte ranges of the linear memory handed out by a
  * size-class free list, so a training step that allocates the same shapes every time reuses
  * the same memory and never grows the heap after its first step.
+ *
+ * Threads (threads.ts): on the first `setThreads(n > 1)` the heap moves onto a shared
+ * WebAssembly.Memory (copied byte for byte, so every buffer keeps its offset) and the kernels
+ * are re-instantiated from the shared-memory build; n−1 workers run their own instances on the
+ * same memory. Large kernels are split by output blocks — gemm by rows (or columns) of C,
+ * convolution forward / input gradient by images, weight gradient by input-channel blocks,
+ * batch norm by channels, pooling by planes, elementwise ops and SGD by contiguous ranges,
+ * broadcasts and reductions along their outermost dimension (reductions only over output
+ * elements) — so each output element is computed by one thread with the same summation
+ * order as on one thread: results are bitwise the same for every thread count.
  */
 import type {
   Backend, BinaryOp, Broadcast4, ConvGeometry, DeviceBuffer, MemoryInfo, PoolGeometry, SgdOptions,
 } from "./backend.ts";
-import { kernelsWasmBase64 } from "../../build/kernels_wasm.ts";
+import { kernelsSharedWasmBase64, kernelsWasmBase64 } from "../../build/kernels_wasm.ts";
+import { followThreads, MAX_PARTS, ThreadPool, threadsHost, type Threaded } from "./threads.ts";
 
 /** The kernel exports, as compiled from assembly/index.ts. */
 interface Kernels {
@@ -20,15 +31,16 @@ interface Kernels {
     B: number, ldb: number, beta: number, C: number, ldc: number): void;
   conv2d_forward(x: number, w: number, y: number, col: number, ...dims: number[]): void;
   conv2d_backward_input(dy: number, w: number, dx: number, col: number, ...dims: number[]): void;
-  conv2d_backward_weight(dy: number, x: number, dw: number, col: number, ...dims: number[]): void;
+  conv2d_backward_weight(dy: number, x: number, dw: number, col: number, ...dimsAndRange: number[]): void;
   batchnorm_train_forward(x: number, g: number, b: number, y: number, m: number, is: number,
-    rm: number, rv: number, N: number, C: number, HW: number, mom: number, eps: number, upd: number): void;
+    rm: number, rv: number, N: number, C: number, HW: number, mom: number, eps: number, upd: number,
+    c0: number, c1: number): void;
   batchnorm_eval_forward(x: number, g: number, b: number, rm: number, rv: number, y: number,
-    N: number, C: number, HW: number, eps: number): void;
+    N: number, C: number, HW: number, eps: number, c0: number, c1: number): void;
   batchnorm_backward(dy: number, x: number, g: number, m: number, is: number, dx: number, dg: number,
-    db: number, N: number, C: number, HW: number): void;
+    db: number, N: number, C: number, HW: number, c0: number, c1: number): void;
   batchnorm_eval_backward(dy: number, x: number, g: number, rm: number, rv: number, dx: number,
-    dg: number, db: number, N: number, C: number, HW: number, eps: number): void;
+    dg: number, db: number, N: number, C: number, HW: number, eps: number, c0: number, c1: number): void;
   relu_forward(x: number, y: number, n: number): void;
   relu_backward(y: number, dy: number, dx: number, n: number): void;
   sigmoid_forward(x: number, y: number, n: number): void;
@@ -83,6 +95,11 @@ function sizeClass(bytes: number): number {
   return Math.ceil(b / step) * step;
 }
 
+function gcd(a: number, b: number): number {
+  while (b) [a, b] = [b, a % b];
+  return a;
+}
+
 function geometryArgs(g: ConvGeometry): number[] {
   return [g.N, g.C, g.H, g.W, g.O, g.KH, g.KW, g.SH, g.SW, g.PH, g.PW, g.DH, g.DW, g.G, g.OH, g.OW];
 }
@@ -97,10 +114,38 @@ function broadcastArgs(bc: Broadcast4, strides: [number, number, number, number]
 
 const BINARY_OPS: Record<BinaryOp, number> = { add: 0, sub: 1, mul: 2, div: 3 };
 
-export class CpuBackend implements Backend {
+/** Kernels the threaded path may hand to workers (the worker protocol indexes this list). */
+const THREADED_KERNELS = [
+  "gemm", "conv2d_forward", "conv2d_backward_input", "conv2d_backward_weight",
+  "batchnorm_train_forward", "batchnorm_eval_forward", "batchnorm_backward", "batchnorm_eval_backward",
+  "relu_forward", "relu_backward", "sigmoid_forward", "sigmoid_backward", "broadcast_binary",
+  "reduce_broadcast", "fill", "copy", "axpy", "scale", "maxpool_forward", "maxpool_backward",
+  "avgpool_forward", "avgpool_backward", "sgd_update",
+] as const;
+type ThreadedKernel = typeof THREADED_KERNELS[number];
+const KERNEL_INDEX = new Map<string, number>(THREADED_KERNELS.map((n, i) => [n, i]));
+
+/**
+ * Smallest work worth waking the workers for (measured on 2 cores: a wake-up and join costs
+ * tens of microseconds): floating-point operations for gemm / convolution, elements touched
+ * for everything else.
+ */
+const MIN_FLOPS = 2 ** 21;
+const MIN_ELEMENTS = 2 ** 16;
+/** Parts per thread of a split kernel (threads claim parts dynamically). */
+const PARTS_PER_THREAD = 4;
+
+export class CpuBackend implements Backend, Threaded {
   readonly name = "cpu";
-  private readonly memoryObject: WebAssembly.Memory;
-  private readonly k: Kernels;
+  private memoryObject: WebAssembly.Memory;
+  private k: Kernels;
+  private gemmScratch = 0;
+  /** The pool of worker threads (null: one thread). */
+  private pool: ThreadPool | null = null;
+  private poolReady: Promise<void> = Promise.resolve();
+  /** Per-worker gemm packing scratch and im2col scratch (index = worker), kept across pools. */
+  private readonly workerGemmScratch: number[] = [];
+  private readonly workerCol: (WasmBuffer | null)[] = [];
   private top = HEAP_BASE;
   private readonly freeLists = new Map<number, number[]>();
   private bytesInUse = 0;
@@ -109,13 +154,108 @@ export class CpuBackend implements Backend {
   /** Grow-only im2col scratch, shared by every convolution (one runs at a time). */
   private colScratch: WasmBuffer | null = null;
 
-  constructor(module: WebAssembly.Module) {
+  constructor(
+    module: WebAssembly.Module,
+    /** The shared-memory build of the same kernels (null: this backend stays on one thread). */
+    private readonly sharedModule: (() => WebAssembly.Module | null) | null = null,
+  ) {
     this.memoryObject = new WebAssembly.Memory({ initial: 256, maximum: 65536 });
     const instance = new WebAssembly.Instance(module, { env: { memory: this.memoryObject } });
     this.k = instance.exports as unknown as Kernels;
     const scratch = this.alloc(Math.ceil(this.k.gemm_scratch_bytes() / 4)) as WasmBuffer;
+    this.gemmScratch = scratch.ptr;
     this.k.set_gemm_scratch(scratch.ptr);
     this.resetPeak();
+    if (sharedModule) followThreads(this);
+  }
+
+  /** Move the heap onto a shared memory and the shared-memory kernels (false: not possible here). */
+  private ensureShared(): boolean {
+    const SharedMemory = this.memoryObject.buffer.constructor;
+    if (typeof SharedArrayBuffer === "function" && SharedMemory === SharedArrayBuffer) return true;
+    const module = this.sharedModule?.();
+    if (!module) return false;
+    let memory: WebAssembly.Memory;
+    try {
+      const pages = this.memoryObject.buffer.byteLength / PAGE;
+      memory = new WebAssembly.Memory({ initial: pages, maximum: 65536, shared: true });
+      new Uint8Array(memory.buffer).set(new Uint8Array(this.memoryObject.buffer));
+    } catch {
+      return false;
+    }
+    const instance = new WebAssembly.Instance(module, { env: { memory } });
+    this.memoryObject = memory;
+    this.k = instance.exports as unknown as Kernels;
+    this.k.set_gemm_scratch(this.gemmScratch);
+    return true;
+  }
+
+  /** Run on `n` threads (1: stop the workers). Called by setThreads() in threads.ts. */
+  setThreadCount(n: number): Promise<void> {
+    const workers = Math.max(0, Math.floor(n) - 1);
+    if (this.pool && this.poolWorkers === workers) return this.poolReady;
+    this.pool?.stop();
+    this.pool = null;
+    this.poolWorkers = 0;
+    const host = threadsHost();
+    if (workers === 0 || !host || !this.ensureShared()) return (this.poolReady = Promise.resolve());
+    const scratchBytes = this.k.gemm_scratch_bytes();
+    while (this.workerGemmScratch.length < workers) {
+      this.workerGemmScratch.push((this.alloc(Math.ceil(scratchBytes / 4)) as WasmBuffer).ptr);
+      this.workerCol.push(null);
+    }
+    // The control block is never freed: a worker that is slow to start may still touch it.
+    const ctrl = (this.alloc(Math.ceil(ThreadPool.ctrlBytes(workers) / 4)) as WasmBuffer).ptr;
+    this.pool = new ThreadPool(
+      host, this.memoryObject, this.sharedModule!()!, ctrl,
+      this.workerGemmScratch.slice(0, workers), KERNEL_INDEX,
+    );
+    this.poolWorkers = workers;
+    return (this.poolReady = this.pool.ready());
+  }
+  private poolWorkers = 0;
+
+  /**
+   * How many parts to cut a kernel of `work` units into: 1 when small or single-threaded,
+   * else PARTS_PER_THREAD per thread, so that a thread the OS holds back (other processes
+   * on the cores) leaves its parts to the others (threads claim parts as they go).
+   */
+  private lanes(work: number, min: number, perThread = PARTS_PER_THREAD): number {
+    return this.pool && work >= min ? Math.min(MAX_PARTS, (1 + this.pool.size) * perThread) : 1;
+  }
+
+  /** [start, end) blocks of [0, total): about `lanes` blocks, multiples of `align` but the last. */
+  private static ranges(total: number, lanes: number, align: number): [number, number][] {
+    if (lanes <= 1 || total <= align) return [[0, total]];
+    const chunk = Math.ceil(Math.ceil(total / lanes) / align) * align;
+    const out: [number, number][] = [];
+    for (let s = 0; s < total; s += chunk) out.push([s, Math.min(total, s + chunk)]);
+    return out;
+  }
+
+  /**
+   * Run a kernel once per argument list, spread over the threads. With `colFloats`, argument
+   * 3 is the running thread's own im2col scratch of that many floats.
+   */
+  private exec(kernel: ThreadedKernel, parts: number[][], colFloats = -1): void {
+    const fn = this.k[kernel] as unknown as (...args: number[]) => void;
+    if (parts.length === 1 || !this.pool) {
+      if (colFloats >= 0) { const col = this.col(colFloats); for (const a of parts) a[3] = col; }
+      for (const a of parts) fn(...a);
+      return;
+    }
+    const cols = colFloats >= 0
+      ? Array.from({ length: 1 + this.pool.size }, (_, t) => this.colFor(t, colFloats)) : [];
+    this.pool.run(kernel, parts, (a) => fn(...a), colFloats >= 0 ? 3 : -1, cols);
+    this.splitCalls++;
+  }
+  /** Kernel calls that were split across threads (for tests and diagnostics). */
+  splitCalls = 0;
+
+  /** An elementwise kernel over n elements, split into contiguous 16-element-aligned ranges. */
+  private elementwise(kernel: ThreadedKernel, n: number, args: (s: number, len: number) => number[]): void {
+    const parts = CpuBackend.ranges(n, this.lanes(n, MIN_ELEMENTS), 16).map(([s, e]) => args(s, e - s));
+    this.exec(kernel, parts);
   }
 
   private f32(buf: DeviceBuffer): Float32Array {
@@ -182,17 +322,32 @@ export class CpuBackend implements Backend {
     return this.colScratch.ptr;
   }
 
+  /** im2col scratch of thread `t` (0: this thread, t ≥ 1: worker t−1's own). */
+  private colFor(t: number, floats: number): number {
+    if (t === 0) return this.col(floats);
+    const cur = this.workerCol[t - 1];
+    if (cur && cur.length >= floats) return cur.ptr;
+    if (cur) this.free(cur);
+    const next = this.alloc(floats) as WasmBuffer;
+    this.workerCol[t - 1] = next;
+    return next.ptr;
+  }
+
   fill(y: DeviceBuffer, value: number): void {
-    this.k.fill(this.p(y), y.length, value);
+    const py = this.p(y);
+    this.elementwise("fill", y.length, (s, n) => [py + 4 * s, n, value]);
   }
   copy(x: DeviceBuffer, y: DeviceBuffer): void {
-    this.k.copy(this.p(x), this.p(y), y.length);
+    const px = this.p(x), py = this.p(y);
+    this.elementwise("copy", y.length, (s, n) => [px + 4 * s, py + 4 * s, n]);
   }
   axpy(alpha: number, x: DeviceBuffer, y: DeviceBuffer): void {
-    this.k.axpy(y.length, alpha, this.p(x), this.p(y));
+    const px = this.p(x), py = this.p(y);
+    this.elementwise("axpy", y.length, (s, n) => [n, alpha, px + 4 * s, py + 4 * s]);
   }
   scale(x: DeviceBuffer, y: DeviceBuffer, alpha: number): void {
-    this.k.scale(this.p(x), this.p(y), y.length, alpha);
+    const px = this.p(x), py = this.p(y);
+    this.elementwise("scale", y.length, (s, n) => [px + 4 * s, py + 4 * s, n, alpha]);
   }
   randomUniform(y: DeviceBuffer, lo: number, hi: number, key: number, counter: number): void {
     this.k.random_uniform(this.p(y), y.length, lo, hi, key, counter);
@@ -207,23 +362,62 @@ export class CpuBackend implements Backend {
   ): void {
     const lda = transA ? M : K;
     const ldb = transB ? K : N;
-    this.k.gemm(+transA, +transB, M, N, K, alpha, this.p(A), lda, this.p(B), ldb, beta, this.p(C), N);
+    const pA = this.p(A), pB = this.p(B), pC = this.p(C);
+    const lanes = this.lanes(2 * M * N * K, MIN_FLOPS);
+    // Each C element is the same k-ordered sum whichever block of rows or columns it is in.
+    const parts = M >= N
+      ? CpuBackend.ranges(M, lanes, 4).map(([m0, m1]) => [
+        +transA, +transB, m1 - m0, N, K, alpha, pA + 4 * (transA ? m0 : m0 * lda), lda, pB, ldb, beta, pC + 4 * m0 * N, N,
+      ])
+      : CpuBackend.ranges(N, lanes, 8).map(([n0, n1]) => [
+        +transA, +transB, M, n1 - n0, K, alpha, pA, lda, pB + 4 * (transB ? n0 * ldb : n0), ldb, beta, pC + 4 * n0, N,
+      ]);
+    this.exec("gemm", parts);
   }
 
   private colFloats(g: ConvGeometry): number {
     return (g.C / g.G) * g.KH * g.KW * g.OH * g.OW;
   }
+  private convFlops(g: ConvGeometry): number {
+    return 2 * g.N * g.O * (g.C / g.G) * g.KH * g.KW * g.OH * g.OW;
+  }
+  /** Forward-type conv kernels split by images: x-side and y-side tensors offset per image. */
+  private convByImages(
+    kernel: "conv2d_forward" | "conv2d_backward_input", src: number, srcImg: number, w: number,
+    dst: number, dstImg: number, g: ConvGeometry,
+  ): void {
+    const dims = geometryArgs(g);
+    const parts = CpuBackend.ranges(g.N, this.lanes(this.convFlops(g), MIN_FLOPS), 1).map(([n0, n1]) => {
+      const d = dims.slice();
+      d[0] = n1 - n0;
+      return [src + 4 * n0 * srcImg, w, dst + 4 * n0 * dstImg, 0, ...d];
+    });
+    this.exec(kernel, parts, this.colFloats(g));
+  }
   conv2dForward(x: DeviceBuffer, w: DeviceBuffer, y: DeviceBuffer, g: ConvGeometry): void {
-    const col = this.col(this.colFloats(g));
-    this.k.conv2d_forward(this.p(x), this.p(w), this.p(y), col, ...geometryArgs(g));
+    this.convByImages("conv2d_forward", this.p(x), g.C * g.H * g.W, this.p(w), this.p(y), g.O * g.OH * g.OW, g);
   }
   conv2dBackwardInput(dy: DeviceBuffer, w: DeviceBuffer, dx: DeviceBuffer, g: ConvGeometry): void {
-    const col = this.col(this.colFloats(g));
-    this.k.conv2d_backward_input(this.p(dy), this.p(w), this.p(dx), col, ...geometryArgs(g));
+    this.convByImages("conv2d_backward_input", this.p(dy), g.O * g.OH * g.OW, this.p(w), this.p(dx), g.C * g.H * g.W, g);
   }
   conv2dBackwardWeight(dy: DeviceBuffer, x: DeviceBuffer, dw: DeviceBuffer, g: ConvGeometry): void {
-    const col = this.col(this.colFloats(g));
-    this.k.conv2d_backward_weight(this.p(dy), this.p(x), this.p(dw), col, ...geometryArgs(g));
+    // split by input channels: every thread sums its dw columns over the whole batch in order
+    // Blocks of channels whose dw columns (channels·KH·KW) fill whole 8-column gemm strips
+    // where the layer is wide enough: narrow or ragged blocks waste the micro-kernel's lanes.
+    const pdy = this.p(dy), px = this.p(x), pdw = this.p(dw);
+    const dims = geometryArgs(g);
+    const khw = g.KH * g.KW;
+    let align = 8 / gcd(khw, 8);
+    if (g.C < 2 * align) align = 1;
+    const parts = CpuBackend.ranges(g.C, this.lanes(this.convFlops(g), MIN_FLOPS), align)
+      .map(([c0, c1]) => [pdy, px, pdw, 0, ...dims, c0, c1]);
+    this.exec("conv2d_backward_weight", parts, this.colFloats(g));
+  }
+
+  /** Per-channel kernels split into channel blocks [c0, c1). */
+  private byChannels(kernel: ThreadedKernel, N: number, C: number, HW: number, args: number[]): void {
+    const parts = CpuBackend.ranges(C, this.lanes(N * C * HW, MIN_ELEMENTS), 1).map(([c0, c1]) => [...args, c0, c1]);
+    this.exec(kernel, parts);
   }
 
   batchNormTrainForward(
@@ -232,61 +426,95 @@ export class CpuBackend implements Backend {
     runningMean: DeviceBuffer | null, runningVar: DeviceBuffer | null,
     N: number, C: number, HW: number, momentum: number, eps: number,
   ): void {
-    this.k.batchnorm_train_forward(
+    this.byChannels("batchnorm_train_forward", N, C, HW, [
       this.p(x), this.p(gamma), this.p(beta), this.p(y), this.p(saveMean), this.p(saveInvstd),
       this.p(runningMean), this.p(runningVar), N, C, HW, momentum, eps, runningMean ? 1 : 0,
-    );
+    ]);
   }
   batchNormEvalForward(
     x: DeviceBuffer, gamma: DeviceBuffer, beta: DeviceBuffer,
     runningMean: DeviceBuffer, runningVar: DeviceBuffer, y: DeviceBuffer,
     N: number, C: number, HW: number, eps: number,
   ): void {
-    this.k.batchnorm_eval_forward(
+    this.byChannels("batchnorm_eval_forward", N, C, HW, [
       this.p(x), this.p(gamma), this.p(beta), this.p(runningMean), this.p(runningVar), this.p(y),
       N, C, HW, eps,
-    );
+    ]);
   }
   batchNormBackward(
     dy: DeviceBuffer, x: DeviceBuffer, gamma: DeviceBuffer, saveMean: DeviceBuffer,
     saveInvstd: DeviceBuffer, dx: DeviceBuffer, dgamma: DeviceBuffer, dbeta: DeviceBuffer,
     N: number, C: number, HW: number,
   ): void {
-    this.k.batchnorm_backward(
+    this.byChannels("batchnorm_backward", N, C, HW, [
       this.p(dy), this.p(x), this.p(gamma), this.p(saveMean), this.p(saveInvstd), this.p(dx),
       this.p(dgamma), this.p(dbeta), N, C, HW,
-    );
+    ]);
   }
   batchNormEvalBackward(
     dy: DeviceBuffer, x: DeviceBuffer, gamma: DeviceBuffer, runningMean: DeviceBuffer,
     runningVar: DeviceBuffer, dx: DeviceBuffer, dgamma: DeviceBuffer, dbeta: DeviceBuffer,
     N: number, C: number, HW: number, eps: number,
   ): void {
-    this.k.batchnorm_eval_backward(
+    this.byChannels("batchnorm_eval_backward", N, C, HW, [
       this.p(dy), this.p(x), this.p(gamma), this.p(runningMean), this.p(runningVar), this.p(dx),
       this.p(dgamma), this.p(dbeta), N, C, HW, eps,
-    );
+    ]);
   }
 
   reluForward(x: DeviceBuffer, y: DeviceBuffer): void {
-    this.k.relu_forward(this.p(x), this.p(y), y.length);
+    const px = this.p(x), py = this.p(y);
+    this.elementwise("relu_forward", y.length, (s, n) => [px + 4 * s, py + 4 * s, n]);
   }
   reluBackward(y: DeviceBuffer, dy: DeviceBuffer, dx: DeviceBuffer): void {
-    this.k.relu_backward(this.p(y), this.p(dy), this.p(dx), dx.length);
+    const py = this.p(y), pdy = this.p(dy), pdx = this.p(dx);
+    this.elementwise("relu_backward", dx.length, (s, n) => [py + 4 * s, pdy + 4 * s, pdx + 4 * s, n]);
   }
   sigmoidForward(x: DeviceBuffer, y: DeviceBuffer): void {
-    this.k.sigmoid_forward(this.p(x), this.p(y), y.length);
+    const px = this.p(x), py = this.p(y);
+    this.elementwise("sigmoid_forward", y.length, (s, n) => [px + 4 * s, py + 4 * s, n]);
   }
   sigmoidBackward(y: DeviceBuffer, dy: DeviceBuffer, dx: DeviceBuffer): void {
-    this.k.sigmoid_backward(this.p(y), this.p(dy), this.p(dx), dx.length);
+    const py = this.p(y), pdy = this.p(dy), pdx = this.p(dx);
+    this.elementwise("sigmoid_backward", dx.length, (s, n) => [py + 4 * s, pdy + 4 * s, pdx + 4 * s, n]);
+  }
+  /**
+   * Split a rank-4 broadcast along its outermost dimension of size > 1 (all before it are 1):
+   * the block [s, e) of that dimension is the same loop on offset pointers.
+   */
+  private outerSplit(dims: readonly number[]): { axis: number; inner: number; lanes: number } {
+    const total = dims[0] * dims[1] * dims[2] * dims[3];
+    let axis = 0;
+    while (axis < 3 && dims[axis] === 1) axis++;
+    let inner = 1;
+    for (let i = axis + 1; i < 4; i++) inner *= dims[i];
+    return { axis, inner, lanes: this.lanes(total, MIN_ELEMENTS) };
   }
   binary(op: BinaryOp, a: DeviceBuffer, b: DeviceBuffer, y: DeviceBuffer, bc: Broadcast4): void {
-    this.k.broadcast_binary(
-      BINARY_OPS[op], this.p(a), this.p(b), this.p(y), ...bc.dims, ...bc.aStrides, ...bc.bStrides,
-    );
+    const pa = this.p(a), pb = this.p(b), py = this.p(y);
+    const { axis, inner, lanes } = this.outerSplit(bc.dims);
+    const parts = CpuBackend.ranges(bc.dims[axis], lanes, axis === 3 ? 16 : 1).map(([s, e]) => {
+      const dims = [...bc.dims];
+      dims[axis] = e - s;
+      return [
+        BINARY_OPS[op], pa + 4 * s * bc.aStrides[axis], pb + 4 * s * bc.bStrides[axis], py + 4 * s * inner,
+        ...dims, ...bc.aStrides, ...bc.bStrides,
+      ];
+    });
+    this.exec("broadcast_binary", parts);
   }
   reduceBroadcast(x: DeviceBuffer, y: DeviceBuffer, bc: Broadcast4): void {
-    this.k.reduce_broadcast(this.p(x), this.p(y), y.length, ...broadcastArgs(bc, bc.aStrides));
+    const px = this.p(x), py = this.p(y);
+    const { axis, inner, lanes } = this.outerSplit(bc.dims);
+    const ys = bc.aStrides[axis];
+    // only over output elements: the split axis must be kept (not summed) in y
+    const ok = ys !== 0 && y.length === bc.dims[axis] * ys;
+    const parts = CpuBackend.ranges(bc.dims[axis], ok ? lanes : 1, axis === 3 ? 16 : 1).map(([s, e]) => {
+      const dims = [...bc.dims];
+      dims[axis] = e - s;
+      return [px + 4 * s * inner, py + 4 * s * ys, (e - s) * ys, ...dims, ...bc.aStrides];
+    });
+    this.exec("reduce_broadcast", ok ? parts : [[px, py, y.length, ...broadcastArgs(bc, bc.aStrides)]]);
   }
   dropoutForward(
     x: DeviceBuffer, y: DeviceBuffer, mask: DeviceBuffer, p: number, key: number, counter: number,
@@ -294,17 +522,36 @@ export class CpuBackend implements Backend {
     this.k.dropout_forward(this.p(x), this.p(y), this.p(mask), y.length, p, key, counter);
   }
 
+  /** Pooling kernels split by planes (n, c): each block is N = planes, C = 1 on offset pointers. */
+  private byPlanes(g: PoolGeometry, args: (p0: number, planes: number) => number[], kernel: ThreadedKernel): void {
+    const planes = g.N * g.C;
+    const parts = CpuBackend.ranges(planes, this.lanes(planes * g.H * g.W, MIN_ELEMENTS), 1)
+      .map(([p0, p1]) => args(p0, p1 - p0));
+    this.exec(kernel, parts);
+  }
   maxPoolForward(x: DeviceBuffer, y: DeviceBuffer, argmax: DeviceBuffer, g: PoolGeometry): void {
-    this.k.maxpool_forward(this.p(x), this.p(y), this.p(argmax), ...poolArgs(g));
+    const px = this.p(x), py = this.p(y), pa = this.p(argmax);
+    const HW = g.H * g.W, OHW = g.OH * g.OW;
+    const rest = poolArgs(g).slice(2);
+    this.byPlanes(g, (p0, n) => [px + 4 * p0 * HW, py + 4 * p0 * OHW, pa + 4 * p0 * OHW, n, 1, ...rest], "maxpool_forward");
   }
   maxPoolBackward(dy: DeviceBuffer, argmax: DeviceBuffer, dx: DeviceBuffer, g: PoolGeometry): void {
-    this.k.maxpool_backward(this.p(dy), this.p(argmax), this.p(dx), g.N, g.C, g.H, g.W, g.OH, g.OW);
+    const pdy = this.p(dy), pa = this.p(argmax), pdx = this.p(dx);
+    const HW = g.H * g.W, OHW = g.OH * g.OW;
+    this.byPlanes(g, (p0, n) => [pdy + 4 * p0 * OHW, pa + 4 * p0 * OHW, pdx + 4 * p0 * HW, n, 1, g.H, g.W, g.OH, g.OW],
+      "maxpool_backward");
   }
   avgPoolForward(x: DeviceBuffer, y: DeviceBuffer, g: PoolGeometry, countIncludePad: boolean): void {
-    this.k.avgpool_forward(this.p(x), this.p(y), ...poolArgs(g), +countIncludePad);
+    const px = this.p(x), py = this.p(y);
+    const HW = g.H * g.W, OHW = g.OH * g.OW;
+    const rest = poolArgs(g).slice(2);
+    this.byPlanes(g, (p0, n) => [px + 4 * p0 * HW, py + 4 * p0 * OHW, n, 1, ...rest, +countIncludePad], "avgpool_forward");
   }
   avgPoolBackward(dy: DeviceBuffer, dx: DeviceBuffer, g: PoolGeometry, countIncludePad: boolean): void {
-    this.k.avgpool_backward(this.p(dy), this.p(dx), ...poolArgs(g), +countIncludePad);
+    const pdy = this.p(dy), pdx = this.p(dx);
+    const HW = g.H * g.W, OHW = g.OH * g.OW;
+    const rest = poolArgs(g).slice(2);
+    this.byPlanes(g, (p0, n) => [pdy + 4 * p0 * OHW, pdx + 4 * p0 * HW, n, 1, ...rest, +countIncludePad], "avgpool_backward");
   }
 
   softmaxCrossEntropy(
@@ -326,16 +573,34 @@ export class CpuBackend implements Backend {
     param: DeviceBuffer, grad: DeviceBuffer, momentumBuffer: DeviceBuffer | null,
     o: SgdOptions, firstStep: boolean,
   ): void {
-    this.k.sgd_update(
-      this.p(param), this.p(grad), this.p(momentumBuffer), param.length, o.lr, o.momentum,
+    const pp = this.p(param), pg = this.p(grad), pm = this.p(momentumBuffer);
+    this.elementwise("sgd_update", param.length, (s, n) => [
+      pp + 4 * s, pg + 4 * s, pm === 0 ? 0 : pm + 4 * s, n, o.lr, o.momentum,
       o.dampening, o.weightDecay, +o.nesterov, +firstStep,
-    );
+    ]);
   }
 }
 
 /** Compile once per process; top-level await keeps `import` the only set-up a user needs. */
 const kernelModule = await WebAssembly.compile(base64ToBytes(kernelsWasmBase64));
+/** The shared-memory build, compiled on first use (when threads are asked for; never on a
+ * browser's main thread, where synchronous compilation of large modules is refused). */
+let sharedKernelModule: WebAssembly.Module | null | undefined;
+
+function sharedModule(): WebAssembly.Module | null {
+  if (sharedKernelModule === undefined) {
+    sharedKernelModule = null;
+    if (typeof SharedArrayBuffer === "function") {
+      try {
+        sharedKernelModule = new WebAssembly.Module(base64ToBytes(kernelsSharedWasmBase64));
+      } catch {
+        sharedKernelModule = null;
+      }
+    }
+  }
+  return sharedKernelModule;
+}
 
 export function createCpuBackend(): CpuBackend {
-  return new CpuBackend(kernelModule);
+  return new CpuBackend(kernelModule, sharedModule);
 }

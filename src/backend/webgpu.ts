@@ -349,8 +349,15 @@ function gpuApi(): GPU | undefined {
  * A WebGPU backend on the host's adapter, or null when there is no WebGPU, no adapter, or
  * only a fallback (software) adapter and `allowFallback` is not set.
  */
-export async function createWebGPUBackend(opts: { allowFallback?: boolean } = {}): Promise<WebGPUBackend | null> {
-  const gpu = gpuApi();
+/**
+ * A WebGPU backend on the runtime's adapter (navigator.gpu in Deno and browsers), or on a
+ * `gpu` object the caller brings (in Node: the optional npm `webgpu` package's `create([])`).
+ * Null when there is no adapter, or only a software (fallback) one and allowFallback is off.
+ */
+export async function createWebGPUBackend(
+  opts: { allowFallback?: boolean; gpu?: GPU } = {},
+): Promise<WebGPUBackend | null> {
+  const gpu = opts.gpu ?? gpuApi();
   if (!gpu) return null;
   const adapter = await gpu.requestAdapter();
   if (!adapter) return null;

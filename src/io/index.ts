@@ -1,4 +1,4 @@
 /** `rg.io`: reading and writing weights (safetensors, PyTorch's names). */
-export { readSafetensors, writeSafetensors, readSafetensorsMetadata } from "./state.ts";
+export { readSafetensors, writeSafetensors, writeSafetensorsAsync, readSafetensorsMetadata } from "./state.ts";
 export { parseSafetensors, serializeSafetensors, type SafetensorsDtype } from "./safetensors.ts";
 export { renderCurves, type Run, type CurvePoint } from "./plot.ts";

@@ -25,14 +25,24 @@ export function readSafetensorsMetadata(bytes: Uint8Array, source?: string): Rec
   return parseSafetensors(bytes, source).metadata;
 }
 
-/** Serialize a state dict (name → tensor) to safetensors bytes PyTorch can load. */
-export function writeSafetensors(
-  state: Map<string, Tensor> | Record<string, Tensor>, metadata?: Record<string, string>,
-): Uint8Array {
-  const entries = state instanceof Map ? [...state] : Object.entries(state);
-  const toWrite = new Map<string, TensorToWrite>();
-  for (const [name, t] of entries) {
-    toWrite.set(name, { dtype: t.dtype === "int64" ? "I64" : "F32", shape: [...t.shape], data: t.dataSync() });
-  }
-  return serializeSafetensors(toWrite, metadata);
+type StateLike = Map<string, Tensor> | Record<string, Tensor>;
+
+function entriesOf(state: StateLike): [string, Tensor][] {
+  return state instanceof Map ? [...state] : Object.entries(state);
+}
+
+function toWrite(t: Tensor, data: Float32Array): TensorToWrite {
+  return { dtype: t.dtype === "int64" ? "I64" : "F32", shape: [...t.shape], data };
+}
+
+/** Serialize a state dict (name → tensor) to safetensors bytes PyTorch can load (CPU tensors). */
+export function writeSafetensors(state: StateLike, metadata?: Record<string, string>): Uint8Array {
+  return serializeSafetensors(new Map(entriesOf(state).map(([name, t]) => [name, toWrite(t, t.dataSync())])), metadata);
+}
+
+/** The same for tensors on any backend: values are read back from the device first. */
+export async function writeSafetensorsAsync(state: StateLike, metadata?: Record<string, string>): Promise<Uint8Array> {
+  const entries = entriesOf(state);
+  const values = await Promise.all(entries.map(([, t]) => t.data()));
+  return serializeSafetensors(new Map(entries.map(([name, t], i) => [name, toWrite(t, values[i])])), metadata);
 }

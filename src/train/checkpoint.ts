@@ -9,7 +9,7 @@ import type { Module } from "../nn/module.ts";
 import type { SGD } from "../optim/sgd.ts";
 import type { RandomState } from "../random.ts";
 import type { Tensor } from "../tensor.ts";
-import { readSafetensors, readSafetensorsMetadata, writeSafetensors } from "../io/state.ts";
+import { readSafetensors, readSafetensorsMetadata, writeSafetensorsAsync } from "../io/state.ts";
 import { ValueError } from "../errors.ts";
 
 export interface TrainingPosition {
@@ -29,11 +29,11 @@ export interface CheckpointContents<M> {
   extra: M;
 }
 
-export function encodeCheckpoint<M>(model: Module, optimizer: SGD, contents: CheckpointContents<M>): Uint8Array {
+export function encodeCheckpoint<M>(model: Module, optimizer: SGD, contents: CheckpointContents<M>): Promise<Uint8Array> {
   const tensors = new Map<string, Tensor>();
   for (const [name, t] of model.stateDict()) tensors.set(`model.${name}`, t);
   for (const [name, t] of optimizer.stateDict()) tensors.set(`optim.${name}`, t);
-  return writeSafetensors(tensors, {
+  return writeSafetensorsAsync(tensors, {
     format: "retrograd-checkpoint-v1",
     position: JSON.stringify(contents.position),
     extra: JSON.stringify(contents.extra),

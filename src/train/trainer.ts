@@ -71,10 +71,10 @@ export interface TrainCallbacks {
   /** After every optimiser step. */
   onStep?(record: StepRecord): void | Promise<void>;
   /** After every epoch's evaluation; `checkpoint()` encodes the state at this point. */
-  onEpoch?(record: EpochRecord, checkpoint: () => Uint8Array): void | Promise<void>;
+  onEpoch?(record: EpochRecord, checkpoint: () => Promise<Uint8Array>): void | Promise<void>;
   /** Polled between steps (Ctrl-C); when true the loop stops and `onInterrupt` runs. */
   shouldStop?(): boolean;
-  onInterrupt?(checkpoint: () => Uint8Array): void | Promise<void>;
+  onInterrupt?(checkpoint: () => Promise<Uint8Array>): void | Promise<void>;
 }
 
 /** What a checkpoint carries besides the weights: the config and the metrics so far. */
@@ -173,7 +173,7 @@ export class Trainer {
     return this.position.step;
   }
 
-  checkpoint(): Uint8Array {
+  checkpoint(): Promise<Uint8Array> {
     return encodeCheckpoint(this.model, this.optimizer, {
       position: { ...this.position, rngNow: getRandomState() },
       extra: this.progress,

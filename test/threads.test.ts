@@ -1,0 +1,203 @@
+/**
+ * Threads on the CPU backend: every split kernel and a whole ResNet-20 training step give
+ * bitwise the same bytes at 1 and 2 threads (outputs, gradients, updated weights, running
+ * statistics), and the 2-thread runs really were split. Under Node the worker_threads host
+ * comes from cli/node_threads.ts; under Deno web Workers are built in.
+ */
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import * as rg from "../src/mod.ts";
+import type { CpuBackend } from "../src/backend/cpu.ts";
+import type { Broadcast4, ConvGeometry, DeviceBuffer, PoolGeometry } from "../src/backend/backend.ts";
+import { installNodeThreads } from "../cli/node_threads.ts";
+
+installNodeThreads();
+const be = rg.getBackend("cpu") as CpuBackend;
+
+function rand(n: number, seed: number): Float32Array {
+  const v = new Float32Array(n);
+  let s = seed >>> 0;
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    v[i] = s / 2 ** 31 - 1;
+  }
+  return v;
+}
+
+function buf(n: number, seed: number): DeviceBuffer {
+  const b = be.alloc(n);
+  be.write(b, rand(n, seed));
+  return b;
+}
+
+function bytesEqual(a: Float32Array, b: Float32Array, what: string): void {
+  assert.is(a.length, b.length, `${what}: length`);
+  const x = new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+  const y = new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+  let bad = -1;
+  for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) { bad = i >> 2; break; }
+  assert.ok(bad < 0, `${what}: differs at element ${bad} (${a[bad]} vs ${b[bad]})`);
+}
+
+/** Run `fn` at 1 and at 2 threads; it returns named results; compare every byte. */
+async function sameAt1And2(name: string, fn: () => [string, Float32Array][]): Promise<void> {
+  assert.is(await rg.setThreads(1), 1);
+  const one = fn();
+  assert.is(await rg.setThreads(2), 2, "2 threads available");
+  const before = be.splitCalls;
+  const two = fn();
+  assert.ok(be.splitCalls > before, `${name}: work was split across threads`);
+  assert.is(one.length, two.length);
+  for (let i = 0; i < one.length; i++) bytesEqual(one[i][1], two[i][1], `${name} ${one[i][0]}`);
+}
+
+test("setThreads / getThreads", async () => {
+  assert.is(await rg.setThreads(2), 2);
+  assert.is(rg.getThreads(), 2);
+  assert.is(await rg.setThreads(1), 1);
+  assert.is(rg.getThreads(), 1);
+  assert.ok((await rg.setThreads()) >= 1);
+});
+
+test("gemm: rows (M not divisible by threads), columns, transposes, beta", async () => {
+  const shapes: [boolean, boolean, number, number, number, number][] = [
+    [false, false, 131, 67, 129, 0], [true, false, 133, 61, 140, 0.5], [false, true, 21, 301, 200, 0],
+    [true, true, 99, 97, 250, 1], [false, false, 257, 33, 300, 0],
+  ];
+  await sameAt1And2("gemm", () => shapes.map(([ta, tb, M, N, K, beta], i) => {
+    const A = buf(M * K, 1 + i), B = buf(K * N, 2 + i), C = buf(M * N, 3 + i);
+    be.gemm(ta, tb, M, N, K, 0.75, A, B, beta, C);
+    const out = be.readSync(C);
+    [A, B, C].forEach((b) => be.free(b));
+    return [`${ta ? "T" : "N"}${tb ? "T" : "N"} ${M}x${N}x${K}`, out] as [string, Float32Array];
+  }));
+});
+
+function geom(N: number, C: number, H: number, W: number, O: number, K: number, S: number, P: number, G: number): ConvGeometry {
+  const OH = Math.floor((H + 2 * P - K) / S) + 1, OW = Math.floor((W + 2 * P - K) / S) + 1;
+  return { N, C, H, W, O, KH: K, KW: K, SH: S, SW: S, PH: P, PW: P, DH: 1, DW: 1, G, OH, OW };
+}
+
+test("conv2d forward and both backward passes (groups, strides, 1x1, odd batch)", async () => {
+  const gs = [
+    geom(7, 16, 16, 16, 32, 3, 1, 1, 2), // grouped, direct path
+    geom(5, 3, 32, 32, 16, 3, 1, 1, 1), // the stem: 3 input channels
+    geom(6, 16, 17, 17, 24, 3, 2, 1, 1), // strided, im2col path
+    geom(9, 32, 8, 8, 64, 1, 1, 0, 1), // pointwise
+    geom(4, 12, 10, 10, 12, 3, 1, 1, 3), // groups 3, odd channels per group
+  ];
+  await sameAt1And2("conv2d", () => gs.flatMap((g, i) => {
+    const xs = g.N * g.C * g.H * g.W, ws = g.O * (g.C / g.G) * g.KH * g.KW, ys = g.N * g.O * g.OH * g.OW;
+    const x = buf(xs, 10 + i), w = buf(ws, 20 + i), y = be.alloc(ys), dy = buf(ys, 30 + i);
+    const dx = be.alloc(xs), dw = be.alloc(ws);
+    be.conv2dForward(x, w, y, g);
+    be.conv2dBackwardInput(dy, w, dx, g);
+    be.conv2dBackwardWeight(dy, x, dw, g);
+    const out: [string, Float32Array][] = [[`y${i}`, be.readSync(y)], [`dx${i}`, be.readSync(dx)], [`dw${i}`, be.readSync(dw)]];
+    [x, w, y, dy, dx, dw].forEach((b) => be.free(b));
+    return out;
+  }));
+});
+
+test("batch norm (train/eval forward and backward), pooling, elementwise, broadcast, reduce, sgd", async () => {
+  await sameAt1And2("misc", () => {
+    const N = 8, C = 16, HW = 32 * 32, n = N * C * HW;
+    const x = buf(n, 40), dy = buf(n, 41), gamma = buf(C, 42), beta = buf(C, 43);
+    const y = be.alloc(n), dx = be.alloc(n), mean = be.alloc(C), invstd = be.alloc(C);
+    const rm = buf(C, 44), rv = be.alloc(C), dg = be.alloc(C), db = be.alloc(C);
+    be.fill(rv, 1.5);
+    const out: [string, Float32Array][] = [];
+    const take = (name: string, b: DeviceBuffer) => out.push([name, be.readSync(b)]);
+    be.batchNormTrainForward(x, gamma, beta, y, mean, invstd, rm, rv, N, C, HW, 0.1, 1e-5);
+    take("bn y", y); take("bn mean", mean); take("bn invstd", invstd); take("bn rm", rm); take("bn rv", rv);
+    be.batchNormBackward(dy, x, gamma, mean, invstd, dx, dg, db, N, C, HW);
+    take("bn dx", dx); take("bn dg", dg); take("bn db", db);
+    be.batchNormEvalForward(x, gamma, beta, rm, rv, y, N, C, HW, 1e-5);
+    take("bn eval y", y);
+    be.batchNormEvalBackward(dy, x, gamma, rm, rv, dx, dg, db, N, C, HW, 1e-5);
+    take("bn eval dx", dx); take("bn eval dg", dg);
+    const pg: PoolGeometry = { N, C, H: 32, W: 32, KH: 3, KW: 3, SH: 2, SW: 2, PH: 1, PW: 1, OH: 16, OW: 16 };
+    const py = be.alloc(N * C * 256), am = be.alloc(N * C * 256), pdy = buf(N * C * 256, 45);
+    be.maxPoolForward(x, py, am, pg); take("maxpool y", py); take("maxpool argmax", be.readSync(am) && new Float32Array(be.readSync(am).buffer));
+    be.maxPoolBackward(pdy, am, dx, pg); take("maxpool dx", dx);
+    be.avgPoolForward(x, py, pg, false); take("avgpool y", py);
+    be.avgPoolBackward(pdy, dx, pg, true); take("avgpool dx", dx);
+    be.reluForward(x, y); take("relu", y);
+    be.reluBackward(x, dy, dx); take("relu dx", dx);
+    be.sigmoidForward(x, y); take("sigmoid", y);
+    be.sigmoidBackward(y, dy, dx); take("sigmoid dx", dx);
+    const n1 = n - 5; // a length that is no multiple of the split alignment
+    const a1 = buf(n1, 46), b1 = buf(n1, 47);
+    be.axpy(0.3, a1, b1); take("axpy", b1);
+    be.scale(a1, b1, -1.7); take("scale", b1);
+    be.copy(a1, b1); take("copy", b1);
+    be.fill(b1, 0.25); take("fill", b1);
+    // broadcasts: [N,C,HW] ⊙ [1,C,1] and [N,C,HW] + [N,C,HW]
+    const bcC: Broadcast4 = { dims: [1, N, C, HW], aStrides: [0, C * HW, HW, 1], bStrides: [0, 0, 1, 0] };
+    be.binary("mul", x, gamma, y, bcC); take("mul bcast", y);
+    const same: Broadcast4 = { dims: [1, 1, 1, n], aStrides: [0, 0, 0, 1], bStrides: [0, 0, 0, 1] };
+    be.binary("div", x, dy, y, same); take("div", y);
+    // reduce over the batch: [N, C·HW] → [C·HW] (split over the C·HW outputs: axis 1 leads after N)
+    const r1 = be.alloc(C * HW);
+    const red: Broadcast4 = { dims: [1, 1, N, C * HW], aStrides: [0, 0, 0, 1], bStrides: [0, 0, 0, 1] };
+    be.reduceBroadcast(x, r1, red); take("reduce batch", r1);
+    // reduce over HW: [N·C, HW] → [N·C] (split over N·C rows)
+    const r2 = be.alloc(N * C);
+    const red2: Broadcast4 = { dims: [1, 1, N * C, HW], aStrides: [0, 0, 1, 0], bStrides: [0, 0, 1, 0] };
+    be.reduceBroadcast(x, r2, red2); take("reduce rows", r2);
+    const p = buf(n1, 48), m = buf(n1, 49);
+    be.sgdUpdate(p, a1, m, { lr: 0.1, momentum: 0.9, dampening: 0, weightDecay: 5e-4, nesterov: true }, false);
+    take("sgd p", p); take("sgd m", m);
+    [x, dy, gamma, beta, y, dx, mean, invstd, rm, rv, dg, db, py, am, pdy, a1, b1, r1, r2, p, m].forEach((b) => be.free(b));
+    return out;
+  });
+});
+
+test("ResNet-20 training step: loss, gradients, updated weights, running stats", async () => {
+  const run = (): [string, Float32Array][] => {
+    rg.manualSeed(7);
+    const model = rg.models.resnet20({ numClasses: 10 });
+    const opt = new rg.optim.SGD(model.parameters(), { lr: 0.05, momentum: 0.9, weightDecay: 5e-4, nesterov: true });
+    const x = rg.randn([12, 3, 32, 32]);
+    const labels = Array.from({ length: 12 }, (_, i) => (i * 7) % 10);
+    const out: [string, Float32Array][] = [];
+    for (let step = 0; step < 2; step++) {
+      rg.tidy(() => {
+        opt.zeroGrad();
+        const logits = model.forward(x);
+        const loss = rg.crossEntropy(logits, labels);
+        loss.backward();
+        out.push([`logits ${step}`, logits.dataSync()], [`loss ${step}`, loss.dataSync()]);
+        for (const [name, p] of model.namedParameters()) if (p.grad) out.push([`grad ${name} ${step}`, p.grad.dataSync()]);
+        opt.step();
+      });
+    }
+    for (const [name, t] of model.stateDict()) out.push([name, t.dataSync()]);
+    model.dispose();
+    x.dispose();
+    return out;
+  };
+  await sameAt1And2("resnet20", run);
+});
+
+test("memory grows while threaded: workers write into the new pages", async () => {
+  assert.is(await rg.setThreads(2), 2);
+  const before = be.splitCalls;
+  const n = (64 << 20) / 4; // 64 MiB: past the current heap top, so the memory grows
+  const a = be.alloc(n), b = be.alloc(n);
+  be.fill(a, 1.5);
+  be.scale(a, b, 2);
+  assert.ok(be.splitCalls >= before + 2);
+  const v = be.readSync(b);
+  assert.is(v[0], 3);
+  assert.is(v[n - 1], 3);
+  assert.ok(v.every((x) => x === 3));
+  be.free(a);
+  be.free(b);
+});
+
+test("threads stop", async () => {
+  assert.is(await rg.setThreads(1), 1);
+});
+
+test.run();
