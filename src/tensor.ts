@@ -179,12 +179,15 @@ export function tidy<T>(fn: () => T): T {
   let result: T;
   try {
     result = fn();
+    if (result instanceof Promise) throw new ValueError("tidy(fn): fn must be synchronous");
+  } catch (error) {
+    for (const t of scope) t.dispose(); // nothing of a failed step survives
+    throw error;
   } finally {
     scopes.pop();
   }
   const survivors = new Set<Tensor>();
   collectTensors(result, survivors);
-  if (result instanceof Promise) throw new ValueError("tidy(fn): fn must be synchronous");
   for (const t of scope) if (!survivors.has(t)) t.dispose();
   const parent = scopes[scopes.length - 1];
   if (parent) for (const t of survivors) if (scope.has(t)) parent.add(t);

@@ -56,6 +56,9 @@ test("loadStateDict lists missing, unexpected and mis-shaped keys in one error",
   model.loadStateDict(partial, { strict: false });
   assert.equal([...(model.layers[0] as rg.nn.Linear).bias!.dataSync()], [1, 2, 3]);
   assert.throws(() => model.loadStateDict(new Map([["0.bias", rg.zeros([4])]]), { strict: false }), /0\.bias: expected \[3\], got \[4\]/);
+  // A transposed weight has the right size but the wrong layout: refused too.
+  assert.throws(() => model.loadStateDict(new Map([["0.weight", rg.zeros([4, 3])]]), { strict: false }),
+    /0\.weight: expected \[3, 4\], got \[4, 3\]/);
 });
 
 test("a truncated safetensors file is rejected with an error naming the file", () => {

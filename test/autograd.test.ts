@@ -127,4 +127,26 @@ test("shape errors name the op and both shapes", () => {
   assert.throws(() => rg.tensor([1, 2, 3], [2, 2]), (e: Error) => e instanceof rg.ShapeError);
 });
 
+test("a straight-through module hook (returning gradOutput) and chained replacements work", () => {
+  const relu = new rg.nn.ReLU();
+  relu.registerBackwardHook((_m, _gin, gout) => gout); // pass the gradient through the ReLU unchanged
+  relu.registerBackwardHook((_m, gin) => rg.scale(gin!, 2)); // a second hook builds on the first
+  const x = rg.tensor([-1, 2, -3]).requireGrad();
+  const before = rg.memory().bytesInUse;
+  rg.tidy(() => rg.sum(relu.forward(x)).backward());
+  assertClose(x.grad!, [2, 2, 2], "straight-through, doubled");
+  x.grad!.dispose();
+  x.grad = null;
+  assert.is(rg.memory().bytesInUse, before, "gradOutput copies and hook replacements are freed");
+});
+
+test("tidy frees what it made when its function throws", () => {
+  const before = rg.memory().bytesInUse;
+  assert.throws(() => rg.tidy(() => {
+    rg.matmul(rg.randn([16, 16]), rg.randn([16, 16]));
+    throw new Error("step failed");
+  }), /step failed/);
+  assert.is(rg.memory().bytesInUse, before);
+});
+
 test.run();

@@ -16,6 +16,7 @@ import * as assert from "uvu/assert";
 import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { chromiumSkipReason, launchChromium, serve } from "./support/browser.ts";
+import type { Run20Result } from "./support/run20.ts";
 
 const isDeno = "Deno" in globalThis;
 const skipReason = isDeno ? "runs from the Node pass (it spawns Deno and Chromium itself)" : "";
@@ -28,14 +29,7 @@ const chromiumTest = chromiumReason ? test.skip : test;
 const BUNDLE = "build/support/run20.mjs";
 const DENO = "node_modules/.bin/deno";
 
-interface Result {
-  losses: number[];
-  weightsSha256: string;
-  moduleStartMs: number;
-  firstStepMs: number;
-  totalMs: number;
-  peakBytes: number;
-  rssBytes: number | null;
+interface Result extends Run20Result {
   workerRoundTripMs?: number;
   processRssBytes?: number;
 }

@@ -213,6 +213,7 @@ export class ThreadPool {
     Atomics.notify(ctl, SEQ);
     // claim parts here too
     let mine = 0;
+    let failure: unknown = null;
     for (;;) {
       const v = Atomics.load(ctl, NEXT);
       const part = v & PART_MASK;
@@ -220,7 +221,13 @@ export class ThreadPool {
       if (Atomics.compareExchange(ctl, NEXT, v, v + 1) !== v) continue;
       const a = parts[part];
       if (colArg >= 0) a[colArg] = cols[0];
-      call(a);
+      // A part that throws still counts as done, so this job ends before the next begins
+      // (a late DONE from it would otherwise be counted for the next job).
+      try {
+        call(a);
+      } catch (error) {
+        failure ??= error;
+      }
       mine++;
       if (Atomics.add(ctl, DONE, 1) + 1 === n) break;
     }
@@ -229,6 +236,7 @@ export class ThreadPool {
       if (spin > 2000) Atomics.wait(ctl, DONE, done);
     }
     this.lastMine = mine;
+    if (failure !== null) throw failure;
     if (Atomics.load(ctl, ERRORS) !== 0) {
       Atomics.store(ctl, ERRORS, 0);
       throw new Error(`CPU worker failed running kernel ${kernel}`);

@@ -5,6 +5,7 @@
  */
 import { parseSafetensors, serializeSafetensors, type TensorToWrite } from "./safetensors.ts";
 import { tensor, type Tensor } from "../tensor.ts";
+import { getBackend } from "../backend/registry.ts";
 
 const INTEGER_DTYPES = new Set(["I64", "I32", "I16", "I8", "U8", "BOOL"]);
 
@@ -13,7 +14,7 @@ export function readSafetensors(bytes: Uint8Array, source?: string): Map<string,
   const { tensors } = parseSafetensors(bytes, source);
   const out = new Map<string, Tensor>();
   for (const [name, raw] of tensors) {
-    const t = tensor(raw.data, raw.shape);
+    const t = tensor(raw.data, raw.shape, getBackend("cpu")); // host-readable, whatever the default
     if (INTEGER_DTYPES.has(raw.dtype)) t.dtype = "int64";
     out.set(name, t);
   }

@@ -13,6 +13,8 @@
 import { StateDictError } from "../errors.ts";
 import { cloneData, keep, Tensor } from "../tensor.ts";
 import { reshape } from "../ops/shape.ts";
+import { sameShape } from "../ops/util.ts";
+import { isGradEnabled } from "../autograd.ts";
 
 export type StateDict = Map<string, Tensor>;
 export type ForwardHook = (module: Module, input: Tensor, output: Tensor) => Tensor | void;
@@ -98,10 +100,10 @@ export abstract class Module {
     const mismatched: string[] = [];
     for (const [key, t] of own) {
       const s = incoming.get(key);
-      if (s && s.size !== t.size) mismatched.push(`${key}: expected [${t.shape.join(", ")}], got [${s.shape.join(", ")}]`);
-      else if (s && s.shape.length !== t.shape.length && !(t.size === 1 && s.size === 1)) {
-        mismatched.push(`${key}: expected [${t.shape.join(", ")}], got [${s.shape.join(", ")}]`);
-      }
+      // Exact shapes (a transposed weight has the right size but the wrong layout); a scalar
+      // and a one-element vector are interchangeable, as counters come either way.
+      const fits = s && (sameShape(s.shape, t.shape) || (s.size === 1 && t.size === 1));
+      if (s && !fits) mismatched.push(`${key}: expected [${t.shape.join(", ")}], got [${s.shape.join(", ")}]`);
     }
     if (mismatched.length > 0 || (strict && (missing.length > 0 || unexpected.length > 0))) {
       const parts = [
@@ -173,17 +175,20 @@ export abstract class Module {
     // Identity views at the input and output give the hooks their places on the tape: the
     // output's hook captures gradOutput, the input's hook (which runs later, once the
     // module's whole backward is done) calls the user hooks and may replace gradInput.
-    const input = x.requiresGrad ? reshape(x, x.shape) : x;
+    const input = x.requiresGrad && isGradEnabled() ? reshape(x, x.shape) : x;
     let gradOutput: Tensor | null = null;
+    /** Runs the user hooks; returns the replacement gradInput (owned by the tape) if any. */
     const callHooks = (gradInput: Tensor | null): Tensor | undefined => {
       let g = gradInput;
       for (const hook of this.backwardHooks) {
         const replaced = hook(this, g, gradOutput!);
-        if (replaced instanceof Tensor) g = replaced;
+        if (!(replaced instanceof Tensor) || replaced === g) continue;
+        if (g && g !== gradInput && g !== gradOutput) g.dispose(); // an earlier hook's replacement
+        g = replaced;
       }
-      gradOutput?.dispose();
+      if (gradOutput && gradOutput !== g) gradOutput.dispose();
       gradOutput = null;
-      return g ?? undefined;
+      return g && g !== gradInput ? g : undefined;
     };
     if (input !== x) input.registerHook((g) => callHooks(g));
     const y = this.runForwardHooks(input, inner(input));
@@ -193,7 +198,7 @@ export abstract class Module {
     if (output.requiresGrad) {
       output.registerHook((g) => {
         gradOutput = cloneData(g);
-        if (input === x) callHooks(null);
+        if (input === x) callHooks(null)?.dispose(); // no input gradient to replace
       });
     }
     return output;

@@ -80,7 +80,12 @@ export class SGD {
   loadStateDict(state: Map<string, Tensor>): void {
     this.momentumBuffers.forEach((b, i) => {
       const saved = state.get(`state.${i}.momentum_buffer`);
-      if (!saved) return;
+      if (!saved) {
+        // Not stepped yet when saved: start afresh, as torch.optim does.
+        b?.dispose();
+        this.momentumBuffers[i] = null;
+        return;
+      }
       const p = this.params[i];
       if (saved.size !== p.size) {
         throw new ValueError(`SGD.loadStateDict: state.${i}.momentum_buffer has ${saved.size} values, parameter ${i} has ${p.size}`);
