@@ -5,7 +5,7 @@
  * and loss, mean ± std over seeds) and writes an overlay plot of every run's curves.
  *
  *   deno run -A bench/powergrad.ts [--models resnet20,resnet18-nonorm] [--alphas 1,0.25,0.5]
- *     [--seeds 0,1,2] [--epochs 3] [--subset 60000] [--batch-size 128] [--out runs/powergrad]
+ *     [--seeds 0,1,2] [--epochs 3] [--subset 60000] [--batch-size 128] [--threads N] [--out runs/powergrad]
  */
 import { join } from "node:path";
 import * as rg from "../src/mod.ts";
@@ -28,6 +28,7 @@ const subsetSize = Number(arg("subset", "60000"));
 const batchSize = Number(arg("batch-size", "128"));
 const outDir = arg("out", "runs/powergrad");
 
+const threads = await rg.setThreads(arg("threads", "") ? Number(arg("threads", "")) : undefined);
 const data = await loadData("fashion-mnist", arg("data", "") || undefined, 0);
 // The first `subset` training images: a smaller training set is easier to fit, which is
 // exactly where the paper says PowerGrad should not help; keep it in mind when reading.
@@ -79,7 +80,7 @@ for (const model of models) {
 const table = rows.join("\n");
 const command = `deno run -A bench/powergrad.ts ${args.join(" ")}`.trim();
 console.log(`${table}\n\n${seeds.length} seeds per row, ${epochs} epochs on ${train.n} training images, batch ${batchSize}; ` +
-  `${((performance.now() - started) / 60000).toFixed(1)} min in all.\nCommand: ${command}`);
+  `${threads} threads, ${((performance.now() - started) / 60000).toFixed(1)} min in all.\nCommand: ${command}`);
 // One overlay per α, averaged over seeds, so the plot stays readable.
 const runs = models.flatMap((model) => alphas.map((alpha) => {
   const group = results.filter((r) => r.model === model && r.alpha === alpha);
@@ -91,3 +92,4 @@ const runs = models.flatMap((model) => alphas.map((alpha) => {
 }));
 await writeAtomic(join(outDir, "powergrad.svg"), rg.io.renderCurves(runs));
 await writeAtomic(join(outDir, "table.md"), `${table}\n\nCommand: \`${command}\`\n`);
+await rg.setThreads(1); // let Deno exit: it stays alive while workers exist
