@@ -288,30 +288,6 @@ export function scale(x: usize, y: usize, n: i32, alpha: f32): void {
   }
 }
 
-/** Σ x[i] in f64 (fixed order) */
-export function sum(x: usize, n: i32): f64 {
-  return sumRowF64(x, n);
-}
-
-/** Σ x[i]^2 in f64 (fixed order) */
-export function sumsq(x: usize, n: i32): f64 {
-  let a0 = f64x2.splat(0), a1 = f64x2.splat(0);
-  let i = 0;
-  for (; i + 4 <= n; i += 4) {
-    const v = v128.load(x + (<usize>i << 2));
-    const l = f64x2.promote_low_f32x4(v);
-    const h = f64x2.promote_low_f32x4(v128.shuffle<f32>(v, v, 2, 3, 0, 1));
-    a0 = f64x2.add(a0, f64x2.mul(l, l));
-    a1 = f64x2.add(a1, f64x2.mul(h, h));
-  }
-  let s = (f64x2.extract_lane(a0, 0) + f64x2.extract_lane(a0, 1)) + (f64x2.extract_lane(a1, 0) + f64x2.extract_lane(a1, 1));
-  for (; i < n; i++) {
-    const v = <f64>load<f32>(x + (<usize>i << 2));
-    s += v * v;
-  }
-  return s;
-}
-
 /** mask[i] = uniform(key, counter+i) >= p ? 1/(1-p) : 0; y = x * mask */
 export function dropout_forward(x: usize, y: usize, mask: usize, n: i32, p: f32, key: u32, counter: u32): void {
   const k = mix32(key ^ 0x9E3779B9);
