@@ -17,6 +17,15 @@ export class WebGPUError extends RetrogradError {}
 /** The device was lost (driver reset, tab backgrounded, destroy()); its buffers are gone. */
 export class DeviceLostError extends WebGPUError {}
 
+/** The device could not allocate memory; the buffers of the step it was in are unusable. */
+export class OutOfMemoryError extends WebGPUError {}
+
+/**
+ * How long a failed read-back waits for the device's `lost` promise. A lost device fails the
+ * pending buffer mapping first and settles `lost` a moment later; waiting names the real cause.
+ */
+const LOST_GRACE_MS = 200;
+
 /** Dispatches per command encoder before it is submitted; bounds the uniform arena too. */
 export const MAX_DISPATCHES_PER_SUBMIT = 256;
 
@@ -112,12 +121,25 @@ export class GpuContext {
       label: "retrograd uniforms", size: arenaBytes, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
     });
     device.lost.then((info) => {
-      if (!this.destroyed) this.failure ??= new DeviceLostError(`webgpu: device lost (${info.reason}): ${info.message}`);
+      if (this.destroyed) return;
+      // The loss replaces an earlier error: it is what every later call will run into, and
+      // a lost device may report errors of its own on the way down.
+      const before = this.failure ? ` (before it: ${this.failure.message})` : "";
+      this.failure = new DeviceLostError(`webgpu: device lost (${info.reason}): ${info.message}${before}`);
     });
     device.addEventListener("uncapturederror", (event) => {
       const error = (event as GPUUncapturedErrorEvent).error;
-      this.failure ??= new WebGPUError(`webgpu: the device reported an error: ${error.message}`);
+      // GPUOutOfMemoryError exists wherever WebGPU does, but Node's binding may not make it global.
+      const oom = typeof GPUOutOfMemoryError === "function" && error instanceof GPUOutOfMemoryError;
+      this.failure ??= oom
+        ? new OutOfMemoryError(`webgpu: out of GPU memory (${this.bytesInUse} bytes in live tensors): ${error.message}`)
+        : new WebGPUError(`webgpu: the device reported an error: ${error.message}`);
     });
+  }
+
+  /** The most float32 elements one buffer (and one storage binding) may hold. */
+  get maxBufferElements(): number {
+    return Math.floor(Math.min(this.limits.maxStorageBufferBindingSize, this.limits.maxBufferSize) / 4);
   }
 
   /** Throw the recorded device failure, if any (every entry point calls this first). */
@@ -131,13 +153,13 @@ export class GpuContext {
   alloc(length: number): GpuBuffer {
     this.check();
     const bytes = length * 4;
-    const limit = Math.min(this.limits.maxStorageBufferBindingSize, this.limits.maxBufferSize);
+    const limit = this.maxBufferElements * 4;
     if (bytes > limit) {
       throw new RetrogradError(
         `webgpu: a tensor of ${length} elements (${bytes} bytes) exceeds this device's maxStorageBufferBindingSize (${limit} bytes)`,
       );
     }
-    const cls = Math.min(sizeClass(bytes), Math.floor(limit / 4) * 4);
+    const cls = Math.min(sizeClass(bytes), limit);
     const gpu = this.pool.get(cls)?.pop() ??
       this.device.createBuffer({ label: `retrograd ${cls}B`, size: cls, usage: storageUsage() });
     this.bytesInUse += cls;
@@ -203,14 +225,16 @@ export class GpuContext {
     this.endPass();
     this.commandEncoder().copyBufferToBuffer(buf.gpu, 0, staging, 0, bytes);
     this.flush();
+    let out: Float32Array;
     try {
       await staging.mapAsync(GPUMapMode.READ, 0, bytes);
+      out = new Float32Array(staging.getMappedRange(0, bytes).slice(0));
+      staging.unmap();
     } catch (e) {
+      await Promise.race([this.device.lost, new Promise((resolve) => setTimeout(resolve, LOST_GRACE_MS))]);
       this.check();
       throw new WebGPUError(`webgpu: reading a buffer back failed: ${(e as Error).message}`);
     }
-    const out = new Float32Array(staging.getMappedRange(0, bytes).slice(0));
-    staging.unmap();
     let list = this.stagingPool.get(cls);
     if (!list) this.stagingPool.set(cls, (list = []));
     list.push(staging);
@@ -219,16 +243,16 @@ export class GpuContext {
     return out;
   }
 
-  /** y[0..n) = x[0..n) as a transfer command (no kernel). */
-  copy(x: GpuBuffer, y: GpuBuffer, length: number): void {
+  /** y[yOffset, +length) = x[xOffset, +length) as a transfer command (no kernel); offsets in elements. */
+  copy(x: GpuBuffer, y: GpuBuffer, length: number, xOffset = 0, yOffset = 0): void {
     this.check();
-    if (length === 0 || x.gpu === y.gpu) return;
-    this.copyRaw(x.gpu, y.gpu, length * 4);
+    if (length === 0 || (x.gpu === y.gpu && xOffset === yOffset)) return;
+    this.copyRaw(x.gpu, y.gpu, length * 4, xOffset * 4, yOffset * 4);
   }
 
-  private copyRaw(from: GPUBuffer, to: GPUBuffer, bytes: number): void {
+  private copyRaw(from: GPUBuffer, to: GPUBuffer, bytes: number, fromByte = 0, toByte = 0): void {
     this.endPass();
-    this.commandEncoder().copyBufferToBuffer(from, 0, to, 0, bytes);
+    this.commandEncoder().copyBufferToBuffer(from, fromByte, to, toByte, bytes);
     this.pendingBuffers.add(from);
     this.pendingBuffers.add(to);
   }

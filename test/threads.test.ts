@@ -146,7 +146,7 @@ test("batch norm (train/eval forward and backward), pooling, elementwise, broadc
     const red2: Broadcast4 = { dims: [1, 1, N * C, HW], aStrides: [0, 0, 1, 0], bStrides: [0, 0, 1, 0] };
     be.reduceBroadcast(x, r2, red2); take("reduce rows", r2);
     const p = buf(n1, 48), m = buf(n1, 49);
-    be.sgdUpdate(p, a1, m, { lr: 0.1, momentum: 0.9, dampening: 0, weightDecay: 5e-4, nesterov: true }, false);
+    be.sgdStep([{ param: p, grad: a1, momentum: m, firstStep: false }], { lr: 0.1, momentum: 0.9, dampening: 0, weightDecay: 5e-4, nesterov: true });
     take("sgd p", p); take("sgd m", m);
     [x, dy, gamma, beta, y, dx, mean, invstd, rm, rv, dg, db, py, am, pdy, a1, b1, r1, r2, p, m].forEach((b) => be.free(b));
     return out;

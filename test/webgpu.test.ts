@@ -2,7 +2,8 @@
 /**
  * The WebGPU backend against the CPU backend: every kernel on the same random inputs (mostly
  * through the ops, forward and backward via autograd), then ResNet-20 forward, backward with
- * PowerGrad α = 0.25 and three SGD steps, a 20-step leak check, and the device-loss error.
+ * PowerGrad α = 0.25 and three SGD steps, a 20-step leak check, the one-dispatch optimiser
+ * step, and the device errors (loss mid-training, out of memory, validation).
  * Where no adapter exists (Node, or Deno without a GPU driver) every test is registered as
  * skipped and the reason printed. On a software adapter (lavapipe) shapes are kept small.
  *
@@ -15,7 +16,11 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import * as rg from "../src/mod.ts";
-import { createWebGPUBackend, DeviceLostError, type WebGPUBackend, WebGPUError } from "../src/backend/webgpu.ts";
+import {
+  createWebGPUBackend, DeviceLostError, OutOfMemoryError, type WebGPUBackend, WebGPUError,
+} from "../src/backend/webgpu.ts";
+import type { SgdOptions } from "../src/backend/backend.ts";
+import { fusedSgd, planSgd } from "../gpu/sgd.ts";
 import { uniform } from "../src/random.ts";
 import { assertClose } from "./helpers.ts";
 
@@ -379,6 +384,82 @@ gpuTest("webgpu: sgd update (momentum, dampening, Nesterov, weight decay, first 
   }
 });
 
+gpuTest("webgpu: an SGD step over every parameter is one dispatch, first and later steps mixed; 3 steps match the CPU", async (g) => {
+  const shapes = [[8, 3, 3, 3], [8], [8], [10, 72], [10], [1], [3000]];
+  const configs: rg.optim.SGDConfig[] = [
+    { lr: 0.05, momentum: 0.9, weightDecay: 5e-4, nesterov: true },
+    { lr: 0.02, momentum: 0.8, dampening: 0.3, weightDecay: 1e-3 },
+    { lr: 0.1 },
+  ];
+  for (const config of configs) {
+    const pairs = shapes.map((shape, k) =>
+      both(randomValues(shape.reduce((a, b) => a * b, 1), 130 + k), shape, g, true));
+    const optC = new rg.optim.SGD(pairs.map(([c]) => c), config);
+    const optG = new rg.optim.SGD(pairs.map(([, d]) => d), config);
+    for (let step = 0; step < 3; step++) {
+      pairs.forEach(([c, d], k) => {
+        if (step === 0 && k === 2) return; // no gradient yet: its first step is step 2, among later ones
+        const grad = randomValues(c.size, 140 + 10 * step + k);
+        c.grad = rg.tensor(grad, c.shape, cpu());
+        d.grad = rg.tensor(grad, d.shape, g);
+      });
+      optC.step();
+      const before = g.stats().dispatches;
+      optG.step();
+      assert.is(g.stats().dispatches - before, 1, `${JSON.stringify(config)} step ${step + 1}: one dispatch`);
+      optC.zeroGrad();
+      optG.zeroGrad();
+    }
+    const label = `sgd ${JSON.stringify(config)}`;
+    for (const [k, [c, d]] of pairs.entries()) await compare(d, c, `${label} param ${k}`, ELEMENTWISE);
+    const momentaC = optC.stateDict();
+    for (const [key, m] of optG.stateDict()) await compare(m, momentaC.get(key)!, `${label} ${key}`, ELEMENTWISE);
+    assert.is(optG.stateDict().size, config.momentum ? shapes.length : 0, "a momentum buffer per parameter");
+    for (const [c, d] of pairs) {
+      c.dispose();
+      d.dispose();
+    }
+  }
+});
+
+test("webgpu: the fused SGD layout puts first steps first and splits at the buffer limit (runs everywhere)", () => {
+  const entry = (length: number, firstStep: boolean) => ({ param: { length }, firstStep });
+  const chunks = planSgd([entry(500, false), entry(300, false), entry(0, true), entry(1000, true), entry(200, false)], 1000);
+  assert.equal(chunks.map((c) => c.entries.map((e) => e.param.length)), [[1000], [500, 300, 200]]);
+  assert.equal(chunks.map((c) => c.offsets), [[0], [0, 500, 800]]);
+  assert.equal(chunks.map((c) => [c.length, c.firstEnd]), [[1000, 1000], [1000, 0]]);
+});
+
+gpuTest("webgpu: an SGD step larger than one buffer runs one dispatch per buffer's worth, same numbers", async (g) => {
+  const lengths = [500, 300, 1000, 200];
+  const o: SgdOptions = { lr: 0.05, momentum: 0.9, dampening: 0, weightDecay: 5e-4, nesterov: true };
+  const c = cpu();
+  // Per parameter: its values, gradient and momentum.
+  const values = lengths.map((n, k) => [0, 10, 20].map((stream) => randomValues(n, 150 + stream + k)));
+  const onCpu = values.map((vs) => vs.map((v) => {
+    const b = c.alloc(v.length);
+    c.write(b, v);
+    return b;
+  }));
+  const onGpu = values.map((vs) => vs.map((v) => {
+    const b = g.context.alloc(v.length);
+    g.context.write(b, v);
+    return b;
+  }));
+  const entries = <B>(bufs: B[][]) =>
+    bufs.map(([param, grad, momentum], k) => ({ param, grad, momentum, firstStep: k === 2 }));
+  c.sgdStep(entries(onCpu), o);
+  const before = g.stats().dispatches;
+  fusedSgd(g.context, entries(onGpu), o, 1000);
+  assert.is(g.stats().dispatches - before, 2, "1000 + 1000 elements in buffers of 1000");
+  for (const [k, n] of lengths.entries()) {
+    assertClose(await g.read(onGpu[k][0]), c.readSync!(onCpu[k][0]), `param ${k} (${n})`, ELEMENTWISE);
+    assertClose(await g.read(onGpu[k][2]), c.readSync!(onCpu[k][2]), `momentum ${k} (${n})`, ELEMENTWISE);
+  }
+  onCpu.flat().forEach((b) => c.free(b));
+  onGpu.flat().forEach((b) => g.free(b));
+});
+
 // ---- whole models ----
 
 /** Build the same model on the GPU: construct under setBackend("webgpu"), then copy the CPU model's values. */
@@ -484,14 +565,55 @@ gpuTest("webgpu: no leak — bytes in use return to the same value after every o
   x.dispose();
 });
 
-gpuTest("webgpu: a lost device surfaces as DeviceLostError on the next call", async () => {
-  const other = await createWebGPUBackend({ allowFallback: true });
-  assert.ok(other, "a second device");
-  const a = other!.alloc(16);
-  other!.device.destroy();
-  await other!.device.lost;
-  assert.throws(() => other!.fill(a, 1), (e: unknown) => e instanceof DeviceLostError && e instanceof rg.RetrogradError);
-  assert.throws(() => other!.alloc(4), (e: unknown) => e instanceof DeviceLostError);
+/** `promise`, or a rejection naming `what` if it has not settled within `ms`. */
+async function withDeadline<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not settle within ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([promise, deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+gpuTest("webgpu: a device lost mid-training rejects the step's read-back with DeviceLostError, then every call throws it", async () => {
+  for (const when of ["between steps", "during the read-back"] as const) {
+    // A device of its own (destroyed below), with a small MLP on it built by hand.
+    const other = (await createWebGPUBackend({ allowFallback: true }))!;
+    assert.ok(other, "a second device");
+    const weights = [[16, 12], [16], [5, 16], [5]].map((shape, k) =>
+      rg.tensor(randomValues(shape.reduce((a, b) => a * b, 1), 160 + k, -0.3, 0.3), shape, other).requireGrad());
+    const [w1, b1, w2, b2] = weights;
+    const opt = new rg.optim.SGD(weights, { lr: 0.1, momentum: 0.9, nesterov: true });
+    const x = rg.tensor(randomValues(8 * 12, 170), [8, 12], other);
+    const labels = Int32Array.from({ length: 8 }, (_, i) => i % 5);
+    const step = () => rg.tidy(() => {
+      opt.zeroGrad();
+      const loss = rg.crossEntropy(rg.linear(rg.relu(rg.linear(x, w1, b1)), w2, b2), labels);
+      loss.backward();
+      opt.step();
+      return loss;
+    });
+    for (let i = 0; i < 2; i++) assert.ok(Number.isFinite((await step().data())[0]), "training runs before the loss");
+
+    let outcome: unknown;
+    try {
+      // device.destroy() is what a driver reset looks like to the page: the device goes, the backend is not told.
+      if (when === "between steps") other.device.destroy();
+      const loss = step().data();
+      if (when === "during the read-back") other.device.destroy();
+      outcome = await withDeadline(loss, 30_000, `the read-back after a loss ${when}`);
+    } catch (e) {
+      outcome = e;
+    }
+    assert.instance(outcome, DeviceLostError, `${when}: got ${outcome}`);
+    assert.instance(outcome, rg.RetrogradError);
+    assert.match((outcome as Error).message, "device lost (destroyed)");
+    assert.throws(() => step(), (e: unknown) => e instanceof DeviceLostError, `${when}: the next step throws at once`);
+    assert.throws(() => other.alloc(4), (e: unknown) => e instanceof DeviceLostError);
+  }
 });
 
 gpuTest("webgpu: an error the device reports (validation) surfaces as WebGPUError on the next call", async () => {
@@ -502,6 +624,18 @@ gpuTest("webgpu: an error the device reports (validation) surfaces as WebGPUErro
   await other!.device.queue.onSubmittedWorkDone();
   await new Promise((resolve) => setTimeout(resolve, 50)); // the error event is delivered asynchronously
   assert.throws(() => other!.alloc(4), (e: unknown) => e instanceof WebGPUError && /error/.test((e as Error).message));
+  other!.destroy();
+});
+
+gpuTest("webgpu: an out-of-memory error the device reports surfaces as OutOfMemoryError on the next call", async () => {
+  const other = await createWebGPUBackend({ allowFallback: true });
+  assert.ok(other, "a second device");
+  // lavapipe allocates from host memory, which a test should not exhaust: the device is sent
+  // the event it raises when an allocation fails.
+  const error = new GPUOutOfMemoryError("allocation failed");
+  other!.device.dispatchEvent(new GPUUncapturedErrorEvent("uncapturederror", { error }));
+  assert.throws(() => other!.alloc(4),
+    (e: unknown) => e instanceof OutOfMemoryError && e instanceof WebGPUError && /out of GPU memory/.test((e as Error).message));
   other!.destroy();
 });
 

@@ -99,18 +99,22 @@ export const randomNormalKernel = elementwiseKernel(
   { helpers: RANDOM_WGSL },
 );
 
-/** torch.optim.SGD for one parameter: weight decay, momentum with dampening, Nesterov. */
+/**
+ * torch.optim.SGD over the parameters of a step laid end to end (gpu/sgd.ts): weight decay,
+ * momentum with dampening, Nesterov. Elements below firstEnd belong to parameters on their
+ * first step, whose momentum starts as the gradient instead of being read.
+ */
 export const sgdKernel = elementwiseKernel(
   "sgd_update",
   [["lr", "f32"], ["momentum", "f32"], ["damp", "f32"], ["weightDecay", "f32"], ["useMomentum", "u32"],
-    ["nesterov", "u32"], ["firstStep", "u32"]],
+    ["nesterov", "u32"], ["firstEnd", "u32"]],
   [write("param"), read("grad"), write("buf")], `
   let p = param[i];
   var d = grad[i];
   if (P.weightDecay != 0.0) { d = d + P.weightDecay * p; }
   if (P.useMomentum != 0u) {
     var b = d;
-    if (P.firstStep == 0u) { b = P.momentum * buf[i] + P.damp * d; }
+    if (i >= P.firstEnd) { b = P.momentum * buf[i] + P.damp * d; }
     buf[i] = b;
     d = select(b, d + P.momentum * b, P.nesterov != 0u);
   }

@@ -42,6 +42,16 @@ export interface SgdOptions {
   nesterov: boolean;
 }
 
+/** One parameter's part in an SGD step. */
+export interface SgdParam {
+  param: DeviceBuffer;
+  grad: DeviceBuffer;
+  /** The momentum buffer: required when the step's momentum is not 0, else null. */
+  momentum: DeviceBuffer | null;
+  /** Set the buffer to the (decayed) gradient instead of reading it, as torch.optim.SGD's first step does. */
+  firstStep: boolean;
+}
+
 export interface MemoryInfo {
   /** Bytes held by live buffers now. */
   bytesInUse: number;
@@ -131,8 +141,10 @@ export interface Backend {
     N: number, C: number, smoothing: number, alpha: number, scale: number,
   ): void;
 
-  sgdUpdate(
-    param: DeviceBuffer, grad: DeviceBuffer, momentumBuffer: DeviceBuffer | null,
-    opts: SgdOptions, firstStep: boolean,
-  ): void;
+  /**
+   * One torch.optim.SGD step over every listed parameter (weight decay added to the gradient,
+   * momentum with dampening, Nesterov); the parameters are independent, so a backend may fuse
+   * them into one kernel.
+   */
+  sgdStep(params: readonly SgdParam[], opts: SgdOptions): void;
 }

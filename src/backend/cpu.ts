@@ -18,7 +18,7 @@
  * order as on one thread: results are bitwise the same for every thread count.
  */
 import type {
-  Backend, BinaryOp, Broadcast4, ConvGeometry, DeviceBuffer, MemoryInfo, PoolGeometry, SgdOptions,
+  Backend, BinaryOp, Broadcast4, ConvGeometry, DeviceBuffer, MemoryInfo, PoolGeometry, SgdOptions, SgdParam,
 } from "./backend.ts";
 import { kernelsSharedWasmBase64, kernelsWasmBase64 } from "../../build/kernels_wasm.ts";
 import { followThreads, MAX_PARTS, ThreadPool, threadsHost, type Threaded } from "./threads.ts";
@@ -569,15 +569,14 @@ export class CpuBackend implements Backend, Threaded {
     );
   }
 
-  sgdUpdate(
-    param: DeviceBuffer, grad: DeviceBuffer, momentumBuffer: DeviceBuffer | null,
-    o: SgdOptions, firstStep: boolean,
-  ): void {
-    const pp = this.p(param), pg = this.p(grad), pm = this.p(momentumBuffer);
-    this.elementwise("sgd_update", param.length, (s, n) => [
-      pp + 4 * s, pg + 4 * s, pm === 0 ? 0 : pm + 4 * s, n, o.lr, o.momentum,
-      o.dampening, o.weightDecay, +o.nesterov, +firstStep,
-    ]);
+  sgdStep(params: readonly SgdParam[], o: SgdOptions): void {
+    for (const { param, grad, momentum, firstStep } of params) {
+      const pp = this.p(param), pg = this.p(grad), pm = this.p(momentum);
+      this.elementwise("sgd_update", param.length, (s, n) => [
+        pp + 4 * s, pg + 4 * s, pm === 0 ? 0 : pm + 4 * s, n, o.lr, o.momentum,
+        o.dampening, o.weightDecay, +o.nesterov, +firstStep,
+      ]);
+    }
   }
 }
 

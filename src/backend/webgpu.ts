@@ -3,21 +3,24 @@
  * The WebGPU backend: the Backend interface on WGSL compute kernels (gpu/kernels/) through
  * the device plumbing of gpu/device.ts. Each method checks its arguments' sizes, packs the
  * kernel's uniforms and records one dispatch into the pending command encoder (copy() is a
- * transfer command instead); nothing is submitted until a read, a flush(), or a full
- * encoder. There is no readSync: the host sees GPU memory only through `await read()`.
- * Create it with `createWebGPUBackend()`, which returns null where no (acceptable) adapter
- * exists.
+ * transfer command instead; sgdStep is one dispatch for all parameters between transfers,
+ * see gpu/sgd.ts); nothing is submitted until a read, a flush(), or a full encoder.
+ * Device failures surface as WebGPUError (DeviceLostError, OutOfMemoryError, or the
+ * validation error itself), thrown by the next call or read. There is no readSync: the host
+ * sees GPU memory only through `await read()`. Create it with `createWebGPUBackend()`, which
+ * returns null where no (acceptable) adapter exists.
  */
 import type {
-  Backend, BinaryOp, Broadcast4, ConvGeometry, DeviceBuffer, MemoryInfo, PoolGeometry, SgdOptions,
+  Backend, BinaryOp, Broadcast4, ConvGeometry, DeviceBuffer, MemoryInfo, PoolGeometry, SgdOptions, SgdParam,
 } from "./backend.ts";
 import { RetrogradError } from "../errors.ts";
 import { mix } from "../random.ts";
-import { DeviceLostError, foldedGrid, GpuBuffer, GpuContext, WebGPUError } from "../../gpu/device.ts";
+import { DeviceLostError, foldedGrid, GpuBuffer, GpuContext, OutOfMemoryError, WebGPUError } from "../../gpu/device.ts";
 import { type KernelSpec, LINEAR_WORKGROUP } from "../../gpu/kernel.ts";
+import { fusedSgd } from "../../gpu/sgd.ts";
 import {
   axpyKernel, BINARY_OP_CODES, binaryKernel, dropoutKernel, fillKernel, randomNormalKernel, randomUniformKernel,
-  reluBackwardKernel, reluForwardKernel, scaleKernel, sgdKernel, sigmoidBackwardKernel, sigmoidForwardKernel,
+  reluBackwardKernel, reluForwardKernel, scaleKernel, sigmoidBackwardKernel, sigmoidForwardKernel,
 } from "../../gpu/kernels/elementwise.ts";
 import {
   convBackwardInputKernels, convBackwardWeightKernels, convForwardKernels, type GemmFamily, gemmGrid, gemmKernels,
@@ -34,7 +37,7 @@ import {
   softmaxXentForwardKernel,
 } from "../../gpu/kernels/reduce.ts";
 
-export { DeviceLostError, WebGPUError };
+export { DeviceLostError, OutOfMemoryError, WebGPUError };
 
 type Four = [number, number, number, number];
 
@@ -327,16 +330,16 @@ export class WebGPUBackend implements Backend {
       { rows: N, C, smoothing, uni: C > 0 ? smoothing / C : 0, alpha, scale });
   }
 
-  sgdUpdate(
-    param: DeviceBuffer, grad: DeviceBuffer, momentumBuffer: DeviceBuffer | null,
-    o: SgdOptions, firstStep: boolean,
-  ): void {
-    this.need("sgdUpdate", grad, param.length, "grad");
-    const useMomentum = o.momentum !== 0 && momentumBuffer !== null;
-    this.linear(sgdKernel, param.length, [param, grad, momentumBuffer], {
-      lr: o.lr, momentum: o.momentum, damp: Math.fround(1 - Math.fround(o.dampening)), weightDecay: o.weightDecay,
-      useMomentum: useMomentum ? 1 : 0, nesterov: o.nesterov ? 1 : 0, firstStep: firstStep ? 1 : 0,
+  sgdStep(params: readonly SgdParam[], o: SgdOptions): void {
+    const entries = params.map((p) => {
+      this.need("sgdStep", p.grad, p.param.length, "grad");
+      if (o.momentum !== 0) {
+        if (!p.momentum) throw new RetrogradError("webgpu sgdStep: momentum is not 0, so every parameter needs a momentum buffer");
+        this.need("sgdStep", p.momentum, p.param.length, "momentum");
+      }
+      return { param: this.buf(p.param), grad: this.buf(p.grad), momentum: this.opt(p.momentum), firstStep: p.firstStep };
     });
+    fusedSgd(this.context, entries, o);
   }
 }
 

@@ -1,10 +1,12 @@
 /**
  * SGD with momentum, dampening, Nesterov and weight decay, with exactly torch.optim.SGD's
- * semantics (the momentum buffer starts as the first gradient, not zero). One fused kernel
- * per parameter does decay, momentum and update in a single pass.
+ * semantics (the momentum buffer starts as the first gradient, not zero). A step hands every
+ * parameter that has a gradient to its backend in one `sgdStep` call, where one fused kernel
+ * does decay, momentum and update in a single pass: per parameter on the CPU, over all of
+ * them in one dispatch on WebGPU (gpu/sgd.ts).
  */
 import { ValueError } from "../errors.ts";
-import type { SgdOptions } from "../backend/backend.ts";
+import type { Backend, SgdOptions, SgdParam } from "../backend/backend.ts";
 import { empty, keep, Tensor } from "../tensor.ts";
 
 export interface SGDConfig {
@@ -52,15 +54,20 @@ export class SGD {
 
   /** Apply one update to every parameter that has a gradient. */
   step(): void {
+    // Grouped by backend: parameters may live on different ones, and each fuses its own.
+    const byBackend = new Map<Backend, SgdParam[]>();
     this.params.forEach((p, i) => {
       if (!p.grad) return;
       let buf = this.momentumBuffers[i];
-      const first = buf === null;
+      const firstStep = buf === null;
       if (this.options.momentum !== 0 && buf === null) {
         buf = this.momentumBuffers[i] = keep(empty(p.shape, p.backend));
       }
-      p.backend.sgdUpdate(p.buffer, p.grad.buffer, buf?.buffer ?? null, this.options, first);
+      let group = byBackend.get(p.backend);
+      if (!group) byBackend.set(p.backend, (group = []));
+      group.push({ param: p.buffer, grad: p.grad.buffer, momentum: buf?.buffer ?? null, firstStep });
     });
+    for (const [backend, group] of byBackend) backend.sgdStep(group, this.options);
   }
 
   zeroGrad(): void {
