@@ -1,13 +1,14 @@
 // The build: AssemblyScript kernels → build/kernels.wasm (+ an embedded base64 module),
 // then esbuild bundles the library (dist/retrograd.mjs, platform-neutral ESM, no Node
-// built-ins), the Node CLI and bench, each test file for Node (build/test/*.mjs), the browser
+// built-ins), the Node CLI and bench (build/bench.mjs), each test file for Node (build/test/*.mjs), the browser
 // demo (dist/web/) and the cross-runtime run (build/support/run20.mjs).
 // `npm run build` runs it; `npm test` runs it first.
 import * as esbuild from "esbuild";
 import { readdir } from "node:fs/promises";
 import { buildWasm } from "./scripts/build_wasm.mjs";
 
-const common = { bundle: true, format: "esm", target: "es2022", logLevel: "warning", sourcemap: false };
+// TensorFlow.js is a dev dependency of the bench's --vs-tfjs only: resolved from node_modules, never bundled.
+const common = { bundle: true, format: "esm", target: "es2022", logLevel: "warning", sourcemap: false, external: ["@tensorflow/*"] };
 
 export async function build() {
   await buildWasm();
@@ -18,6 +19,7 @@ export async function build() {
       ...common, entryPoints: ["cli/main.ts"], outfile: "dist/cli.mjs", platform: "node",
       banner: { js: "#!/usr/bin/env node" },
     }),
+    esbuild.build({ ...common, entryPoints: ["bench/main.ts"], outfile: "build/bench.mjs", platform: "node" }),
     esbuild.build({
       ...common, entryPoints: tests, outdir: "build/test", outExtension: { ".js": ".mjs" }, platform: "node",
       // uvu and friends stay external: they are resolved from node_modules at run time.

@@ -19,6 +19,7 @@
 // (conv2d_backward_weight's range arguments: im2col of those channels only, and the gemm on
 // the matching columns of dw), so every element keeps the 1-thread summation order.
 import { gemm, gemmScratchPtr, packB } from "./gemm";
+import { madd } from "./simd";
 
 // Blocking; must match gemm.ts's scratch layout: packA MC·KC, packB KC·NC, tile MR·NR.
 // @ts-ignore: decorator
@@ -176,17 +177,17 @@ function directTile(kc: i32, offs: usize, q: usize, sw: usize, pb: usize, c: usi
     const b0 = v128.load(pb);
     const b1 = v128.load(pb, 16);
     let a = v128.load32_splat(a0p);
-    c00 = f32x4.add(c00, f32x4.mul(a, b0));
-    c01 = f32x4.add(c01, f32x4.mul(a, b1));
+    c00 = madd(a, b0, c00);
+    c01 = madd(a, b1, c01);
     a = v128.load32_splat(a0p + sw);
-    c10 = f32x4.add(c10, f32x4.mul(a, b0));
-    c11 = f32x4.add(c11, f32x4.mul(a, b1));
+    c10 = madd(a, b0, c10);
+    c11 = madd(a, b1, c11);
     a = v128.load32_splat(a0p + sw * 2);
-    c20 = f32x4.add(c20, f32x4.mul(a, b0));
-    c21 = f32x4.add(c21, f32x4.mul(a, b1));
+    c20 = madd(a, b0, c20);
+    c21 = madd(a, b1, c21);
     a = v128.load32_splat(a0p + sw * 3);
-    c30 = f32x4.add(c30, f32x4.mul(a, b0));
-    c31 = f32x4.add(c31, f32x4.mul(a, b1));
+    c30 = madd(a, b0, c30);
+    c31 = madd(a, b1, c31);
     offs += 4;
     pb += 32;
   }

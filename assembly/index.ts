@@ -7,4 +7,5 @@ export * from "./elementwise";
 export * from "./pool";
 export * from "./loss";
 export * from "./optim";
+export { simd_peak } from "./simd";
 export { random_uniform, random_normal } from "./random";

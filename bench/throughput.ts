@@ -1,15 +1,28 @@
 /**
- * `npm run bench`: throughput of a backend. sgemm GFLOP/s and ResNet-20 (batch 64, 3×32×32)
- * training and inference images/s, medians over timed repeats after a warm-up, plus the peak
- * bytes of a training step; on WebGPU also dispatches and submits per training step. Prints
- * a summary on stderr and returns JSON. Options: --backend cpu|webgpu, --batch N,
- * --repeats N, --model resnet20|resnet18, --sizes 256,1024, --threads N (CPU threads; the
- * workers are stopped again at the end). Run by bench/main.ts
- * (`npm run bench`) and by `retrograd bench`.
+ * `npm run bench`: how fast a backend trains, against the machine's own ceiling and against
+ * the references, measured in one process run. Medians over timed repeats after a warm-up.
+ *
+ * CPU (the default): the SIMD128 madd ceiling of this core (a register-only kernel,
+ * assembly/simd.ts), sgemm n³ GFLOP/s and its share of that ceiling, and for each model
+ * (ResNet-20 at batch 64, ResNet-18 with the CIFAR stem at batch 32; 3×32×32 inputs, SGD with
+ * momentum and weight decay) training and inference images/s at each thread count, plus the
+ * peak bytes a training step allocates. Where the runtime has relaxed SIMD, the ceiling,
+ * sgemm and the first model's training are measured with the fused-multiply-add kernels too.
+ * WebGPU (--backend webgpu): sgemm 1024³/4096³ and the models, with dispatches and submits
+ * per training step.
+ *
+ * References, run after ours so that nothing else competes for the cores:
+ *   --vs-torch  the same workloads in PyTorch (bench/torch_ref.py, Debian's python3-torch
+ *               through /usr/bin/python3), with the ratios retrograd / PyTorch;
+ *   --vs-tfjs   sgemm on TensorFlow.js's wasm backend (XNNPACK), one thread (bench/tfjs_ref.ts).
+ * Other options: --threads 1,2 --models resnet20,resnet18 --batch N --sizes 256,1024
+ * --repeats N. Prints a table on stderr and returns the JSON (bench/main.ts prints it).
  */
+import { spawnSync } from "node:child_process";
 import * as rg from "../src/mod.ts";
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const DEFAULT_BATCH: Record<string, number> = { resnet20: 64, resnet18: 32 };
 
 /** Wait until the backend has finished queued work (a no-op on the CPU). */
 async function settle(): Promise<void> {
@@ -30,7 +43,15 @@ async function time(repeats: number, fn: () => void): Promise<number> {
   return median(times);
 }
 
-async function sgemm(n: number, repeats: number): Promise<number> {
+/** GFLOP/s of the register-only madd loop (12 chains × 4 lanes × 2 FLOPs per round). */
+async function simdPeak(): Promise<number> {
+  const cpu = rg.getBackend() as unknown as { simdPeak(iters: number): number };
+  const iters = 2_000_000;
+  for (let i = 0; i < 50; i++) cpu.simdPeak(10_000); // reach the optimising tier first
+  return (iters * 96) / (await time(7, () => cpu.simdPeak(iters))) / 1e9;
+}
+
+async function sgemmGflops(n: number, repeats: number): Promise<number> {
   const a = rg.randn([n, n]);
   const b = rg.randn([n, n]);
   const seconds = await time(repeats, () => rg.matmul(a, b).dispose());
@@ -39,40 +60,74 @@ async function sgemm(n: number, repeats: number): Promise<number> {
   return (2 * n ** 3) / seconds / 1e9;
 }
 
-async function resnet(modelName: string, batch: number, repeats: number) {
+interface ModelResult {
+  model: string;
+  batch: number;
+  threads: number;
+  kernels: "plain" | "relaxed";
+  trainImagesPerSec: number;
+  inferImagesPerSec?: number;
+  peakStepMiB?: number;
+  dispatchesPerStep?: number;
+  submitsPerStep?: number;
+}
+
+async function model(name: string, batch: number, repeats: number, trainOnly: boolean) {
   rg.manualSeed(0);
-  const model = modelName === "resnet18"
-    ? rg.models.resnet18({ numClasses: 10, stem: "cifar" })
-    : rg.models.resnet20({ numClasses: 10 });
-  const opt = new rg.optim.SGD(model.parameters(), { lr: 0.01, momentum: 0.9, weightDecay: 5e-4 });
+  const net = rg.models.createModel(name, { inChannels: 3, numClasses: 10, imageSize: 32 });
+  const opt = new rg.optim.SGD(net.parameters(), { lr: 0.01, momentum: 0.9, weightDecay: 5e-4 });
   const x = rg.randn([batch, 3, 32, 32]);
   const labels = Array.from({ length: batch }, (_, i) => i % 10);
   const step = () => rg.tidy(() => {
     opt.zeroGrad();
-    rg.crossEntropy(model.forward(x), labels).backward();
+    rg.crossEntropy(net.forward(x), labels).backward();
     opt.step();
   });
   const backend = rg.getBackend() as { stats?: () => { dispatches: number; submits: number } };
   const before = rg.memory().bytesInUse;
   rg.getBackend().resetPeak();
   const trainSeconds = await time(repeats, step);
-  const peakStepBytes = rg.memory().peakBytes - before;
+  // From before the first step: gradients, momentum buffers, activations and temporaries.
+  const peakStepMiB = (rg.memory().peakBytes - before) / 2 ** 20;
   const s0 = backend.stats?.();
   step();
   await settle();
   const s1 = backend.stats?.();
-  model.eval();
-  const inferSeconds = await time(repeats, () => rg.noGrad(() => model.forward(x).dispose()));
-  model.dispose();
+  let inferImagesPerSec: number | undefined;
+  if (!trainOnly) {
+    net.eval();
+    inferImagesPerSec = batch / await time(repeats, () => rg.noGrad(() => net.forward(x).dispose()));
+  }
+  net.dispose();
+  for (const buffer of opt.stateDict().values()) buffer.dispose();
   x.dispose();
   return {
-    model: modelName, batch,
-    trainImagesPerSec: batch / trainSeconds,
-    inferImagesPerSec: batch / inferSeconds,
-    peakStepMiB: peakStepBytes / 2 ** 20,
+    trainImagesPerSec: batch / trainSeconds, inferImagesPerSec, peakStepMiB,
     ...(s0 && s1 ? { dispatchesPerStep: s1.dispatches - s0.dispatches, submitsPerStep: s1.submits - s0.submits } : {}),
   };
 }
+
+interface TorchRef {
+  torch: string;
+  runs: { threads: number; sgemmGflops: Record<string, number>; models: { model: string; batch: number; trainImagesPerSec: number; inferImagesPerSec: number }[] }[];
+  peakStepMiB: Record<string, number>;
+}
+
+/** Run bench/torch_ref.py on the same workloads (after ours; it needs the cores alone). */
+function torchRef(threads: number[], models: [string, number][], sizes: number[], repeats: number): TorchRef {
+  const args = [
+    "bench/torch_ref.py", "--threads", threads.join(","), "--sizes", sizes.join(","),
+    "--models", models.map(([m, b]) => `${m}:${b}`).join(","), "--repeats", String(repeats),
+  ];
+  const r = spawnSync("/usr/bin/python3", args, { encoding: "utf8", maxBuffer: 1 << 24 });
+  if (r.status !== 0) {
+    throw new rg.ValueError(`bench --vs-torch: /usr/bin/python3 ${args.join(" ")} failed (${r.error?.message ?? `exit ${r.status}`}): ${r.stderr}`);
+  }
+  return JSON.parse(r.stdout) as TorchRef;
+}
+
+const fmt = (x: number | undefined, digits = 1) => x === undefined ? "-" : x.toFixed(digits);
+const ratio = (a: number | undefined, b: number | undefined) => a !== undefined && b ? `${(a / b).toFixed(2)}×` : "-";
 
 export async function runBench(args: readonly string[]) {
   const arg = (name: string, fallback: string) => {
@@ -80,31 +135,104 @@ export async function runBench(args: readonly string[]) {
     return i >= 0 ? args[i + 1] : fallback;
   };
   const backendName = arg("backend", "cpu");
-  if (backendName === "webgpu") {
+  const onGpu = backendName === "webgpu";
+  if (onGpu) {
     const gpu = await rg.createWebGPUBackend({ allowFallback: true });
     if (!gpu) throw new rg.ValueError("bench --backend webgpu: no WebGPU adapter in this runtime");
     rg.registerBackend(gpu);
   }
   const backend = rg.setBackend(backendName);
   const repeats = Number(arg("repeats", "5"));
-  const model = arg("model", "resnet20");
-  const batch = Number(arg("batch", model === "resnet18" ? "32" : "64"));
-  const sizes = arg("sizes", backendName === "webgpu" ? "1024,4096" : "256,1024").split(",").map(Number);
-  const threads = await rg.setThreads(Number(arg("threads", "1")));
-  const sgemmGflops: Record<string, number> = {};
-  for (const n of sizes) sgemmGflops[String(n)] = await sgemm(n, n <= 256 ? 20 : repeats);
+  const models = arg("models", arg("model", "resnet20,resnet18")).split(",").filter(Boolean)
+    .map((m): [string, number] => [m, Number(arg("batch", String(DEFAULT_BATCH[m] ?? 32)))]);
+  const sizes = arg("sizes", onGpu ? "1024,4096" : "256,1024").split(",").map(Number);
+  const threadCounts = onGpu ? [1] : arg("threads", "1,2").split(",").map(Number);
+  const vsTorch = args.includes("--vs-torch") && !onGpu;
+  const vsTfjs = args.includes("--vs-tfjs") && !onGpu;
+
+  const simdPeakGflops: Record<string, number> = {};
+  const sgemm: { n: number; threads: number; kernels: string; gflops: number; pctOfPeak?: number }[] = [];
+  const results: ModelResult[] = [];
+  const kernelsOf = () => rg.isDeterministic() ? "plain" as const : "relaxed" as const;
+  const relaxedAvailable = !onGpu && !(await rg.setDeterministic(false));
+  await rg.setDeterministic(true);
+
+  for (const variant of relaxedAvailable ? ["plain", "relaxed"] : onGpu ? [] : ["plain"]) {
+    await rg.setDeterministic(variant === "plain");
+    await rg.setThreads(1);
+    simdPeakGflops[variant] = await simdPeak();
+  }
+  for (const threads of threadCounts) {
+    const inEffect = onGpu ? 1 : await rg.setThreads(threads);
+    for (const variant of relaxedAvailable && inEffect === 1 ? ["plain", "relaxed"] : ["plain"]) {
+      if (!onGpu) await rg.setDeterministic(variant === "plain");
+      for (const n of sizes) {
+        const gflops = await sgemmGflops(n, n <= 256 ? 20 : repeats);
+        const peak = simdPeakGflops[variant];
+        sgemm.push({ n, threads: inEffect, kernels: kernelsOf(), gflops, ...(peak ? { pctOfPeak: 100 * gflops / (peak * inEffect) } : {}) });
+      }
+    }
+    await rg.setDeterministic(true);
+    for (const [m, batch] of models) {
+      const { peakStepMiB, ...r } = await model(m, batch, repeats, false);
+      // The same allocations at every thread count: reported once.
+      results.push({ model: m, batch, threads: inEffect, kernels: "plain", ...r, ...(threads === threadCounts[0] ? { peakStepMiB } : {}) });
+    }
+    if (relaxedAvailable && threads === threadCounts[threadCounts.length - 1]) {
+      await rg.setDeterministic(false);
+      const [m, batch] = models[0];
+      const r = await model(m, batch, repeats, true);
+      results.push({ model: m, batch, threads: inEffect, kernels: "relaxed", trainImagesPerSec: r.trainImagesPerSec });
+      await rg.setDeterministic(true);
+    }
+  }
+  await rg.setThreads(1);
+
+  const tfjs = vsTfjs ? await (await import("./tfjs_ref.ts")).tfjsSgemm(sizes, repeats) : undefined;
+  const torch = vsTorch ? torchRef(threadCounts, models, sizes, repeats) : undefined;
+
+  const torchModel = (m: string, threads: number) => torch?.runs.find((r) => r.threads === threads)?.models.find((x) => x.model === m);
+  const torchSgemm = (n: number, threads: number) => torch?.runs.find((r) => r.threads === threads)?.sgemmGflops[String(n)];
+  const speedup = (m: string) => {
+    const one = results.find((r) => r.model === m && r.threads === 1 && r.kernels === "plain");
+    const two = results.find((r) => r.model === m && r.threads === 2 && r.kernels === "plain");
+    return one && two ? two.trainImagesPerSec / one.trainImagesPerSec : undefined;
+  };
   const result = {
+    runtime: typeof (globalThis as { Deno?: unknown }).Deno === "object" ? "deno" : "node",
     backend: backend.name,
     adapter: (backend as { adapterDescription?: string }).adapterDescription,
-    threads,
-    sgemmGflops,
-    resnet: await resnet(model, batch, repeats),
+    simdPeakGflops,
+    sgemm,
+    models: results.map((r) => ({
+      ...r,
+      ...(torch && r.kernels === "plain" ? {
+        torchTrainImagesPerSec: torchModel(r.model, r.threads)?.trainImagesPerSec,
+        torchInferImagesPerSec: torchModel(r.model, r.threads)?.inferImagesPerSec,
+        torchPeakStepMiB: r.peakStepMiB !== undefined ? torch.peakStepMiB[r.model] : undefined,
+      } : {}),
+    })),
+    twoThreadSpeedup: Object.fromEntries(models.map(([m]) => [m, speedup(m)])),
+    ...(torch ? { torch: torch.torch } : {}),
+    ...(tfjs ? { tfjs } : {}),
   };
-  await rg.setThreads(1);
-  console.error(
-    `${backend.name} (${threads} thread${threads > 1 ? "s" : ""}): sgemm ${Object.entries(sgemmGflops).map(([n, g]) => `${n}³ ${g.toFixed(1)} GFLOP/s`).join(", ")}\n` +
-    `${model} batch ${batch}: train ${result.resnet.trainImagesPerSec.toFixed(1)} img/s, ` +
-    `inference ${result.resnet.inferImagesPerSec.toFixed(1)} img/s, peak step memory ${result.resnet.peakStepMiB.toFixed(1)} MiB`,
-  );
+
+  const lines = [`retrograd bench: ${result.runtime}, ${backend.name}${result.adapter ? ` (${result.adapter})` : ""}`];
+  if (!onGpu) lines.push(`SIMD madd ceiling, 1 thread: ${Object.entries(simdPeakGflops).map(([k, g]) => `${k} ${fmt(g)} GFLOP/s`).join(", ")}`);
+  lines.push("sgemm        threads kernels   GFLOP/s  %ceiling" + (torch ? "  PyTorch" : "") + (tfjs ? "  TF.js(1T)  ×TF.js" : ""));
+  for (const s of sgemm) {
+    const tf = s.threads === 1 ? tfjs?.sgemmGflops[String(s.n)] : undefined;
+    lines.push(`${`${s.n}³`.padEnd(12)} ${String(s.threads).padStart(7)} ${s.kernels.padEnd(9)} ${fmt(s.gflops).padStart(7)} ${fmt(s.pctOfPeak, 0).padStart(8)}%` +
+      (torch ? ` ${fmt(torchSgemm(s.n, s.threads)).padStart(8)}` : "") + (tfjs ? ` ${fmt(tf).padStart(10)} ${ratio(s.gflops, tf).padStart(7)}` : ""));
+  }
+  lines.push("model     batch threads kernels  train img/s  infer img/s  peak MiB" + (torch ? "  | PyTorch train  infer  peak MiB  | train ratio" : ""));
+  for (const r of result.models) {
+    const t = r as typeof r & { torchTrainImagesPerSec?: number; torchInferImagesPerSec?: number; torchPeakStepMiB?: number };
+    lines.push(`${r.model.padEnd(9)} ${String(r.batch).padStart(5)} ${String(r.threads).padStart(7)} ${r.kernels.padEnd(8)} ${fmt(r.trainImagesPerSec).padStart(11)} ${fmt(r.inferImagesPerSec).padStart(12)} ${fmt(r.peakStepMiB).padStart(9)}` +
+      (r.dispatchesPerStep !== undefined ? `  ${r.dispatchesPerStep} dispatches, ${r.submitsPerStep} submits per step` : "") +
+      (torch && r.kernels === "plain" ? `  | ${fmt(t.torchTrainImagesPerSec).padStart(13)} ${fmt(t.torchInferImagesPerSec).padStart(6)} ${fmt(t.torchPeakStepMiB).padStart(9)}  | ${ratio(r.trainImagesPerSec, t.torchTrainImagesPerSec).padStart(11)}` : ""));
+  }
+  for (const [m, s] of Object.entries(result.twoThreadSpeedup)) if (s) lines.push(`${m}: 2-thread training speed-up ${s.toFixed(2)}×`);
+  console.error(lines.join("\n"));
   return result;
 }

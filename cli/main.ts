@@ -11,6 +11,7 @@ import { plot, PLOT_FLAGS } from "./plot.ts";
 import { RetrogradError } from "../src/errors.ts";
 import { runBench } from "../bench/throughput.ts";
 import { installNodeThreads } from "./node_threads.ts";
+import { enableNodeRelaxedSimd } from "./node_wasm.ts";
 
 interface Command {
   summary: string;
@@ -65,4 +66,5 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 installNodeThreads(); // Node has no web Worker: threads come from node:worker_threads
+enableNodeRelaxedSimd(); // for --deterministic false under Node 20
 process.exitCode = await main(process.argv.slice(2));

@@ -1,11 +1,14 @@
 // Builds the WebAssembly compute kernels (assembly/index.ts) with AssemblyScript.
 //
-// Outputs:
-//   build/kernels.wasm         the module (imports only env.memory, non-shared)
-//   build/kernels_shared.wasm  the same kernels importing a *shared* env.memory (maximum
-//                              SHARED_MAX_PAGES), for the multi-threaded CPU backend
-//   build/kernels_wasm.ts      `export const kernelsWasmBase64 = "<base64>";` and
-//                              `export const kernelsSharedWasmBase64 = "<base64>";`
+// Outputs, each in a plain SIMD128 build and a relaxed-SIMD build (fused multiply-add where
+// the CPU has it; see assembly/simd.ts):
+//   build/kernels.wasm, build/kernels_relaxed.wasm
+//       the module (imports only env.memory, non-shared)
+//   build/kernels_shared.wasm, build/kernels_relaxed_shared.wasm
+//       the same kernels importing a *shared* env.memory (maximum SHARED_MAX_PAGES), for the
+//       multi-threaded CPU backend
+//   build/kernels_wasm.ts
+//       `export const kernelsWasmBase64 = { plain, plainShared, relaxed, relaxedShared };`
 //
 // Memory layout contract: the module's static data (AssemblyScript's Math lookup
 // tables, a few KiB) must lie entirely below byte 65536, because the TypeScript
@@ -14,7 +17,7 @@
 // fails the build if any segment reaches past 65536, or if the module imports
 // anything but env.memory.
 //
-// Usage: node scripts/build_wasm.mjs [--relaxed]
+// Usage: node scripts/build_wasm.mjs
 import { readFile, writeFile, mkdir } from "node:fs/promises";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { dirname, resolve } from "node:path";
@@ -24,21 +27,26 @@ const STATIC_LIMIT = 65536;
 /** Maximum size of the shared memory in 64 KiB pages (4 GiB, the wasm32 limit). */
 export const SHARED_MAX_PAGES = 65536;
 
-export async function buildWasm({ relaxed = false } = {}) {
+export async function buildWasm() {
   const ascModule = await import("assemblyscript/asc");
   const asc = typeof ascModule.main === "function" ? ascModule : ascModule.default;
   await mkdir(resolve(root, "build"), { recursive: true });
-  const outWasm = resolve(root, "build/kernels.wasm");
-  const outShared = resolve(root, "build/kernels_shared.wasm");
-  const wasm = await compile(asc, relaxed, outWasm, false);
-  const shared = await compile(asc, relaxed, outShared, true);
-  const staticEnd = checkModule(wasm, false);
-  checkModule(shared, true);
-  const b64 = Buffer.from(wasm).toString("base64");
-  const b64s = Buffer.from(shared).toString("base64");
+  const variants = {};
+  let plain = null, staticEnd = 0;
+  for (const relaxed of [false, true]) {
+    for (const shared of [false, true]) {
+      const name = `kernels${relaxed ? "_relaxed" : ""}${shared ? "_shared" : ""}`;
+      const wasm = await compile(asc, relaxed, resolve(root, `build/${name}.wasm`), shared);
+      const end = checkModule(wasm, shared, relaxed);
+      if (!relaxed && !shared) { plain = wasm; staticEnd = end; }
+      variants[(relaxed ? "relaxed" : "plain") + (shared ? "Shared" : "")] = Buffer.from(wasm).toString("base64");
+    }
+  }
+  const fields = Object.entries(variants).map(([k, v]) => `  ${k}: "${v}",`).join("\n");
   await writeFile(resolve(root, "build/kernels_wasm.ts"),
-    `export const kernelsWasmBase64 = "${b64}";\nexport const kernelsSharedWasmBase64 = "${b64s}";\n`);
-  return { bytes: wasm.length, path: outWasm, staticEnd };
+    `/** The kernels, base64: plain SIMD128 and relaxed-SIMD builds, each non-shared and shared. */\n` +
+    `export const kernelsWasmBase64 = {\n${fields}\n};\n`);
+  return { bytes: plain.length, path: resolve(root, "build/kernels.wasm"), staticEnd };
 }
 
 async function compile(asc, relaxed, outWasm, shared) {
@@ -66,8 +74,11 @@ async function compile(asc, relaxed, outWasm, shared) {
 
 // Verify imports (only env.memory) and that every active data segment ends below STATIC_LIMIT.
 // The shared variant must also declare its imported memory shared (limits flag 0x03).
-function checkModule(buf, shared) {
-  const mod = new WebAssembly.Module(buf);
+function checkModule(buf, shared, relaxed) {
+  // The engine running the build may lack relaxed SIMD (Node 20 without a flag): such a
+  // module is then checked by its sections only, and instantiated where it is supported.
+  const mod = relaxed && !WebAssembly.validate(buf) ? null : new WebAssembly.Module(buf);
+  if (!mod) return checkDataSegments(buf);
   const imports = WebAssembly.Module.imports(mod);
   if (imports.length !== 1 || imports[0].module !== "env" || imports[0].name !== "memory" || imports[0].kind !== "memory") {
     throw new Error(`kernels.wasm must import only env.memory, got ${JSON.stringify(imports)}`);
@@ -76,6 +87,10 @@ function checkModule(buf, shared) {
     const memory = new WebAssembly.Memory({ initial: 2, maximum: SHARED_MAX_PAGES, shared: true });
     new WebAssembly.Instance(mod, { env: { memory } }); // throws if the import is not shared
   }
+  return checkDataSegments(buf);
+}
+
+function checkDataSegments(buf) {
   let pos = 8;
   const u8 = new Uint8Array(buf.buffer, buf.byteOffset, buf.length);
   const leb = () => { let r = 0, s = 0, b; do { b = u8[pos++]; r |= (b & 0x7f) << s; s += 7; } while (b & 0x80); return r >>> 0; };
@@ -107,8 +122,7 @@ function checkModule(buf, shared) {
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
-  const relaxed = process.argv.includes("--relaxed");
-  buildWasm({ relaxed }).then(
+  buildWasm().then(
     (r) => console.log(`built ${r.path} (${r.bytes} bytes, static data ends at byte ${r.staticEnd})`),
     (e) => { console.error(e.message ?? e); process.exit(1); },
   );

@@ -14,6 +14,7 @@ export { noGrad, isGradEnabled } from "./autograd.ts";
 export { manualSeed, getRandomState, setRandomState, type RandomState } from "./random.ts";
 export { getBackend, setBackend, registerBackend } from "./backend/registry.ts";
 export { setThreads, getThreads, registerThreadsHost, type ThreadsHost, type WorkerLike } from "./backend/threads.ts";
+export { setDeterministic, isDeterministic } from "./backend/cpu.ts";
 export type { Backend, MemoryInfo } from "./backend/backend.ts";
 export { createWebGPUBackend, WebGPUBackend, WebGPUError, DeviceLostError, OutOfMemoryError } from "./backend/webgpu.ts";
 export * from "./ops/index.ts";

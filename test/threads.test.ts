@@ -10,8 +10,10 @@ import * as rg from "../src/mod.ts";
 import type { CpuBackend } from "../src/backend/cpu.ts";
 import type { Broadcast4, ConvGeometry, DeviceBuffer, PoolGeometry } from "../src/backend/backend.ts";
 import { installNodeThreads } from "../cli/node_threads.ts";
+import { enableNodeRelaxedSimd } from "../cli/node_wasm.ts";
 
 installNodeThreads();
+enableNodeRelaxedSimd();
 const be = rg.getBackend("cpu") as CpuBackend;
 
 function rand(n: number, seed: number): Float32Array {
@@ -153,31 +155,62 @@ test("batch norm (train/eval forward and backward), pooling, elementwise, broadc
   });
 });
 
+/** Two seeded ResNet-20 training steps: logits, losses, gradients, then the state dict. */
+function resnetSteps(): [string, Float32Array][] {
+  rg.manualSeed(7);
+  const model = rg.models.resnet20({ numClasses: 10 });
+  const opt = new rg.optim.SGD(model.parameters(), { lr: 0.05, momentum: 0.9, weightDecay: 5e-4, nesterov: true });
+  const x = rg.randn([12, 3, 32, 32]);
+  const labels = Array.from({ length: 12 }, (_, i) => (i * 7) % 10);
+  const out: [string, Float32Array][] = [];
+  for (let step = 0; step < 2; step++) {
+    rg.tidy(() => {
+      opt.zeroGrad();
+      const logits = model.forward(x);
+      const loss = rg.crossEntropy(logits, labels);
+      loss.backward();
+      out.push([`logits ${step}`, logits.dataSync()], [`loss ${step}`, loss.dataSync()]);
+      for (const [name, p] of model.namedParameters()) if (p.grad) out.push([`grad ${name} ${step}`, p.grad.dataSync()]);
+      opt.step();
+    });
+  }
+  for (const [name, t] of model.stateDict()) out.push([name, t.dataSync()]);
+  model.dispose();
+  x.dispose();
+  return out;
+}
+
 test("ResNet-20 training step: loss, gradients, updated weights, running stats", async () => {
-  const run = (): [string, Float32Array][] => {
-    rg.manualSeed(7);
-    const model = rg.models.resnet20({ numClasses: 10 });
-    const opt = new rg.optim.SGD(model.parameters(), { lr: 0.05, momentum: 0.9, weightDecay: 5e-4, nesterov: true });
-    const x = rg.randn([12, 3, 32, 32]);
-    const labels = Array.from({ length: 12 }, (_, i) => (i * 7) % 10);
-    const out: [string, Float32Array][] = [];
-    for (let step = 0; step < 2; step++) {
-      rg.tidy(() => {
-        opt.zeroGrad();
-        const logits = model.forward(x);
-        const loss = rg.crossEntropy(logits, labels);
-        loss.backward();
-        out.push([`logits ${step}`, logits.dataSync()], [`loss ${step}`, loss.dataSync()]);
-        for (const [name, p] of model.namedParameters()) if (p.grad) out.push([`grad ${name} ${step}`, p.grad.dataSync()]);
-        opt.step();
-      });
-    }
-    for (const [name, t] of model.stateDict()) out.push([name, t.dataSync()]);
-    model.dispose();
-    x.dispose();
-    return out;
+  await sameAt1And2("resnet20", resnetSteps);
+});
+
+test("relaxed-SIMD kernels: fused, same bits at 1 and 2 threads; deterministic mode restores the plain bits", async () => {
+  const gemm = (): [string, Float32Array][] => {
+    const a = buf(300 * 517, 11), b = buf(517 * 260, 12), c = be.alloc(300 * 260);
+    be.gemm(false, false, 300, 260, 517, 1, a, b, 0, c);
+    const out = be.readSync(c);
+    [a, b, c].forEach((x) => be.free(x));
+    return [["gemm", out]];
   };
-  await sameAt1And2("resnet20", run);
+  assert.is(await rg.setThreads(1), 1);
+  const plain = gemm()[0][1];
+  const deterministic = await rg.setDeterministic(false);
+  assert.is(rg.isDeterministic(), deterministic);
+  // Deno's V8 has relaxed SIMD; Node 20's behind a flag that enableNodeRelaxedSimd sets.
+  assert.is(deterministic, false, "the relaxed build runs");
+  const relaxed = gemm()[0][1];
+  let differ = 0;
+  for (let i = 0; i < plain.length; i++) {
+    assert.ok(Math.abs(plain[i] - relaxed[i]) <= 1e-4 * (1 + Math.abs(plain[i])), `relaxed gemm element ${i}`);
+    if (plain[i] !== relaxed[i]) differ++;
+  }
+  // x86-64 with FMA: one rounding instead of two changes some low bits, proving the fused build runs.
+  assert.ok(differ > 0, "relaxed results differ from plain in low bits");
+  await sameAt1And2("relaxed gemm", gemm);
+  await sameAt1And2("relaxed resnet20", resnetSteps); // the direct convolutions use madd too
+  assert.is(await rg.setDeterministic(true), true);
+  assert.is(await rg.setThreads(2), 2);
+  bytesEqual(plain, gemm()[0][1], "plain build again, 2 threads");
 });
 
 test("memory grows while threaded: workers write into the new pages", async () => {

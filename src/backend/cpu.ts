@@ -16,17 +16,25 @@
  * broadcasts and reductions along their outermost dimension (reductions only over output
  * elements) — so each output element is computed by one thread with the same summation
  * order as on one thread: results are bitwise the same for every thread count.
+ *
+ * Kernel builds (assembly/simd.ts): the plain SIMD128 build is the default because it gives
+ * the same bits on every runtime and machine. `setDeterministic(false)` switches every CPU
+ * backend to the relaxed-SIMD build (fused multiply-add in the gemm and convolution
+ * micro-kernels) where the runtime validates it, detected then; the switch re-instantiates the
+ * kernels over the same memory, so buffers survive it. Still the same bits for every thread
+ * count, but no longer across machines or runtimes.
  */
 import type {
   Backend, BinaryOp, Broadcast4, ConvGeometry, DeviceBuffer, MemoryInfo, PoolGeometry, SgdOptions, SgdParam,
 } from "./backend.ts";
-import { kernelsSharedWasmBase64, kernelsWasmBase64 } from "../../build/kernels_wasm.ts";
+import { kernelsWasmBase64 } from "../../build/kernels_wasm.ts";
 import { followThreads, MAX_PARTS, ThreadPool, threadsHost, type Threaded } from "./threads.ts";
 
 /** The kernel exports, as compiled from assembly/index.ts. */
 interface Kernels {
   gemm_scratch_bytes(): number;
   set_gemm_scratch(ptr: number): void;
+  simd_peak(iters: number): number;
   gemm(ta: number, tb: number, M: number, N: number, K: number, alpha: number, A: number, lda: number,
     B: number, ldb: number, beta: number, C: number, ldc: number): void;
   conv2d_forward(x: number, w: number, y: number, col: number, ...dims: number[]): void;
@@ -155,25 +163,69 @@ export class CpuBackend implements Backend, Threaded {
   private colScratch: WasmBuffer | null = null;
 
   constructor(
-    module: WebAssembly.Module,
-    /** The shared-memory build of the same kernels (null: this backend stays on one thread). */
-    private readonly sharedModule: (() => WebAssembly.Module | null) | null = null,
+    /** The kernel builds this backend may run. */
+    private readonly modules: KernelModules,
+    /** Start on the relaxed-SIMD build (see setDeterministic); it must be compiled already. */
+    private relaxed = false,
   ) {
     this.memoryObject = new WebAssembly.Memory({ initial: 256, maximum: 65536 });
-    const instance = new WebAssembly.Instance(module, { env: { memory: this.memoryObject } });
+    const instance = new WebAssembly.Instance(this.module(false)!, { env: { memory: this.memoryObject } });
     this.k = instance.exports as unknown as Kernels;
     const scratch = this.alloc(Math.ceil(this.k.gemm_scratch_bytes() / 4)) as WasmBuffer;
     this.gemmScratch = scratch.ptr;
     this.k.set_gemm_scratch(scratch.ptr);
     this.resetPeak();
-    if (sharedModule) followThreads(this);
+    if (modules.plainShared) followThreads(this);
+    cpuBackends.add(new WeakRef(this));
+  }
+
+  private isShared(): boolean {
+    return typeof SharedArrayBuffer === "function" && this.memoryObject.buffer.constructor === SharedArrayBuffer;
+  }
+
+  /** The build to instantiate for the current setting and memory (null: unavailable here). */
+  private module(shared: boolean): WebAssembly.Module | null {
+    const m = this.modules;
+    if (!shared) return this.relaxed ? m.relaxed() : m.plain;
+    return this.relaxed ? m.relaxedShared() : m.plainShared?.() ?? null;
+  }
+
+  /** Run the register-only madd loop of assembly/simd.ts (for the bench's peak figure). */
+  simdPeak(iters: number): number {
+    return this.k.simd_peak(iters);
+  }
+
+  /** Is the relaxed-SIMD build in use? */
+  get relaxedSimd(): boolean {
+    return this.relaxed;
+  }
+
+  /**
+   * Run the relaxed-SIMD build (true) or the plain one (false); returns the setting in effect
+   * (false where the runtime lacks relaxed SIMD). Buffers keep their contents; the workers are
+   * restarted on the new build.
+   */
+  async setRelaxedSimd(on: boolean): Promise<boolean> {
+    if (on === this.relaxed) return on;
+    this.relaxed = on;
+    const module = this.module(this.isShared());
+    if (!module) return (this.relaxed = !on);
+    this.k = new WebAssembly.Instance(module, { env: { memory: this.memoryObject } }).exports as unknown as Kernels;
+    this.k.set_gemm_scratch(this.gemmScratch);
+    const workers = this.poolWorkers;
+    if (workers > 0) {
+      this.pool!.stop();
+      this.pool = null;
+      this.poolWorkers = 0;
+      await this.setThreadCount(workers + 1);
+    }
+    return this.relaxed;
   }
 
   /** Move the heap onto a shared memory and the shared-memory kernels (false: not possible here). */
   private ensureShared(): boolean {
-    const SharedMemory = this.memoryObject.buffer.constructor;
-    if (typeof SharedArrayBuffer === "function" && SharedMemory === SharedArrayBuffer) return true;
-    const module = this.sharedModule?.();
+    if (this.isShared()) return true;
+    const module = this.module(true);
     if (!module) return false;
     let memory: WebAssembly.Memory;
     try {
@@ -207,7 +259,7 @@ export class CpuBackend implements Backend, Threaded {
     // The control block is never freed: a worker that is slow to start may still touch it.
     const ctrl = (this.alloc(Math.ceil(ThreadPool.ctrlBytes(workers) / 4)) as WasmBuffer).ptr;
     this.pool = new ThreadPool(
-      host, this.memoryObject, this.sharedModule!()!, ctrl,
+      host, this.memoryObject, this.module(true)!, ctrl,
       this.workerGemmScratch.slice(0, workers), KERNEL_INDEX,
     );
     this.poolWorkers = workers;
@@ -569,6 +621,7 @@ export class CpuBackend implements Backend, Threaded {
     );
   }
 
+  /** A wasm call has no launch cost to amortise, so the CPU keeps one kernel call per parameter. */
   sgdStep(params: readonly SgdParam[], o: SgdOptions): void {
     for (const { param, grad, momentum, firstStep } of params) {
       const pp = this.p(param), pg = this.p(grad), pm = this.p(momentum);
@@ -580,26 +633,82 @@ export class CpuBackend implements Backend, Threaded {
   }
 }
 
-/** Compile once per process; top-level await keeps `import` the only set-up a user needs. */
-const kernelModule = await WebAssembly.compile(base64ToBytes(kernelsWasmBase64));
-/** The shared-memory build, compiled on first use (when threads are asked for; never on a
- * browser's main thread, where synchronous compilation of large modules is refused). */
-let sharedKernelModule: WebAssembly.Module | null | undefined;
-
-function sharedModule(): WebAssembly.Module | null {
-  if (sharedKernelModule === undefined) {
-    sharedKernelModule = null;
-    if (typeof SharedArrayBuffer === "function") {
-      try {
-        sharedKernelModule = new WebAssembly.Module(base64ToBytes(kernelsSharedWasmBase64));
-      } catch {
-        sharedKernelModule = null;
-      }
-    }
-  }
-  return sharedKernelModule;
+/** The kernel builds a CpuBackend can run. */
+interface KernelModules {
+  plain: WebAssembly.Module;
+  /** Shared-memory plain build, compiled on first use (null: no threads here). */
+  plainShared: (() => WebAssembly.Module | null) | null;
+  /** Relaxed-SIMD builds (null: not compiled yet, or this runtime lacks relaxed SIMD). */
+  relaxed: () => WebAssembly.Module | null;
+  relaxedShared: () => WebAssembly.Module | null;
 }
 
+/** Compile once per process; top-level await keeps `import` the only set-up a user needs. */
+const plainModule = await WebAssembly.compile(base64ToBytes(kernelsWasmBase64.plain));
+
+/** Compile `b64` synchronously on first call (null where it fails or shared memory is missing);
+ * called only when threads are asked for, never on a browser's main thread, where synchronous
+ * compilation of large modules is refused. */
+function lazySharedModule(b64: string): () => WebAssembly.Module | null {
+  let module: WebAssembly.Module | null | undefined;
+  return () => {
+    if (module === undefined) {
+      module = null;
+      if (typeof SharedArrayBuffer === "function") {
+        try {
+          module = new WebAssembly.Module(base64ToBytes(b64));
+        } catch {
+          module = null;
+        }
+      }
+    }
+    return module;
+  };
+}
+const plainSharedModule = lazySharedModule(kernelsWasmBase64.plainShared);
+const relaxedSharedModule = lazySharedModule(kernelsWasmBase64.relaxedShared);
+
+/** The relaxed build, compiled (asynchronously) by the first setDeterministic(false). */
+let relaxedModule: WebAssembly.Module | null = null;
+let relaxedCompiled: Promise<WebAssembly.Module | null> | undefined;
+function compileRelaxed(): Promise<WebAssembly.Module | null> {
+  relaxedCompiled ??= (async () => {
+    const bytes = base64ToBytes(kernelsWasmBase64.relaxed);
+    return (relaxedModule = WebAssembly.validate(bytes) ? await WebAssembly.compile(bytes) : null);
+  })();
+  return relaxedCompiled;
+}
+
+const modules: KernelModules = {
+  plain: plainModule, plainShared: plainSharedModule,
+  relaxed: () => relaxedModule, relaxedShared: relaxedSharedModule,
+};
+const cpuBackends = new Set<WeakRef<CpuBackend>>();
+let deterministic = true;
+
 export function createCpuBackend(): CpuBackend {
-  return new CpuBackend(kernelModule, sharedModule);
+  return new CpuBackend(modules, !deterministic);
+}
+
+/**
+ * Deterministic kernels (true, the default): the plain SIMD128 build, the same bits on every
+ * runtime, machine and thread count. false: the relaxed-SIMD build where this runtime supports
+ * it (fused multiply-add: faster, and still the same bits for every thread count on one
+ * machine). Applies to every CPU backend, now and later; returns whether the kernels in
+ * effect are the deterministic ones (true where relaxed SIMD is unsupported).
+ */
+export async function setDeterministic(on: boolean): Promise<boolean> {
+  const relaxed = on ? null : await compileRelaxed();
+  deterministic = relaxed === null;
+  for (const ref of cpuBackends) {
+    const b = ref.deref();
+    if (!b) cpuBackends.delete(ref);
+    else await b.setRelaxedSimd(!deterministic);
+  }
+  return deterministic;
+}
+
+/** Are the CPU kernels the deterministic (plain SIMD128) build? */
+export function isDeterministic(): boolean {
+  return deterministic;
 }
