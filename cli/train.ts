@@ -36,6 +36,7 @@ export const TRAIN_FLAGS: Flag[] = [
   { name: "augment", type: "string", default: "none", choices: ["none", "standard"], help: "standard: random crop (padding size/8) and horizontal flip; pays off in longer runs" },
   { name: "backend", type: "string", default: undefined, choices: ["cpu", "auto", "webgpu"], help: "compute backend (auto: a real GPU adapter if any, else cpu; default cpu, or the resumed run's)" },
   { name: "threads", type: "int", default: undefined, min: 1, max: 256, help: "CPU threads (default: every core); results are bit-identical for any count" },
+  { name: "deterministic", type: "boolean", default: true, help: "plain SIMD128 kernels: the same bits on every runtime and machine (false: relaxed-SIMD fused multiply-add where supported, faster; still the same bits for any thread count)" },
   { name: "init", type: "string", default: undefined, help: "initial weights: a safetensors state dict with PyTorch names" },
   { name: "out", type: "string", default: undefined, help: "output directory (default runs/<model>-<dataset>-<seed>)" },
   { name: "resume", type: "string", default: undefined, help: "continue the run in this directory from its checkpoint" },
@@ -70,6 +71,8 @@ interface RunSettings {
   data?: string;
   init?: string;
   saveEvery: number;
+  /** Plain kernels (absent in runs written before the flag existed: they were). */
+  deterministic?: boolean;
   train: TrainConfig;
   runtime: string;
   version: string;
@@ -91,6 +94,7 @@ export async function train(flags: FlagValues): Promise<number> {
     settings = {
       model: flags.model as string, dataset: flags.dataset as string, data: flags.data as string | undefined,
       init: flags.init as string | undefined, saveEvery: flags["save-every"] as number,
+      deterministic: flags.deterministic as boolean,
       train: configFrom(flags, [], []), runtime: runtimeName(), version: VERSION, backend: (flags.backend as string | undefined) ?? "cpu",
     };
   }
@@ -98,10 +102,12 @@ export async function train(flags: FlagValues): Promise<number> {
   // On --resume, an explicit --backend wins (e.g. continuing on the CPU after a GPU failure).
   const backend = await selectBackend((flags.backend as string | undefined) ?? settings.backend);
   const threads = backend === "cpu" ? await rg.setThreads(flags.threads as number | undefined) : 1;
+  // A resumed run keeps its kernels, or it would not end bit-identical to an uninterrupted one.
+  const deterministic = await rg.setDeterministic(settings.deterministic ?? true);
   const data = await loadData(settings.dataset, settings.data, settings.train.seed);
   settings.train.mean = data.mean;
   settings.train.std = data.std;
-  log.write(`retrograd ${VERSION} (${runtimeName()}, ${backend} backend, ${threads} thread${threads > 1 ? "s" : ""}): ${settings.model} on ${settings.dataset} ` +
+  log.write(`retrograd ${VERSION} (${runtimeName()}, ${backend} backend, ${threads} thread${threads > 1 ? "s" : ""}${deterministic ? "" : ", relaxed SIMD"}): ${settings.model} on ${settings.dataset} ` +
     `(${data.train.n} train / ${data.test.n} test images, ${data.train.channels}×${data.train.height}×${data.train.width}), output ${outDir}\n`);
 
   rg.manualSeed(settings.train.seed);
@@ -136,16 +142,25 @@ export async function train(flags: FlagValues): Promise<number> {
   };
   process.on("SIGINT", onSigint);
 
-  const progress = new Progress(log, settings.train.epochs, false);
+  // With --steps the run's length in epochs is what the step budget spans, not --epochs.
+  const epochs = settings.train.steps > 0 ? Math.ceil(settings.train.steps / trainer.loader.numBatches) : settings.train.epochs;
+  const progress = new Progress(log, epochs, false);
   const saveCurves = (history: readonly EpochRecord[]) =>
     writeAtomic(join(outDir, "curves.svg"), rg.io.renderCurves([{ name: `${settings.model} ${settings.dataset}`, history }]));
+  // A GPU failure (device lost, out of memory) ends the run; say how to go on without the GPU.
+  let checkpointed = Boolean(resumeDir);
+  const saveCheckpoint = async (checkpoint: () => Promise<Uint8Array>) => {
+    await writeAtomic(checkpointPath, await checkpoint());
+    checkpointed = true;
+  };
   const runOrExplain = async (...args: Parameters<Trainer["run"]>) => {
     try {
       return await trainer.run(...args);
     } catch (error) {
       if (error instanceof rg.WebGPUError) {
-        throw new rg.RetrogradError(`${error.message}\nThe last checkpoint (${checkpointPath}) is intact; ` +
-          `continue on the CPU with: retrograd train --resume ${outDir} --backend cpu`);
+        throw new rg.RetrogradError(`${error.message}\n` + (checkpointed
+          ? `The last checkpoint (${checkpointPath}) is intact; continue on the CPU with: retrograd train --resume ${outDir} --backend cpu`
+          : "No checkpoint was written yet (one is written at every epoch end); start the run again with --backend cpu"));
       }
       throw error;
     }
@@ -158,12 +173,12 @@ export async function train(flags: FlagValues): Promise<number> {
     onEpoch: async (r, checkpoint) => {
       progress.epoch(r);
       await append(metricsPath, JSON.stringify(r) + "\n");
-      await writeAtomic(checkpointPath, await checkpoint());
+      await saveCheckpoint(checkpoint);
       await saveCurves(trainer.history);
     },
     shouldStop: () => interrupted,
     onInterrupt: async (checkpoint) => {
-      await writeAtomic(checkpointPath, await checkpoint());
+      await saveCheckpoint(checkpoint);
       log.write(`checkpoint saved to ${checkpointPath}; continue with: retrograd train --resume ${outDir}\n`);
     },
   });
@@ -179,7 +194,7 @@ export async function train(flags: FlagValues): Promise<number> {
       out: outDir, interrupted: result.interrupted, steps: trainer.step, epochs: result.history.length,
       testAccuracy: last?.testAccuracy ?? null, testLoss: last?.testLoss ?? null, history: result.history,
     }) + "\n");
-  } else if (last) {
+  } else if (last && !result.interrupted) { // an interrupted run has no model.safetensors yet
     log.write(`test accuracy ${(100 * last.testAccuracy).toFixed(2)}% after ${trainer.step} steps; weights in ${join(outDir, "model.safetensors")}\n`);
   }
   await rg.setThreads(1); // stop the workers (Deno keeps a process alive while any exists)

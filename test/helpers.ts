@@ -1,12 +1,14 @@
 /**
- * Shared test helpers: PyTorch fixtures (safetensors written by test/fixtures/gen_fixtures.py),
- * closeness assertions that report the worst element, and a finite-difference gradient
+ * Shared test helpers: PyTorch fixtures (safetensors written by test/fixtures/gen_fixtures.py)
+ * and the deterministic init they start from, closeness assertions that report the worst
+ * element (with absolute floors scaled to a tensor's RMS), and a finite-difference gradient
  * check. Tests read files with node:fs, which both Node and Deno provide (tests are not
  * part of the runtime-free core).
  */
 import { readFileSync } from "node:fs";
 import * as assert from "uvu/assert";
 import * as rg from "../src/mod.ts";
+import { uniform } from "../src/random.ts";
 
 /** Tests run from the repository root under both runtimes (the Node copies are bundled into build/). */
 const fixtureDir = "test/fixtures/";
@@ -33,6 +35,38 @@ export function loadFixture(file: string): Fixture {
     meta: (key) => JSON.parse(metadata[key] ?? "{}"),
     keys: () => [...tensors.keys()],
   };
+}
+
+/**
+ * The fixtures' deterministic init (gen_fixtures.py: formula_init), rebuilt here: each
+ * state-dict entry k gets values from uniform(k, i), so Python and TypeScript start from
+ * bit-identical weights without an init file.
+ */
+export function formulaInit(model: rg.nn.Module): void {
+  const sd = model.stateDict();
+  let lastWeightFanIn = 1;
+  [...sd].forEach(([name, t], k) => {
+    const leafName = name.split(".").pop()!;
+    const owner = name.slice(0, name.length - leafName.length);
+    const isNorm = sd.has(`${owner}running_mean`);
+    let f: (u: number) => number;
+    if (leafName === "running_mean") f = (u) => 0.1 * (2 * u - 1);
+    else if (leafName === "running_var") f = (u) => 0.5 + u;
+    else if (leafName === "num_batches_tracked") f = () => 0;
+    else if (isNorm && leafName === "weight") f = (u) => 1 + 0.2 * (2 * u - 1);
+    else if (isNorm && leafName === "bias") f = (u) => 0.1 * (2 * u - 1);
+    else if (t.rank >= 2) {
+      lastWeightFanIn = t.size / t.shape[0];
+      const bound = Math.sqrt(6 / lastWeightFanIn);
+      f = (u) => bound * (2 * u - 1);
+    } else {
+      const bound = 1 / Math.sqrt(lastWeightFanIn);
+      f = (u) => bound * (2 * u - 1);
+    }
+    const v = new Float32Array(t.size);
+    for (let i = 0; i < v.length; i++) v[i] = f(uniform(k, i));
+    t.backend.write(t.buffer, v);
+  });
 }
 
 export function values(x: rg.Tensor | ArrayLike<number>): ArrayLike<number> {
@@ -62,6 +96,13 @@ export function assertClose(
   if (worst >= 0) {
     assert.unreachable(`${label}: element ${worst} is ${a[worst]}, expected ${e[worst]} (rtol ${rtol}, atol ${atol})`);
   }
+}
+
+/** Absolute tolerance floor: a small fraction of the tensor's typical magnitude. */
+export function tolFor(expected: ArrayLike<number>, rtol = 1e-3): { rtol: number; atol: number } {
+  let s = 0;
+  for (let i = 0; i < expected.length; i++) s += expected[i] * expected[i];
+  return { rtol, atol: Math.max(1e-6, 1e-3 * Math.sqrt(s / Math.max(1, expected.length))) };
 }
 
 export function assertShape(t: rg.Tensor, shape: readonly number[], label: string): void {

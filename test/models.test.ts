@@ -10,46 +10,10 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import * as rg from "../src/mod.ts";
-import { uniform } from "../src/random.ts";
-import { assertClose, loadFixture } from "./helpers.ts";
-
-/** The fixtures' deterministic init (see gen_fixtures.py: formula_init), rebuilt here. */
-function formulaInit(model: rg.nn.Module): void {
-  const sd = model.stateDict();
-  let lastWeightFanIn = 1;
-  [...sd].forEach(([name, t], k) => {
-    const leafName = name.split(".").pop()!;
-    const owner = name.slice(0, name.length - leafName.length);
-    const isNorm = sd.has(`${owner}running_mean`);
-    let f: (u: number) => number;
-    if (leafName === "running_mean") f = (u) => 0.1 * (2 * u - 1);
-    else if (leafName === "running_var") f = (u) => 0.5 + u;
-    else if (leafName === "num_batches_tracked") f = () => 0;
-    else if (isNorm && leafName === "weight") f = (u) => 1 + 0.2 * (2 * u - 1);
-    else if (isNorm && leafName === "bias") f = (u) => 0.1 * (2 * u - 1);
-    else if (t.rank >= 2) {
-      lastWeightFanIn = t.size / t.shape[0];
-      const bound = Math.sqrt(6 / lastWeightFanIn);
-      f = (u) => bound * (2 * u - 1);
-    } else {
-      const bound = 1 / Math.sqrt(lastWeightFanIn);
-      f = (u) => bound * (2 * u - 1);
-    }
-    const v = new Float32Array(t.size);
-    for (let i = 0; i < v.length; i++) v[i] = f(uniform(k, i));
-    t.backend.write(t.buffer, v);
-  });
-}
+import { assertClose, formulaInit, loadFixture, tolFor } from "./helpers.ts";
 
 const withPrefix = (fx: ReturnType<typeof loadFixture>, prefix: string) =>
   new Map(fx.keys().filter((k) => k.startsWith(prefix)).map((k) => [k.slice(prefix.length), fx.get(k)]));
-
-/** Absolute tolerance floor: a small fraction of the tensor's typical magnitude. */
-function tolFor(expected: ArrayLike<number>, rtol = 1e-3): { rtol: number; atol: number } {
-  let s = 0;
-  for (let i = 0; i < expected.length; i++) s += expected[i] * expected[i];
-  return { rtol, atol: Math.max(1e-6, 1e-3 * Math.sqrt(s / Math.max(1, expected.length))) };
-}
 
 function summary(v: Float32Array): number[] {
   let s = 0, a = 0, q = 0;
