@@ -80,6 +80,16 @@ export function record(
   return output;
 }
 
+/**
+ * Where a backward rule may write an input gradient of `grad`'s shape: over `grad` itself (a
+ * new handle on its storage) when no other handle shares it, since backward() frees `grad`
+ * after the rule and nobody else can see it; else a fresh tensor. Only for kernels that read
+ * each element of `grad` before writing it.
+ */
+export function gradOrFresh(grad: Tensor): Tensor {
+  return grad.storage.refs === 1 ? grad.detach() : empty(grad.shape, grad.backend);
+}
+
 function applyHooks(t: Tensor, grad: Tensor): Tensor {
   for (const hook of t.hooks) {
     const replaced = hook(grad);

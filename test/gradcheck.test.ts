@@ -28,6 +28,15 @@ test("batchNorm (training)", () =>
 test("batchNorm (eval)", () =>
   gradcheck("batchNorm eval", ([x, g, b]) => rg.batchNorm(x, g, b, rg.tensor([0.1, -0.2]), rg.tensor([0.8, 1.3]), { training: false }),
     [r(2, 2, 3, 3), r(2), r(2)]));
+test("batchNormRelu (training, with a residual)", () => {
+  const shape = [3, 2, 3, 3];
+  const [x, g, b] = [r(...shape), r(2), r(2)];
+  // residual = t − batchNorm(x) with |t| ≥ 0.3: no pre-activation within a step of ReLU's kink.
+  const t = rg.randn(shape).dataSync().map((v) => Math.sign(v || 1) * (0.3 + Math.abs(v)));
+  const residual = rg.noGrad(() => rg.sub(rg.tensor(t, shape), rg.batchNorm(x, g, b, null, null, { training: true })));
+  gradcheck("batchNormRelu", ([x, g, b, res]) => rg.batchNormRelu(x, g, b, null, null, { training: true }, res),
+    [x, g, b, residual], { h: 1e-2, rtol: 5e-3, atol: 1e-3 });
+});
 test("relu", () => gradcheck("relu", ([x]) => rg.relu(x), [awayFromZero(3, 4)], { h: 1e-2 }));
 test("sigmoid", () => gradcheck("sigmoid", ([x]) => rg.sigmoid(x), [r(3, 4)]));
 test("add / sub / mul / div with channel broadcasting", () => {

@@ -101,7 +101,7 @@ test("conv2d forward and both backward passes (groups, strides, 1x1, odd batch)"
   }));
 });
 
-test("batch norm (train/eval forward and backward), pooling, elementwise, broadcast, reduce, sgd", async () => {
+test("batch norm (train/eval forward and backward, fused with add and ReLU), pooling, elementwise, broadcast, reduce, sgd", async () => {
   await sameAt1And2("misc", () => {
     const N = 8, C = 16, HW = 32 * 32, n = N * C * HW;
     const x = buf(n, 40), dy = buf(n, 41), gamma = buf(C, 42), beta = buf(C, 43);
@@ -114,6 +114,15 @@ test("batch norm (train/eval forward and backward), pooling, elementwise, broadc
     take("bn y", y); take("bn mean", mean); take("bn invstd", invstd); take("bn rm", rm); take("bn rv", rv);
     be.batchNormBackward(dy, x, gamma, mean, invstd, dx, dg, db, N, C, HW);
     take("bn dx", dx); take("bn dg", dg); take("bn db", db);
+    const res = buf(n, 50), dres = be.alloc(n);
+    be.batchNormReluTrainForward(x, gamma, beta, res, y, mean, invstd, rm, rv, N, C, HW, 0.1, 1e-5);
+    take("bn+add+relu y", y); take("bn+add+relu rm", rm); take("bn+add+relu rv", rv);
+    be.batchNormReluBackward(dy, y, x, gamma, mean, invstd, dx, dg, db, dres, N, C, HW);
+    take("bn+add+relu dx", dx); take("bn+add+relu dg", dg); take("bn+add+relu db", db); take("bn+add+relu dres", dres);
+    be.batchNormReluTrainForward(x, gamma, beta, null, y, mean, invstd, null, null, N, C, HW, 0.1, 1e-5);
+    take("bn+relu y", y);
+    be.batchNormReluBackward(dy, y, x, gamma, mean, invstd, dx, dg, db, null, N, C, HW);
+    take("bn+relu dx", dx); take("bn+relu dg", dg); take("bn+relu db", db);
     be.batchNormEvalForward(x, gamma, beta, rm, rv, y, N, C, HW, 1e-5);
     take("bn eval y", y);
     be.batchNormEvalBackward(dy, x, gamma, rm, rv, dx, dg, db, N, C, HW, 1e-5);
@@ -150,7 +159,7 @@ test("batch norm (train/eval forward and backward), pooling, elementwise, broadc
     const p = buf(n1, 48), m = buf(n1, 49);
     be.sgdStep([{ param: p, grad: a1, momentum: m, firstStep: false }], { lr: 0.1, momentum: 0.9, dampening: 0, weightDecay: 5e-4, nesterov: true });
     take("sgd p", p); take("sgd m", m);
-    [x, dy, gamma, beta, y, dx, mean, invstd, rm, rv, dg, db, py, am, pdy, a1, b1, r1, r2, p, m].forEach((b) => be.free(b));
+    [x, dy, gamma, beta, y, dx, mean, invstd, rm, rv, dg, db, res, dres, py, am, pdy, a1, b1, r1, r2, p, m].forEach((b) => be.free(b));
     return out;
   });
 });

@@ -274,6 +274,33 @@ gpuTest("webgpu: batchNorm training (running stats) and evaluation, forward and 
   }
 });
 
+gpuTest("webgpu: batchNormRelu (training; with and without a residual) forward, running stats and every gradient", async (g) => {
+  const shape = [3, 5, 6, 7];
+  const n = 3 * 5 * 42;
+  for (const withResidual of [false, true]) {
+    const [xc, xg] = both(randomValues(n, 47, -2, 3), shape, g, true);
+    const [gc, gg] = both(randomValues(5, 48, 0.5, 1.5), [5], g, true);
+    const [bc, bg] = both(randomValues(5, 49), [5], g, true);
+    const [mc, mg] = both(randomValues(5, 50), [5], g);
+    const [vc, vg] = both(randomValues(5, 53, 0.5, 2), [5], g);
+    const [rc, rgpu] = withResidual ? both(randomValues(n, 54), shape, g, true) : [null, null];
+    const opts = { training: true, momentum: 0.2, eps: 1e-4 };
+    const yc = rg.batchNormRelu(xc, gc, bc, mc, vc, opts, rc), yg = rg.batchNormRelu(xg, gg, bg, mg, vg, opts, rgpu);
+    const label = `batchNormRelu${withResidual ? " + residual" : ""}`;
+    await compare(yg, yc, `${label} y`, REDUCTION);
+    await compare(mg, mc, `${label} running_mean`, REDUCTION);
+    await compare(vg, vc, `${label} running_var`, REDUCTION);
+    const [dyc, dyg] = both(randomValues(n, 55), shape, g);
+    yc.backward(dyc);
+    yg.backward(dyg);
+    const tol = { rtol: 1e-4, atol: 1e-4 };
+    await compare(xg.grad!, xc.grad!, `${label} dx`, tol);
+    await compare(gg.grad!, gc.grad!, `${label} dgamma`, tol);
+    await compare(bg.grad!, bc.grad!, `${label} dbeta`, tol);
+    if (rc && rgpu) await compare(rgpu.grad!, rc.grad!, `${label} dresidual`, ELEMENTWISE);
+  }
+});
+
 gpuTest("webgpu: relu and sigmoid forward and backward", async (g) => {
   const x = randomValues(3000, 51, -30, 30);
   for (const [name, f] of [["relu", rg.relu], ["sigmoid", rg.sigmoid]] as const) {

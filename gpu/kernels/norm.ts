@@ -3,7 +3,7 @@
  * forward and both backward passes run one workgroup per channel: the threads stride over
  * the channel's N·HW values, reduce with wgSum (two passes for the variance, as on the
  * CPU), and then the same workgroup writes the normalised output or the input gradient.
- * Evaluation forward is elementwise.
+ * Evaluation forward is elementwise, as is the epilogue of the fused BatchNorm → ReLU.
  */
 import { elementwiseKernel, ENTRY_ARGS, type KernelSpec, read, workgroupReductions, write } from "../kernel.ts";
 
@@ -65,6 +65,18 @@ export const batchNormEvalForwardKernel = elementwiseKernel(
   let c = (i / P.HW) % P.C;
   let scale = (1.0 / sqrt(runningVar[c] + P.eps)) * gamma[c];
   y[i] = (x[i] - runningMean[c]) * scale + beta[c];`,
+);
+
+/**
+ * The fused BatchNorm → (+ residual) → ReLU's epilogue, in place on the normalised y:
+ * y = relu(residual + y) with RESIDUAL, else relu(y) (operand order and NaN → 0 as on the CPU).
+ */
+export const batchNormReluEpilogueKernel = elementwiseKernel(
+  "batchnorm_relu_epilogue", [], [write("y"), read("residual")], `
+  var v = y[i];
+  if (RESIDUAL) { v = residual[i] + v; }
+  y[i] = select(0.0, v, v > 0.0);`,
+  { overrides: [["RESIDUAL", "bool"]] },
 );
 
 /**

@@ -113,6 +113,26 @@ export interface Backend {
     runningVar: DeviceBuffer, dx: DeviceBuffer, dgamma: DeviceBuffer, dbeta: DeviceBuffer,
     N: number, C: number, HW: number, eps: number,
   ): void;
+  /**
+   * y = relu(residual + batchNormTrainForward(x)), residual (x's shape) optional: the
+   * normalised values are never stored. The CPU gives the bits of the separate kernels.
+   */
+  batchNormReluTrainForward(
+    x: DeviceBuffer, gamma: DeviceBuffer, beta: DeviceBuffer, residual: DeviceBuffer | null, y: DeviceBuffer,
+    saveMean: DeviceBuffer, saveInvstd: DeviceBuffer,
+    runningMean: DeviceBuffer | null, runningVar: DeviceBuffer | null,
+    N: number, C: number, HW: number, momentum: number, eps: number,
+  ): void;
+  /**
+   * The backward of batchNormReluTrainForward from its output y: dy masked by y > 0 goes
+   * through batchNormBackward, and into dresidual (the residual's gradient) when given.
+   * dx may be dy itself (computed in place).
+   */
+  batchNormReluBackward(
+    dy: DeviceBuffer, y: DeviceBuffer, x: DeviceBuffer, gamma: DeviceBuffer, saveMean: DeviceBuffer,
+    saveInvstd: DeviceBuffer, dx: DeviceBuffer, dgamma: DeviceBuffer, dbeta: DeviceBuffer,
+    dresidual: DeviceBuffer | null, N: number, C: number, HW: number,
+  ): void;
 
   reluForward(x: DeviceBuffer, y: DeviceBuffer): void;
   reluBackward(y: DeviceBuffer, dy: DeviceBuffer, dx: DeviceBuffer): void;

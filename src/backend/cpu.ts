@@ -40,13 +40,13 @@ interface Kernels {
   conv2d_forward(x: number, w: number, y: number, col: number, ...dims: number[]): void;
   conv2d_backward_input(dy: number, w: number, dx: number, col: number, ...dims: number[]): void;
   conv2d_backward_weight(dy: number, x: number, dw: number, col: number, ...dimsAndRange: number[]): void;
-  batchnorm_train_forward(x: number, g: number, b: number, y: number, m: number, is: number,
+  batchnorm_train_forward(x: number, g: number, b: number, res: number, y: number, m: number, is: number,
     rm: number, rv: number, N: number, C: number, HW: number, mom: number, eps: number, upd: number,
-    c0: number, c1: number): void;
+    relu: number, c0: number, c1: number): void;
   batchnorm_eval_forward(x: number, g: number, b: number, rm: number, rv: number, y: number,
     N: number, C: number, HW: number, eps: number, c0: number, c1: number): void;
-  batchnorm_backward(dy: number, x: number, g: number, m: number, is: number, dx: number, dg: number,
-    db: number, N: number, C: number, HW: number, c0: number, c1: number): void;
+  batchnorm_backward(dy: number, y: number, x: number, g: number, m: number, is: number, dx: number, dg: number,
+    db: number, dres: number, N: number, C: number, HW: number, c0: number, c1: number): void;
   batchnorm_eval_backward(dy: number, x: number, g: number, rm: number, rv: number, dx: number,
     dg: number, db: number, N: number, C: number, HW: number, eps: number, c0: number, c1: number): void;
   relu_forward(x: number, y: number, n: number): void;
@@ -478,9 +478,26 @@ export class CpuBackend implements Backend, Threaded {
     runningMean: DeviceBuffer | null, runningVar: DeviceBuffer | null,
     N: number, C: number, HW: number, momentum: number, eps: number,
   ): void {
+    this.trainForward(x, gamma, beta, null, false, y, saveMean, saveInvstd, runningMean, runningVar, N, C, HW, momentum, eps);
+  }
+  batchNormReluTrainForward(
+    x: DeviceBuffer, gamma: DeviceBuffer, beta: DeviceBuffer, residual: DeviceBuffer | null, y: DeviceBuffer,
+    saveMean: DeviceBuffer, saveInvstd: DeviceBuffer,
+    runningMean: DeviceBuffer | null, runningVar: DeviceBuffer | null,
+    N: number, C: number, HW: number, momentum: number, eps: number,
+  ): void {
+    this.trainForward(x, gamma, beta, residual, true, y, saveMean, saveInvstd, runningMean, runningVar, N, C, HW, momentum, eps);
+  }
+  /** Both training forwards are one kernel; the residual add and the ReLU are its epilogue. */
+  private trainForward(
+    x: DeviceBuffer, gamma: DeviceBuffer, beta: DeviceBuffer, residual: DeviceBuffer | null, relu: boolean,
+    y: DeviceBuffer, saveMean: DeviceBuffer, saveInvstd: DeviceBuffer,
+    runningMean: DeviceBuffer | null, runningVar: DeviceBuffer | null,
+    N: number, C: number, HW: number, momentum: number, eps: number,
+  ): void {
     this.byChannels("batchnorm_train_forward", N, C, HW, [
-      this.p(x), this.p(gamma), this.p(beta), this.p(y), this.p(saveMean), this.p(saveInvstd),
-      this.p(runningMean), this.p(runningVar), N, C, HW, momentum, eps, runningMean ? 1 : 0,
+      this.p(x), this.p(gamma), this.p(beta), this.p(residual), this.p(y), this.p(saveMean), this.p(saveInvstd),
+      this.p(runningMean), this.p(runningVar), N, C, HW, momentum, eps, runningMean ? 1 : 0, +relu,
     ]);
   }
   batchNormEvalForward(
@@ -498,9 +515,17 @@ export class CpuBackend implements Backend, Threaded {
     saveInvstd: DeviceBuffer, dx: DeviceBuffer, dgamma: DeviceBuffer, dbeta: DeviceBuffer,
     N: number, C: number, HW: number,
   ): void {
+    this.batchNormReluBackward(dy, null, x, gamma, saveMean, saveInvstd, dx, dgamma, dbeta, null, N, C, HW);
+  }
+  /** y null: no ReLU to mask by (the plain batchNormBackward, the same kernel). */
+  batchNormReluBackward(
+    dy: DeviceBuffer, y: DeviceBuffer | null, x: DeviceBuffer, gamma: DeviceBuffer, saveMean: DeviceBuffer,
+    saveInvstd: DeviceBuffer, dx: DeviceBuffer, dgamma: DeviceBuffer, dbeta: DeviceBuffer,
+    dresidual: DeviceBuffer | null, N: number, C: number, HW: number,
+  ): void {
     this.byChannels("batchnorm_backward", N, C, HW, [
-      this.p(dy), this.p(x), this.p(gamma), this.p(saveMean), this.p(saveInvstd), this.p(dx),
-      this.p(dgamma), this.p(dbeta), N, C, HW,
+      this.p(dy), this.p(y), this.p(x), this.p(gamma), this.p(saveMean), this.p(saveInvstd), this.p(dx),
+      this.p(dgamma), this.p(dbeta), this.p(dresidual), N, C, HW,
     ]);
   }
   batchNormEvalBackward(

@@ -27,7 +27,7 @@ import {
   rowsPerThread,
 } from "../../gpu/kernels/gemm.ts";
 import {
-  batchNormBackwardKernel, batchNormEvalForwardKernel, batchNormTrainForwardKernel,
+  batchNormBackwardKernel, batchNormEvalForwardKernel, batchNormReluEpilogueKernel, batchNormTrainForwardKernel,
 } from "../../gpu/kernels/norm.ts";
 import {
   avgPoolBackwardKernel, avgPoolForwardKernel, maxPoolBackwardKernel, maxPoolForwardKernel,
@@ -296,6 +296,33 @@ export class WebGPUBackend implements Backend {
   ): void {
     this.rows(batchNormBackwardKernel, C, [dy, x, gamma, runningMean, runningVar, dx, dgamma, dbeta],
       { batch: N, C, HW, eps }, { EVAL: true });
+  }
+
+  /**
+   * Two dispatches: the batch-norm kernel writes the normalised values into y, an elementwise
+   * epilogue adds the residual and applies the ReLU in place. (One kernel would bind more
+   * storage buffers than the 8 every adapter allows.)
+   */
+  batchNormReluTrainForward(
+    x: DeviceBuffer, gamma: DeviceBuffer, beta: DeviceBuffer, residual: DeviceBuffer | null, y: DeviceBuffer,
+    saveMean: DeviceBuffer, saveInvstd: DeviceBuffer,
+    runningMean: DeviceBuffer | null, runningVar: DeviceBuffer | null,
+    N: number, C: number, HW: number, momentum: number, eps: number,
+  ): void {
+    this.batchNormTrainForward(x, gamma, beta, y, saveMean, saveInvstd, runningMean, runningVar, N, C, HW, momentum, eps);
+    if (residual) this.need("batchNormReluTrainForward", residual, y.length, "residual");
+    this.linear(batchNormReluEpilogueKernel, y.length, [y, residual], {}, { RESIDUAL: residual !== null });
+  }
+  /** The masked gradient (relu_backward) goes to dresidual, or a temporary, then through batchNormBackward. */
+  batchNormReluBackward(
+    dy: DeviceBuffer, y: DeviceBuffer, x: DeviceBuffer, gamma: DeviceBuffer, saveMean: DeviceBuffer,
+    saveInvstd: DeviceBuffer, dx: DeviceBuffer, dgamma: DeviceBuffer, dbeta: DeviceBuffer,
+    dresidual: DeviceBuffer | null, N: number, C: number, HW: number,
+  ): void {
+    const masked = dresidual ?? this.alloc(dx.length);
+    this.reluBackward(y, dy, masked);
+    this.batchNormBackward(masked, x, gamma, saveMean, saveInvstd, dx, dgamma, dbeta, N, C, HW);
+    if (!dresidual) this.free(masked);
   }
 
   // ---- pooling ----

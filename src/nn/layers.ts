@@ -10,7 +10,7 @@ import { empty, full, Tensor, zeros } from "../tensor.ts";
 import { ValueError } from "../errors.ts";
 import { linear } from "../ops/linalg.ts";
 import { conv2d, type Pair } from "../ops/conv.ts";
-import { batchNorm } from "../ops/norm.ts";
+import { batchNorm, batchNormRelu, type BatchNormOptions } from "../ops/norm.ts";
 import { relu, sigmoid } from "../ops/elementwise.ts";
 import { avgPool2d, globalAvgPool2d, maxPool2d, type Pool2dOptions } from "../ops/pool.ts";
 import { flatten, reshape } from "../ops/shape.ts";
@@ -92,13 +92,23 @@ export class BatchNorm2d extends Module {
     this.numBatchesTracked.dtype = "int64";
   }
   forward(x: Tensor): Tensor {
+    return batchNorm(x, this.weight, this.bias, this.runningMean, this.runningVar, this.step());
+  }
+  /**
+   * relu(residual + this.forward(x)) as one fused op (ops/norm.ts batchNormRelu), for models
+   * whose BatchNorm feeds a ReLU. It bypasses forward(), so callers use it only while this
+   * module has no hooks (see models/common.ts bnRelu).
+   */
+  forwardRelu(x: Tensor, residual: Tensor | null = null): Tensor {
+    return batchNormRelu(x, this.weight, this.bias, this.runningMean, this.runningVar, this.step(), residual);
+  }
+  /** The options of one forward pass, counting it in num_batches_tracked when training. */
+  private step(): BatchNormOptions {
     if (this.training) {
       this.tracked++;
       this.numBatchesTracked.backend.fill(this.numBatchesTracked.buffer, this.tracked);
     }
-    return batchNorm(x, this.weight, this.bias, this.runningMean, this.runningVar, {
-      training: this.training, momentum: this.opts.momentum, eps: this.opts.eps,
-    });
+    return { training: this.training, momentum: this.opts.momentum, eps: this.opts.eps };
   }
   protected override afterLoad(loaded: (name: string) => Tensor | undefined): void {
     const source = loaded("num_batches_tracked");

@@ -163,6 +163,11 @@ export abstract class Module {
     return { remove: () => void (this.backwardHooks = this.backwardHooks.filter((h) => h !== hook)) };
   }
 
+  /** Are hooks registered? A fused path that skips this module's forward (BatchNorm → ReLU) runs only when not. */
+  get hasHooks(): boolean {
+    return this.forwardHooks.length > 0 || this.backwardHooks.length > 0;
+  }
+
   private installHooks(): void {
     if (this.hooksInstalled) return;
     this.hooksInstalled = true;

@@ -1,10 +1,12 @@
 /**
  * What the model-zoo files share: running a list of steps while freeing each intermediate,
- * torchvision's weight initialisation pass, and the option checks every factory makes so a
- * bad option fails at construction with a ValueError naming the factory and the option.
+ * BatchNorm → ReLU as one fused op where no hook needs the modules one by one, torchvision's
+ * weight initialisation pass, and the option checks every factory makes so a bad option
+ * fails at construction with a ValueError naming the factory and the option.
  */
 import { ValueError } from "../../errors.ts";
 import type { Tensor } from "../../tensor.ts";
+import { add, relu } from "../../ops/elementwise.ts";
 import { reshape } from "../../ops/shape.ts";
 import type { Module } from "../module.ts";
 import { BatchNorm2d, Conv2d } from "../layers.ts";
@@ -34,6 +36,22 @@ export function chain(x: Tensor, steps: readonly Step[]): Tensor {
     h = next;
   }
   return h === x ? reshape(x, x.shape) : h;
+}
+
+/**
+ * relu(residual + bn(x)), residual optional: BatchNorm2d.forwardRelu's fused op, unless `bn`
+ * or `act` (the model's ReLU module, where it has one) has hooks. Then the modules run one
+ * after the other, so each hook sees its own module's input, output and gradients. The
+ * numbers are the same either way (bitwise on the CPU backend).
+ */
+export function bnRelu(bn: BatchNorm2d, x: Tensor, residual: Tensor | null = null, act: Module | null = null): Tensor {
+  if (!bn.hasHooks && !act?.hasHooks) return bn.forwardRelu(x, residual);
+  const normalised = bn.forward(x);
+  const sum = residual ? add(residual, normalised) : normalised;
+  const y = act ? act.forward(sum) : relu(sum);
+  normalised.dispose();
+  if (sum !== normalised) sum.dispose();
+  return y;
 }
 
 /**

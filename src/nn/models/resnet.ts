@@ -15,7 +15,7 @@ import { Module } from "../module.ts";
 import { BatchNorm2d, Conv2d, GlobalAvgPool2d, Linear, MaxPool2d, ReLU, Sequential } from "../layers.ts";
 import { constant_ } from "../init.ts";
 import {
-  bool, chain, checkOptionKeys, initConvNet, oneOf, positiveInt, positiveIntList, type Step, stepOf,
+  bnRelu, bool, chain, checkOptionKeys, initConvNet, oneOf, positiveInt, positiveIntList, type Step, stepOf,
 } from "./common.ts";
 
 export type ResNetNorm = "batch" | "none";
@@ -99,6 +99,9 @@ interface ConvSpec {
  * itself or, when the stride or channel count changes, a 1×1 projection `downsample`;
  * out = relu(shortcut(x) + branch(x)).
  *
+ * Each BatchNorm runs fused with what follows it (common.ts bnRelu): the ReLU inside the
+ * branch, and for the last one, unless SE comes between, the shortcut add and the final ReLU.
+ *
  * Registration order is torchvision's (convs and norms interleaved, then downsample); `se`
  * sits before downsample, as in timm's SE-ResNets. Without normalisation the branch is
  * scaled by `skip_gain` (shape [1], initialised to 0), registered last. Note that PyTorch
@@ -113,7 +116,10 @@ export abstract class ResidualBlock extends Module {
   readonly downsample: Sequential | null;
   /** SkipInit's gate on the residual branch; null when the block is normalised. */
   readonly skipGain: Tensor | null;
+  /** The branch up to its last convolution, or to its end where `tail` is null. */
   private readonly branch: Step[] = [];
+  /** The last BatchNorm, run fused with the shortcut add and the ReLU (null: SE or no norm). */
+  private readonly tail: BatchNorm2d | null;
 
   protected constructor(where: string, specs: readonly ConvSpec[], opts: BlockOptions) {
     super();
@@ -125,13 +131,17 @@ export abstract class ResidualBlock extends Module {
       const conv = this.module(`conv${i + 1}`, convLayer(spec.inChannels, spec.outChannels, spec.kernel, spec.stride, !normalised));
       this.convs.push(conv);
       this.branch.push(stepOf(conv));
+      const last = i === specs.length - 1;
       if (normalised) {
         const bn = this.module(`bn${i + 1}`, new BatchNorm2d(spec.outChannels));
         this.norms.push(bn);
-        this.branch.push(stepOf(bn));
+        if (!last) this.branch.push((t) => bnRelu(bn, t));
+        else if (withSe) this.branch.push(stepOf(bn));
+      } else if (!last) {
+        this.branch.push(relu);
       }
-      if (i < specs.length - 1) this.branch.push(relu);
     });
+    this.tail = normalised && !withSe ? this.norms[this.norms.length - 1] : null;
 
     const inChannels = specs[0].inChannels;
     const outChannels = specs[specs.length - 1].outChannels;
@@ -163,11 +173,16 @@ export abstract class ResidualBlock extends Module {
   forward(x: Tensor): Tensor {
     const branch = chain(x, this.branch);
     const shortcut = this.downsample ? this.downsample.forward(x) : x;
-    const sum = add(shortcut, branch);
+    let out: Tensor;
+    if (this.tail) {
+      out = bnRelu(this.tail, branch, shortcut);
+    } else {
+      const sum = add(shortcut, branch);
+      out = relu(sum);
+      sum.dispose();
+    }
     branch.dispose();
     if (shortcut !== x) shortcut.dispose();
-    const out = relu(sum);
-    sum.dispose();
     return out;
   }
 }
@@ -202,6 +217,7 @@ export class Bottleneck extends ResidualBlock {
  * stem (conv1, bn1, relu[, maxpool]) → layer1 … layerN → avgpool → flatten → fc.
  * relu, maxpool and avgpool are registered like torchvision's (they hold no tensors, so the
  * state dict is unaffected) so hooks can reach them by name, e.g. "avgpool" for features.
+ * bn1 and relu run as one fused op until either has a hook (common.ts bnRelu).
  */
 export class ResNet extends Module {
   readonly conv1: Conv2d;
@@ -232,10 +248,12 @@ export class ResNet extends Module {
     this.conv1 = this.module("conv1", stem === "imagenet"
       ? convLayer(inChannels, stemWidth, 7, 2, !normalised)
       : convLayer(inChannels, stemWidth, 3, 1, !normalised));
-    this.bn1 = normalised ? this.module("bn1", new BatchNorm2d(stemWidth)) : null;
+    const bn1 = normalised ? this.module("bn1", new BatchNorm2d(stemWidth)) : null;
+    this.bn1 = bn1;
     const stemRelu = this.module("relu", new ReLU());
     const maxpool = stem === "imagenet" ? this.module("maxpool", new MaxPool2d(3, 2, 1)) : null;
-    this.steps.push(...[this.conv1, this.bn1, stemRelu, maxpool].filter((m) => m !== null).map(stepOf));
+    this.steps.push(stepOf(this.conv1), bn1 ? (t) => bnRelu(bn1, t, null, stemRelu) : stepOf(stemRelu));
+    if (maxpool) this.steps.push(stepOf(maxpool));
 
     const Block = kind === "basic" ? BasicBlock : Bottleneck;
     let channels = stemWidth;
