@@ -24,7 +24,7 @@ const COMMANDS: Record<string, Command> = {
   eval: { summary: "test loss and accuracy of saved weights", flags: EVAL_FLAGS, run: evalCommand },
   plot: { summary: "overlay the curves of run directories in one SVG: plot DIR... [--out FILE]", flags: PLOT_FLAGS, run: plot },
   bench: {
-    summary: "CPU throughput benchmark (same as npm run bench): bench [--model resnet20|resnet18] [--batch N]",
+    summary: "throughput benchmark (as npm run bench): bench [--threads 1,2] [--models resnet20,resnet18] [--vs-torch] [--vs-tfjs] [--backend webgpu]",
     flags: [],
     run: async (flags) => {
       process.stdout.write(JSON.stringify(await runBench(flags._), null, 2) + "\n");
