@@ -10,6 +10,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import * as rg from "../src/mod.ts";
+import { recordSteps } from "./helpers.ts";
 
 function bytesEqual(actual: Float32Array, expected: Float32Array, what: string): void {
   assert.is(actual.length, expected.length, `${what}: length`);
@@ -120,22 +121,8 @@ function trainSteps(make: () => rg.nn.Module, hook: boolean, inShape: number[]):
     for (const [, m] of model.namedModules()) if (m instanceof rg.nn.BatchNorm2d) m.registerForwardHook(() => void calls++);
   }
   const norms = [...model.namedModules()].filter(([, m]) => m instanceof rg.nn.BatchNorm2d).length;
-  const opt = new rg.optim.SGD(model.parameters(), { lr: 0.05, momentum: 0.9, weightDecay: 5e-4, nesterov: true });
   const x = rg.randn(inShape);
-  const labels = Array.from({ length: inShape[0] }, (_, i) => (i * 3) % 10);
-  const out: Run = [];
-  for (let step = 0; step < 2; step++) {
-    rg.tidy(() => {
-      opt.zeroGrad();
-      const logits = model.forward(x);
-      const loss = rg.crossEntropy(logits, labels);
-      loss.backward();
-      out.push([`logits ${step}`, logits.dataSync()], [`loss ${step}`, loss.dataSync()]);
-      for (const [name, p] of model.namedParameters()) out.push([`grad ${name} ${step}`, p.grad!.dataSync()]);
-      opt.step();
-    });
-  }
-  for (const [name, t] of model.stateDict()) out.push([name, t.dataSync()]);
+  const out = recordSteps(model, x, Array.from({ length: inShape[0] }, (_, i) => (i * 3) % 10));
   if (hook) assert.is(calls, 2 * norms, "every BatchNorm's forward hook ran once per step");
   model.dispose();
   x.dispose();

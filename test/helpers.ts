@@ -155,3 +155,27 @@ export function gradcheck(
     assertClose(analytic, numeric, `${label}: d/d input ${k}`, { rtol, atol });
   });
 }
+
+/**
+ * `steps` seeded SGD steps (lr 0.05, momentum 0.9, Nesterov, weight decay 5e-4) of `model` on
+ * (x, labels), recorded by name: each step's logits, loss and gradients, then the state dict.
+ * For bitwise comparisons of two ways to compute the same training.
+ */
+export function recordSteps(model: rg.nn.Module, x: rg.Tensor, labels: number[], steps = 2): [string, Float32Array][] {
+  const opt = new rg.optim.SGD(model.parameters(), { lr: 0.05, momentum: 0.9, weightDecay: 5e-4, nesterov: true });
+  const out: [string, Float32Array][] = [];
+  for (let step = 0; step < steps; step++) {
+    rg.tidy(() => {
+      opt.zeroGrad();
+      const logits = model.forward(x);
+      const loss = rg.crossEntropy(logits, labels);
+      loss.backward();
+      out.push([`logits ${step}`, logits.dataSync()], [`loss ${step}`, loss.dataSync()]);
+      for (const [name, p] of model.namedParameters()) if (p.grad) out.push([`grad ${name} ${step}`, p.grad.dataSync()]);
+      opt.step();
+    });
+  }
+  for (const [name, t] of model.stateDict()) out.push([name, t.dataSync()]);
+  for (const buffer of opt.stateDict().values()) buffer.dispose();
+  return out;
+}

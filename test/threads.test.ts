@@ -10,6 +10,7 @@ import * as rg from "../src/mod.ts";
 import type { CpuBackend } from "../src/backend/cpu.ts";
 import type { Broadcast4, ConvGeometry, DeviceBuffer, PoolGeometry } from "../src/backend/backend.ts";
 import { installNodeThreads } from "../cli/node_threads.ts";
+import { recordSteps } from "./helpers.ts";
 import { enableNodeRelaxedSimd } from "../cli/node_wasm.ts";
 
 installNodeThreads();
@@ -168,22 +169,8 @@ test("batch norm (train/eval forward and backward, fused with add and ReLU), poo
 function resnetSteps(): [string, Float32Array][] {
   rg.manualSeed(7);
   const model = rg.models.resnet20({ numClasses: 10 });
-  const opt = new rg.optim.SGD(model.parameters(), { lr: 0.05, momentum: 0.9, weightDecay: 5e-4, nesterov: true });
   const x = rg.randn([12, 3, 32, 32]);
-  const labels = Array.from({ length: 12 }, (_, i) => (i * 7) % 10);
-  const out: [string, Float32Array][] = [];
-  for (let step = 0; step < 2; step++) {
-    rg.tidy(() => {
-      opt.zeroGrad();
-      const logits = model.forward(x);
-      const loss = rg.crossEntropy(logits, labels);
-      loss.backward();
-      out.push([`logits ${step}`, logits.dataSync()], [`loss ${step}`, loss.dataSync()]);
-      for (const [name, p] of model.namedParameters()) if (p.grad) out.push([`grad ${name} ${step}`, p.grad.dataSync()]);
-      opt.step();
-    });
-  }
-  for (const [name, t] of model.stateDict()) out.push([name, t.dataSync()]);
+  const out = recordSteps(model, x, Array.from({ length: 12 }, (_, i) => (i * 7) % 10));
   model.dispose();
   x.dispose();
   return out;
