@@ -175,7 +175,7 @@ export class CpuBackend implements Backend, Threaded {
     this.gemmScratch = scratch.ptr;
     this.k.set_gemm_scratch(scratch.ptr);
     this.resetPeak();
-    if (modules.plainShared) followThreads(this);
+    followThreads(this);
     cpuBackends.add(new WeakRef(this));
   }
 
@@ -187,17 +187,12 @@ export class CpuBackend implements Backend, Threaded {
   private module(shared: boolean): WebAssembly.Module | null {
     const m = this.modules;
     if (!shared) return this.relaxed ? m.relaxed() : m.plain;
-    return this.relaxed ? m.relaxedShared() : m.plainShared?.() ?? null;
+    return this.relaxed ? m.relaxedShared() : m.plainShared();
   }
 
   /** Run the register-only madd loop of assembly/simd.ts (for the bench's peak figure). */
   simdPeak(iters: number): number {
     return this.k.simd_peak(iters);
-  }
-
-  /** Is the relaxed-SIMD build in use? */
-  get relaxedSimd(): boolean {
-    return this.relaxed;
   }
 
   /**
@@ -661,9 +656,9 @@ export class CpuBackend implements Backend, Threaded {
 /** The kernel builds a CpuBackend can run. */
 interface KernelModules {
   plain: WebAssembly.Module;
-  /** Shared-memory plain build, compiled on first use (null: no threads here). */
-  plainShared: (() => WebAssembly.Module | null) | null;
-  /** Relaxed-SIMD builds (null: not compiled yet, or this runtime lacks relaxed SIMD). */
+  /** The shared-memory builds, compiled on first use (null: no threads here). */
+  plainShared: () => WebAssembly.Module | null;
+  /** The relaxed-SIMD build (null: not compiled yet, or this runtime lacks relaxed SIMD). */
   relaxed: () => WebAssembly.Module | null;
   relaxedShared: () => WebAssembly.Module | null;
 }
