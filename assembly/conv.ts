@@ -2,7 +2,8 @@
 // x [N,C,H,W], w [O, C/G, KH, KW], y/dy [N,O,OH,OW].
 //   forward: when O/G % 8 == 0, OW % 4 == 0 and the zero-padded input planes fit in the col
 //     scratch, a direct kernel (per image: zero-padded copy + tap-offset table, 4 output
-//     pixels × 8 output channels per register tile, filters packed once per call);
+//     pixels × 8 output channels per register tile, filters packed once per call, or once
+//     per chunk of images when they do not fit the pack buffer);
 //     otherwise, per image and group, im2col into the col scratch + gemm.
 //   input gradient: stride 1 (same conditions with C/G): the direct kernel applied to dy with
 //     the flipped, transposed filters (padding DH·(KH-1)-PH); otherwise per image and group
@@ -32,6 +33,9 @@ import { madd } from "./simd";
 @inline const MC: i32 = 128;
 // @ts-ignore: decorator
 @inline const NC: i32 = 512;
+// Images padded at once on the direct path when the filters do not fit the pack buffer.
+// @ts-ignore: decorator
+@inline const IMG_CHUNK: i32 = 16;
 
 // Build col[(c*KH+kh)*KW+kw][oh*OW+ow] for one image/group (xg points at channel 0 of the group).
 function im2col(xg: usize, col: usize, Cg: i32, H: i32, W: i32, KH: i32, KW: i32, SH: i32, SW: i32,
@@ -172,7 +176,28 @@ function directTile(kc: i32, offs: usize, q: usize, sw: usize, pb: usize, c: usi
   let c20 = f32x4.splat(0), c21 = f32x4.splat(0);
   let c30 = f32x4.splat(0), c31 = f32x4.splat(0);
   const end = offs + (<usize>kc << 2);
-  while (offs < end) {
+  // Stride 1 (most layers, and every input gradient): the four pixels are adjacent floats,
+  // so their loads take immediate offsets instead of three address additions per tap.
+  if (sw == 4) while (offs < end) {
+    const a0p = q + <usize>load<i32>(offs);
+    const b0 = v128.load(pb);
+    const b1 = v128.load(pb, 16);
+    let a = v128.load32_splat(a0p);
+    c00 = madd(a, b0, c00);
+    c01 = madd(a, b1, c01);
+    a = v128.load32_splat(a0p, 4);
+    c10 = madd(a, b0, c10);
+    c11 = madd(a, b1, c11);
+    a = v128.load32_splat(a0p, 8);
+    c20 = madd(a, b0, c20);
+    c21 = madd(a, b1, c21);
+    a = v128.load32_splat(a0p, 12);
+    c30 = madd(a, b0, c30);
+    c31 = madd(a, b1, c31);
+    offs += 4;
+    pb += 32;
+  }
+  else while (offs < end) {
     const a0p = q + <usize>load<i32>(offs);
     const b0 = v128.load(pb);
     const b1 = v128.load(pb, 16);
@@ -240,23 +265,34 @@ function directFits(Cin: i32, H: i32, W: i32, PH: i32, PW: i32, OW: i32, colFloa
   return <i64>Cin * <i64>Hp * <i64>Wp <= <i64>colFloats;
 }
 
+// Do the packed filters of the whole reduction fit the pack buffer at once?
+function filtersFit(M: i32, K: i32): bool {
+  return <i64>K * <i64>((M + NR - 1) & ~(NR - 1)) <= <i64>(KC * NC);
+}
+
 // dst[n][m][pix] = Σ_k A[m][k]·col[k][j] via the direct path (geometry in the g* globals:
-// source = gSrc planes, Cin channels; PH/PW >= 0). xp: scratch of Cin·Hp·Wp floats.
-function directConv(wg: usize, flip: bool, M: i32, K: i32, Cin: i32, N: i32, xp: usize): void {
+// source = gSrc planes, Cin channels; PH/PW >= 0). xp: scratch of scratchFloats floats,
+// at least Cin·Hp·Wp (one zero-padded image).
+// When the filters fit the pack buffer they are packed once per call and the images go
+// one at a time; otherwise each KC block of filters is packed once per chunk of as many
+// padded images as the scratch holds, not once per image (deep layers with small planes
+// were spending more time packing than multiplying). Either way every output element sums
+// its KC blocks in increasing order, so the chunking never changes a bit.
+function directConv(wg: usize, flip: bool, M: i32, K: i32, Cin: i32, N: i32, xp: usize, scratchFloats: i32): void {
   const sp = gemmScratchPtr();
   const offs = sp; // packA area: up to MC·KC ints of tap offsets
   const pB = sp + (<usize>(MC * KC) << 2);
   const tile = pB + (<usize>(KC * NC) << 2);
   const Hp = gH + 2 * gPH, Wp = gW + 2 * gPW;
   const HWp = Hp * Wp, HW = gH * gW;
+  const planeBytes = <usize>(Cin * HWp) << 2;
   const OHW = gOHW;
   const Mp = (M + NR - 1) & ~(NR - 1);
   const KHW = gKH * gKW;
+  const wFit = filtersFit(M, K);
+  if (K > MC * KC || M > NC) return; // caller guarantees (checked in directOk)
+  const chunk = wFit ? 1 : max(1, min(N, scratchFloats / (Cin * HWp)));
   // Tap offsets for all K (bytes), stored once.
-  const offsFit = K <= MC * KC;
-  // Weights packed once for the whole call if they fit in packB: block pc at pB + pc·Mp floats.
-  const wFit = <i64>K * <i64>Mp <= <i64>(KC * NC) && offsFit;
-  if (!offsFit || !(M <= NC)) return; // caller guarantees (checked in directOk)
   for (let k = 0; k < K; k++) {
     const c = k / KHW, r = k - c * KHW, kh = r / gKW, kw = r - kh * gKW;
     store<i32>(offs + (<usize>k << 2), (c * HWp + kh * gDH * Wp + kw * gDW) << 2);
@@ -265,44 +301,52 @@ function directConv(wg: usize, flip: bool, M: i32, K: i32, Cin: i32, N: i32, xp:
     for (let pc = 0; pc < K; pc += KC) packWeights(wg, flip, M, K, pc, min(KC, K - pc), pB + (<usize>(pc * Mp) << 2));
   }
   const sw = <usize>gSW << 2;
-  for (let n = 0; n < N; n++) {
-    // zero-padded copy of image n
-    const src = gSrc + <usize>n * gImgBytes;
-    if (gPH == 0 && gPW == 0) {
-      memory.copy(xp, src, <usize>(Cin * HW) << 2);
-    } else {
-      for (let c = 0; c < Cin; c++) {
-        const xc = xp + (<usize>(c * HWp) << 2);
-        memory.fill(xc, 0, <usize>(gPH * Wp) << 2);
-        for (let h = 0; h < gH; h++) {
-          const row = xc + (<usize>((h + gPH) * Wp) << 2);
-          if (gPW > 0) memory.fill(row, 0, <usize>gPW << 2);
-          memory.copy(row + (<usize>gPW << 2), src + (<usize>((c * gH + h) * gW) << 2), <usize>gW << 2);
-          if (gPW > 0) memory.fill(row + (<usize>(gPW + gW) << 2), 0, <usize>gPW << 2);
-        }
-        memory.fill(xc + (<usize>((gPH + gH) * Wp) << 2), 0, <usize>(gPH * Wp) << 2);
-      }
-    }
-    const dimg = gDst + <usize>n * gDstImgBytes;
+  for (let n0 = 0; n0 < N; n0 += chunk) {
+    const nc = min(chunk, N - n0);
+    for (let i = 0; i < nc; i++) padImage(gSrc + <usize>(n0 + i) * gImgBytes, xp + <usize>i * planeBytes, Cin, Hp, Wp);
     for (let pc = 0; pc < K; pc += KC) {
       const kc = min(KC, K - pc);
       let wb = pB + (<usize>(pc * Mp) << 2);
       if (!wFit) { wb = pB; packWeights(wg, flip, M, K, pc, kc, pB); }
       const mode = pc > 0 ? 2 : 0;
       const ob = offs + (<usize>pc << 2);
-      for (let oh = 0; oh < gOH; oh++) {
-        const qrow = xp + (<usize>(oh * gSH * Wp) << 2);
-        const crow = dimg + (<usize>(oh * gOW) << 2);
-        for (let ow = 0; ow < gOW; ow += 4) {
-          const q = qrow + (<usize>(ow * gSW) << 2);
-          const cpix = crow + (<usize>ow << 2);
-          for (let jr = 0; jr < M; jr += NR) {
-            directTile(kc, ob, q, sw, wb + (<usize>(jr * kc) << 2), cpix + (<usize>(jr * OHW) << 2), OHW, mode,
-                       min(NR, M - jr), tile);
+      for (let i = 0; i < nc; i++) {
+        const ximg = xp + <usize>i * planeBytes;
+        const dimg = gDst + <usize>(n0 + i) * gDstImgBytes;
+        for (let oh = 0; oh < gOH; oh++) {
+          const qrow = ximg + (<usize>(oh * gSH * Wp) << 2);
+          const crow = dimg + (<usize>(oh * gOW) << 2);
+          for (let ow = 0; ow < gOW; ow += 4) {
+            const q = qrow + (<usize>(ow * gSW) << 2);
+            const cpix = crow + (<usize>ow << 2);
+            for (let jr = 0; jr < M; jr += NR) {
+              directTile(kc, ob, q, sw, wb + (<usize>(jr * kc) << 2), cpix + (<usize>(jr * OHW) << 2), OHW, mode,
+                         min(NR, M - jr), tile);
+            }
           }
         }
       }
     }
+  }
+}
+
+// Zero-padded copy of one image's Cin source planes (gH×gW, padding gPH/gPW) into xp.
+function padImage(src: usize, xp: usize, Cin: i32, Hp: i32, Wp: i32): void {
+  const HWp = Hp * Wp;
+  if (gPH == 0 && gPW == 0) {
+    memory.copy(xp, src, <usize>(Cin * gH * gW) << 2);
+    return;
+  }
+  for (let c = 0; c < Cin; c++) {
+    const xc = xp + (<usize>(c * HWp) << 2);
+    memory.fill(xc, 0, <usize>(gPH * Wp) << 2);
+    for (let h = 0; h < gH; h++) {
+      const row = xc + (<usize>((h + gPH) * Wp) << 2);
+      if (gPW > 0) memory.fill(row, 0, <usize>gPW << 2);
+      memory.copy(row + (<usize>gPW << 2), src + (<usize>((c * gH + h) * gW) << 2), <usize>gW << 2);
+      if (gPW > 0) memory.fill(row + (<usize>(gPW + gW) << 2), 0, <usize>gPW << 2);
+    }
+    memory.fill(xc + (<usize>((gPH + gH) * Wp) << 2), 0, <usize>(gPH * Wp) << 2);
   }
 }
 
@@ -312,7 +356,45 @@ function isPointwise(H: i32, W: i32, KH: i32, KW: i32, SH: i32, SW: i32, PH: i32
   return KH == 1 && KW == 1 && SH == 1 && SW == 1 && PH == 0 && PW == 0 && OH == H && OW == W;
 }
 
-/** y = conv2d(x, w). col: scratch of at least (C/G)·KH·KW·OH·OW floats. */
+// Does the forward (resp. input gradient) take the direct path? (See the top of the file.)
+function forwardDirect(N: i32, C: i32, H: i32, W: i32, O: i32, KH: i32, KW: i32, SH: i32, SW: i32,
+                       PH: i32, PW: i32, G: i32, OH: i32, OW: i32): bool {
+  const Cg = C / G, Og = O / G, Kc = Cg * KH * KW, OHW = OH * OW;
+  return N > 0 && OHW > 0 && Og > 0 && Kc > 0 && !isPointwise(H, W, KH, KW, SH, SW, PH, PW, OH, OW) &&
+    (Og & 7) == 0 && Og <= NC && Kc <= MC * KC && directFits(Cg, H, W, PH, PW, OW, Kc * OHW);
+}
+function backwardInputDirect(N: i32, C: i32, H: i32, W: i32, O: i32, KH: i32, KW: i32, SH: i32, SW: i32,
+                             PH: i32, PW: i32, DH: i32, DW: i32, G: i32, OH: i32, OW: i32): bool {
+  const Cg = C / G, Og = O / G, Kt = Og * KH * KW;
+  return N > 0 && H * W > 0 && Cg > 0 && Kt > 0 && !isPointwise(H, W, KH, KW, SH, SW, PH, PW, OH, OW) &&
+    SH == 1 && SW == 1 && OH == H + 2 * PH - DH * (KH - 1) && OW == W + 2 * PW - DW * (KW - 1) &&
+    (Cg & 7) == 0 && Cg <= NC && Kt <= MC * KC &&
+    directFits(Og, OH, OW, DH * (KH - 1) - PH, DW * (KW - 1) - PW, W, Cg * KH * KW * OH * OW);
+}
+
+/**
+ * Floats of col scratch a convolution kernel needs (kind 0 forward, 1 input gradient, 2 weight
+ * gradient; N = the images of one call): the im2col buffer of one image and group, or, on the
+ * direct path when the filters do not fit the pack buffer, up to IMG_CHUNK zero-padded images.
+ * The caller sizes the scratch with this and the kernels read the same figure back.
+ */
+export function conv_scratch_floats(kind: i32, N: i32, C: i32, H: i32, W: i32, O: i32, KH: i32, KW: i32,
+                                    SH: i32, SW: i32, PH: i32, PW: i32, DH: i32, DW: i32, G: i32,
+                                    OH: i32, OW: i32): i32 {
+  const Cg = C / G, Og = O / G;
+  const col = Cg * KH * KW * OH * OW;
+  let images = 0;
+  if (kind == 0 && forwardDirect(N, C, H, W, O, KH, KW, SH, SW, PH, PW, G, OH, OW) && !filtersFit(Og, Cg * KH * KW)) {
+    images = min(N, IMG_CHUNK) * Cg * (H + 2 * PH) * (W + 2 * PW);
+  }
+  if (kind == 1 && backwardInputDirect(N, C, H, W, O, KH, KW, SH, SW, PH, PW, DH, DW, G, OH, OW) &&
+      !filtersFit(Cg, Og * KH * KW)) {
+    images = min(N, IMG_CHUNK) * Og * (OH + 2 * (DH * (KH - 1) - PH)) * (OW + 2 * (DW * (KW - 1) - PW));
+  }
+  return max(col, images);
+}
+
+/** y = conv2d(x, w). col: scratch of conv_scratch_floats(0, …) floats. */
 export function conv2d_forward(x: usize, w: usize, y: usize, col: usize,
                                N: i32, C: i32, H: i32, W: i32, O: i32, KH: i32, KW: i32,
                                SH: i32, SW: i32, PH: i32, PW: i32, DH: i32, DW: i32, G: i32,
@@ -320,13 +402,13 @@ export function conv2d_forward(x: usize, w: usize, y: usize, col: usize,
   const Cg = C / G, Og = O / G;
   const Kc = Cg * KH * KW, OHW = OH * OW, HW = H * W;
   const pw = isPointwise(H, W, KH, KW, SH, SW, PH, PW, OH, OW);
-  if (N > 0 && OHW > 0 && Og > 0 && Kc > 0 && !pw && (Og & 7) == 0 && Og <= NC && Kc <= MC * KC &&
-      directFits(Cg, H, W, PH, PW, OW, Kc * OHW)) {
+  if (forwardDirect(N, C, H, W, O, KH, KW, SH, SW, PH, PW, G, OH, OW)) {
+    const scratch = conv_scratch_floats(0, N, C, H, W, O, KH, KW, SH, SW, PH, PW, DH, DW, G, OH, OW);
     for (let g = 0; g < G; g++) {
       setGeom(x + (<usize>(g * Cg * HW) << 2), <usize>(C * HW) << 2, H, W, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW, N);
       gDst = y + (<usize>(g * Og * OHW) << 2);
       gDstImgBytes = <usize>(O * OHW) << 2;
-      directConv(w + (<usize>(g * Og * Kc) << 2), false, Og, Kc, Cg, N, col);
+      directConv(w + (<usize>(g * Og * Kc) << 2), false, Og, Kc, Cg, N, col, scratch);
     }
     return;
   }
@@ -345,7 +427,7 @@ export function conv2d_forward(x: usize, w: usize, y: usize, col: usize,
   }
 }
 
-/** dx = conv2d input gradient. col: scratch as for the forward. */
+/** dx = conv2d input gradient. col: scratch of conv_scratch_floats(1, …) floats. */
 export function conv2d_backward_input(dy: usize, w: usize, dx: usize, col: usize,
                                       N: i32, C: i32, H: i32, W: i32, O: i32, KH: i32, KW: i32,
                                       SH: i32, SW: i32, PH: i32, PW: i32, DH: i32, DW: i32, G: i32,
@@ -353,19 +435,17 @@ export function conv2d_backward_input(dy: usize, w: usize, dx: usize, col: usize
   const Cg = C / G, Og = O / G;
   const Kc = Cg * KH * KW, OHW = OH * OW, HW = H * W;
   const pw = isPointwise(H, W, KH, KW, SH, SW, PH, PW, OH, OW);
-  const Kt = Og * KH * KW;
-  const PHt = DH * (KH - 1) - PH, PWt = DW * (KW - 1) - PW;
-  if (N > 0 && HW > 0 && Cg > 0 && Kt > 0 && !pw && SH == 1 && SW == 1 &&
-      OH == H + 2 * PH - DH * (KH - 1) && OW == W + 2 * PW - DW * (KW - 1) &&
-      (Cg & 7) == 0 && Cg <= NC && Kt <= MC * KC && directFits(Og, OH, OW, PHt, PWt, W, Kc * OHW)) {
+  if (backwardInputDirect(N, C, H, W, O, KH, KW, SH, SW, PH, PW, DH, DW, G, OH, OW)) {
     // dx[n,c,ih,iw] = Σ_{o,kh',kw'} dy[n,o, ih-PHt+kh'·DH, iw-PWt+kw'·DW]·w[o,c,KH-1-kh',KW-1-kw']
+    const scratch = conv_scratch_floats(1, N, C, H, W, O, KH, KW, SH, SW, PH, PW, DH, DW, G, OH, OW);
+    const PHt = DH * (KH - 1) - PH, PWt = DW * (KW - 1) - PW;
     for (let g = 0; g < G; g++) {
       setGeom(dy + (<usize>(g * Og * OHW) << 2), <usize>(O * OHW) << 2, OH, OW, KH, KW, 1, 1,
               PHt, PWt, DH, DW, H, W, N);
       gDst = dx + (<usize>(g * Cg * HW) << 2);
       gDstImgBytes = <usize>(C * HW) << 2;
       gCg = Cg;
-      directConv(w + (<usize>(g * Og * Kc) << 2), true, Cg, Kt, Og, N, col);
+      directConv(w + (<usize>(g * Og * Kc) << 2), true, Cg, Og * KH * KW, Og, N, col, scratch);
     }
     return;
   }

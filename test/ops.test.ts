@@ -23,10 +23,13 @@ function checkCase(name: string, inputs: string[], f: (xs: rg.Tensor[]) => rg.Te
 checkCase("matmul", ["a", "b"], ([a, b]) => rg.matmul(a, b));
 checkCase("linear", ["x", "weight", "bias"], ([x, w, b]) => rg.linear(x, w, b));
 
-for (const name of ["conv_basic", "conv_stride_dil", "conv_groups", "conv_depthwise", "conv_1x1_s2", "conv_1x1", "conv_rect"]) {
+for (const name of ["conv_basic", "conv_stride_dil", "conv_groups", "conv_depthwise", "conv_1x1_s2", "conv_1x1", "conv_rect", "conv_deep"]) {
   const m = fx.meta(name) as { stride: [number, number]; padding: [number, number]; dilation: [number, number]; groups: number; bias: boolean };
   const opts = { stride: m.stride, padding: m.padding, dilation: m.dilation, groups: m.groups };
-  checkCase(name, m.bias ? ["x", "weight", "bias"] : ["x", "weight"], ([x, w, b]) => rg.conv2d(x, w, b ?? null, opts));
+  // conv_deep sums 1152 terms per output and 288 per filter gradient (typical size 17): an
+  // absolute 1e-4 is still 6e-6 of that, where 1e-5 trips on cancellations near zero.
+  const tol = name === "conv_deep" ? { atol: 1e-4 } : {};
+  checkCase(name, m.bias ? ["x", "weight", "bias"] : ["x", "weight"], ([x, w, b]) => rg.conv2d(x, w, b ?? null, opts), tol);
 }
 
 test("bn_train matches PyTorch, running statistics included", () => {

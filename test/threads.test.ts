@@ -88,6 +88,7 @@ test("conv2d forward and both backward passes (groups, strides, 1x1, odd batch)"
     geom(6, 16, 17, 17, 24, 3, 2, 1, 1), // strided, im2col path
     geom(9, 32, 8, 8, 64, 1, 1, 0, 1), // pointwise
     geom(4, 12, 10, 10, 12, 3, 1, 1, 3), // groups 3, odd channels per group
+    geom(19, 128, 4, 4, 128, 3, 1, 1, 1), // filters packed per chunk of images (16 + 3 at 1 thread)
   ];
   await sameAt1And2("conv2d", () => gs.flatMap((g, i) => {
     const xs = g.N * g.C * g.H * g.W, ws = g.O * (g.C / g.G) * g.KH * g.KW, ys = g.N * g.O * g.OH * g.OW;

@@ -40,6 +40,7 @@ interface Kernels {
   conv2d_forward(x: number, w: number, y: number, col: number, ...dims: number[]): void;
   conv2d_backward_input(dy: number, w: number, dx: number, col: number, ...dims: number[]): void;
   conv2d_backward_weight(dy: number, x: number, dw: number, col: number, ...dimsAndRange: number[]): void;
+  conv_scratch_floats(kind: number, ...dims: number[]): number;
   batchnorm_train_forward(x: number, g: number, b: number, res: number, y: number, m: number, is: number,
     rm: number, rv: number, N: number, C: number, HW: number, mom: number, eps: number, upd: number,
     relu: number, c0: number, c1: number): void;
@@ -422,8 +423,11 @@ export class CpuBackend implements Backend, Threaded {
     this.exec("gemm", parts);
   }
 
-  private colFloats(g: ConvGeometry): number {
-    return (g.C / g.G) * g.KH * g.KW * g.OH * g.OW;
+  /** Col scratch floats of one conv kernel call over `images` images (the kernels' own rule). */
+  private colFloats(kind: 0 | 1 | 2, g: ConvGeometry, images = g.N): number {
+    const dims = geometryArgs(g);
+    dims[0] = images;
+    return this.k.conv_scratch_floats(kind, ...dims);
   }
   private convFlops(g: ConvGeometry): number {
     return 2 * g.N * g.O * (g.C / g.G) * g.KH * g.KW * g.OH * g.OW;
@@ -434,12 +438,14 @@ export class CpuBackend implements Backend, Threaded {
     dst: number, dstImg: number, g: ConvGeometry,
   ): void {
     const dims = geometryArgs(g);
-    const parts = CpuBackend.ranges(g.N, this.lanes(this.convFlops(g), MIN_FLOPS), 1).map(([n0, n1]) => {
+    const ranges = CpuBackend.ranges(g.N, this.lanes(this.convFlops(g), MIN_FLOPS), 1);
+    const parts = ranges.map(([n0, n1]) => {
       const d = dims.slice();
       d[0] = n1 - n0;
       return [src + 4 * n0 * srcImg, w, dst + 4 * n0 * dstImg, 0, ...d];
     });
-    this.exec(kernel, parts, this.colFloats(g));
+    const images = Math.max(...ranges.map(([n0, n1]) => n1 - n0));
+    this.exec(kernel, parts, this.colFloats(kernel === "conv2d_forward" ? 0 : 1, g, images));
   }
   conv2dForward(x: DeviceBuffer, w: DeviceBuffer, y: DeviceBuffer, g: ConvGeometry): void {
     this.convByImages("conv2d_forward", this.p(x), g.C * g.H * g.W, this.p(w), this.p(y), g.O * g.OH * g.OW, g);
@@ -458,7 +464,7 @@ export class CpuBackend implements Backend, Threaded {
     if (g.C < 2 * align) align = 1;
     const parts = CpuBackend.ranges(g.C, this.lanes(this.convFlops(g), MIN_FLOPS), align)
       .map(([c0, c1]) => [pdy, px, pdw, 0, ...dims, c0, c1]);
-    this.exec("conv2d_backward_weight", parts, this.colFloats(g));
+    this.exec("conv2d_backward_weight", parts, this.colFloats(2, g));
   }
 
   /** Per-channel kernels split into channel blocks [c0, c1). */
