@@ -8,13 +8,14 @@
 //   input gradient: stride 1 (same conditions with C/G): the direct kernel applied to dy with
 //     the flipped, transposed filters (padding DH·(KH-1)-PH); otherwise per image and group
 //     gemm (wᵀ·dy) into the col scratch + col2im.
-//   weight gradient: per image im2col + gemm accumulation (beta = 1 after image 0).
+//   weight gradient: im2col + gemm accumulation (beta = 1 after the first gemm), one image per
+//     gemm, or, for planes smaller than KC pixels, KC/(OH·OW) images side by side per gemm.
 // Summation order (depends only on shapes): forward / input-gradient elements are sums over
 // the reduction index k (k = (c·KH+kh)·KW+kw, resp. (o·KH+kh')·KW+kw') in increasing order,
 // in fixed KC = 256 blocks (each block summed from zero in registers, blocks added to the
 // output in increasing order); col2im accumulates in increasing (c, kh, kw, oh, ow) order.
-// The weight gradient sums over the batch in increasing n (each image's term is a gemm over
-// oh·OW+ow in fixed KC blocks, added to dw in increasing n).
+// The weight gradient sums over (n, oh·OW+ow) in increasing order, in fixed KC blocks (each
+// gemm's terms, then the gemms added to dw in increasing n).
 // Threads (src/backend/cpu.ts): forward and input gradient split by images (pointer offsets,
 // each image is independent); the weight gradient by input-channel blocks [c0, c1)
 // (conv2d_backward_weight's range arguments: im2col of those channels only, and the gemm on
@@ -37,14 +38,16 @@ import { madd } from "./simd";
 // @ts-ignore: decorator
 @inline const IMG_CHUNK: i32 = 16;
 
-// Build col[(c*KH+kh)*KW+kw][oh*OW+ow] for one image/group (xg points at channel 0 of the group).
-function im2col(xg: usize, col: usize, Cg: i32, H: i32, W: i32, KH: i32, KW: i32, SH: i32, SW: i32,
+// Build col[(c*KH+kh)*KW+kw][oh*OW+ow] for one image/group (xg points at channel 0 of the group);
+// rows are ld floats apart (ld = OH·OW when the image has the buffer to itself).
+function im2col(xg: usize, col: usize, ld: i32, Cg: i32, H: i32, W: i32, KH: i32, KW: i32, SH: i32, SW: i32,
                 PH: i32, PW: i32, DH: i32, DW: i32, OH: i32, OW: i32): void {
-  let dst = col;
+  let row = col;
   for (let c = 0; c < Cg; c++) {
     const xc = xg + (<usize>(c * H * W) << 2);
     for (let kh = 0; kh < KH; kh++) {
-      for (let kw = 0; kw < KW; kw++) {
+      for (let kw = 0; kw < KW; kw++, row += <usize>ld << 2) {
+        let dst = row;
         const woff = kw * DW - PW;
         // valid ow: 0 <= ow*SW + woff < W
         let owLo = woff >= 0 ? 0 : (-woff + SW - 1) / SW;
@@ -374,8 +377,9 @@ function backwardInputDirect(N: i32, C: i32, H: i32, W: i32, O: i32, KH: i32, KW
 
 /**
  * Floats of col scratch a convolution kernel needs (kind 0 forward, 1 input gradient, 2 weight
- * gradient; N = the images of one call): the im2col buffer of one image and group, or, on the
- * direct path when the filters do not fit the pack buffer, up to IMG_CHUNK zero-padded images.
+ * gradient; N = the images of one call): the im2col buffer of one image and group; on the
+ * direct path when the filters do not fit the pack buffer, up to IMG_CHUNK zero-padded images;
+ * for a weight gradient over small planes, the im2col and dy of imagesPerGemm images.
  * The caller sizes the scratch with this and the kernels read the same figure back.
  */
 export function conv_scratch_floats(kind: i32, N: i32, C: i32, H: i32, W: i32, O: i32, KH: i32, KW: i32,
@@ -390,6 +394,10 @@ export function conv_scratch_floats(kind: i32, N: i32, C: i32, H: i32, W: i32, O
   if (kind == 1 && backwardInputDirect(N, C, H, W, O, KH, KW, SH, SW, PH, PW, DH, DW, G, OH, OW) &&
       !filtersFit(Cg, Og * KH * KW)) {
     images = min(N, IMG_CHUNK) * Og * (OH + 2 * (DH * (KH - 1) - PH)) * (OW + 2 * (DW * (KW - 1) - PW));
+  }
+  if (kind == 2) {
+    const nb = imagesPerGemm(N, OH * OW);
+    if (nb > 1) images = (Cg * KH * KW + Og) * nb * OH * OW;
   }
   return max(col, images);
 }
@@ -419,7 +427,7 @@ export function conv2d_forward(x: usize, w: usize, y: usize, col: usize,
       const yg = y + (<usize>((n * O + g * Og) * OHW) << 2);
       let b = xg;
       if (!pw) {
-        im2col(xg, col, Cg, H, W, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW);
+        im2col(xg, col, OHW, Cg, H, W, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW);
         b = col;
       }
       gemm(0, 0, Og, OHW, Kc, 1, wg, Kc, b, OHW, 0, yg, OHW);
@@ -465,8 +473,15 @@ export function conv2d_backward_input(dy: usize, w: usize, dx: usize, col: usize
   }
 }
 
-/** dw = conv2d weight gradient, summed over the batch in increasing n, for the input
- * channels [c0, c1) only (dw[:, c-block]); [0, C) is the whole gradient. */
+// Images whose weight-gradient terms one gemm sums: enough that the reduction over their
+// pixels fills a KC block. Summing image by image with small planes (ResNet-18's 4×4 layer:
+// 16 pixels) would read and write all of dw once per image for a 16-deep product.
+function imagesPerGemm(N: i32, OHW: i32): i32 {
+  return OHW >= KC ? 1 : max(1, min(N, KC / OHW));
+}
+
+/** dw = conv2d weight gradient, summed over the batch, for the input channels [c0, c1) only
+ * (dw[:, c-block]); [0, C) is the whole gradient. col: conv_scratch_floats(2, …) floats. */
 export function conv2d_backward_weight(dy: usize, x: usize, dw: usize, col: usize,
                                        N: i32, C: i32, H: i32, W: i32, O: i32, KH: i32, KW: i32,
                                        SH: i32, SW: i32, PH: i32, PW: i32, DH: i32, DW: i32, G: i32,
@@ -475,6 +490,7 @@ export function conv2d_backward_weight(dy: usize, x: usize, dw: usize, col: usiz
   const KHW = KH * KW;
   const Kc = Cg * KHW, OHW = OH * OW, HW = H * W;
   const pw = isPointwise(H, W, KH, KW, SH, SW, PH, PW, OH, OW);
+  const nb = imagesPerGemm(N, OHW);
   for (let g = 0; g < G; g++) {
     const lo = max(c0, g * Cg) - g * Cg, hi = min(c1, (g + 1) * Cg) - g * Cg;
     if (lo >= hi) continue;
@@ -484,15 +500,33 @@ export function conv2d_backward_weight(dy: usize, x: usize, dw: usize, col: usiz
       for (let o = 0; o < Og; o++) memory.fill(dwg + (<usize>(o * Kc) << 2), 0, <usize>nk << 2);
       continue;
     }
-    for (let n = 0; n < N; n++) {
-      const xg = x + (<usize>((n * C + g * Cg + lo) * HW) << 2);
-      const dyg = dy + (<usize>((n * O + g * Og) * OHW) << 2);
-      let b = xg;
-      if (!pw) {
-        im2col(xg, col, hi - lo, H, W, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW);
-        b = col;
+    if (nb == 1) {
+      for (let n = 0; n < N; n++) {
+        const xg = x + (<usize>((n * C + g * Cg + lo) * HW) << 2);
+        const dyg = dy + (<usize>((n * O + g * Og) * OHW) << 2);
+        let b = xg;
+        if (!pw) {
+          im2col(xg, col, OHW, hi - lo, H, W, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW);
+          b = col;
+        }
+        gemm(0, 1, Og, nk, OHW, 1, dyg, OHW, b, OHW, n == 0 ? <f32>0 : <f32>1, dwg, Kc);
       }
-      gemm(0, 1, Og, nk, OHW, 1, dyg, OHW, b, OHW, n == 0 ? <f32>0 : <f32>1, dwg, Kc);
+      continue;
+    }
+    // nb images at a time: col[k][i·OHW + pix] and dyc[o][i·OHW + pix] side by side.
+    const ld = nb * OHW;
+    const dyc = col + (<usize>nk * <usize>ld << 2);
+    for (let n0 = 0; n0 < N; n0 += nb) {
+      const cnt = min(nb, N - n0);
+      for (let i = 0; i < cnt; i++) {
+        const n = n0 + i;
+        im2col(x + (<usize>((n * C + g * Cg + lo) * HW) << 2), col + (<usize>(i * OHW) << 2), ld,
+               hi - lo, H, W, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW);
+        for (let o = 0; o < Og; o++) {
+          memory.copy(dyc + (<usize>(o * ld + i * OHW) << 2), dy + (<usize>((n * O + g * Og + o) * OHW) << 2), <usize>OHW << 2);
+        }
+      }
+      gemm(0, 1, Og, nk, cnt * OHW, 1, dyc, ld, col, ld, n0 == 0 ? <f32>0 : <f32>1, dwg, Kc);
     }
   }
 }
