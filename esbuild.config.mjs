@@ -1,7 +1,8 @@
 // The build: AssemblyScript kernels → build/kernels.wasm (+ an embedded base64 module),
 // then esbuild bundles the library (dist/retrograd.mjs, platform-neutral ESM, no Node
-// built-ins), the Node CLI and bench (build/bench.mjs), each test file for Node (build/test/*.mjs), the browser
-// demo (dist/web/) and the cross-runtime run (build/support/run20.mjs).
+// built-ins), the Node CLI, the bench (build/bench.mjs), the PowerGrad experiment
+// (build/powergrad.mjs), each test file for Node (build/test/*.mjs), the browser demo
+// (dist/web/) and the cross-runtime run (build/support/run20.mjs).
 // `npm run build` runs it; `npm test` runs it first.
 import * as esbuild from "esbuild";
 import { readdir } from "node:fs/promises";
@@ -20,6 +21,7 @@ export async function build() {
       banner: { js: "#!/usr/bin/env node" },
     }),
     esbuild.build({ ...common, entryPoints: ["bench/main.ts"], outfile: "build/bench.mjs", platform: "node" }),
+    esbuild.build({ ...common, entryPoints: ["bench/powergrad.ts"], outfile: "build/powergrad.mjs", platform: "node" }),
     esbuild.build({
       ...common, entryPoints: tests, outdir: "build/test", outExtension: { ".js": ".mjs" }, platform: "node",
       // uvu and friends stay external: they are resolved from node_modules at run time.
