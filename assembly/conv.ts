@@ -1,9 +1,10 @@
 // 2-D convolution (NCHW, grouped, strided, padded, dilated).
 // x [N,C,H,W], w [O, C/G, KH, KW], y/dy [N,O,OH,OW].
 //   forward: when O/G % 8 == 0, OW % 4 == 0 and the zero-padded input planes fit in the col
-//     scratch, a direct kernel (per image: zero-padded copy + tap-offset table, 4 output
-//     pixels × 8 output channels per register tile, filters packed once per call, or once
-//     per chunk of images when they do not fit the pack buffer);
+//     scratch, a direct kernel (per image: zero-padded copy, split into stride phases, +
+//     tap-offset table, 4 adjacent output pixels × 8 output channels per register tile,
+//     filters packed once per call, or once per chunk of images when they do not fit the
+//     pack buffer);
 //     otherwise, per image and group, im2col into the col scratch + gemm.
 //   input gradient: stride 1 (same conditions with C/G): the direct kernel applied to dy with
 //     the flipped, transposed filters (padding DH·(KH-1)-PH); otherwise per image and group
@@ -168,20 +169,19 @@ function packWeights(wg: usize, flip: bool, M: i32, K: i32, pc: i32, kc: i32, ds
   }
 }
 
-// 4 pixels (at q, q+sw, q+2sw, q+3sw bytes, plus off[p]) × 8 channels over kc taps; stores
-// transposed: c[j*ldc + i] (mode 0) or += (mode 2), for j < nr (nr < NR goes through tile).
+// 4 adjacent pixels (at q + off[p] and the next three floats) × 8 channels over kc taps;
+// stores transposed: c[j*ldc + i] (mode 0) or += (mode 2), for j < nr (nr < NR goes through
+// tile). Adjacent pixels let the four loads of a tap share one address with immediate offsets.
 // @ts-ignore: decorator
 @inline
-function directTile(kc: i32, offs: usize, q: usize, sw: usize, pb: usize, c: usize, ldc: i32, mode: i32,
+function directTile(kc: i32, offs: usize, q: usize, pb: usize, c: usize, ldc: i32, mode: i32,
                     nr: i32, tile: usize): void {
   let c00 = f32x4.splat(0), c01 = f32x4.splat(0);
   let c10 = f32x4.splat(0), c11 = f32x4.splat(0);
   let c20 = f32x4.splat(0), c21 = f32x4.splat(0);
   let c30 = f32x4.splat(0), c31 = f32x4.splat(0);
   const end = offs + (<usize>kc << 2);
-  // Stride 1 (most layers, and every input gradient): the four pixels are adjacent floats,
-  // so their loads take immediate offsets instead of three address additions per tap.
-  if (sw == 4) while (offs < end) {
+  while (offs < end) {
     const a0p = q + <usize>load<i32>(offs);
     const b0 = v128.load(pb);
     const b1 = v128.load(pb, 16);
@@ -195,25 +195,6 @@ function directTile(kc: i32, offs: usize, q: usize, sw: usize, pb: usize, c: usi
     c20 = madd(a, b0, c20);
     c21 = madd(a, b1, c21);
     a = v128.load32_splat(a0p, 12);
-    c30 = madd(a, b0, c30);
-    c31 = madd(a, b1, c31);
-    offs += 4;
-    pb += 32;
-  }
-  else while (offs < end) {
-    const a0p = q + <usize>load<i32>(offs);
-    const b0 = v128.load(pb);
-    const b1 = v128.load(pb, 16);
-    let a = v128.load32_splat(a0p);
-    c00 = madd(a, b0, c00);
-    c01 = madd(a, b1, c01);
-    a = v128.load32_splat(a0p + sw);
-    c10 = madd(a, b0, c10);
-    c11 = madd(a, b1, c11);
-    a = v128.load32_splat(a0p + sw * 2);
-    c20 = madd(a, b0, c20);
-    c21 = madd(a, b1, c21);
-    a = v128.load32_splat(a0p + sw * 3);
     c30 = madd(a, b0, c30);
     c31 = madd(a, b1, c31);
     offs += 4;
@@ -261,11 +242,19 @@ function storeT4(c: usize, ld: usize, r0: v128, r1: v128, r2: v128, r3: v128, mo
   v128.store(c + ld * 3, v3);
 }
 
+// Floats of one image's source planes as the direct path lays them out: zero-padded, and for
+// a stride S split into S_H·S_W phase planes of ⌈Hp/S_H⌉×⌈Wp/S_W⌉ (phase (a, b) holds the padded
+// rows a, a+S_H, … and columns b, b+S_W, …), so that adjacent output pixels read adjacent
+// floats at every stride. Stride 1 is one phase: the padded plane itself.
+function paddedFloats(Cin: i32, H: i32, W: i32, PH: i32, PW: i32, SH: i32, SW: i32): i64 {
+  const Hq = (H + 2 * PH + SH - 1) / SH, Wq = (W + 2 * PW + SW - 1) / SW;
+  return <i64>Cin * <i64>(SH * SW) * <i64>Hq * <i64>Wq;
+}
+
 // Can the direct path run? Needs OW % 4 == 0 and the padded planes to fit in the col scratch.
-function directFits(Cin: i32, H: i32, W: i32, PH: i32, PW: i32, OW: i32, colFloats: i32): bool {
+function directFits(Cin: i32, H: i32, W: i32, PH: i32, PW: i32, SH: i32, SW: i32, OW: i32, colFloats: i32): bool {
   if ((OW & 3) != 0 || PH < 0 || PW < 0) return false;
-  const Hp = H + 2 * PH, Wp = W + 2 * PW;
-  return <i64>Cin * <i64>Hp * <i64>Wp <= <i64>colFloats;
+  return paddedFloats(Cin, H, W, PH, PW, SH, SW) <= <i64>colFloats;
 }
 
 // Do the packed filters of the whole reduction fit the pack buffer at once?
@@ -275,7 +264,7 @@ function filtersFit(M: i32, K: i32): bool {
 
 // dst[n][m][pix] = Σ_k A[m][k]·col[k][j] via the direct path (geometry in the g* globals:
 // source = gSrc planes, Cin channels; PH/PW >= 0). xp: scratch of scratchFloats floats,
-// at least Cin·Hp·Wp (one zero-padded image).
+// at least paddedFloats (one zero-padded image).
 // When the filters fit the pack buffer they are packed once per call and the images go
 // one at a time; otherwise each KC block of filters is packed once per chunk of as many
 // padded images as the scratch holds, not once per image (deep layers with small planes
@@ -286,27 +275,29 @@ function directConv(wg: usize, flip: bool, M: i32, K: i32, Cin: i32, N: i32, xp:
   const offs = sp; // packA area: up to MC·KC ints of tap offsets
   const pB = sp + (<usize>(MC * KC) << 2);
   const tile = pB + (<usize>(KC * NC) << 2);
-  const Hp = gH + 2 * gPH, Wp = gW + 2 * gPW;
-  const HWp = Hp * Wp, HW = gH * gW;
-  const planeBytes = <usize>(Cin * HWp) << 2;
+  const Hq = (gH + 2 * gPH + gSH - 1) / gSH, Wq = (gW + 2 * gPW + gSW - 1) / gSW, HWq = Hq * Wq;
+  const planeFloats = <i32>paddedFloats(Cin, gH, gW, gPH, gPW, gSH, gSW);
+  const planeBytes = <usize>planeFloats << 2;
   const OHW = gOHW;
   const Mp = (M + NR - 1) & ~(NR - 1);
   const KHW = gKH * gKW;
   const wFit = filtersFit(M, K);
   if (K > MC * KC || M > NC) return; // caller guarantees (checked in directOk)
-  const chunk = wFit ? 1 : max(1, min(N, scratchFloats / (Cin * HWp)));
-  // Tap offsets for all K (bytes), stored once.
+  const chunk = wFit ? 1 : max(1, min(N, scratchFloats / planeFloats));
+  // Tap offsets for all K (bytes), stored once: tap (c, kh, kw) reads padded row oh·SH + kh·DH,
+  // that is phase row (kh·DH) % SH, shifted by (kh·DH) / SH rows (columns alike).
   for (let k = 0; k < K; k++) {
     const c = k / KHW, r = k - c * KHW, kh = r / gKW, kw = r - kh * gKW;
-    store<i32>(offs + (<usize>k << 2), (c * HWp + kh * gDH * Wp + kw * gDW) << 2);
+    const dh = kh * gDH, dw = kw * gDW;
+    const phase = (c * gSH + dh % gSH) * gSW + dw % gSW;
+    store<i32>(offs + (<usize>k << 2), (phase * HWq + (dh / gSH) * Wq + dw / gSW) << 2);
   }
   if (wFit) {
     for (let pc = 0; pc < K; pc += KC) packWeights(wg, flip, M, K, pc, min(KC, K - pc), pB + (<usize>(pc * Mp) << 2));
   }
-  const sw = <usize>gSW << 2;
   for (let n0 = 0; n0 < N; n0 += chunk) {
     const nc = min(chunk, N - n0);
-    for (let i = 0; i < nc; i++) padImage(gSrc + <usize>(n0 + i) * gImgBytes, xp + <usize>i * planeBytes, Cin, Hp, Wp);
+    for (let i = 0; i < nc; i++) padImage(gSrc + <usize>(n0 + i) * gImgBytes, xp + <usize>i * planeBytes, Cin, Hq, Wq);
     for (let pc = 0; pc < K; pc += KC) {
       const kc = min(KC, K - pc);
       let wb = pB + (<usize>(pc * Mp) << 2);
@@ -317,13 +308,13 @@ function directConv(wg: usize, flip: bool, M: i32, K: i32, Cin: i32, N: i32, xp:
         const ximg = xp + <usize>i * planeBytes;
         const dimg = gDst + <usize>(n0 + i) * gDstImgBytes;
         for (let oh = 0; oh < gOH; oh++) {
-          const qrow = ximg + (<usize>(oh * gSH * Wp) << 2);
+          const qrow = ximg + (<usize>(oh * Wq) << 2);
           const crow = dimg + (<usize>(oh * gOW) << 2);
           for (let ow = 0; ow < gOW; ow += 4) {
-            const q = qrow + (<usize>(ow * gSW) << 2);
+            const q = qrow + (<usize>ow << 2);
             const cpix = crow + (<usize>ow << 2);
             for (let jr = 0; jr < M; jr += NR) {
-              directTile(kc, ob, q, sw, wb + (<usize>(jr * kc) << 2), cpix + (<usize>(jr * OHW) << 2), OHW, mode,
+              directTile(kc, ob, q, wb + (<usize>(jr * kc) << 2), cpix + (<usize>(jr * OHW) << 2), OHW, mode,
                          min(NR, M - jr), tile);
             }
           }
@@ -333,8 +324,32 @@ function directConv(wg: usize, flip: bool, M: i32, K: i32, Cin: i32, N: i32, xp:
   }
 }
 
-// Zero-padded copy of one image's Cin source planes (gH×gW, padding gPH/gPW) into xp.
-function padImage(src: usize, xp: usize, Cin: i32, Hp: i32, Wp: i32): void {
+// One image's Cin source planes (gH×gW) laid out for the direct path: zero-padded by gPH/gPW,
+// split into gSH·gSW phase planes of Hq×Wq each (see paddedFloats).
+function padImage(src: usize, xp: usize, Cin: i32, Hq: i32, Wq: i32): void {
+  if (gSH == 1 && gSW == 1) {
+    padPlanes(src, xp, Cin, Hq, Wq);
+    return;
+  }
+  let dst = xp;
+  for (let c = 0; c < Cin; c++) {
+    const xc = src + (<usize>(c * gH * gW) << 2);
+    for (let a = 0; a < gSH; a++) {
+      for (let b = 0; b < gSW; b++) {
+        for (let i = 0; i < Hq; i++) {
+          const h = i * gSH + a - gPH;
+          for (let j = 0; j < Wq; j++, dst += 4) {
+            const w = j * gSW + b - gPW;
+            store<f32>(dst, h >= 0 && h < gH && w >= 0 && w < gW ? load<f32>(xc + (<usize>(h * gW + w) << 2)) : <f32>0);
+          }
+        }
+      }
+    }
+  }
+}
+
+// Stride 1: the zero-padded planes, Hp×Wp each, row by row.
+function padPlanes(src: usize, xp: usize, Cin: i32, Hp: i32, Wp: i32): void {
   const HWp = Hp * Wp;
   if (gPH == 0 && gPW == 0) {
     memory.copy(xp, src, <usize>(Cin * gH * gW) << 2);
@@ -364,7 +379,7 @@ function forwardDirect(N: i32, C: i32, H: i32, W: i32, O: i32, KH: i32, KW: i32,
                        PH: i32, PW: i32, G: i32, OH: i32, OW: i32): bool {
   const Cg = C / G, Og = O / G, Kc = Cg * KH * KW, OHW = OH * OW;
   return N > 0 && OHW > 0 && Og > 0 && Kc > 0 && !isPointwise(H, W, KH, KW, SH, SW, PH, PW, OH, OW) &&
-    (Og & 7) == 0 && Og <= NC && Kc <= MC * KC && directFits(Cg, H, W, PH, PW, OW, Kc * OHW);
+    (Og & 7) == 0 && Og <= NC && Kc <= MC * KC && directFits(Cg, H, W, PH, PW, SH, SW, OW, Kc * OHW);
 }
 function backwardInputDirect(N: i32, C: i32, H: i32, W: i32, O: i32, KH: i32, KW: i32, SH: i32, SW: i32,
                              PH: i32, PW: i32, DH: i32, DW: i32, G: i32, OH: i32, OW: i32): bool {
@@ -372,7 +387,7 @@ function backwardInputDirect(N: i32, C: i32, H: i32, W: i32, O: i32, KH: i32, KW
   return N > 0 && H * W > 0 && Cg > 0 && Kt > 0 && !isPointwise(H, W, KH, KW, SH, SW, PH, PW, OH, OW) &&
     SH == 1 && SW == 1 && OH == H + 2 * PH - DH * (KH - 1) && OW == W + 2 * PW - DW * (KW - 1) &&
     (Cg & 7) == 0 && Cg <= NC && Kt <= MC * KC &&
-    directFits(Og, OH, OW, DH * (KH - 1) - PH, DW * (KW - 1) - PW, W, Cg * KH * KW * OH * OW);
+    directFits(Og, OH, OW, DH * (KH - 1) - PH, DW * (KW - 1) - PW, 1, 1, W, Cg * KH * KW * OH * OW);
 }
 
 /**
@@ -389,11 +404,11 @@ export function conv_scratch_floats(kind: i32, N: i32, C: i32, H: i32, W: i32, O
   const col = Cg * KH * KW * OH * OW;
   let images = 0;
   if (kind == 0 && forwardDirect(N, C, H, W, O, KH, KW, SH, SW, PH, PW, G, OH, OW) && !filtersFit(Og, Cg * KH * KW)) {
-    images = min(N, IMG_CHUNK) * Cg * (H + 2 * PH) * (W + 2 * PW);
+    images = min(N, IMG_CHUNK) * <i32>paddedFloats(Cg, H, W, PH, PW, SH, SW);
   }
   if (kind == 1 && backwardInputDirect(N, C, H, W, O, KH, KW, SH, SW, PH, PW, DH, DW, G, OH, OW) &&
       !filtersFit(Cg, Og * KH * KW)) {
-    images = min(N, IMG_CHUNK) * Og * (OH + 2 * (DH * (KH - 1) - PH)) * (OW + 2 * (DW * (KW - 1) - PW));
+    images = min(N, IMG_CHUNK) * <i32>paddedFloats(Og, OH, OW, DH * (KH - 1) - PH, DW * (KW - 1) - PW, 1, 1);
   }
   if (kind == 2) {
     const nb = imagesPerGemm(N, OH * OW);
