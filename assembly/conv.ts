@@ -282,7 +282,7 @@ function directConv(wg: usize, flip: bool, M: i32, K: i32, Cin: i32, N: i32, xp:
   const Mp = (M + NR - 1) & ~(NR - 1);
   const KHW = gKH * gKW;
   const wFit = filtersFit(M, K);
-  if (K > MC * KC || M > NC) return; // caller guarantees (checked in directOk)
+  if (K > MC * KC || M > NC) return; // the callers check (forwardDirect, backwardInputDirect)
   const chunk = wFit ? 1 : max(1, min(N, scratchFloats / planeFloats));
   // Tap offsets for all K (bytes), stored once: tap (c, kh, kw) reads padded row oh·SH + kh·DH,
   // that is phase row (kh·DH) % SH, shifted by (kh·DH) / SH rows (columns alike).

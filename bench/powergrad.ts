@@ -108,8 +108,9 @@ for (const model of models) {
 const table = rows.join("\n");
 const command = `node build/powergrad.mjs ${args.join(" ")}`.trim();
 console.log(`${table}\n\n${seeds.length} seeds per row, ${epochs} epochs on the first ${subsetSize} training images, ` +
-  `tested on the first ${testSubsetSize}, batch ${batchSize}; ${threads} threads, ` +
-  `${((performance.now() - started) / 60000).toFixed(1)} min in this process.\nCommand: ${command}`);
+  `tested on the first ${testSubsetSize}, batch ${batchSize}; ` +
+  (reportOnly ? "read back from the runs' files." : `${threads} threads, ${((performance.now() - started) / 60000).toFixed(1)} min in this process.`) +
+  `\nCommand: ${command}`);
 // One overlay per α, averaged over seeds, so the plot stays readable.
 const runs = models.flatMap((model) => alphas.map((alpha) => {
   const group = results.filter((r) => r.model === model && r.alpha === alpha);
