@@ -12,7 +12,8 @@
  * WebGPU (--backend webgpu): sgemm 1024³/4096³ and the models, with dispatches and submits
  * per training step.
  *
- * References, run after ours so that nothing else competes for the cores:
+ * References, each run right after we time the same workload (so that nothing competes for
+ * the cores, and both sides of a ratio come from the same minute of a noisy machine):
  *   --vs-torch  the same workloads in PyTorch (bench/torch_ref.py, Debian's python3-torch
  *               through /usr/bin/python3), with the ratios retrograd / PyTorch;
  *   --vs-tfjs   sgemm on TensorFlow.js's wasm backend (XNNPACK), one thread (bench/tfjs_ref.ts).
@@ -126,11 +127,15 @@ interface TorchRef {
   peakStepMiB: Record<string, number>;
 }
 
-/** Run bench/torch_ref.py on the same workloads (after ours; it needs the cores alone). */
-function torchRef(threads: number[], models: [string, number][], sizes: number[], repeats: number): TorchRef {
+/**
+ * Run bench/torch_ref.py on one group of workloads. It needs the cores alone, so it runs
+ * between ours; the bench calls it right after timing the same workloads itself.
+ */
+function torchRef(threads: number, models: [string, number][], sizes: number[], repeats: number, peakOnly = false): TorchRef {
   const args = [
-    "bench/torch_ref.py", "--threads", threads.join(","), "--sizes", sizes.join(","),
+    "bench/torch_ref.py", "--threads", String(threads), "--sizes", sizes.join(","),
     "--models", models.map(([m, b]) => `${m}:${b}`).join(","), "--repeats", String(repeats),
+    ...(peakOnly ? ["--peak-only"] : []),
   ];
   const r = spawnSync("/usr/bin/python3", args, { encoding: "utf8", maxBuffer: 1 << 24 });
   if (r.status !== 0) {
@@ -163,6 +168,19 @@ export async function runBench(args: readonly string[]) {
   const vsTorch = args.includes("--vs-torch") && !onGpu;
   const vsTfjs = args.includes("--vs-tfjs") && !onGpu;
 
+  // PyTorch's figures, gathered workload by workload right after ours (--vs-torch).
+  const torch: TorchRef | undefined = vsTorch ? { torch: "", runs: [], peakStepMiB: {} } : undefined;
+  const addTorch = (threads: number, models: [string, number][], sizes: number[]) => {
+    if (!torch) return;
+    const ref = torchRef(threads, models, sizes, repeats);
+    torch.torch = ref.torch;
+    for (const run of ref.runs) {
+      const into = torch.runs.find((r) => r.threads === run.threads);
+      if (!into) torch.runs.push(run);
+      else { Object.assign(into.sgemmGflops, run.sgemmGflops); into.models.push(...run.models); }
+    }
+  };
+  let tfjs: Awaited<ReturnType<typeof import("./tfjs_ref.ts").tfjsSgemm>> | undefined;
   const simdPeakGflops: Record<string, number> = {};
   const sgemm: { n: number; threads: number; kernels: string; gflops: number; pctOfPeak?: number }[] = [];
   const results: ModelResult[] = [];
@@ -185,11 +203,14 @@ export async function runBench(args: readonly string[]) {
         sgemm.push({ n, threads: inEffect, kernels: variant, gflops, ...(peak ? { pctOfPeak: 100 * gflops / (peak * inEffect) } : {}) });
       }
     }
+    addTorch(inEffect, [], sizes);
+    if (vsTfjs && inEffect === 1) tfjs = await (await import("./tfjs_ref.ts")).tfjsSgemm(sizes, repeats);
     await rg.setDeterministic(true);
     for (const [m, batch] of models) {
       const { peakStepMiB, ...r } = await model(m, batch, repeats, false);
       // The same allocations at every thread count: reported once.
       results.push({ model: m, batch, threads: inEffect, kernels: "plain", ...r, ...(threads === threadCounts[0] ? { peakStepMiB } : {}) });
+      addTorch(inEffect, [[m, batch]], []);
     }
     if (relaxedAvailable && threads === threadCounts[threadCounts.length - 1]) {
       await rg.setDeterministic(false);
@@ -202,8 +223,7 @@ export async function runBench(args: readonly string[]) {
   }
   await rg.setThreads(1);
 
-  const tfjs = vsTfjs ? await (await import("./tfjs_ref.ts")).tfjsSgemm(sizes, repeats) : undefined;
-  const torch = vsTorch ? torchRef(threadCounts, models, sizes, repeats) : undefined;
+  if (torch) torch.peakStepMiB = torchRef(1, models, [], repeats, true).peakStepMiB;
 
   const torchModel = (m: string, threads: number) => torch?.runs.find((r) => r.threads === threads)?.models.find((x) => x.model === m);
   const torchSgemm = (n: number, threads: number) => torch?.runs.find((r) => r.threads === threads)?.sgemmGflops[String(n)];

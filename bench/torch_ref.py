@@ -5,8 +5,10 @@ a training step allocates (the profiler's allocation events from before the firs
 gradients, momentum buffers, activations and temporaries count, as in retrograd's figure).
 Run with Debian's python3-torch and libopenblas0-pthread, by /usr/bin/python3:
   /usr/bin/python3 bench/torch_ref.py [--threads 1,2] [--models resnet20:64,resnet18:32]
-      [--sizes 256,1024] [--repeats 5]
-Prints JSON. Reference numbers only; retrograd never depends on torch."""
+      [--sizes 256,1024] [--repeats 5] [--peak-only]
+Prints JSON: the timings, or with --peak-only only the models' peak step memory (the bench
+asks for each workload right after timing its own, so that both figures of a ratio come from
+the same minute of this noisy machine). Reference numbers only; retrograd never depends on torch."""
 import argparse, json, statistics, time
 import torch
 import torch.nn as nn
@@ -110,10 +112,14 @@ if __name__ == "__main__":
     p.add_argument("--models", default="resnet20:64,resnet18:32")
     p.add_argument("--sizes", default="256,1024")
     p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--peak-only", action="store_true")
     a = p.parse_args()
     models = [(m.split(":")[0], int(m.split(":")[1])) for m in a.models.split(",") if m]
     sizes = [int(n) for n in a.sizes.split(",") if n]
-    runs = [measure(int(t), models, sizes, a.repeats) for t in a.threads.split(",")]
-    torch.set_num_threads(1)
-    peaks = {name: peak_step_bytes(name, batch) / 2 ** 20 for name, batch in models}
-    print(json.dumps({"torch": torch.__version__, "runs": runs, "peakStepMiB": peaks}, indent=2))
+    if a.peak_only:
+        torch.set_num_threads(1)
+        peaks = {name: peak_step_bytes(name, batch) / 2 ** 20 for name, batch in models}
+        print(json.dumps({"torch": torch.__version__, "runs": [], "peakStepMiB": peaks}, indent=2))
+    else:
+        runs = [measure(int(t), models, sizes, a.repeats) for t in a.threads.split(",")]
+        print(json.dumps({"torch": torch.__version__, "runs": runs, "peakStepMiB": {}}, indent=2))
