@@ -9,8 +9,10 @@
 //   input gradient: stride 1 (same conditions with C/G): the direct kernel applied to dy with
 //     the flipped, transposed filters (padding DH·(KH-1)-PH); otherwise per image and group
 //     gemm (wᵀ·dy) into the col scratch + col2im.
-//   weight gradient: im2col + gemm accumulation (beta = 1 after the first gemm), one image per
-//     gemm, or, for planes smaller than KC pixels, KC/(OH·OW) images side by side per gemm.
+//   weight gradient: a gemm dy·colᵀ whose im2col matrix col is never written: its packing
+//     reads the zero-padded images (laid out as for the direct path) through the tap-offset
+//     table; one image per gemm, or, for planes smaller than KC pixels, KC/(OH·OW) images
+//     side by side; beta = 1 after the first gemm. 1×1 stride-1 layers use x itself.
 // Summation order (depends only on shapes): forward / input-gradient elements are sums over
 // the reduction index k (k = (c·KH+kh)·KW+kw, resp. (o·KH+kh')·KW+kw') in increasing order,
 // in fixed KC = 256 blocks (each block summed from zero in registers, blocks added to the
@@ -21,7 +23,7 @@
 // each image is independent); the weight gradient by input-channel blocks [c0, c1)
 // (conv2d_backward_weight's range arguments: im2col of those channels only, and the gemm on
 // the matching columns of dw), so every element keeps the 1-thread summation order.
-import { gemm, gemmScratchPtr, packB } from "./gemm";
+import { gemm, gemmScratchPtr, gemmWith, packB, storeStripRows } from "./gemm";
 import { madd } from "./simd";
 
 // Blocking; must match gemm.ts's scratch layout: packA MC·KC, packB KC·NC, tile MR·NR.
@@ -39,16 +41,14 @@ import { madd } from "./simd";
 // @ts-ignore: decorator
 @inline const IMG_CHUNK: i32 = 16;
 
-// Build col[(c*KH+kh)*KW+kw][oh*OW+ow] for one image/group (xg points at channel 0 of the group);
-// rows are ld floats apart (ld = OH·OW when the image has the buffer to itself).
-function im2col(xg: usize, col: usize, ld: i32, Cg: i32, H: i32, W: i32, KH: i32, KW: i32, SH: i32, SW: i32,
+// Build col[(c*KH+kh)*KW+kw][oh*OW+ow] for one image/group (xg points at channel 0 of the group).
+function im2col(xg: usize, col: usize, Cg: i32, H: i32, W: i32, KH: i32, KW: i32, SH: i32, SW: i32,
                 PH: i32, PW: i32, DH: i32, DW: i32, OH: i32, OW: i32): void {
-  let row = col;
+  let dst = col;
   for (let c = 0; c < Cg; c++) {
     const xc = xg + (<usize>(c * H * W) << 2);
     for (let kh = 0; kh < KH; kh++) {
-      for (let kw = 0; kw < KW; kw++, row += <usize>ld << 2) {
-        let dst = row;
+      for (let kw = 0; kw < KW; kw++) {
         const woff = kw * DW - PW;
         // valid ow: 0 <= ow*SW + woff < W
         let owLo = woff >= 0 ? 0 : (-woff + SW - 1) / SW;
@@ -275,23 +275,15 @@ function directConv(wg: usize, flip: bool, M: i32, K: i32, Cin: i32, N: i32, xp:
   const offs = sp; // packA area: up to MC·KC ints of tap offsets
   const pB = sp + (<usize>(MC * KC) << 2);
   const tile = pB + (<usize>(KC * NC) << 2);
-  const Hq = (gH + 2 * gPH + gSH - 1) / gSH, Wq = (gW + 2 * gPW + gSW - 1) / gSW, HWq = Hq * Wq;
+  const Hq = (gH + 2 * gPH + gSH - 1) / gSH, Wq = (gW + 2 * gPW + gSW - 1) / gSW;
   const planeFloats = <i32>paddedFloats(Cin, gH, gW, gPH, gPW, gSH, gSW);
   const planeBytes = <usize>planeFloats << 2;
   const OHW = gOHW;
   const Mp = (M + NR - 1) & ~(NR - 1);
-  const KHW = gKH * gKW;
   const wFit = filtersFit(M, K);
   if (K > MC * KC || M > NC) return; // the callers check (forwardDirect, backwardInputDirect)
   const chunk = wFit ? 1 : max(1, min(N, scratchFloats / planeFloats));
-  // Tap offsets for all K (bytes), stored once: tap (c, kh, kw) reads padded row oh·SH + kh·DH,
-  // that is phase row (kh·DH) % SH, shifted by (kh·DH) / SH rows (columns alike).
-  for (let k = 0; k < K; k++) {
-    const c = k / KHW, r = k - c * KHW, kh = r / gKW, kw = r - kh * gKW;
-    const dh = kh * gDH, dw = kw * gDW;
-    const phase = (c * gSH + dh % gSH) * gSW + dw % gSW;
-    store<i32>(offs + (<usize>k << 2), (phase * HWq + (dh / gSH) * Wq + dw / gSW) << 2);
-  }
+  tapOffsets(offs, K, Hq, Wq);
   if (wFit) {
     for (let pc = 0; pc < K; pc += KC) packWeights(wg, flip, M, K, pc, min(KC, K - pc), pB + (<usize>(pc * Mp) << 2));
   }
@@ -321,6 +313,19 @@ function directConv(wg: usize, flip: bool, M: i32, K: i32, Cin: i32, N: i32, xp:
         }
       }
     }
+  }
+}
+
+// Byte offsets of the K taps k = (c·KH+kh)·KW+kw in a padded image (phase planes Hq×Wq): tap
+// (c, kh, kw) reads padded row oh·SH + kh·DH, that is phase row (kh·DH) % SH shifted by
+// (kh·DH) / SH rows (columns alike), of channel c.
+function tapOffsets(offs: usize, K: i32, Hq: i32, Wq: i32): void {
+  const KHW = gKH * gKW, HWq = Hq * Wq;
+  for (let k = 0; k < K; k++) {
+    const c = k / KHW, r = k - c * KHW, kh = r / gKW, kw = r - kh * gKW;
+    const dh = kh * gDH, dw = kw * gDW;
+    const phase = (c * gSH + dh % gSH) * gSW + dw % gSW;
+    store<i32>(offs + (<usize>k << 2), (phase * HWq + (dh / gSH) * Wq + dw / gSW) << 2);
   }
 }
 
@@ -411,8 +416,10 @@ export function conv_scratch_floats(kind: i32, N: i32, C: i32, H: i32, W: i32, O
     images = min(N, IMG_CHUNK) * <i32>paddedFloats(Og, OH, OW, DH * (KH - 1) - PH, DW * (KW - 1) - PW, 1, 1);
   }
   if (kind == 2) {
+    // the weight gradient's padded images, tap offsets and side-by-side dy (none for 1×1 stride 1)
     const nb = imagesPerGemm(N, OH * OW);
-    if (nb > 1) images = (Cg * KH * KW + Og) * nb * OH * OW;
+    if (isPointwise(H, W, KH, KW, SH, SW, PH, PW, OH, OW) && nb == 1) return 0;
+    return nb * <i32>paddedFloats(Cg, H, W, PH, PW, SH, SW) + Cg * KH * KW + (nb > 1 ? Og * nb * OH * OW : 0);
   }
   return max(col, images);
 }
@@ -442,7 +449,7 @@ export function conv2d_forward(x: usize, w: usize, y: usize, col: usize,
       const yg = y + (<usize>((n * O + g * Og) * OHW) << 2);
       let b = xg;
       if (!pw) {
-        im2col(xg, col, OHW, Cg, H, W, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW);
+        im2col(xg, col, Cg, H, W, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW);
         b = col;
       }
       gemm(0, 0, Og, OHW, Kc, 1, wg, Kc, b, OHW, 0, yg, OHW);
@@ -495,6 +502,55 @@ function imagesPerGemm(N: i32, OHW: i32): i32 {
   return OHW >= KC ? 1 : max(1, min(N, KC / OHW));
 }
 
+// ---- weight gradient: implicit im2col ----
+// The gemm's B is the im2col matrix op(B)[p][j] = value that tap j reads for pixel p (p runs
+// over the pixels of a chunk of images), never written out: packPatches fills the gemm's B
+// strips straight from the chunk's padded images (laid out as for the direct path) through
+// the tap-offset table, four adjacent pixels of eight taps at a time (a 4×4 transpose twice).
+let gPatchImgs: usize = 0; // the chunk's padded images, gPatchPlaneBytes apart
+let gPatchPlaneBytes: usize = 0;
+let gPatchOffs: usize = 0; // tap byte offsets (one i32 per tap of the channel block)
+let gPatchWq: i32 = 0; // padded phase-plane row length
+
+function patchBase(img: i32, oh: i32, ow: i32): usize {
+  return gPatchImgs + <usize>img * gPatchPlaneBytes + (<usize>(oh * gPatchWq + ow) << 2);
+}
+
+function packPatches(p0: i32, j0: i32, kc: i32, nc: i32, dst: usize): void {
+  const img0 = p0 / gOHW, r0 = p0 - img0 * gOHW, oh0 = r0 / gOW, ow0 = r0 - oh0 * gOW;
+  for (let s = 0; s < nc; s += NR) {
+    const nr = min(NR, nc - s);
+    const d = dst + (<usize>(s * kc) << 2);
+    const o = gPatchOffs + (<usize>(j0 + s) << 2);
+    let img = img0, oh = oh0, ow = ow0;
+    let p = 0;
+    while (p < kc) {
+      const dp = d + (<usize>(p * NR) << 2);
+      if (nr == NR && ow + 4 <= gOW && p + 4 <= kc) {
+        const base = patchBase(img, oh, ow);
+        storeStripRows(v128.load(base + load<i32>(o)), v128.load(base + load<i32>(o, 4)),
+                       v128.load(base + load<i32>(o, 8)), v128.load(base + load<i32>(o, 12)), dp);
+        storeStripRows(v128.load(base + load<i32>(o, 16)), v128.load(base + load<i32>(o, 20)),
+                       v128.load(base + load<i32>(o, 24)), v128.load(base + load<i32>(o, 28)), dp + 16);
+        p += 4;
+        ow += 4;
+      } else {
+        // one pixel: a row's ragged end, a short last block or a short last strip
+        const base = patchBase(img, oh, ow);
+        for (let jj = 0; jj < NR; jj++) {
+          store<f32>(dp + (<usize>jj << 2), jj < nr ? load<f32>(base + load<i32>(o + (<usize>jj << 2))) : <f32>0);
+        }
+        p++;
+        ow++;
+      }
+      if (ow == gOW) {
+        ow = 0;
+        if (++oh == gOH) { oh = 0; img++; }
+      }
+    }
+  }
+}
+
 /** dw = conv2d weight gradient, summed over the batch, for the input channels [c0, c1) only
  * (dw[:, c-block]); [0, C) is the whole gradient. col: conv_scratch_floats(2, …) floats. */
 export function conv2d_backward_weight(dy: usize, x: usize, dw: usize, col: usize,
@@ -511,37 +567,47 @@ export function conv2d_backward_weight(dy: usize, x: usize, dw: usize, col: usiz
     if (lo >= hi) continue;
     const nk = (hi - lo) * KHW;
     const dwg = dw + (<usize>(g * Og * Kc + lo * KHW) << 2);
-    if (N <= 0) {
+    if (N <= 0 || OHW <= 0) {
       for (let o = 0; o < Og; o++) memory.fill(dwg + (<usize>(o * Kc) << 2), 0, <usize>nk << 2);
       continue;
     }
-    if (nb == 1) {
+    const dyg = dy + (<usize>(g * Og * OHW) << 2);
+    if (pw && nb == 1) {
+      // 1×1, stride 1: the images themselves are the im2col matrix
       for (let n = 0; n < N; n++) {
-        const xg = x + (<usize>((n * C + g * Cg + lo) * HW) << 2);
-        const dyg = dy + (<usize>((n * O + g * Og) * OHW) << 2);
-        let b = xg;
-        if (!pw) {
-          im2col(xg, col, OHW, hi - lo, H, W, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW);
-          b = col;
-        }
-        gemm(0, 1, Og, nk, OHW, 1, dyg, OHW, b, OHW, n == 0 ? <f32>0 : <f32>1, dwg, Kc);
+        gemm(0, 1, Og, nk, OHW, 1, dyg + <usize>n * (<usize>(O * OHW) << 2), OHW,
+             x + (<usize>((n * C + g * Cg + lo) * HW) << 2), HW, n == 0 ? <f32>0 : <f32>1, dwg, Kc);
       }
       continue;
     }
-    // nb images at a time: col[k][i·OHW + pix] and dyc[o][i·OHW + pix] side by side.
+    // nb padded images, the block's tap offsets, and (nb > 1) their dy side by side.
+    setGeom(x + (<usize>((g * Cg + lo) * HW) << 2), <usize>(C * HW) << 2, H, W, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW, N);
+    const Hq = (H + 2 * PH + SH - 1) / SH, Wq = (W + 2 * PW + SW - 1) / SW;
+    const planeFloats = <i32>paddedFloats(hi - lo, H, W, PH, PW, SH, SW);
+    gPatchImgs = col;
+    gPatchPlaneBytes = <usize>planeFloats << 2;
+    gPatchOffs = col + (<usize>(nb * planeFloats) << 2);
+    gPatchWq = Wq;
+    tapOffsets(gPatchOffs, nk, Hq, Wq);
     const ld = nb * OHW;
-    const dyc = col + (<usize>nk * <usize>ld << 2);
+    const dyc = gPatchOffs + (<usize>nk << 2);
     for (let n0 = 0; n0 < N; n0 += nb) {
       const cnt = min(nb, N - n0);
       for (let i = 0; i < cnt; i++) {
-        const n = n0 + i;
-        im2col(x + (<usize>((n * C + g * Cg + lo) * HW) << 2), col + (<usize>(i * OHW) << 2), ld,
-               hi - lo, H, W, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW);
-        for (let o = 0; o < Og; o++) {
-          memory.copy(dyc + (<usize>(o * ld + i * OHW) << 2), dy + (<usize>((n * O + g * Og + o) * OHW) << 2), <usize>OHW << 2);
-        }
+        padImage(gSrc + <usize>(n0 + i) * gImgBytes, gPatchImgs + <usize>i * gPatchPlaneBytes, hi - lo, Hq, Wq);
       }
-      gemm(0, 1, Og, nk, cnt * OHW, 1, dyc, ld, col, ld, n0 == 0 ? <f32>0 : <f32>1, dwg, Kc);
+      let a = dyg + <usize>n0 * (<usize>(O * OHW) << 2);
+      let lda = OHW;
+      if (nb > 1) {
+        for (let i = 0; i < cnt; i++) {
+          for (let o = 0; o < Og; o++) {
+            memory.copy(dyc + (<usize>(o * ld + i * OHW) << 2), a + (<usize>((i * O + o) * OHW) << 2), <usize>OHW << 2);
+          }
+        }
+        a = dyc;
+        lda = ld;
+      }
+      gemmWith(0, Og, nk, cnt * OHW, 1, a, lda, packPatches, n0 == 0 ? <f32>0 : <f32>1, dwg, Kc);
     }
   }
 }

@@ -147,19 +147,8 @@ export function packB(transB: i32, B: usize, ldb: i32, p0: i32, j0: i32, kc: i32
           // two 4x4 transposes: rows j=0..3 and j=4..7
           for (let h = 0; h < 2; h++) {
             const rb = r0 + step * <usize>(h * 4) + o;
-            const a0 = v128.load(rb);
-            const a1 = v128.load(rb + step);
-            const a2 = v128.load(rb + step * 2);
-            const a3 = v128.load(rb + step * 3);
-            const t0 = v128.shuffle<f32>(a0, a1, 0, 4, 1, 5);
-            const t1 = v128.shuffle<f32>(a2, a3, 0, 4, 1, 5);
-            const t2 = v128.shuffle<f32>(a0, a1, 2, 6, 3, 7);
-            const t3 = v128.shuffle<f32>(a2, a3, 2, 6, 3, 7);
-            const dh = dp + (<usize>h << 4);
-            v128.store(dh, v128.shuffle<f32>(t0, t1, 0, 1, 4, 5));
-            v128.store(dh, v128.shuffle<f32>(t0, t1, 2, 3, 6, 7), 32);
-            v128.store(dh, v128.shuffle<f32>(t2, t3, 0, 1, 4, 5), 64);
-            v128.store(dh, v128.shuffle<f32>(t2, t3, 2, 3, 6, 7), 96);
+            storeStripRows(v128.load(rb), v128.load(rb + step), v128.load(rb + step * 2), v128.load(rb + step * 3),
+                           dp + (<usize>h << 4));
           }
         }
         for (; p < kc; p++) {
@@ -180,6 +169,21 @@ export function packB(transB: i32, B: usize, ldb: i32, p0: i32, j0: i32, kc: i32
       }
     }
   }
+}
+
+// Four columns j..j+3 of a packed B strip from four vectors a_j = op(B)[p..p+3][j]: a 4×4
+// transpose stored into rows p..p+3 of the strip (NR floats apart) at dh.
+// @ts-ignore: decorator
+@inline
+export function storeStripRows(a0: v128, a1: v128, a2: v128, a3: v128, dh: usize): void {
+  const t0 = v128.shuffle<f32>(a0, a1, 0, 4, 1, 5);
+  const t1 = v128.shuffle<f32>(a2, a3, 0, 4, 1, 5);
+  const t2 = v128.shuffle<f32>(a0, a1, 2, 6, 3, 7);
+  const t3 = v128.shuffle<f32>(a2, a3, 2, 6, 3, 7);
+  v128.store(dh, v128.shuffle<f32>(t0, t1, 0, 1, 4, 5));
+  v128.store(dh, v128.shuffle<f32>(t0, t1, 2, 3, 6, 7), NR * 4);
+  v128.store(dh, v128.shuffle<f32>(t2, t3, 0, 1, 4, 5), NR * 8);
+  v128.store(dh, v128.shuffle<f32>(t2, t3, 2, 3, 6, 7), NR * 12);
 }
 
 // mode: 0 → C = alpha·acc (beta == 0, C not read); 1 → C = alpha·acc + beta·C; 2 → C += alpha·acc
@@ -246,12 +250,34 @@ function kernel4x8(kc: i32, pa: usize, pb: usize, c: usize, ldc: i32, alpha: f32
   }
 }
 
+/** Packs op(B)[p0:p0+kc, j0:j0+nc] into NR-column strips at dst, laid out as packB does. */
+export type PackB = (p0: i32, j0: i32, kc: i32, nc: i32, dst: usize) => void;
+
+// The matrix B of the current gemm call (packMatrixB reads them).
+let gB: usize = 0;
+let gLdb: i32 = 0;
+let gTransB: i32 = 0;
+
+function packMatrixB(p0: i32, j0: i32, kc: i32, nc: i32, dst: usize): void {
+  packB(gTransB, gB, gLdb, p0, j0, kc, nc, dst);
+}
+
 /**
  * C[M×N] = alpha·op(A)·op(B) + beta·C.
  * op(A)[m][k] = transA ? A[k*lda+m] : A[m*lda+k]; op(B)[k][n] = transB ? B[n*ldb+k] : B[k*ldb+n].
  */
 export function gemm(transA: i32, transB: i32, M: i32, N: i32, K: i32, alpha: f32,
                      A: usize, lda: i32, B: usize, ldb: i32, beta: f32, C: usize, ldc: i32): void {
+  gB = B; gLdb = ldb; gTransB = transB;
+  gemmWith(transA, M, N, K, alpha, A, lda, packMatrixB, beta, C, ldc);
+}
+
+/**
+ * gemm with op(B) given by how to pack it, not where it is: conv.ts's weight gradient packs
+ * image patches straight from the padded images (an implicit im2col).
+ */
+export function gemmWith(transA: i32, M: i32, N: i32, K: i32, alpha: f32, A: usize, lda: i32,
+                         packOpB: PackB, beta: f32, C: usize, ldc: i32): void {
   if (M <= 0 || N <= 0) return;
   if (K <= 0 || alpha == 0) {
     for (let m = 0; m < M; m++) {
@@ -271,7 +297,7 @@ export function gemm(transA: i32, transB: i32, M: i32, N: i32, K: i32, alpha: f3
     const nc = min(NC, N - jc);
     for (let pc = 0; pc < K; pc += KC) {
       const kc = min(KC, K - pc);
-      packB(transB, B, ldb, pc, jc, kc, nc, pB);
+      packOpB(pc, jc, kc, nc, pB);
       const mode = pc > 0 ? 2 : (beta == 0 ? 0 : 1);
       for (let ic = 0; ic < M; ic += MC) {
         const mc = min(MC, M - ic);

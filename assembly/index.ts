@@ -1,6 +1,6 @@
 // Entry point of the retrograd WebAssembly kernels: re-exports every exported kernel.
 // All pointers are byte offsets into the imported linear memory (env.memory).
-export * from "./gemm";
+export { gemm, gemm_scratch_bytes, set_gemm_scratch } from "./gemm";
 export * from "./conv";
 export * from "./norm";
 export * from "./elementwise";
