@@ -1,8 +1,9 @@
 // 2-D convolution (NCHW, grouped, strided, padded, dilated).
 // x [N,C,H,W], w [O, C/G, KH, KW], y/dy [N,O,OH,OW].
-//   forward: when O/G % 8 == 0, OW % 4 == 0 and the zero-padded input planes fit in the col
-//     scratch, a direct kernel (per image: zero-padded copy, split into stride phases, +
-//     tap-offset table, 4 adjacent output pixels × 8 output channels per register tile,
+//   forward: when O/G % 8 == 0 and the zero-padded input planes fit in the col scratch, a
+//     direct kernel (per image: zero-padded copy, split into stride phases, + tap-offset
+//     table, 4 adjacent output pixels × 8 output channels per register tile (fewer pixels
+//     at a row's end),
 //     filters packed once per call, or once per chunk of images when they do not fit the
 //     pack buffer);
 //     otherwise, per image and group, im2col into the col scratch + gemm.
@@ -170,12 +171,14 @@ function packWeights(wg: usize, flip: bool, M: i32, K: i32, pc: i32, kc: i32, ds
 }
 
 // 4 adjacent pixels (at q + off[p] and the next three floats) × 8 channels over kc taps;
-// stores transposed: c[j*ldc + i] (mode 0) or += (mode 2), for j < nr (nr < NR goes through
-// tile). Adjacent pixels let the four loads of a tap share one address with immediate offsets.
+// stores transposed: c[j*ldc + i] (mode 0) or += (mode 2), for j < nr channels and i < mr
+// pixels (a short tile goes through the tile buffer; at a row's end its extra pixels read
+// past the row, into the next one or the scratch's slack, and are dropped). Adjacent pixels
+// let the four loads of a tap share one address with immediate offsets.
 // @ts-ignore: decorator
 @inline
 function directTile(kc: i32, offs: usize, q: usize, pb: usize, c: usize, ldc: i32, mode: i32,
-                    nr: i32, tile: usize): void {
+                    mr: i32, nr: i32, tile: usize): void {
   let c00 = f32x4.splat(0), c01 = f32x4.splat(0);
   let c10 = f32x4.splat(0), c11 = f32x4.splat(0);
   let c20 = f32x4.splat(0), c21 = f32x4.splat(0);
@@ -200,7 +203,7 @@ function directTile(kc: i32, offs: usize, q: usize, pb: usize, c: usize, ldc: i3
     offs += 4;
     pb += 32;
   }
-  if (nr == NR) {
+  if (nr == NR && mr == MR) {
     const ld = <usize>ldc << 2;
     storeT4(c, ld, c00, c10, c20, c30, mode);
     storeT4(c + ld * 4, ld, c01, c11, c21, c31, mode);
@@ -210,7 +213,7 @@ function directTile(kc: i32, offs: usize, q: usize, pb: usize, c: usize, ldc: i3
     v128.store(tile, c20, 64); v128.store(tile, c21, 80);
     v128.store(tile, c30, 96); v128.store(tile, c31, 112);
     for (let j = 0; j < nr; j++) {
-      for (let i = 0; i < MR; i++) {
+      for (let i = 0; i < mr; i++) {
         const cp = c + (<usize>(j * ldc + i) << 2);
         const t = load<f32>(tile + (<usize>(i * NR + j) << 2));
         store<f32>(cp, mode == 0 ? t : load<f32>(cp) + t);
@@ -251,10 +254,14 @@ function paddedFloats(Cin: i32, H: i32, W: i32, PH: i32, PW: i32, SH: i32, SW: i
   return <i64>Cin * <i64>(SH * SW) * <i64>Hq * <i64>Wq;
 }
 
-// Can the direct path run? Needs OW % 4 == 0 and the padded planes to fit in the col scratch.
-function directFits(Cin: i32, H: i32, W: i32, PH: i32, PW: i32, SH: i32, SW: i32, OW: i32, colFloats: i32): bool {
-  if ((OW & 3) != 0 || PH < 0 || PW < 0) return false;
-  return paddedFloats(Cin, H, W, PH, PW, SH, SW) <= <i64>colFloats;
+// Floats after the padded images that a row's last, short tile may read (its dropped pixels).
+// @ts-ignore: decorator
+@inline const SLACK: i32 = MR;
+
+// Can the direct path run? Needs the padded planes (and the slack) to fit in the col scratch.
+function directFits(Cin: i32, H: i32, W: i32, PH: i32, PW: i32, SH: i32, SW: i32, colFloats: i32): bool {
+  if (PH < 0 || PW < 0) return false;
+  return paddedFloats(Cin, H, W, PH, PW, SH, SW) + SLACK <= <i64>colFloats;
 }
 
 // Do the packed filters of the whole reduction fit the pack buffer at once?
@@ -282,7 +289,7 @@ function directConv(wg: usize, flip: bool, M: i32, K: i32, Cin: i32, N: i32, xp:
   const Mp = (M + NR - 1) & ~(NR - 1);
   const wFit = filtersFit(M, K);
   if (K > MC * KC || M > NC) return; // the callers check (forwardDirect, backwardInputDirect)
-  const chunk = wFit ? 1 : max(1, min(N, scratchFloats / planeFloats));
+  const chunk = wFit ? 1 : max(1, min(N, (scratchFloats - SLACK) / planeFloats));
   tapOffsets(offs, K, Hq, Wq);
   if (wFit) {
     for (let pc = 0; pc < K; pc += KC) packWeights(wg, flip, M, K, pc, min(KC, K - pc), pB + (<usize>(pc * Mp) << 2));
@@ -307,7 +314,7 @@ function directConv(wg: usize, flip: bool, M: i32, K: i32, Cin: i32, N: i32, xp:
             const cpix = crow + (<usize>ow << 2);
             for (let jr = 0; jr < M; jr += NR) {
               directTile(kc, ob, q, wb + (<usize>(jr * kc) << 2), cpix + (<usize>(jr * OHW) << 2), OHW, mode,
-                         min(NR, M - jr), tile);
+                         min(MR, gOW - ow), min(NR, M - jr), tile);
             }
           }
         }
@@ -384,7 +391,7 @@ function forwardDirect(N: i32, C: i32, H: i32, W: i32, O: i32, KH: i32, KW: i32,
                        PH: i32, PW: i32, G: i32, OH: i32, OW: i32): bool {
   const Cg = C / G, Og = O / G, Kc = Cg * KH * KW, OHW = OH * OW;
   return N > 0 && OHW > 0 && Og > 0 && Kc > 0 && !isPointwise(H, W, KH, KW, SH, SW, PH, PW, OH, OW) &&
-    (Og & 7) == 0 && Og <= NC && Kc <= MC * KC && directFits(Cg, H, W, PH, PW, SH, SW, OW, Kc * OHW);
+    (Og & 7) == 0 && Og <= NC && Kc <= MC * KC && directFits(Cg, H, W, PH, PW, SH, SW, Kc * OHW);
 }
 function backwardInputDirect(N: i32, C: i32, H: i32, W: i32, O: i32, KH: i32, KW: i32, SH: i32, SW: i32,
                              PH: i32, PW: i32, DH: i32, DW: i32, G: i32, OH: i32, OW: i32): bool {
@@ -392,7 +399,7 @@ function backwardInputDirect(N: i32, C: i32, H: i32, W: i32, O: i32, KH: i32, KW
   return N > 0 && H * W > 0 && Cg > 0 && Kt > 0 && !isPointwise(H, W, KH, KW, SH, SW, PH, PW, OH, OW) &&
     SH == 1 && SW == 1 && OH == H + 2 * PH - DH * (KH - 1) && OW == W + 2 * PW - DW * (KW - 1) &&
     (Cg & 7) == 0 && Cg <= NC && Kt <= MC * KC &&
-    directFits(Og, OH, OW, DH * (KH - 1) - PH, DW * (KW - 1) - PW, 1, 1, W, Cg * KH * KW * OH * OW);
+    directFits(Og, OH, OW, DH * (KH - 1) - PH, DW * (KW - 1) - PW, 1, 1, Cg * KH * KW * OH * OW);
 }
 
 /**
@@ -409,11 +416,11 @@ export function conv_scratch_floats(kind: i32, N: i32, C: i32, H: i32, W: i32, O
   const col = Cg * KH * KW * OH * OW;
   let images = 0;
   if (kind == 0 && forwardDirect(N, C, H, W, O, KH, KW, SH, SW, PH, PW, G, OH, OW) && !filtersFit(Og, Cg * KH * KW)) {
-    images = min(N, IMG_CHUNK) * <i32>paddedFloats(Cg, H, W, PH, PW, SH, SW);
+    images = min(N, IMG_CHUNK) * <i32>paddedFloats(Cg, H, W, PH, PW, SH, SW) + SLACK;
   }
   if (kind == 1 && backwardInputDirect(N, C, H, W, O, KH, KW, SH, SW, PH, PW, DH, DW, G, OH, OW) &&
       !filtersFit(Cg, Og * KH * KW)) {
-    images = min(N, IMG_CHUNK) * <i32>paddedFloats(Og, OH, OW, DH * (KH - 1) - PH, DW * (KW - 1) - PW, 1, 1);
+    images = min(N, IMG_CHUNK) * <i32>paddedFloats(Og, OH, OW, DH * (KH - 1) - PH, DW * (KW - 1) - PW, 1, 1) + SLACK;
   }
   if (kind == 2) {
     // the weight gradient's padded images, tap offsets and side-by-side dy (none for 1×1 stride 1)

@@ -23,7 +23,7 @@ function checkCase(name: string, inputs: string[], f: (xs: rg.Tensor[]) => rg.Te
 checkCase("matmul", ["a", "b"], ([a, b]) => rg.matmul(a, b));
 checkCase("linear", ["x", "weight", "bias"], ([x, w, b]) => rg.linear(x, w, b));
 
-for (const name of ["conv_basic", "conv_stride_dil", "conv_groups", "conv_depthwise", "conv_1x1_s2", "conv_1x1", "conv_rect", "conv_deep", "conv_strided_direct"]) {
+for (const name of ["conv_basic", "conv_stride_dil", "conv_groups", "conv_depthwise", "conv_1x1_s2", "conv_1x1", "conv_rect", "conv_deep", "conv_strided_direct", "conv_ragged_direct", "conv_ragged_s2"]) {
   const m = fx.meta(name) as { stride: [number, number]; padding: [number, number]; dilation: [number, number]; groups: number; bias: boolean };
   const opts = { stride: m.stride, padding: m.padding, dilation: m.dilation, groups: m.groups };
   // conv_deep sums 1152 terms per output and 288 per filter gradient (typical size 17): an
