@@ -404,31 +404,31 @@ function backwardInputDirect(N: i32, C: i32, H: i32, W: i32, O: i32, KH: i32, KW
 
 /**
  * Floats of col scratch a convolution kernel needs (kind 0 forward, 1 input gradient, 2 weight
- * gradient; N = the images of one call): the im2col buffer of one image and group; on the
- * direct path when the filters do not fit the pack buffer, up to IMG_CHUNK zero-padded images;
- * for a weight gradient over small planes, the im2col and dy of imagesPerGemm images.
+ * gradient; N = the images of one call): on the direct path one zero-padded image, or up to
+ * IMG_CHUNK when the filters do not fit the pack buffer; otherwise the im2col buffer of one
+ * image and group (none for 1×1 stride 1); for the weight gradient, the padded images, tap
+ * offsets and side-by-side dy of imagesPerGemm images.
  * The caller sizes the scratch with this and the kernels read the same figure back.
  */
 export function conv_scratch_floats(kind: i32, N: i32, C: i32, H: i32, W: i32, O: i32, KH: i32, KW: i32,
                                     SH: i32, SW: i32, PH: i32, PW: i32, DH: i32, DW: i32, G: i32,
                                     OH: i32, OW: i32): i32 {
   const Cg = C / G, Og = O / G;
-  const col = Cg * KH * KW * OH * OW;
-  let images = 0;
-  if (kind == 0 && forwardDirect(N, C, H, W, O, KH, KW, SH, SW, PH, PW, G, OH, OW) && !filtersFit(Og, Cg * KH * KW)) {
-    images = min(N, IMG_CHUNK) * <i32>paddedFloats(Cg, H, W, PH, PW, SH, SW) + SLACK;
+  const col = isPointwise(H, W, KH, KW, SH, SW, PH, PW, OH, OW) ? 0 : Cg * KH * KW * OH * OW;
+  if (kind == 0) {
+    if (!forwardDirect(N, C, H, W, O, KH, KW, SH, SW, PH, PW, G, OH, OW)) return col;
+    const images = filtersFit(Og, Cg * KH * KW) ? 1 : min(N, IMG_CHUNK);
+    return images * <i32>paddedFloats(Cg, H, W, PH, PW, SH, SW) + SLACK;
   }
-  if (kind == 1 && backwardInputDirect(N, C, H, W, O, KH, KW, SH, SW, PH, PW, DH, DW, G, OH, OW) &&
-      !filtersFit(Cg, Og * KH * KW)) {
-    images = min(N, IMG_CHUNK) * <i32>paddedFloats(Og, OH, OW, DH * (KH - 1) - PH, DW * (KW - 1) - PW, 1, 1) + SLACK;
+  if (kind == 1) {
+    if (!backwardInputDirect(N, C, H, W, O, KH, KW, SH, SW, PH, PW, DH, DW, G, OH, OW)) return col;
+    const images = filtersFit(Cg, Og * KH * KW) ? 1 : min(N, IMG_CHUNK);
+    return images * <i32>paddedFloats(Og, OH, OW, DH * (KH - 1) - PH, DW * (KW - 1) - PW, 1, 1) + SLACK;
   }
-  if (kind == 2) {
-    // the weight gradient's padded images, tap offsets and side-by-side dy (none for 1×1 stride 1)
-    const nb = imagesPerGemm(N, OH * OW);
-    if (isPointwise(H, W, KH, KW, SH, SW, PH, PW, OH, OW) && nb == 1) return 0;
-    return nb * <i32>paddedFloats(Cg, H, W, PH, PW, SH, SW) + Cg * KH * KW + (nb > 1 ? Og * nb * OH * OW : 0);
-  }
-  return max(col, images);
+  // the weight gradient's padded images, tap offsets and side-by-side dy (none for 1×1 stride 1)
+  const nb = imagesPerGemm(N, OH * OW);
+  if (col == 0 && nb == 1) return 0;
+  return nb * <i32>paddedFloats(Cg, H, W, PH, PW, SH, SW) + Cg * KH * KW + (nb > 1 ? Og * nb * OH * OW : 0);
 }
 
 /** y = conv2d(x, w). col: scratch of conv_scratch_floats(0, …) floats. */
