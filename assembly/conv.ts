@@ -1,12 +1,10 @@
 // 2-D convolution (NCHW, grouped, strided, padded, dilated).
 // x [N,C,H,W], w [O, C/G, KH, KW], y/dy [N,O,OH,OW].
 //   forward: when O/G % 8 == 0 and the zero-padded input planes fit in the col scratch, a
-//     direct kernel (per image: zero-padded copy, split into stride phases, + tap-offset
-//     table, 4 adjacent output pixels × 8 output channels per register tile (fewer pixels
-//     at a row's end),
-//     filters packed once per call, or once per chunk of images when they do not fit the
-//     pack buffer);
-//     otherwise, per image and group, im2col into the col scratch + gemm.
+//     direct kernel: per image a zero-padded copy (split into stride phases) and a table of
+//     tap offsets; 4 adjacent output pixels (fewer at a row's end) × 8 output channels per
+//     register tile; filters packed once per call, or once per chunk of images when they do
+//     not fit the pack buffer. Otherwise, per image and group, im2col + gemm.
 //   input gradient: stride 1 (same conditions with C/G): the direct kernel applied to dy with
 //     the flipped, transposed filters (padding DH·(KH-1)-PH); otherwise per image and group
 //     gemm (wᵀ·dy) into the col scratch + col2im.
@@ -22,8 +20,8 @@
 // gemm's terms, then the gemms added to dw in increasing n).
 // Threads (src/backend/cpu.ts): forward and input gradient split by images (pointer offsets,
 // each image is independent); the weight gradient by input-channel blocks [c0, c1)
-// (conv2d_backward_weight's range arguments: im2col of those channels only, and the gemm on
-// the matching columns of dw), so every element keeps the 1-thread summation order.
+// (conv2d_backward_weight's range arguments: padded copies of those channels only, and the
+// gemm on the matching columns of dw), so every element keeps the 1-thread summation order.
 import { gemm, gemmScratchPtr, gemmWith, packB, storeStripRows } from "./gemm";
 import { madd } from "./simd";
 
@@ -121,29 +119,30 @@ function col2im(col: usize, dxg: usize, Cg: i32, H: i32, W: i32, KH: i32, KW: i3
 }
 
 // ---- direct-path geometry (module globals; kernels run one at a time) ----
-// Source tensor for col: gSrc points at channel 0 of the group in image 0; images are
-// gImgBytes apart. Input plane gH×gW, kernel gKH×gKW, output grid gOH×gOW, gNtot = N·gOHW.
+// Source planes: gSrc points at channel 0 of the group (or channel block) in image 0; images
+// are gImgBytes apart. Input plane gH×gW, kernel gKH×gKW, output grid gOH×gOW.
 let gSrc: usize = 0;
 let gImgBytes: usize = 0;
 let gH: i32 = 0, gW: i32 = 0, gKH: i32 = 0, gKW: i32 = 0;
 let gSH: i32 = 1, gSW: i32 = 1, gPH: i32 = 0, gPW: i32 = 0, gDH: i32 = 1, gDW: i32 = 1;
-let gOH: i32 = 0, gOW: i32 = 0, gOHW: i32 = 0, gNtot: i32 = 0;
+let gOH: i32 = 0, gOW: i32 = 0, gOHW: i32 = 0;
 // Destination of the forward-type product: dst[n][m][pix], group channel 0 at gDst.
 let gDst: usize = 0;
 let gDstImgBytes: usize = 0;
-// Flipped-filter packing (input gradient): group filters at gWg, [Og][Cg][KH][KW].
+// Flipped-filter packing (input gradient): Cg of the group's [Og][Cg][KH][KW] filters.
 let gCg: i32 = 0;
 
 function setGeom(src: usize, imgBytes: usize, H: i32, W: i32, KH: i32, KW: i32, SH: i32, SW: i32,
-                 PH: i32, PW: i32, DH: i32, DW: i32, OH: i32, OW: i32, N: i32): void {
+                 PH: i32, PW: i32, DH: i32, DW: i32, OH: i32, OW: i32): void {
   gSrc = src; gImgBytes = imgBytes; gH = H; gW = W; gKH = KH; gKW = KW;
   gSH = SH; gSW = SW; gPH = PH; gPW = PW; gDH = DH; gDW = DW;
-  gOH = OH; gOW = OW; gOHW = OH * OW; gNtot = N * OH * OW;
+  gOH = OH; gOW = OW; gOHW = OH * OW;
 }
 
 // ---- direct convolution (zero-padded copy + offset table; no im2col) ----
-// Per image: xp = zero-padded copy of the source planes (in the col scratch), off[k] = byte
-// offset of tap k = (c·KH+kh)·KW+kw in xp. A tile of 4 consecutive output pixels (one row)
+// Per image: xp = zero-padded copy of the source planes (in the col scratch; split into
+// stride phases, see paddedFloats), off[k] = byte offset of tap k = (c·KH+kh)·KW+kw in xp.
+// A tile of 4 consecutive output pixels (one row)
 // × 8 output channels is a register-blocked product whose "A" values are splat-loaded straight
 // from xp at base(pixel) + off[k]; the filters are packed once into NR-column strips per
 // KC-block of k. Same reduction order as the GEMM path (k increasing, KC blocks).
@@ -442,7 +441,7 @@ export function conv2d_forward(x: usize, w: usize, y: usize, col: usize,
   if (forwardDirect(N, C, H, W, O, KH, KW, SH, SW, PH, PW, G, OH, OW)) {
     const scratch = conv_scratch_floats(0, N, C, H, W, O, KH, KW, SH, SW, PH, PW, DH, DW, G, OH, OW);
     for (let g = 0; g < G; g++) {
-      setGeom(x + (<usize>(g * Cg * HW) << 2), <usize>(C * HW) << 2, H, W, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW, N);
+      setGeom(x + (<usize>(g * Cg * HW) << 2), <usize>(C * HW) << 2, H, W, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW);
       gDst = y + (<usize>(g * Og * OHW) << 2);
       gDstImgBytes = <usize>(O * OHW) << 2;
       directConv(w + (<usize>(g * Og * Kc) << 2), false, Og, Kc, Cg, N, col, scratch);
@@ -478,7 +477,7 @@ export function conv2d_backward_input(dy: usize, w: usize, dx: usize, col: usize
     const PHt = DH * (KH - 1) - PH, PWt = DW * (KW - 1) - PW;
     for (let g = 0; g < G; g++) {
       setGeom(dy + (<usize>(g * Og * OHW) << 2), <usize>(O * OHW) << 2, OH, OW, KH, KW, 1, 1,
-              PHt, PWt, DH, DW, H, W, N);
+              PHt, PWt, DH, DW, H, W);
       gDst = dx + (<usize>(g * Cg * HW) << 2);
       gDstImgBytes = <usize>(C * HW) << 2;
       gCg = Cg;
@@ -588,7 +587,7 @@ export function conv2d_backward_weight(dy: usize, x: usize, dw: usize, col: usiz
       continue;
     }
     // nb padded images, the block's tap offsets, and (nb > 1) their dy side by side.
-    setGeom(x + (<usize>((g * Cg + lo) * HW) << 2), <usize>(C * HW) << 2, H, W, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW, N);
+    setGeom(x + (<usize>((g * Cg + lo) * HW) << 2), <usize>(C * HW) << 2, H, W, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW);
     const Hq = (H + 2 * PH + SH - 1) / SH, Wq = (W + 2 * PW + SW - 1) / SW;
     const planeFloats = <i32>paddedFloats(hi - lo, H, W, PH, PW, SH, SW);
     gPatchImgs = col;
