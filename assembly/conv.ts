@@ -413,7 +413,8 @@ export function conv_scratch_floats(kind: i32, N: i32, C: i32, H: i32, W: i32, O
                                     SH: i32, SW: i32, PH: i32, PW: i32, DH: i32, DW: i32, G: i32,
                                     OH: i32, OW: i32): i32 {
   const Cg = C / G, Og = O / G;
-  const col = isPointwise(H, W, KH, KW, SH, SW, PH, PW, OH, OW) ? 0 : Cg * KH * KW * OH * OW;
+  const pointwise = isPointwise(H, W, KH, KW, SH, SW, PH, PW, OH, OW);
+  const col = pointwise ? 0 : Cg * KH * KW * OH * OW;
   if (kind == 0) {
     if (!forwardDirect(N, C, H, W, O, KH, KW, SH, SW, PH, PW, G, OH, OW)) return col;
     const images = filtersFit(Og, Cg * KH * KW) ? 1 : min(N, IMG_CHUNK);
@@ -426,7 +427,7 @@ export function conv_scratch_floats(kind: i32, N: i32, C: i32, H: i32, W: i32, O
   }
   // the weight gradient's padded images, tap offsets and side-by-side dy (none for 1×1 stride 1)
   const nb = imagesPerGemm(N, OH * OW);
-  if (col == 0 && nb == 1) return 0;
+  if (pointwise && nb == 1) return 0;
   return nb * <i32>paddedFloats(Cg, H, W, PH, PW, SH, SW) + Cg * KH * KW + (nb > 1 ? Og * nb * OH * OW : 0);
 }
 
