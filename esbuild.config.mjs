@@ -1,7 +1,7 @@
 // The build: AssemblyScript kernels → build/kernels.wasm (+ an embedded base64 module),
 // then esbuild bundles the library (dist/retrograd.mjs, platform-neutral ESM, no Node
 // built-ins), the Node CLI, the bench (build/bench.mjs), the PowerGrad experiment
-// (build/powergrad.mjs), each test file for Node (build/test/*.mjs), the browser demo
+// (build/powergrad.mjs), the bench module of `retrograd bench` (dist/bench.mjs), each test file for Node (build/test/*.mjs), the browser demo
 // (dist/web/) and the cross-runtime run (build/support/run20.mjs).
 // `npm run build` runs it; `npm test` runs it first.
 import * as esbuild from "esbuild";
@@ -21,6 +21,8 @@ export async function build() {
       banner: { js: "#!/usr/bin/env node" },
     }),
     esbuild.build({ ...common, entryPoints: ["bench/main.ts"], outfile: "build/bench.mjs", platform: "node" }),
+    // `retrograd bench` loads this beside the CLI bundle, which does not contain the benchmarks.
+    esbuild.build({ ...common, entryPoints: ["bench/throughput.ts"], outfile: "dist/bench.mjs", platform: "node" }),
     esbuild.build({ ...common, entryPoints: ["bench/powergrad.ts"], outfile: "build/powergrad.mjs", platform: "node" }),
     esbuild.build({
       ...common, entryPoints: tests, outdir: "build/test", outExtension: { ".js": ".mjs" }, platform: "node",

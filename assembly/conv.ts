@@ -18,24 +18,13 @@
 // output in increasing order); col2im accumulates in increasing (c, kh, kw, oh, ow) order.
 // The weight gradient sums over (n, oh·OW+ow) in increasing order, in fixed KC blocks (each
 // gemm's terms, then the gemms added to dw in increasing n).
-// Threads (src/backend/cpu.ts): forward and input gradient split by images (pointer offsets,
+// Threads (src/backend/cpu/backend.ts): forward and input gradient split by images (pointer offsets,
 // each image is independent); the weight gradient by input-channel blocks [c0, c1)
 // (conv2d_backward_weight's range arguments: padded copies of those channels only, and the
 // gemm on the matching columns of dw), so every element keeps the 1-thread summation order.
 import { gemm, gemmScratchPtr, gemmWith, packB, storeStripRows } from "./gemm";
-import { madd } from "./simd";
+import { KC, MC, MR, multiplyTile, NC, NR } from "./tile";
 
-// Blocking; must match gemm.ts's scratch layout: packA MC·KC, packB KC·NC, tile MR·NR.
-// @ts-ignore: decorator
-@inline const MR: i32 = 4;
-// @ts-ignore: decorator
-@inline const NR: i32 = 8;
-// @ts-ignore: decorator
-@inline const KC: i32 = 256;
-// @ts-ignore: decorator
-@inline const MC: i32 = 128;
-// @ts-ignore: decorator
-@inline const NC: i32 = 512;
 // Images padded at once on the direct path when the filters do not fit the pack buffer.
 // @ts-ignore: decorator
 @inline const IMG_CHUNK: i32 = 16;
@@ -178,39 +167,12 @@ function packWeights(wg: usize, flip: bool, M: i32, K: i32, pc: i32, kc: i32, ds
 @inline
 function directTile(kc: i32, offs: usize, q: usize, pb: usize, c: usize, ldc: i32, mode: i32,
                     mr: i32, nr: i32, tile: usize): void {
-  let c00 = f32x4.splat(0), c01 = f32x4.splat(0);
-  let c10 = f32x4.splat(0), c11 = f32x4.splat(0);
-  let c20 = f32x4.splat(0), c21 = f32x4.splat(0);
-  let c30 = f32x4.splat(0), c31 = f32x4.splat(0);
-  const end = offs + (<usize>kc << 2);
-  while (offs < end) {
-    const a0p = q + <usize>load<i32>(offs);
-    const b0 = v128.load(pb);
-    const b1 = v128.load(pb, 16);
-    let a = v128.load32_splat(a0p);
-    c00 = madd(a, b0, c00);
-    c01 = madd(a, b1, c01);
-    a = v128.load32_splat(a0p, 4);
-    c10 = madd(a, b0, c10);
-    c11 = madd(a, b1, c11);
-    a = v128.load32_splat(a0p, 8);
-    c20 = madd(a, b0, c20);
-    c21 = madd(a, b1, c21);
-    a = v128.load32_splat(a0p, 12);
-    c30 = madd(a, b0, c30);
-    c31 = madd(a, b1, c31);
-    offs += 4;
-    pb += 32;
-  }
+  multiplyTile(kc, q, offs, true, pb, tile);
   if (nr == NR && mr == MR) {
     const ld = <usize>ldc << 2;
-    storeT4(c, ld, c00, c10, c20, c30, mode);
-    storeT4(c + ld * 4, ld, c01, c11, c21, c31, mode);
+    storeT4(c, ld, v128.load(tile), v128.load(tile, 32), v128.load(tile, 64), v128.load(tile, 96), mode);
+    storeT4(c + ld * 4, ld, v128.load(tile, 16), v128.load(tile, 48), v128.load(tile, 80), v128.load(tile, 112), mode);
   } else {
-    v128.store(tile, c00); v128.store(tile, c01, 16);
-    v128.store(tile, c10, 32); v128.store(tile, c11, 48);
-    v128.store(tile, c20, 64); v128.store(tile, c21, 80);
-    v128.store(tile, c30, 96); v128.store(tile, c31, 112);
     for (let j = 0; j < nr; j++) {
       for (let i = 0; i < mr; i++) {
         const cp = c + (<usize>(j * ldc + i) << 2);

@@ -1,8 +1,9 @@
 // Elementwise kernels: ReLU/sigmoid forward and backward, 4-D strided broadcasting
 // binary ops (add/sub/mul/div) and their gradient reduction (reduce_broadcast),
-// fill/copy/axpy/scale, f64 sums (sum, sumsq) and dropout. Contiguous loops use
+// fill/copy/axpy/scale and dropout. Contiguous loops use
 // f32x4 with scalar tails; every output element is computed in a fixed order.
 import { mix32 } from "./random";
+import { sumF64 } from "./sums";
 
 /** y = max(x, 0) */
 export function relu_forward(x: usize, y: usize, n: i32): void {
@@ -187,22 +188,6 @@ export function broadcast_binary(op: i32, a: usize, b: usize, y: usize, d0: i32,
   else broadcastOp(3, a, b, y, d0, d1, d2, d3, as0, as1, as2, as3, bs0, bs1, bs2, bs3);
 }
 
-// Σ p[0..len) in f64 (f64x2 lanes, fixed combination order).
-// @ts-ignore: decorator
-@inline
-function sumRowF64(p: usize, len: i32): f64 {
-  let a0 = f64x2.splat(0), a1 = f64x2.splat(0);
-  let i = 0;
-  for (; i + 4 <= len; i += 4) {
-    const v = v128.load(p + (<usize>i << 2));
-    a0 = f64x2.add(a0, f64x2.promote_low_f32x4(v));
-    a1 = f64x2.add(a1, f64x2.promote_low_f32x4(v128.shuffle<f32>(v, v, 2, 3, 0, 1)));
-  }
-  let s = (f64x2.extract_lane(a0, 0) + f64x2.extract_lane(a0, 1)) + (f64x2.extract_lane(a1, 0) + f64x2.extract_lane(a1, 1));
-  for (; i < len; i++) s += <f64>load<f32>(p + (<usize>i << 2));
-  return s;
-}
-
 /**
  * Gradient of a broadcast: y (ySize floats) = 0, then for every element of contiguous
  * x [d0,d1,d2,d3] in flat order, y[i0*ys0+i1*ys1+i2*ys2+i3*ys3] += x[...].
@@ -224,7 +209,7 @@ export function reduce_broadcast(x: usize, y: usize, ySize: i32, d0: i32, d1: i3
       for (let i2 = 0; i2 < d2; i2++) {
         const yo = y + (<usize>(i0 * ys0 + i1 * ys1 + i2 * ys2) << 2);
         if (ys3 == 0) {
-          store<f32>(yo, <f32>(<f64>load<f32>(yo) + sumRowF64(xp, d3)));
+          store<f32>(yo, <f32>(<f64>load<f32>(yo) + sumF64(xp, d3)));
         } else if (ys3 == 1) {
           let i = 0;
           for (; i + 4 <= d3; i += 4) {

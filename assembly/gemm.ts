@@ -1,31 +1,11 @@
 // Single-precision GEMM: C = alpha·op(A)·op(B) + beta·C, row-major, with optional
 // transposition of A and/or B. Blocked GotoBLAS-style: B is packed into KC×NR
 // strips and A into MR×KC strips in a fixed scratch area (set once by the runtime
-// through set_gemm_scratch), and an MR×NR f32x4 register-blocked micro-kernel
-// computes each C tile. Every C element is accumulated over k in increasing order
-// (K is split into fixed KC blocks in increasing order), so results depend only on
-// the inputs and shapes. When beta == 0, C is never read.
+// through set_gemm_scratch), and the MR×NR register block of tile.ts computes each
+// C tile. Every C element is accumulated over k in increasing order (K is split into
+// fixed KC blocks in increasing order), so results depend only on the inputs and shapes. When beta == 0, C is never read.
 
-import { madd } from "./simd";
-
-// @ts-ignore: decorator
-@inline const MR: i32 = 4;
-// @ts-ignore: decorator
-@inline const NR: i32 = 8;
-// @ts-ignore: decorator
-@inline const KC: i32 = 256;
-// @ts-ignore: decorator
-@inline const MC: i32 = 128;
-// @ts-ignore: decorator
-@inline const NC: i32 = 512;
-
-// Scratch layout (bytes): [packA: MC*KC f32][packB: KC*NC f32][tile: MR*NR f32]
-// @ts-ignore: decorator
-@inline const PACKA_BYTES: i32 = MC * KC * 4;
-// @ts-ignore: decorator
-@inline const PACKB_BYTES: i32 = KC * NC * 4;
-// @ts-ignore: decorator
-@inline const TILE_BYTES: i32 = MR * NR * 4;
+import { KC, MC, MR, multiplyTile, NC, NR, PACKA_BYTES, PACKB_BYTES, TILE_BYTES } from "./tile";
 
 let gemmScratch: usize = 0;
 
@@ -203,50 +183,31 @@ function storeRow(c: usize, lo: v128, hi: v128, va: v128, vb: v128, mode: i32): 
   v128.store(c, r1, 16);
 }
 
-// MR×NR micro-kernel on packed strips. Writes either directly to C (full tile) or to
-// the tile buffer (edge tile, then copied by the caller).
-function kernel4x8(kc: i32, pa: usize, pb: usize, c: usize, ldc: i32, alpha: f32, beta: f32, mode: i32): void {
-  let c00 = f32x4.splat(0), c01 = f32x4.splat(0);
-  let c10 = f32x4.splat(0), c11 = f32x4.splat(0);
-  let c20 = f32x4.splat(0), c21 = f32x4.splat(0);
-  let c30 = f32x4.splat(0), c31 = f32x4.splat(0);
-  const end = pa + (<usize>kc << 4);
-  while (pa < end) {
-    const b0 = v128.load(pb);
-    const b1 = v128.load(pb, 16);
-    let a = v128.load32_splat(pa);
-    c00 = madd(a, b0, c00);
-    c01 = madd(a, b1, c01);
-    a = v128.load32_splat(pa, 4);
-    c10 = madd(a, b0, c10);
-    c11 = madd(a, b1, c11);
-    a = v128.load32_splat(pa, 8);
-    c20 = madd(a, b0, c20);
-    c21 = madd(a, b1, c21);
-    a = v128.load32_splat(pa, 12);
-    c30 = madd(a, b0, c30);
-    c31 = madd(a, b1, c31);
-    pa += 16;
-    pb += 32;
+// The MR×NR product of packed strips into the tile buffer, then into C: a full tile with
+// alpha, beta and mode, an edge tile (mr × nr) element by element with the same arithmetic.
+function kernel4x8(kc: i32, pa: usize, pb: usize, tile: usize, c: usize, ldc: i32, mr: i32, nr: i32,
+                   alpha: f32, beta: f32, mode: i32): void {
+  multiplyTile(kc, pa, 0, false, pb, tile);
+  if (mr == MR && nr == NR) {
+    const va = f32x4.splat(alpha);
+    const vb = f32x4.splat(beta);
+    const ld = <usize>ldc << 2;
+    for (let i = 0; i < MR; i++) {
+      const t = tile + (<usize>(i * NR) << 2);
+      storeRow(c + ld * <usize>i, v128.load(t), v128.load(t, 16), va, vb, mode);
+    }
+    return;
   }
-  const va = f32x4.splat(alpha);
-  const vb = f32x4.splat(beta);
-  const ld = <usize>ldc << 2;
-  if (mode == 0) {
-    storeRow(c, c00, c01, va, vb, 0);
-    storeRow(c + ld, c10, c11, va, vb, 0);
-    storeRow(c + ld * 2, c20, c21, va, vb, 0);
-    storeRow(c + ld * 3, c30, c31, va, vb, 0);
-  } else if (mode == 1) {
-    storeRow(c, c00, c01, va, vb, 1);
-    storeRow(c + ld, c10, c11, va, vb, 1);
-    storeRow(c + ld * 2, c20, c21, va, vb, 1);
-    storeRow(c + ld * 3, c30, c31, va, vb, 1);
-  } else {
-    storeRow(c, c00, c01, va, vb, 2);
-    storeRow(c + ld, c10, c11, va, vb, 2);
-    storeRow(c + ld * 2, c20, c21, va, vb, 2);
-    storeRow(c + ld * 3, c30, c31, va, vb, 2);
+  for (let i = 0; i < mr; i++) {
+    const crow = c + (<usize>(i * ldc) << 2);
+    const trow = tile + (<usize>(i * NR) << 2);
+    for (let j = 0; j < nr; j++) {
+      const cp = crow + (<usize>j << 2);
+      const t = load<f32>(trow + (<usize>j << 2));
+      if (mode == 0) store<f32>(cp, alpha * t);
+      else if (mode == 1) store<f32>(cp, alpha * t + beta * load<f32>(cp));
+      else store<f32>(cp, load<f32>(cp) + alpha * t);
+    }
   }
 }
 
@@ -292,7 +253,6 @@ export function gemmWith(transA: i32, M: i32, N: i32, K: i32, alpha: f32, A: usi
   const pA = gemmScratch;
   const pB = pA + <usize>PACKA_BYTES;
   const tile = pB + <usize>PACKB_BYTES;
-  const ldt = <usize>NR << 2;
   for (let jc = 0; jc < N; jc += NC) {
     const nc = min(NC, N - jc);
     for (let pc = 0; pc < K; pc += KC) {
@@ -309,22 +269,7 @@ export function gemmWith(transA: i32, M: i32, N: i32, K: i32, alpha: f32, A: usi
             const mr = min(MR, mc - ir);
             const pa = pA + (<usize>(ir * kc) << 2);
             const c = C + (<usize>((ic + ir) * ldc + jc + jr) << 2);
-            if (mr == MR && nr == NR) {
-              kernel4x8(kc, pa, pb, c, ldc, alpha, beta, mode);
-            } else {
-              kernel4x8(kc, pa, pb, tile, NR, 1, 0, 0);
-              for (let i = 0; i < mr; i++) {
-                const crow = c + (<usize>(i * ldc) << 2);
-                const trow = tile + ldt * <usize>i;
-                for (let j = 0; j < nr; j++) {
-                  const cp = crow + (<usize>j << 2);
-                  const t = load<f32>(trow + (<usize>j << 2));
-                  if (mode == 0) store<f32>(cp, alpha * t);
-                  else if (mode == 1) store<f32>(cp, alpha * t + beta * load<f32>(cp));
-                  else store<f32>(cp, load<f32>(cp) + alpha * t);
-                }
-              }
-            }
+            kernel4x8(kc, pa, pb, tile, c, ldc, mr, nr, alpha, beta, mode);
           }
         }
       }

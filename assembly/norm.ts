@@ -14,6 +14,8 @@
 // of the separate kernels. Optional buffers are pointer 0 (never a tensor: the heap starts
 // at 64 KiB); each plane loop is specialised by a branch per plane.
 
+import { sumF64 } from "./sums";
+
 // Four values at byte offset o of p, or, when `masked`, of p where y > 0 and +0 elsewhere
 // (the gradient through a ReLU with output y, bit for bit as relu_backward writes it).
 // @ts-ignore: decorator
@@ -29,22 +31,6 @@ function loadV(p: usize, y: usize, o: usize, masked: bool): v128 {
 function loadS(p: usize, y: usize, o: usize, masked: bool): f32 {
   const v = load<f32>(p + o);
   return masked ? (load<f32>(y + o) > 0 ? v : 0) : v;
-}
-
-// Σ p[0..len) in f64 (f64x2 lanes, fixed combination order).
-// @ts-ignore: decorator
-@inline
-function sumF64(p: usize, len: i32): f64 {
-  let a0 = f64x2.splat(0), a1 = f64x2.splat(0);
-  let i = 0;
-  for (; i + 4 <= len; i += 4) {
-    const v = v128.load(p + (<usize>i << 2));
-    a0 = f64x2.add(a0, f64x2.promote_low_f32x4(v));
-    a1 = f64x2.add(a1, f64x2.promote_low_f32x4(v128.shuffle<f32>(v, v, 2, 3, 0, 1)));
-  }
-  let s = (f64x2.extract_lane(a0, 0) + f64x2.extract_lane(a0, 1)) + (f64x2.extract_lane(a1, 0) + f64x2.extract_lane(a1, 1));
-  for (; i < len; i++) s += <f64>load<f32>(p + (<usize>i << 2));
-  return s;
 }
 
 // Σ (p[i] - mean)^2 in f64.

@@ -3,9 +3,5 @@
  * its JSON on stdout, the table on stderr. Flags: see bench/throughput.ts.
  */
 import { runBench } from "./throughput.ts";
-import { installNodeThreads } from "../cli/node_threads.ts";
-import { enableNodeRelaxedSimd } from "../cli/node_wasm.ts";
 
-installNodeThreads();
-enableNodeRelaxedSimd();
 console.log(JSON.stringify(await runBench(process.argv.slice(2)), null, 2));

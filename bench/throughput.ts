@@ -22,6 +22,8 @@
  */
 import { spawnSync } from "node:child_process";
 import * as rg from "../src/mod.ts";
+import { installNodeThreads } from "../cli/node_threads.ts";
+import { enableNodeRelaxedSimd } from "../cli/node_wasm.ts";
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const DEFAULT_BATCH: Record<string, number> = { resnet20: 64, resnet18: 32 };
@@ -148,6 +150,8 @@ const fmt = (x: number | undefined, digits = 1) => x === undefined ? "-" : x.toF
 const ratio = (a: number | undefined, b: number | undefined) => a !== undefined && b ? `${(a / b).toFixed(2)}×` : "-";
 
 export async function runBench(args: readonly string[]) {
+  installNodeThreads(); // no-ops under Deno, which has web Workers and relaxed SIMD
+  enableNodeRelaxedSimd();
   const arg = (name: string, fallback: string) => {
     const i = args.indexOf(`--${name}`);
     return i >= 0 ? args[i + 1] : fallback;

@@ -9,7 +9,6 @@ import { train, TRAIN_FLAGS } from "./train.ts";
 import { EVAL_FLAGS, evalCommand } from "./eval.ts";
 import { plot, PLOT_FLAGS } from "./plot.ts";
 import { RetrogradError } from "../src/errors.ts";
-import { runBench } from "../bench/throughput.ts";
 import { installNodeThreads } from "./node_threads.ts";
 import { enableNodeRelaxedSimd } from "./node_wasm.ts";
 
@@ -27,11 +26,21 @@ const COMMANDS: Record<string, Command> = {
     summary: "throughput benchmark (as npm run bench): bench [--threads 1,2] [--models resnet20,resnet18] [--vs-torch] [--vs-tfjs] [--backend webgpu]",
     flags: [],
     run: async (flags) => {
+      const { runBench } = await loadBench();
       process.stdout.write(JSON.stringify(await runBench(flags._), null, 2) + "\n");
       return 0;
     },
   },
 };
+
+/**
+ * The benchmark is its own module, kept out of the CLI bundle: dist/bench.mjs beside the
+ * bundle, or bench/throughput.ts when the CLI runs from source (Deno).
+ */
+async function loadBench(): Promise<typeof import("../bench/throughput.ts")> {
+  const fromSource = import.meta.url.endsWith(".ts");
+  return await import(new URL(fromSource ? "../bench/throughput.ts" : "./bench.mjs", import.meta.url).href);
+}
 
 function usage(): string {
   const rows = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(6)} ${c.summary}`);

@@ -1,7 +1,7 @@
 /**
  * Threads for the CPU backend under Node: Node 20 has no web Worker, so this registers a
- * node:worker_threads host with src/backend/threads.ts. Workers run the source text of
- * src/backend/cpu_worker.ts (`eval: true`, so no worker file has to be found on disk) and
+ * node:worker_threads host with src/backend/cpu/threads.ts. Workers run the source text of
+ * src/backend/cpu/worker.ts (`eval: true`, so no worker file has to be found on disk) and
  * are unref'd, so they never keep a process alive. The default thread count of
  * `setThreads()` becomes os.availableParallelism(). Under Deno (which has web Workers) this
  * is a no-op: the built-in host is used.
@@ -12,7 +12,7 @@
  */
 import { Worker } from "node:worker_threads";
 import { availableParallelism } from "node:os";
-import { registerThreadsHost } from "../src/backend/threads.ts";
+import { registerThreadsHost } from "../src/backend/cpu/threads.ts";
 
 export function installNodeThreads(): void {
   if (typeof (globalThis as { Worker?: unknown }).Worker === "function") return;

@@ -1,7 +1,7 @@
 /**
  * Relaxed SIMD under Node 20: its V8 (11.3) implements the relaxed-SIMD instructions behind
  * a flag (on by default from V8 11.4). Turning the flag on before the relaxed kernels are
- * compiled lets `setDeterministic(false)` use them (src/backend/cpu.ts detects support by
+ * compiled lets `setDeterministic(false)` use them (src/backend/cpu/builds.ts detects support by
  * validating the module). The plain build, the default, is unaffected. A no-op elsewhere:
  * Deno and newer Node have relaxed SIMD on by default.
  */

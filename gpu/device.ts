@@ -8,17 +8,8 @@
  * packed into a CPU-side arena and uploaded with one writeBuffer just before the submit, so
  * steady-state dispatching creates no GPU buffers, only bind groups.
  */
-import { RetrogradError } from "../src/errors.ts";
+import { type GpuErrors, plainGpuErrors } from "./errors.ts";
 import { type KernelSpec, shaderSource, uniformBytes } from "./kernel.ts";
-
-/** Something went wrong on the GPU (a validation or out-of-memory error the device reported). */
-export class WebGPUError extends RetrogradError {}
-
-/** The device was lost (driver reset, tab backgrounded, destroy()); its buffers are gone. */
-export class DeviceLostError extends WebGPUError {}
-
-/** The device could not allocate memory; the buffers of the step it was in are unusable. */
-export class OutOfMemoryError extends WebGPUError {}
 
 /**
  * How long a failed read-back waits for the device's `lost` promise. A lost device fails the
@@ -70,7 +61,7 @@ export function foldedGrid(count: number, maxPerDim: number): [number, number, n
 }
 
 export class GpuContext {
-  private failure: WebGPUError | null = null;
+  private failure: Error | null = null;
   private destroyed = false;
   readonly limits: {
     maxStorageBufferBindingSize: number;
@@ -105,7 +96,7 @@ export class GpuContext {
   dispatches = 0;
   submits = 0;
 
-  constructor(readonly device: GPUDevice) {
+  constructor(readonly device: GPUDevice, private readonly errors: GpuErrors = plainGpuErrors) {
     const l = device.limits;
     this.limits = {
       maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
@@ -125,15 +116,15 @@ export class GpuContext {
       // The loss replaces an earlier error: it is what every later call will run into, and
       // a lost device may report errors of its own on the way down.
       const before = this.failure ? ` (before it: ${this.failure.message})` : "";
-      this.failure = new DeviceLostError(`webgpu: device lost (${info.reason}): ${info.message}${before}`);
+      this.failure = this.errors.lost(`webgpu: device lost (${info.reason}): ${info.message}${before}`);
     });
     device.addEventListener("uncapturederror", (event) => {
       const error = (event as GPUUncapturedErrorEvent).error;
       // GPUOutOfMemoryError exists wherever WebGPU does, but Node's binding may not make it global.
       const oom = typeof GPUOutOfMemoryError === "function" && error instanceof GPUOutOfMemoryError;
       this.failure ??= oom
-        ? new OutOfMemoryError(`webgpu: out of GPU memory (${this.bytesInUse} bytes in live tensors): ${error.message}`)
-        : new WebGPUError(`webgpu: the device reported an error: ${error.message}`);
+        ? this.errors.outOfMemory(`webgpu: out of GPU memory (${this.bytesInUse} bytes in live tensors): ${error.message}`)
+        : this.errors.failure(`webgpu: the device reported an error: ${error.message}`);
     });
   }
 
@@ -145,7 +136,7 @@ export class GpuContext {
   /** Throw the recorded device failure, if any (every entry point calls this first). */
   check(): void {
     if (this.failure) throw this.failure;
-    if (this.destroyed) throw new DeviceLostError("webgpu: the backend was destroyed");
+    if (this.destroyed) throw this.errors.lost("webgpu: the backend was destroyed");
   }
 
   // ---- memory ----
@@ -155,7 +146,7 @@ export class GpuContext {
     const bytes = length * 4;
     const limit = this.maxBufferElements * 4;
     if (bytes > limit) {
-      throw new RetrogradError(
+      throw this.errors.failure(
         `webgpu: a tensor of ${length} elements (${bytes} bytes) exceeds this device's maxStorageBufferBindingSize (${limit} bytes)`,
       );
     }
@@ -233,7 +224,7 @@ export class GpuContext {
     } catch (e) {
       await Promise.race([this.device.lost, new Promise((resolve) => setTimeout(resolve, LOST_GRACE_MS))]);
       this.check();
-      throw new WebGPUError(`webgpu: reading a buffer back failed: ${(e as Error).message}`);
+      throw this.errors.failure(`webgpu: reading a buffer back failed: ${(e as Error).message}`);
     }
     let list = this.stagingPool.get(cls);
     if (!list) this.stagingPool.set(cls, (list = []));
@@ -304,10 +295,10 @@ export class GpuContext {
     const align = Math.max(16, this.limits.minUniformBufferOffsetAlignment);
     const offset = Math.ceil(this.uniformCursor / align) * align;
     const size = uniformBytes(spec);
-    if (offset + size > this.uniformArena.byteLength) throw new RetrogradError("webgpu: uniform arena overflow");
+    if (offset + size > this.uniformArena.byteLength) throw this.errors.failure("webgpu: uniform arena overflow");
     spec.params.forEach(([name, type], k) => {
       const v = params[name];
-      if (v === undefined) throw new RetrogradError(`webgpu: kernel ${spec.key} needs parameter ${name}`);
+      if (v === undefined) throw this.errors.failure(`webgpu: kernel ${spec.key} needs parameter ${name}`);
       const at = offset + 4 * k;
       if (type === "f32") this.uniformView.setFloat32(at, v, true);
       else if (type === "u32") this.uniformView.setUint32(at, v >>> 0, true);
@@ -327,10 +318,10 @@ export class GpuContext {
     if (gx === 0 || gy === 0 || gz === 0) return;
     const maxDim = this.limits.maxComputeWorkgroupsPerDimension;
     if (gx > maxDim || gy > maxDim || gz > maxDim) {
-      throw new RetrogradError(`webgpu: ${spec.key} needs a grid of ${gx}×${gy}×${gz} workgroups; this device allows ${maxDim} per dimension`);
+      throw this.errors.failure(`webgpu: ${spec.key} needs a grid of ${gx}×${gy}×${gz} workgroups; this device allows ${maxDim} per dimension`);
     }
     if (d.buffers.length !== spec.bindings.length) {
-      throw new RetrogradError(`webgpu: ${spec.key} takes ${spec.bindings.length} buffers, got ${d.buffers.length}`);
+      throw this.errors.failure(`webgpu: ${spec.key} takes ${spec.bindings.length} buffers, got ${d.buffers.length}`);
     }
     if (this.pendingDispatches >= MAX_DISPATCHES_PER_SUBMIT) this.flush();
     const pipeline = this.pipeline(spec, d.constants);

@@ -17,10 +17,18 @@
  * A step with more parameters than one buffer may hold is split into one dispatch per
  * buffer's worth (maxStorageBufferBindingSize; ResNet-50's 25.6 M fit the default 128 MiB).
  */
-import type { SgdOptions } from "../src/backend/backend.ts";
 import { foldedGrid, type GpuBuffer, type GpuContext } from "./device.ts";
 import { LINEAR_WORKGROUP } from "./kernel.ts";
 import { sgdKernel } from "./kernels/elementwise.ts";
+
+/** torch.optim.SGD's hyper-parameters for one step (the runtime's SgdOptions has this shape). */
+export interface SgdHyperparameters {
+  lr: number;
+  momentum: number;
+  dampening: number;
+  weightDecay: number;
+  nesterov: boolean;
+}
 
 /** One parameter of the step; `momentum` is required when the step's momentum is not 0. */
 export interface SgdEntry {
@@ -61,7 +69,7 @@ export function planSgd<E extends { param: { length: number }; firstStep: boolea
 
 /** Record the step: per chunk, the gathering copies, one dispatch, the copies back. */
 export function fusedSgd(
-  ctx: GpuContext, entries: readonly SgdEntry[], o: SgdOptions, maxElements = ctx.maxBufferElements,
+  ctx: GpuContext, entries: readonly SgdEntry[], o: SgdHyperparameters, maxElements = ctx.maxBufferElements,
 ): void {
   const useMomentum = o.momentum !== 0;
   for (const { entries: chunk, offsets, length, firstEnd } of planSgd(entries, maxElements)) {

@@ -9,13 +9,25 @@
  * Nodes are reference counted by the handles and nodes that point at them, so a graph
  * that is never backpropagated (evaluation without noGrad) is freed when its tensors are.
  */
-import { Tensor, empty, untracked } from "./tensor.ts";
+import { Tensor, empty, type TapeNode, untracked } from "./tensor.ts";
 import { DisposedError, ShapeError, ValueError } from "./errors.ts";
+
+declare module "./tensor.ts" {
+  interface Tensor {
+    /** Backpropagate from this tensor (a scalar unless `grad` is given). */
+    backward(grad?: Tensor): void;
+  }
+}
 
 /** Maps the gradient of the node's output to one gradient (or null) per input. */
 export type BackwardRule = (grad: Tensor, saved: readonly Tensor[]) => (Tensor | null)[];
 
-export class Node {
+/** The node that produced `t`, or null for a leaf (tensor.ts knows nodes only as TapeNode). */
+function nodeOf(t: Tensor): Node | null {
+  return t.gradFn as Node | null;
+}
+
+export class Node implements TapeNode {
   /** Handles and downstream nodes that point here. */
   private refs = 1;
   saved: Tensor[] | null;
@@ -30,7 +42,7 @@ export class Node {
     readonly output: Tensor,
   ) {
     this.saved = untracked(() => saved.map((t) => t.detach()));
-    this.inputNodes = inputs.map((t) => t.gradFn);
+    this.inputNodes = inputs.map(nodeOf);
     for (const n of this.inputNodes) n?.incref();
   }
 
@@ -167,11 +179,12 @@ export function backward(root: Tensor, grad?: Tensor): void {
     const seed = empty(root.shape, root.backend);
     if (grad) seed.backend.copy(grad.buffer, seed.buffer);
     else seed.backend.fill(seed.buffer, 1);
-    if (!root.gradFn) return noGrad(() => accumulateLeaf(root, seed));
+    const rootNode = nodeOf(root);
+    if (!rootNode) return noGrad(() => accumulateLeaf(root, seed));
 
-    const pending = new Map<Node, Tensor>([[root.gradFn, seed]]);
+    const pending = new Map<Node, Tensor>([[rootNode, seed]]);
     const leafGrads = new Map<Tensor, Tensor>();
-    for (const node of reverseTopologicalOrder(root.gradFn)) {
+    for (const node of reverseTopologicalOrder(rootNode)) {
       let g = pending.get(node);
       if (!g) continue;
       pending.delete(node);
@@ -197,3 +210,7 @@ export function backward(root: Tensor, grad?: Tensor): void {
     });
   });
 }
+
+Tensor.prototype.backward = function (this: Tensor, grad?: Tensor): void {
+  backward(this, grad);
+};

@@ -34,3 +34,12 @@ export class SafetensorsError extends RetrogradError {}
 
 /** A tensor was used after dispose(), or a graph after its backward pass freed it. */
 export class DisposedError extends RetrogradError {}
+
+/** Something went wrong on the GPU: a validation error the device reported, a size it cannot take. */
+export class WebGPUError extends RetrogradError {}
+
+/** The WebGPU device was lost (driver reset, tab backgrounded, destroy()); its buffers are gone. */
+export class DeviceLostError extends WebGPUError {}
+
+/** The device could not allocate memory; the buffers of the step it was in are unusable. */
+export class OutOfMemoryError extends WebGPUError {}

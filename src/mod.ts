@@ -12,11 +12,11 @@ export {
 } from "./tensor.ts";
 export { noGrad, isGradEnabled } from "./autograd.ts";
 export { manualSeed, getRandomState, setRandomState, type RandomState } from "./random.ts";
-export { getBackend, setBackend, registerBackend } from "./backend/registry.ts";
-export { setThreads, getThreads, registerThreadsHost, type ThreadsHost, type WorkerLike } from "./backend/threads.ts";
-export { setDeterministic, isDeterministic } from "./backend/cpu.ts";
+export { getBackend, setBackend, registerBackend, registerBackendFactory } from "./backend/registry.ts";
+export { setThreads, getThreads, registerThreadsHost, type ThreadsHost, type WorkerLike } from "./backend/cpu/threads.ts";
+export { setDeterministic, isDeterministic } from "./backend/cpu/index.ts";
 export type { Backend, MemoryInfo } from "./backend/backend.ts";
-export { createWebGPUBackend, WebGPUBackend, WebGPUError, DeviceLostError, OutOfMemoryError } from "./backend/webgpu.ts";
+export { createWebGPUBackend, WebGPUBackend } from "./backend/webgpu.ts";
 export * from "./ops/index.ts";
 export * from "./errors.ts";
 export * as nn from "./nn/index.ts";
@@ -26,8 +26,11 @@ export * as io from "./io/index.ts";
 export * as data from "./data/index.ts";
 export * as train from "./train/index.ts";
 
-import { getBackend } from "./backend/registry.ts";
+import { getBackend, registerBackendFactory } from "./backend/registry.ts";
+import { createCpuBackend } from "./backend/cpu/index.ts";
 import type { MemoryInfo } from "./backend/backend.ts";
+
+registerBackendFactory("cpu", createCpuBackend);
 
 /** Bytes in use and peak on the current backend. */
 export function memory(): MemoryInfo {

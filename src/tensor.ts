@@ -9,7 +9,6 @@ import type { Backend, DeviceBuffer } from "./backend/backend.ts";
 import { getBackend } from "./backend/registry.ts";
 import { DisposedError, ShapeError, ValueError } from "./errors.ts";
 import { takeDraws } from "./random.ts";
-import { backward, type Node } from "./autograd.ts";
 
 /** Reference-counted device memory shared by the handles that view it. */
 export class Storage {
@@ -22,6 +21,16 @@ export class Storage {
   release(): void {
     if (--this.refs === 0) this.backend.free(this.buffer);
   }
+}
+
+/**
+ * What a tensor knows of the tape node that produced it (autograd.ts's Node): its name, and
+ * that the tensor's handle must be let go when the tensor is disposed. The rest of the tape
+ * is autograd's business, so this file does not depend on it.
+ */
+export interface TapeNode {
+  readonly name: string;
+  decref(): void;
 }
 
 /** A gradient hook: gets the gradient, returns a replacement or nothing to keep it. */
@@ -53,7 +62,7 @@ export class Tensor {
   readonly size: number;
   requiresGrad = false;
   grad: Tensor | null = null;
-  gradFn: Node | null = null;
+  gradFn: TapeNode | null = null;
   /** How io writes it: int64 for counters such as BatchNorm's num_batches_tracked. */
   dtype: "float32" | "int64" = "float32";
   readonly hooks: GradHook[] = [];
@@ -106,11 +115,6 @@ export class Tensor {
     return this.dataSync()[0];
   }
 
-  /** Backpropagate from this tensor (a scalar unless `grad` is given). */
-  backward(grad?: Tensor): void {
-    backward(this, grad);
-  }
-
   /** Call `hook` with this tensor's gradient during backward; it may return a replacement. */
   registerHook(hook: GradHook): { remove(): void } {
     if (!this.requiresGrad) throw new ValueError("registerHook: tensor does not require grad");
@@ -128,6 +132,63 @@ export class Tensor {
     if (!this.isLeaf) throw new ValueError("requireGrad: only leaf tensors can change requiresGrad");
     this.requiresGrad = flag;
     return this;
+  }
+
+  // ---- in place (PyTorch's trailing underscore): outside the tape, for state that ops do not
+  // own (parameters in an optimiser step, buffers, initialisation, loading).
+
+  /** Set every element to `value`. */
+  fill_(value: number): this {
+    this.backend.fill(this.buffer, value);
+    return this;
+  }
+
+  zero_(): this {
+    return this.fill_(0);
+  }
+
+  /** Copy `source`'s values in (any backend; the element counts must match). */
+  copy_(source: Tensor): this {
+    if (source.size !== this.size) {
+      throw new ShapeError(`copy_: source [${source.shape.join(", ")}] has ${source.size} elements, this tensor [${this.shape.join(", ")}] ${this.size}`);
+    }
+    if (source.backend === this.backend) this.backend.copy(source.buffer, this.buffer);
+    else this.backend.write(this.buffer, source.dataSync());
+    return this;
+  }
+
+  /** this += alpha·other (same element count, same backend). */
+  add_(other: Tensor, alpha = 1): this {
+    this.checkOperand("add_", other);
+    this.backend.axpy(alpha, other.buffer, this.buffer);
+    return this;
+  }
+
+  /** this ·= factor. */
+  mul_(factor: number): this {
+    this.backend.scale(this.buffer, this.buffer, factor);
+    return this;
+  }
+
+  /** Uniform draws in [low, high) from the global seeded stream. */
+  uniform_(low = 0, high = 1): this {
+    this.backend.random(this.buffer, { kind: "uniform", low, high }, takeDraws(this.size));
+    return this;
+  }
+
+  /** Normal draws from the global seeded stream. */
+  normal_(mean = 0, std = 1): this {
+    this.backend.random(this.buffer, { kind: "normal", mean, std }, takeDraws(this.size));
+    return this;
+  }
+
+  private checkOperand(op: string, other: Tensor): void {
+    if (other.size !== this.size) {
+      throw new ShapeError(`${op}: operand [${other.shape.join(", ")}] does not match [${this.shape.join(", ")}]`);
+    }
+    if (other.backend !== this.backend) {
+      throw new ShapeError(`${op}: operands live on different backends (${this.backend.name} and ${other.backend.name})`);
+    }
   }
 
   /** Release this handle (and, with it, the graph it heads when nothing else uses it). */
@@ -215,9 +276,7 @@ export function tensor(values: ArrayLike<number>, shape?: Shape, backend?: Backe
 }
 
 export function full(shape: Shape, value: number, backend?: Backend): Tensor {
-  const t = empty(shape, backend);
-  t.backend.fill(t.buffer, value);
-  return t;
+  return empty(shape, backend).fill_(value);
 }
 
 export function zeros(shape: Shape, backend?: Backend): Tensor {
@@ -230,24 +289,17 @@ export function ones(shape: Shape, backend?: Backend): Tensor {
 
 /** Normal samples from the global seeded stream. */
 export function randn(shape: Shape, opts: { mean?: number; std?: number } = {}, backend?: Backend): Tensor {
-  const t = empty(shape, backend);
-  const { key, counter } = takeDraws(t.size);
-  t.backend.randomNormal(t.buffer, opts.mean ?? 0, opts.std ?? 1, key, counter);
-  return t;
+  return empty(shape, backend).normal_(opts.mean, opts.std);
 }
 
 /** Uniform samples in [low, high) from the global seeded stream. */
 export function rand(shape: Shape, opts: { low?: number; high?: number } = {}, backend?: Backend): Tensor {
-  const t = empty(shape, backend);
-  const { key, counter } = takeDraws(t.size);
-  t.backend.randomUniform(t.buffer, opts.low ?? 0, opts.high ?? 1, key, counter);
-  return t;
+  return empty(shape, backend).uniform_(opts.low, opts.high);
 }
 
 /** A copy with its own storage, outside the graph. */
 export function cloneData(t: Tensor): Tensor {
-  const c = empty(t.shape, t.backend);
-  c.backend.copy(t.buffer, c.buffer);
+  const c = empty(t.shape, t.backend).copy_(t);
   c.dtype = t.dtype;
   return c;
 }

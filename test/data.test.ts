@@ -9,6 +9,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { readFile, stat } from "node:fs/promises";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
+import "../src/mod.ts"; // registers the CPU backend the loaders' tensors land on
 import { RetrogradError } from "../src/errors.ts";
 import { manualSeed, uniform } from "../src/random.ts";
 import {

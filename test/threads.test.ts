@@ -7,7 +7,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import * as rg from "../src/mod.ts";
-import type { CpuBackend } from "../src/backend/cpu.ts";
+import type { CpuBackend } from "../src/backend/cpu/index.ts";
 import type { Broadcast4, ConvGeometry, DeviceBuffer, PoolGeometry } from "../src/backend/backend.ts";
 import { installNodeThreads } from "../cli/node_threads.ts";
 import { recordSteps } from "./helpers.ts";
@@ -69,7 +69,7 @@ test("gemm: rows (M not divisible by threads), columns, transposes, beta", async
   ];
   await sameAt1And2("gemm", () => shapes.map(([ta, tb, M, N, K, beta], i) => {
     const A = buf(M * K, 1 + i), B = buf(K * N, 2 + i), C = buf(M * N, 3 + i);
-    be.gemm(ta, tb, M, N, K, 0.75, A, B, beta, C);
+    be.gemm({ transA: ta, transB: tb, M, N, K, alpha: 0.75, a: A, b: B, beta, c: C });
     const out = be.readSync(C);
     [A, B, C].forEach((b) => be.free(b));
     return [`${ta ? "T" : "N"}${tb ? "T" : "N"} ${M}x${N}x${K}`, out] as [string, Float32Array];
@@ -112,29 +112,32 @@ test("batch norm (train/eval forward and backward, fused with add and ReLU), poo
     be.fill(rv, 1.5);
     const out: [string, Float32Array][] = [];
     const take = (name: string, b: DeviceBuffer) => out.push([name, be.readSync(b)]);
-    be.batchNormTrainForward(x, gamma, beta, y, mean, invstd, rm, rv, N, C, HW, 0.1, 1e-5);
+    const input = { x, gamma, beta, N, C, HW, eps: 1e-5 };
+    const running = { mean: rm, var: rv, momentum: 0.1 };
+    const batch = { kind: "batch" as const, mean, invstd };
+    be.batchNormTrainForward({ ...input, y, saveMean: mean, saveInvstd: invstd, running });
     take("bn y", y); take("bn mean", mean); take("bn invstd", invstd); take("bn rm", rm); take("bn rv", rv);
-    be.batchNormBackward(dy, x, gamma, mean, invstd, dx, dg, db, N, C, HW);
+    be.batchNormBackward({ ...input, dy, stats: batch, dx, dgamma: dg, dbeta: db });
     take("bn dx", dx); take("bn dg", dg); take("bn db", db);
     const res = buf(n, 50), dres = be.alloc(n);
-    be.batchNormReluTrainForward(x, gamma, beta, res, y, mean, invstd, rm, rv, N, C, HW, 0.1, 1e-5);
+    be.batchNormReluTrainForward({ ...input, residual: res, y, saveMean: mean, saveInvstd: invstd, running });
     take("bn+add+relu y", y); take("bn+add+relu rm", rm); take("bn+add+relu rv", rv);
-    be.batchNormReluBackward(dy, y, x, gamma, mean, invstd, dx, dg, db, dres, N, C, HW);
+    be.batchNormReluBackward({ ...input, dy, y, stats: batch, dx, dgamma: dg, dbeta: db, dresidual: dres });
     take("bn+add+relu dx", dx); take("bn+add+relu dg", dg); take("bn+add+relu db", db); take("bn+add+relu dres", dres);
-    be.batchNormReluTrainForward(x, gamma, beta, null, y, mean, invstd, null, null, N, C, HW, 0.1, 1e-5);
+    be.batchNormReluTrainForward({ ...input, residual: null, y, saveMean: mean, saveInvstd: invstd, running: null });
     take("bn+relu y", y);
-    be.batchNormReluBackward(dy, y, x, gamma, mean, invstd, dx, dg, db, null, N, C, HW);
+    be.batchNormReluBackward({ ...input, dy, y, stats: batch, dx, dgamma: dg, dbeta: db, dresidual: null });
     take("bn+relu dx", dx); take("bn+relu dg", dg); take("bn+relu db", db);
-    be.batchNormEvalForward(x, gamma, beta, rm, rv, y, N, C, HW, 1e-5);
+    be.batchNormEvalForward({ ...input, y, runningMean: rm, runningVar: rv });
     take("bn eval y", y);
-    be.batchNormEvalBackward(dy, x, gamma, rm, rv, dx, dg, db, N, C, HW, 1e-5);
+    be.batchNormBackward({ ...input, dy, stats: { kind: "running", mean: rm, var: rv }, dx, dgamma: dg, dbeta: db });
     take("bn eval dx", dx); take("bn eval dg", dg);
     const pg: PoolGeometry = { N, C, H: 32, W: 32, KH: 3, KW: 3, SH: 2, SW: 2, PH: 1, PW: 1, OH: 16, OW: 16 };
     const py = be.alloc(N * C * 256), am = be.alloc(N * C * 256), pdy = buf(N * C * 256, 45);
     be.maxPoolForward(x, py, am, pg); take("maxpool y", py); take("maxpool argmax", be.readSync(am) && new Float32Array(be.readSync(am).buffer));
     be.maxPoolBackward(pdy, am, dx, pg); take("maxpool dx", dx);
-    be.avgPoolForward(x, py, pg, false); take("avgpool y", py);
-    be.avgPoolBackward(pdy, dx, pg, true); take("avgpool dx", dx);
+    be.avgPoolForward(x, py, { ...pg, countIncludePad: false }); take("avgpool y", py);
+    be.avgPoolBackward(pdy, dx, { ...pg, countIncludePad: true }); take("avgpool dx", dx);
     be.reluForward(x, y); take("relu", y);
     be.reluBackward(x, dy, dx); take("relu dx", dx);
     be.sigmoidForward(x, y); take("sigmoid", y);
@@ -184,7 +187,7 @@ test("ResNet-20 training step: loss, gradients, updated weights, running stats",
 test("relaxed-SIMD kernels: fused, same bits at 1 and 2 threads; deterministic mode restores the plain bits", async () => {
   const gemm = (): [string, Float32Array][] => {
     const a = buf(300 * 517, 11), b = buf(517 * 260, 12), c = be.alloc(300 * 260);
-    be.gemm(false, false, 300, 260, 517, 1, a, b, 0, c);
+    be.gemm({ transA: false, transB: false, M: 300, N: 260, K: 517, alpha: 1, a, b, beta: 0, c });
     const out = be.readSync(c);
     [a, b, c].forEach((x) => be.free(x));
     return [["gemm", out]];

@@ -16,9 +16,8 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import * as rg from "../src/mod.ts";
-import {
-  createWebGPUBackend, DeviceLostError, OutOfMemoryError, type WebGPUBackend, WebGPUError,
-} from "../src/backend/webgpu.ts";
+import { createWebGPUBackend, type WebGPUBackend } from "../src/backend/webgpu.ts";
+import { DeviceLostError, OutOfMemoryError, WebGPUError } from "../src/errors.ts";
 import type { SgdOptions } from "../src/backend/backend.ts";
 import { fusedSgd, planSgd } from "../gpu/sgd.ts";
 import { uniform } from "../src/random.ts";
@@ -164,14 +163,14 @@ gpuTest("webgpu: random uniform is bit-identical to the CPU; normals agree to fl
   const c = cpu();
   for (const [lo, hi, key, counter, n] of [[0, 1, 7, 0, 1001], [-0.3, 0.3, 123, 4_000_000_000, 777], [-2, 5, 9, 17, 64]]) {
     const a = c.alloc(n), b = g.alloc(n);
-    c.randomUniform(a, lo, hi, key, counter);
-    g.randomUniform(b, lo, hi, key, counter);
+    c.random(a, { kind: "uniform", low: lo, high: hi }, { key, counter });
+    g.random(b, { kind: "uniform", low: lo, high: hi }, { key, counter });
     const expected = c.readSync!(a), actual = await g.read(b);
     let mismatches = 0;
     for (let i = 0; i < n; i++) if (actual[i] !== expected[i]) mismatches++;
     assert.is(mismatches, 0, `uniform(${lo}, ${hi}): ${mismatches} of ${n} values differ`);
-    c.randomNormal(a, lo, hi - lo, key, counter);
-    g.randomNormal(b, lo, hi - lo, key, counter);
+    c.random(a, { kind: "normal", mean: lo, std: hi - lo }, { key, counter });
+    g.random(b, { kind: "normal", mean: lo, std: hi - lo }, { key, counter });
     assertClose(await g.read(b), c.readSync!(a), `normal(${lo}, ${hi - lo})`, { rtol: 1e-5, atol: 2e-6 * (hi - lo) * 6 });
     c.free(a);
     g.free(b);
@@ -193,8 +192,8 @@ gpuTest("webgpu: gemm, every transA/transB combination, alpha and beta (K up to 
             g.write(y, v);
             return [x, y];
           });
-          c.gemm(transA, transB, M, N, K, alpha, bufs[0][0], bufs[1][0], beta, bufs[2][0]);
-          g.gemm(transA, transB, M, N, K, alpha, bufs[0][1], bufs[1][1], beta, bufs[2][1]);
+          c.gemm({ transA, transB, M, N, K, alpha, a: bufs[0][0], b: bufs[1][0], beta, c: bufs[2][0] });
+          g.gemm({ transA, transB, M, N, K, alpha, a: bufs[0][1], b: bufs[1][1], beta, c: bufs[2][1] });
           assertClose(await g.read(bufs[2][1]), c.readSync!(bufs[2][0]),
             `gemm ${M}×${N}×${K} tA=${transA} tB=${transB} α=${alpha} β=${beta}`, gemmTol(K));
           for (const [x, y] of bufs) {
@@ -475,7 +474,7 @@ gpuTest("webgpu: an SGD step larger than one buffer runs one dispatch per buffer
   }));
   const entries = <B>(bufs: B[][]) =>
     bufs.map(([param, grad, momentum], k) => ({ param, grad, momentum, firstStep: k === 2 }));
-  c.sgdStep(entries(onCpu), o);
+  c.sgdStep!(entries(onCpu), o);
   const before = g.stats().dispatches;
   fusedSgd(g.context, entries(onGpu), o, 1000);
   assert.is(g.stats().dispatches - before, 2, "1000 + 1000 elements in buffers of 1000");

@@ -1,8 +1,11 @@
 /**
  * The Backend interface: the only thing ops talk to. A backend owns device memory (opaque
  * `DeviceBuffer`s) and runs kernels on it; it knows nothing of tensors, shapes beyond the
- * numbers each kernel needs, or autograd. The CPU backend (wasm) implements it now; the
- * WebGPU backend implements the same methods, so ops never branch on the backend.
+ * numbers each kernel needs, or autograd. The CPU backend (wasm) and the WebGPU backend
+ * implement the same methods, so ops never branch on the backend. Kernels take structured
+ * records (geometry, parameters) rather than long positional lists. Fused kernels
+ * (BatchNorm→ReLU, the SGD step) are optional fast paths: the ops above compose the same
+ * result from the required kernels where a backend lacks them.
  */
 
 /** A block of device memory holding `length` float32 (or int32) elements. */
@@ -33,6 +36,87 @@ export interface Broadcast4 {
 }
 
 export type BinaryOp = "add" | "sub" | "mul" | "div";
+
+/** op(A)·op(B) for gemm: C[M×N] = alpha·op(A)·op(B) + beta·C, row-major, op = transpose when flagged. */
+export interface GemmArgs {
+  transA: boolean;
+  transB: boolean;
+  M: number;
+  N: number;
+  K: number;
+  alpha: number;
+  a: DeviceBuffer;
+  b: DeviceBuffer;
+  beta: number;
+  c: DeviceBuffer;
+}
+
+/** An input of BatchNorm: N samples of C channels of HW values, with the per-channel affine. */
+export interface BatchNormInput {
+  x: DeviceBuffer;
+  gamma: DeviceBuffer;
+  beta: DeviceBuffer;
+  N: number;
+  C: number;
+  HW: number;
+  eps: number;
+}
+
+/** The running statistics a training forward moves by `momentum` (PyTorch's update). */
+export interface RunningStats {
+  mean: DeviceBuffer;
+  var: DeviceBuffer;
+  momentum: number;
+}
+
+/** Training mode: normalise by the batch statistics, saved for the backward pass. */
+export interface BatchNormTrainArgs extends BatchNormInput {
+  y: DeviceBuffer;
+  saveMean: DeviceBuffer;
+  saveInvstd: DeviceBuffer;
+  /** null: the statistics are not tracked (trackRunningStats false) or are frozen. */
+  running: RunningStats | null;
+}
+
+/** Evaluation mode: normalise by the running statistics. */
+export interface BatchNormEvalArgs extends BatchNormInput {
+  y: DeviceBuffer;
+  runningMean: DeviceBuffer;
+  runningVar: DeviceBuffer;
+}
+
+/** The statistics a BatchNorm forward normalised by: the saved batch ones, or the running ones. */
+export type BatchNormStats =
+  | { kind: "batch"; mean: DeviceBuffer; invstd: DeviceBuffer }
+  | { kind: "running"; mean: DeviceBuffer; var: DeviceBuffer };
+
+export interface BatchNormBackwardArgs extends BatchNormInput {
+  dy: DeviceBuffer;
+  stats: BatchNormStats;
+  dx: DeviceBuffer;
+  dgamma: DeviceBuffer;
+  dbeta: DeviceBuffer;
+}
+
+/** Softmax cross-entropy of N rows of C logits against int32 labels smoothed by `smoothing`. */
+export interface SoftmaxXentArgs {
+  logits: DeviceBuffer;
+  labels: DeviceBuffer;
+  N: number;
+  C: number;
+  smoothing: number;
+}
+
+/** A seeded draw: the global generator's stream `key` from draw number `counter` on. */
+export interface DrawPosition {
+  key: number;
+  counter: number;
+}
+
+/** What a random fill draws. */
+export type Distribution =
+  | { kind: "uniform"; low: number; high: number }
+  | { kind: "normal"; mean: number; std: number };
 
 export interface SgdOptions {
   lr: number;
@@ -79,60 +163,30 @@ export interface Backend {
   axpy(alpha: number, x: DeviceBuffer, y: DeviceBuffer): void;
   /** y = alpha·x */
   scale(x: DeviceBuffer, y: DeviceBuffer, alpha: number): void;
-  randomUniform(y: DeviceBuffer, lo: number, hi: number, key: number, counter: number): void;
-  randomNormal(y: DeviceBuffer, mean: number, std: number, key: number, counter: number): void;
+  /** Fill y with draws of `dist`, element i from draw number at.counter + i of stream at.key. */
+  random(y: DeviceBuffer, dist: Distribution, at: DrawPosition): void;
 
-  /** C[M×N] = alpha·op(A)·op(B) + beta·C, row-major, with op = transpose when flagged. */
-  gemm(
-    transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number,
-    A: DeviceBuffer, B: DeviceBuffer, beta: number, C: DeviceBuffer,
-  ): void;
+  gemm(args: GemmArgs): void;
 
   conv2dForward(x: DeviceBuffer, w: DeviceBuffer, y: DeviceBuffer, g: ConvGeometry): void;
   conv2dBackwardInput(dy: DeviceBuffer, w: DeviceBuffer, dx: DeviceBuffer, g: ConvGeometry): void;
   conv2dBackwardWeight(dy: DeviceBuffer, x: DeviceBuffer, dw: DeviceBuffer, g: ConvGeometry): void;
 
-  batchNormTrainForward(
-    x: DeviceBuffer, gamma: DeviceBuffer, beta: DeviceBuffer, y: DeviceBuffer,
-    saveMean: DeviceBuffer, saveInvstd: DeviceBuffer,
-    runningMean: DeviceBuffer | null, runningVar: DeviceBuffer | null,
-    N: number, C: number, HW: number, momentum: number, eps: number,
-  ): void;
-  batchNormEvalForward(
-    x: DeviceBuffer, gamma: DeviceBuffer, beta: DeviceBuffer,
-    runningMean: DeviceBuffer, runningVar: DeviceBuffer, y: DeviceBuffer,
-    N: number, C: number, HW: number, eps: number,
-  ): void;
-  batchNormBackward(
-    dy: DeviceBuffer, x: DeviceBuffer, gamma: DeviceBuffer, saveMean: DeviceBuffer,
-    saveInvstd: DeviceBuffer, dx: DeviceBuffer, dgamma: DeviceBuffer, dbeta: DeviceBuffer,
-    N: number, C: number, HW: number,
-  ): void;
-  batchNormEvalBackward(
-    dy: DeviceBuffer, x: DeviceBuffer, gamma: DeviceBuffer, runningMean: DeviceBuffer,
-    runningVar: DeviceBuffer, dx: DeviceBuffer, dgamma: DeviceBuffer, dbeta: DeviceBuffer,
-    N: number, C: number, HW: number, eps: number,
-  ): void;
+  batchNormTrainForward(args: BatchNormTrainArgs): void;
+  batchNormEvalForward(args: BatchNormEvalArgs): void;
+  batchNormBackward(args: BatchNormBackwardArgs): void;
   /**
-   * y = relu(residual + batchNormTrainForward(x)), residual (x's shape) optional: the
-   * normalised values are never stored. The CPU gives the bits of the separate kernels.
+   * Optional fast path: y = relu(residual + batchNormTrainForward(x)), residual (x's shape)
+   * optional, without storing the normalised values. The CPU gives the bits of the separate
+   * kernels. Without it, ops/norm.ts composes the same from the kernels above.
    */
-  batchNormReluTrainForward(
-    x: DeviceBuffer, gamma: DeviceBuffer, beta: DeviceBuffer, residual: DeviceBuffer | null, y: DeviceBuffer,
-    saveMean: DeviceBuffer, saveInvstd: DeviceBuffer,
-    runningMean: DeviceBuffer | null, runningVar: DeviceBuffer | null,
-    N: number, C: number, HW: number, momentum: number, eps: number,
-  ): void;
+  batchNormReluTrainForward?(args: BatchNormTrainArgs & { residual: DeviceBuffer | null }): void;
   /**
-   * The backward of batchNormReluTrainForward from its output y: dy masked by y > 0 goes
-   * through batchNormBackward, and into dresidual (the residual's gradient) when given.
-   * dx may be dy itself (computed in place).
+   * Optional fast path: the backward of batchNormReluTrainForward from its output y: dy masked
+   * by y > 0 goes through batchNormBackward (batch statistics), and into dresidual (the
+   * residual's gradient) when given. dx may be dy itself (computed in place).
    */
-  batchNormReluBackward(
-    dy: DeviceBuffer, y: DeviceBuffer, x: DeviceBuffer, gamma: DeviceBuffer, saveMean: DeviceBuffer,
-    saveInvstd: DeviceBuffer, dx: DeviceBuffer, dgamma: DeviceBuffer, dbeta: DeviceBuffer,
-    dresidual: DeviceBuffer | null, N: number, C: number, HW: number,
-  ): void;
+  batchNormReluBackward?(args: BatchNormBackwardArgs & { y: DeviceBuffer; dresidual: DeviceBuffer | null }): void;
 
   reluForward(x: DeviceBuffer, y: DeviceBuffer): void;
   reluBackward(y: DeviceBuffer, dy: DeviceBuffer, dx: DeviceBuffer): void;
@@ -141,30 +195,24 @@ export interface Backend {
   binary(op: BinaryOp, a: DeviceBuffer, b: DeviceBuffer, y: DeviceBuffer, bc: Broadcast4): void;
   /** Sum x (shape bc.dims) into y along the dims where bc.aStrides is 0. */
   reduceBroadcast(x: DeviceBuffer, y: DeviceBuffer, bc: Broadcast4): void;
-  dropoutForward(
-    x: DeviceBuffer, y: DeviceBuffer, mask: DeviceBuffer, p: number, key: number, counter: number,
-  ): void;
+  /** Inverted dropout: y = x·mask with mask 0 (probability p) or 1/(1−p), drawn at `at`. */
+  dropoutForward(x: DeviceBuffer, y: DeviceBuffer, mask: DeviceBuffer, p: number, at: DrawPosition): void;
 
   maxPoolForward(x: DeviceBuffer, y: DeviceBuffer, argmax: DeviceBuffer, g: PoolGeometry): void;
   maxPoolBackward(dy: DeviceBuffer, argmax: DeviceBuffer, dx: DeviceBuffer, g: PoolGeometry): void;
-  avgPoolForward(x: DeviceBuffer, y: DeviceBuffer, g: PoolGeometry, countIncludePad: boolean): void;
-  avgPoolBackward(dy: DeviceBuffer, dx: DeviceBuffer, g: PoolGeometry, countIncludePad: boolean): void;
+  avgPoolForward(x: DeviceBuffer, y: DeviceBuffer, g: PoolGeometry & { countIncludePad: boolean }): void;
+  avgPoolBackward(dy: DeviceBuffer, dx: DeviceBuffer, g: PoolGeometry & { countIncludePad: boolean }): void;
 
-  /** Per-sample cross-entropy against labels smoothed by `smoothing`. */
-  softmaxCrossEntropy(
-    logits: DeviceBuffer, labels: DeviceBuffer, losses: DeviceBuffer,
-    N: number, C: number, smoothing: number,
-  ): void;
+  /** Per-sample cross-entropy into `losses` (N values). */
+  softmaxCrossEntropy(args: SoftmaxXentArgs, losses: DeviceBuffer): void;
   /** dlogits = (softmax(alpha·z) − q)·scale: alpha = 1 is plain CE, alpha < 1 is PowerGrad. */
-  softmaxCrossEntropyBackward(
-    logits: DeviceBuffer, labels: DeviceBuffer, dlogits: DeviceBuffer,
-    N: number, C: number, smoothing: number, alpha: number, scale: number,
-  ): void;
+  softmaxCrossEntropyBackward(args: SoftmaxXentArgs, dlogits: DeviceBuffer, alpha: number, scale: number): void;
 
   /**
-   * One torch.optim.SGD step over every listed parameter (weight decay added to the gradient,
-   * momentum with dampening, Nesterov); the parameters are independent, so a backend may fuse
-   * them into one kernel.
+   * Optional fast path: one torch.optim.SGD step over every listed parameter (weight decay
+   * added to the gradient, momentum with dampening, Nesterov); the parameters are independent,
+   * so a backend may fuse them into one kernel. Without it, optim/sgd.ts runs the same update
+   * as tensor ops.
    */
-  sgdStep(params: readonly SgdParam[], opts: SgdOptions): void;
+  sgdStep?(params: readonly SgdParam[], opts: SgdOptions): void;
 }

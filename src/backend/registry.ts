@@ -1,11 +1,16 @@
 /**
- * Which backend new tensors land on. The CPU (wasm) backend is always there and is the
- * default; other backends register themselves when they can run (WebGPU needs an adapter).
+ * Which backend new tensors land on. Backends are registered by name, as an instance or as a
+ * factory that builds one on first use, so importing the tensor core pulls in no backend (and
+ * no kernel module): `src/mod.ts` registers the CPU (wasm) backend as the default, and a
+ * WebGPU backend registers itself once an adapter is found.
  */
 import type { Backend } from "./backend.ts";
-import { createCpuBackend } from "./cpu.ts";
 import { ValueError } from "../errors.ts";
 
+/** The backend new tensors land on unless setBackend() chose another. */
+export const DEFAULT_BACKEND = "cpu";
+
+const factories = new Map<string, () => Backend>();
 const backends = new Map<string, Backend>();
 let current: Backend | null = null;
 
@@ -13,15 +18,19 @@ export function registerBackend(backend: Backend): void {
   backends.set(backend.name, backend);
 }
 
+/** Build the backend `name` with `factory` when it is first asked for. */
+export function registerBackendFactory(name: string, factory: () => Backend): void {
+  factories.set(name, factory);
+}
+
 export function getBackend(name?: string): Backend {
-  if (name === undefined) {
-    if (current === null) current = getBackend("cpu");
-    return current;
-  }
+  if (name === undefined) return (current ??= getBackend(DEFAULT_BACKEND));
   let backend = backends.get(name);
-  if (!backend && name === "cpu") registerBackend((backend = createCpuBackend()));
+  const factory = factories.get(name);
+  if (!backend && factory) registerBackend((backend = factory()));
   if (!backend) {
-    throw new ValueError(`unknown backend "${name}"; available: ${[...backends.keys(), "cpu"].filter((v, i, a) => a.indexOf(v) === i).join(", ")}`);
+    const known = [...new Set([...backends.keys(), ...factories.keys()])];
+    throw new ValueError(`unknown backend "${name}"; registered: ${known.join(", ") || "none (import retrograd's mod.ts, which registers the CPU backend)"}`);
   }
   return backend;
 }

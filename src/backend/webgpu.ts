@@ -11,11 +11,13 @@
  * returns null where no (acceptable) adapter exists.
  */
 import type {
-  Backend, BinaryOp, Broadcast4, ConvGeometry, DeviceBuffer, MemoryInfo, PoolGeometry, SgdOptions, SgdParam,
+  Backend, BatchNormBackwardArgs, BatchNormEvalArgs, BatchNormTrainArgs, BinaryOp, Broadcast4, ConvGeometry,
+  DeviceBuffer, Distribution, DrawPosition, GemmArgs, MemoryInfo, PoolGeometry, SgdOptions, SgdParam, SoftmaxXentArgs,
 } from "./backend.ts";
-import { RetrogradError } from "../errors.ts";
+import { DeviceLostError, OutOfMemoryError, RetrogradError, WebGPUError } from "../errors.ts";
 import { mix } from "../random.ts";
-import { DeviceLostError, foldedGrid, GpuBuffer, GpuContext, OutOfMemoryError, WebGPUError } from "../../gpu/device.ts";
+import { foldedGrid, GpuBuffer, GpuContext } from "../../gpu/device.ts";
+import type { GpuErrors } from "../../gpu/errors.ts";
 import { type KernelSpec, LINEAR_WORKGROUP } from "../../gpu/kernel.ts";
 import { fusedSgd } from "../../gpu/sgd.ts";
 import {
@@ -37,7 +39,12 @@ import {
   softmaxXentForwardKernel,
 } from "../../gpu/kernels/reduce.ts";
 
-export { DeviceLostError, OutOfMemoryError, WebGPUError };
+/** The runtime's typed errors for the plumbing below (gpu/ imports nothing from src/). */
+const TYPED_ERRORS: GpuErrors = {
+  lost: (message) => new DeviceLostError(message),
+  outOfMemory: (message) => new OutOfMemoryError(message),
+  failure: (message) => new WebGPUError(message),
+};
 
 type Four = [number, number, number, number];
 
@@ -166,14 +173,16 @@ export class WebGPUBackend implements Backend {
     this.need("scale", x, y.length, "x");
     this.linear(scaleKernel, y.length, [x, y], { alpha });
   }
-  randomUniform(y: DeviceBuffer, lo: number, hi: number, key: number, counter: number): void {
-    const span = Math.fround(Math.fround(hi) - Math.fround(lo));
-    this.linear(randomUniformKernel, y.length, [y], { lo, span, mixedKey: mix((key ^ 0x9e3779b9) >>> 0), counter, one: 1 });
-  }
-  randomNormal(y: DeviceBuffer, mean: number, std: number, key: number, counter: number): void {
-    this.linear(randomNormalKernel, Math.ceil(y.length / 2), [y], {
-      length: y.length, mean, stddev: std, mixedKey: mix((key ^ 0x9e3779b9) >>> 0), counter,
-    });
+  random(y: DeviceBuffer, dist: Distribution, at: DrawPosition): void {
+    const mixedKey = mix((at.key ^ 0x9e3779b9) >>> 0);
+    if (dist.kind === "uniform") {
+      const span = Math.fround(Math.fround(dist.high) - Math.fround(dist.low));
+      this.linear(randomUniformKernel, y.length, [y], { lo: dist.low, span, mixedKey, counter: at.counter, one: 1 });
+    } else {
+      this.linear(randomNormalKernel, Math.ceil(y.length / 2), [y], {
+        length: y.length, mean: dist.mean, stddev: dist.std, mixedKey, counter: at.counter,
+      });
+    }
   }
 
   reluForward(x: DeviceBuffer, y: DeviceBuffer): void {
@@ -227,24 +236,19 @@ export class WebGPUBackend implements Backend {
     }
   }
 
-  dropoutForward(
-    x: DeviceBuffer, y: DeviceBuffer, mask: DeviceBuffer, p: number, key: number, counter: number,
-  ): void {
+  dropoutForward(x: DeviceBuffer, y: DeviceBuffer, mask: DeviceBuffer, p: number, at: DrawPosition): void {
     // keep = 1/(1−p) rounded once, as the CPU's f32 division gives it (WGSL division is not exact).
     const keep = Math.fround(1 / Math.fround(1 - Math.fround(p)));
-    this.linear(dropoutKernel, y.length, [x, y, mask], { p, keep, mixedKey: mix((key ^ 0x9e3779b9) >>> 0), counter });
+    this.linear(dropoutKernel, y.length, [x, y, mask], { p, keep, mixedKey: mix((at.key ^ 0x9e3779b9) >>> 0), counter: at.counter });
   }
 
   // ---- GEMM-shaped ----
 
-  gemm(
-    transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number,
-    A: DeviceBuffer, B: DeviceBuffer, beta: number, C: DeviceBuffer,
-  ): void {
-    this.need("gemm", A, M * K, "A");
-    this.need("gemm", B, K * N, "B");
-    this.need("gemm", C, M * N, "C");
-    this.tiled(gemmKernels, M, N, K, 1, [A, B, C], { alpha, beta }, { TRANS_A: transA, TRANS_B: transB });
+  gemm({ transA, transB, M, N, K, alpha, a, b, beta, c }: GemmArgs): void {
+    this.need("gemm", a, M * K, "A");
+    this.need("gemm", b, K * N, "B");
+    this.need("gemm", c, M * N, "C");
+    this.tiled(gemmKernels, M, N, K, 1, [a, b, c], { alpha, beta }, { TRANS_A: transA, TRANS_B: transB });
   }
 
   conv2dForward(x: DeviceBuffer, w: DeviceBuffer, y: DeviceBuffer, g: ConvGeometry): void {
@@ -263,39 +267,21 @@ export class WebGPUBackend implements Backend {
 
   // ---- batch norm ----
 
-  batchNormTrainForward(
-    x: DeviceBuffer, gamma: DeviceBuffer, beta: DeviceBuffer, y: DeviceBuffer,
-    saveMean: DeviceBuffer, saveInvstd: DeviceBuffer,
-    runningMean: DeviceBuffer | null, runningVar: DeviceBuffer | null,
-    N: number, C: number, HW: number, momentum: number, eps: number,
-  ): void {
-    this.rows(batchNormTrainForwardKernel, C,
-      [x, gamma, beta, y, saveMean, saveInvstd, runningMean, runningVar],
-      { batch: N, C, HW, momentum, eps, updateRunning: runningMean && runningVar ? 1 : 0 });
+  batchNormTrainForward(a: BatchNormTrainArgs): void {
+    this.rows(batchNormTrainForwardKernel, a.C,
+      [a.x, a.gamma, a.beta, a.y, a.saveMean, a.saveInvstd, a.running?.mean ?? null, a.running?.var ?? null],
+      { batch: a.N, C: a.C, HW: a.HW, momentum: a.running?.momentum ?? 0, eps: a.eps, updateRunning: a.running ? 1 : 0 });
   }
-  batchNormEvalForward(
-    x: DeviceBuffer, gamma: DeviceBuffer, beta: DeviceBuffer,
-    runningMean: DeviceBuffer, runningVar: DeviceBuffer, y: DeviceBuffer,
-    N: number, C: number, HW: number, eps: number,
-  ): void {
-    this.linear(batchNormEvalForwardKernel, N * C * HW, [x, gamma, beta, runningMean, runningVar, y],
-      { batch: N, C, HW, eps });
+  batchNormEvalForward(a: BatchNormEvalArgs): void {
+    this.linear(batchNormEvalForwardKernel, a.N * a.C * a.HW, [a.x, a.gamma, a.beta, a.runningMean, a.runningVar, a.y],
+      { batch: a.N, C: a.C, HW: a.HW, eps: a.eps });
   }
-  batchNormBackward(
-    dy: DeviceBuffer, x: DeviceBuffer, gamma: DeviceBuffer, saveMean: DeviceBuffer,
-    saveInvstd: DeviceBuffer, dx: DeviceBuffer, dgamma: DeviceBuffer, dbeta: DeviceBuffer,
-    N: number, C: number, HW: number,
-  ): void {
-    this.rows(batchNormBackwardKernel, C, [dy, x, gamma, saveMean, saveInvstd, dx, dgamma, dbeta],
-      { batch: N, C, HW, eps: 0 }, { EVAL: false });
-  }
-  batchNormEvalBackward(
-    dy: DeviceBuffer, x: DeviceBuffer, gamma: DeviceBuffer, runningMean: DeviceBuffer,
-    runningVar: DeviceBuffer, dx: DeviceBuffer, dgamma: DeviceBuffer, dbeta: DeviceBuffer,
-    N: number, C: number, HW: number, eps: number,
-  ): void {
-    this.rows(batchNormBackwardKernel, C, [dy, x, gamma, runningMean, runningVar, dx, dgamma, dbeta],
-      { batch: N, C, HW, eps }, { EVAL: true });
+  /** One kernel: the batch statistics (mean, invstd) or, EVAL, the running ones (mean, var with eps). */
+  batchNormBackward(a: BatchNormBackwardArgs): void {
+    const batch = a.stats.kind === "batch";
+    const second = a.stats.kind === "batch" ? a.stats.invstd : a.stats.var;
+    this.rows(batchNormBackwardKernel, a.C, [a.dy, a.x, a.gamma, a.stats.mean, second, a.dx, a.dgamma, a.dbeta],
+      { batch: a.N, C: a.C, HW: a.HW, eps: batch ? 0 : a.eps }, { EVAL: !batch });
   }
 
   /**
@@ -303,26 +289,17 @@ export class WebGPUBackend implements Backend {
    * epilogue adds the residual and applies the ReLU in place. (One kernel would bind more
    * storage buffers than the 8 every adapter allows.)
    */
-  batchNormReluTrainForward(
-    x: DeviceBuffer, gamma: DeviceBuffer, beta: DeviceBuffer, residual: DeviceBuffer | null, y: DeviceBuffer,
-    saveMean: DeviceBuffer, saveInvstd: DeviceBuffer,
-    runningMean: DeviceBuffer | null, runningVar: DeviceBuffer | null,
-    N: number, C: number, HW: number, momentum: number, eps: number,
-  ): void {
-    this.batchNormTrainForward(x, gamma, beta, y, saveMean, saveInvstd, runningMean, runningVar, N, C, HW, momentum, eps);
-    if (residual) this.need("batchNormReluTrainForward", residual, y.length, "residual");
-    this.linear(batchNormReluEpilogueKernel, y.length, [y, residual], {}, { RESIDUAL: residual !== null });
+  batchNormReluTrainForward(a: BatchNormTrainArgs & { residual: DeviceBuffer | null }): void {
+    this.batchNormTrainForward(a);
+    if (a.residual) this.need("batchNormReluTrainForward", a.residual, a.y.length, "residual");
+    this.linear(batchNormReluEpilogueKernel, a.y.length, [a.y, a.residual], {}, { RESIDUAL: a.residual !== null });
   }
   /** The masked gradient (relu_backward) goes to dresidual, or a temporary, then through batchNormBackward. */
-  batchNormReluBackward(
-    dy: DeviceBuffer, y: DeviceBuffer, x: DeviceBuffer, gamma: DeviceBuffer, saveMean: DeviceBuffer,
-    saveInvstd: DeviceBuffer, dx: DeviceBuffer, dgamma: DeviceBuffer, dbeta: DeviceBuffer,
-    dresidual: DeviceBuffer | null, N: number, C: number, HW: number,
-  ): void {
-    const masked = dresidual ?? this.alloc(dx.length);
-    this.reluBackward(y, dy, masked);
-    this.batchNormBackward(masked, x, gamma, saveMean, saveInvstd, dx, dgamma, dbeta, N, C, HW);
-    if (!dresidual) this.free(masked);
+  batchNormReluBackward(a: BatchNormBackwardArgs & { y: DeviceBuffer; dresidual: DeviceBuffer | null }): void {
+    const masked = a.dresidual ?? this.alloc(a.dx.length);
+    this.reluBackward(a.y, a.dy, masked);
+    this.batchNormBackward({ ...a, dy: masked });
+    if (!a.dresidual) this.free(masked);
   }
 
   // ---- pooling ----
@@ -333,28 +310,22 @@ export class WebGPUBackend implements Backend {
   maxPoolBackward(dy: DeviceBuffer, argmax: DeviceBuffer, dx: DeviceBuffer, g: PoolGeometry): void {
     this.linear(maxPoolBackwardKernel, g.N * g.C * g.H * g.W, [dy, argmax, dx], poolParams(g));
   }
-  avgPoolForward(x: DeviceBuffer, y: DeviceBuffer, g: PoolGeometry, countIncludePad: boolean): void {
-    this.linear(avgPoolForwardKernel, g.N * g.C * g.OH * g.OW, [x, y], poolParams(g), { INCLUDE_PAD: countIncludePad });
+  avgPoolForward(x: DeviceBuffer, y: DeviceBuffer, g: PoolGeometry & { countIncludePad: boolean }): void {
+    this.linear(avgPoolForwardKernel, g.N * g.C * g.OH * g.OW, [x, y], poolParams(g), { INCLUDE_PAD: g.countIncludePad });
   }
-  avgPoolBackward(dy: DeviceBuffer, dx: DeviceBuffer, g: PoolGeometry, countIncludePad: boolean): void {
-    this.linear(avgPoolBackwardKernel, g.N * g.C * g.H * g.W, [dy, dx], poolParams(g), { INCLUDE_PAD: countIncludePad });
+  avgPoolBackward(dy: DeviceBuffer, dx: DeviceBuffer, g: PoolGeometry & { countIncludePad: boolean }): void {
+    this.linear(avgPoolBackwardKernel, g.N * g.C * g.H * g.W, [dy, dx], poolParams(g), { INCLUDE_PAD: g.countIncludePad });
   }
 
   // ---- loss and optimiser ----
 
-  softmaxCrossEntropy(
-    logits: DeviceBuffer, labels: DeviceBuffer, losses: DeviceBuffer,
-    N: number, C: number, smoothing: number,
-  ): void {
-    this.rows(softmaxXentForwardKernel, N, [logits, labels, losses],
-      { rows: N, C, smoothing, uni: C > 0 ? smoothing / C : 0, alpha: 1 });
+  softmaxCrossEntropy(a: SoftmaxXentArgs, losses: DeviceBuffer): void {
+    this.rows(softmaxXentForwardKernel, a.N, [a.logits, a.labels, losses],
+      { rows: a.N, C: a.C, smoothing: a.smoothing, uni: a.C > 0 ? a.smoothing / a.C : 0, alpha: 1 });
   }
-  softmaxCrossEntropyBackward(
-    logits: DeviceBuffer, labels: DeviceBuffer, dlogits: DeviceBuffer,
-    N: number, C: number, smoothing: number, alpha: number, scale: number,
-  ): void {
-    this.rows(softmaxXentBackwardKernel, N, [logits, labels, dlogits],
-      { rows: N, C, smoothing, uni: C > 0 ? smoothing / C : 0, alpha, scale });
+  softmaxCrossEntropyBackward(a: SoftmaxXentArgs, dlogits: DeviceBuffer, alpha: number, scale: number): void {
+    this.rows(softmaxXentBackwardKernel, a.N, [a.logits, a.labels, dlogits],
+      { rows: a.N, C: a.C, smoothing: a.smoothing, uni: a.C > 0 ? a.smoothing / a.C : 0, alpha, scale });
   }
 
   sgdStep(params: readonly SgdParam[], o: SgdOptions): void {
@@ -405,5 +376,5 @@ export async function createWebGPUBackend(
     },
   });
   const description = [info?.vendor, info?.architecture, info?.description].filter(Boolean).join(" ") || "unknown adapter";
-  return new WebGPUBackend(new GpuContext(device), description);
+  return new WebGPUBackend(new GpuContext(device, TYPED_ERRORS), description);
 }

@@ -1,10 +1,9 @@
 /**
- * Weight initialisers, drawing from the global seeded stream (src/random.ts) through the
- * wasm random kernels, so a seed gives the same weights on every runtime. Fan computations
+ * Weight initialisers (torch.nn.init's names), drawing from the global seeded stream
+ * (src/random.ts) on the device, so a seed gives the same weights on every runtime. Fan computations
  * follow torch.nn.init.
  */
 import { ValueError } from "../errors.ts";
-import { takeDraws } from "../random.ts";
 import type { Tensor } from "../tensor.ts";
 
 /** fan_in and fan_out of a [out, in, ...kernel] weight, as torch.nn.init computes them. */
@@ -15,20 +14,15 @@ export function fans(t: Tensor): { fanIn: number; fanOut: number } {
 }
 
 export function uniform_(t: Tensor, low: number, high: number): Tensor {
-  const { key, counter } = takeDraws(t.size);
-  t.backend.randomUniform(t.buffer, low, high, key, counter);
-  return t;
+  return t.uniform_(low, high);
 }
 
 export function normal_(t: Tensor, mean: number, std: number): Tensor {
-  const { key, counter } = takeDraws(t.size);
-  t.backend.randomNormal(t.buffer, mean, std, key, counter);
-  return t;
+  return t.normal_(mean, std);
 }
 
 export function constant_(t: Tensor, value: number): Tensor {
-  t.backend.fill(t.buffer, value);
-  return t;
+  return t.fill_(value);
 }
 
 /** He normal init for ReLU nets: std = √(2 / fan), fan_out by default (torchvision ResNet). */

@@ -9,17 +9,14 @@ import { defaultWeight_, fans, uniform_ } from "./init.ts";
 import { empty, full, Tensor, zeros } from "../tensor.ts";
 import { ValueError } from "../errors.ts";
 import { linear } from "../ops/linalg.ts";
-import { conv2d, type Pair } from "../ops/conv.ts";
+import { conv2d, type Conv2dOptions as Conv2dOpOptions, type Pair } from "../ops/conv.ts";
 import { batchNorm, batchNormRelu, type BatchNormOptions } from "../ops/norm.ts";
 import { relu, sigmoid } from "../ops/elementwise.ts";
 import { avgPool2d, globalAvgPool2d, maxPool2d, type Pool2dOptions } from "../ops/pool.ts";
 import { flatten, reshape } from "../ops/shape.ts";
 import { dropout } from "../ops/dropout.ts";
-
-function positiveInt(layer: string, name: string, v: number): number {
-  if (!Number.isInteger(v) || v < 1) throw new ValueError(`${layer}: ${name} must be a positive integer, got ${v}`);
-  return v;
-}
+import { chain, stepOf } from "./chain.ts";
+import { positiveInt, probability } from "./checks.ts";
 
 /** PyTorch's bias default: U(−1/√fan_in, 1/√fan_in) of the layer's weight. */
 function defaultBias(weight: Tensor, size: number): Tensor {
@@ -42,11 +39,8 @@ export class Linear extends Module {
   }
 }
 
-export interface Conv2dOptions {
-  stride?: Pair;
-  padding?: Pair;
-  dilation?: Pair;
-  groups?: number;
+/** The op's options (stride, padding, dilation, groups) and whether the layer has a bias. */
+export interface Conv2dOptions extends Conv2dOpOptions {
   bias?: boolean;
 }
 
@@ -106,7 +100,7 @@ export class BatchNorm2d extends Module {
   private step(): BatchNormOptions {
     if (this.training) {
       this.tracked++;
-      this.numBatchesTracked.backend.fill(this.numBatchesTracked.buffer, this.tracked);
+      this.numBatchesTracked.fill_(this.tracked);
     }
     return { training: this.training, momentum: this.opts.momentum, eps: this.opts.eps };
   }
@@ -168,7 +162,7 @@ export class Flatten extends Module {
 export class Dropout extends Module {
   constructor(readonly p = 0.5) {
     super();
-    if (!(p >= 0 && p < 1)) throw new ValueError(`Dropout: p must be in [0, 1), got ${p}`);
+    probability("Dropout", "p", p);
   }
   forward(x: Tensor): Tensor {
     return dropout(x, this.p, this.training);
@@ -189,12 +183,6 @@ export class Sequential extends Module {
     this.layers = layers.map((m, i) => this.module(String(i), m));
   }
   forward(x: Tensor): Tensor {
-    let h = x;
-    for (const layer of this.layers) {
-      const next = layer.forward(h);
-      if (h !== x) h.dispose();
-      h = next;
-    }
-    return h === x ? reshape(x, x.shape) : h;
+    return chain(x, this.layers.map(stepOf));
   }
 }

@@ -115,7 +115,7 @@ export abstract class Module {
     }
     for (const [key, t] of own) {
       const s = incoming.get(key);
-      if (s) t.backend.write(t.buffer, s.dataSync());
+      if (s) t.copy_(s);
     }
     for (const [prefix, m] of this.namedModules()) {
       const dot = prefix ? `${prefix}.` : "";

@@ -16,8 +16,7 @@ export function dropout(x: Tensor, p: number, training: boolean): Tensor {
   const backend = x.backend;
   const y = empty(x.shape, backend);
   const mask = empty(x.shape, backend);
-  const { key, counter } = takeDraws(x.size);
-  backend.dropoutForward(x.buffer, y.buffer, mask.buffer, p, key, counter);
+  backend.dropoutForward(x.buffer, y.buffer, mask.buffer, p, takeDraws(x.size));
   const out = record("dropout", y, [x], [mask], (dy, [m]) => {
     const dx = empty(x.shape, backend);
     backend.binary("mul", dy.buffer, m.buffer, dx.buffer, broadcast4([x.size], [x.size], [x.size]));

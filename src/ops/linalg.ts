@@ -11,7 +11,7 @@ import { expectRank, fmt, sameBackend } from "./util.ts";
 /** C = op(A)·op(B) into a new [M, N] tensor. */
 function gemm(transA: boolean, transB: boolean, M: number, N: number, K: number, A: Tensor, B: Tensor): Tensor {
   const c = empty([M, N], A.backend);
-  A.backend.gemm(transA, transB, M, N, K, 1, A.buffer, B.buffer, 0, c.buffer);
+  A.backend.gemm({ transA, transB, M, N, K, alpha: 1, a: A.buffer, b: B.buffer, beta: 0, c: c.buffer });
   return c;
 }
 

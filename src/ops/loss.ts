@@ -54,7 +54,8 @@ export function crossEntropy(logits: Tensor, labels: Labels, opts: CrossEntropyO
   const backend = logits.backend;
   const target = labelBuffer(labels, N, C, logits);
   const perSample = empty([N], backend);
-  backend.softmaxCrossEntropy(logits.buffer, target.buffer, perSample.buffer, N, C, smoothing);
+  const xent = { logits: logits.buffer, labels: target.buffer, N, C, smoothing };
+  backend.softmaxCrossEntropy(xent, perSample.buffer);
   const scale = reduction === "mean" ? 1 / N : 1;
   const loss = empty([], backend);
   backend.reduceBroadcast(perSample.buffer, loss.buffer, broadcast4([N], [1], [1]));
@@ -63,7 +64,7 @@ export function crossEntropy(logits: Tensor, labels: Labels, opts: CrossEntropyO
 
   const out = record("crossEntropy", loss, [logits], [logits, target], (dy, [z, t]) => {
     const dz = empty([N, C], backend);
-    backend.softmaxCrossEntropyBackward(z.buffer, t.buffer, dz.buffer, N, C, smoothing, alpha, scale);
+    backend.softmaxCrossEntropyBackward({ ...xent, logits: z.buffer, labels: t.buffer }, dz.buffer, alpha, scale);
     // Multiply by the upstream gradient on the device (1 for a plain loss.backward()).
     backend.binary("mul", dz.buffer, dy.buffer, dz.buffer, broadcast4([N * C], [N * C], [1]));
     return [dz];

@@ -1,19 +1,25 @@
 /**
  * Batch normalisation over (N, H, W) per channel, PyTorch semantics: training mode
  * normalises with the batch statistics (biased variance) and moves the running statistics
- * by `momentum` (unbiased variance); evaluation mode uses the running statistics. The
- * backward pass in training mode goes through the batch statistics (one fused kernel).
+ * by `momentum` (unbiased variance) when they are given; evaluation mode uses the running
+ * statistics. The backward pass in training mode goes through the batch statistics (one
+ * fused kernel).
  *
  * batchNormRelu is relu(residual + batchNorm(x)), what a ResNet runs after most convolutions,
- * as one op: in training mode one kernel each way, so the normalised values are neither
- * written nor kept (backward masks the gradient by y > 0 inside the batch-norm backward, and
- * writes the input gradient over the output gradient where that buffer is free to take).
+ * as one op: in training mode one kernel each way where the backend has the fused fast path,
+ * so the normalised values are neither written nor kept (backward masks the gradient by
+ * y > 0 inside the batch-norm backward, and writes the input gradient over the output
+ * gradient where that buffer is free to take). Elsewhere it is the three ops composed.
  */
+import type { BatchNormInput, RunningStats } from "../backend/backend.ts";
 import { gradOrFresh, record } from "../autograd.ts";
 import { ShapeError } from "../errors.ts";
 import { empty, Tensor } from "../tensor.ts";
 import { add, relu } from "./elementwise.ts";
 import { expectRank, fmt, sameBackend, sameShape } from "./util.ts";
+
+/** PyTorch's BatchNorm defaults, for the op and the layer alike. */
+export const BATCH_NORM_DEFAULTS = { momentum: 0.1, eps: 1e-5 } as const;
 
 export interface BatchNormOptions {
   training: boolean;
@@ -21,11 +27,11 @@ export interface BatchNormOptions {
   eps?: number;
 }
 
-/** N, C and H·W of the input, after checking every per-channel tensor against C. */
-function channelDims(
+/** The kernels' view of the input, after checking every per-channel tensor against C. */
+function normInput(
   op: string, x: Tensor, weight: Tensor, bias: Tensor, runningMean: Tensor | null, runningVar: Tensor | null,
   opts: BatchNormOptions,
-): { N: number; C: number; HW: number } {
+): BatchNormInput {
   expectRank(op, "input", x, 2, 3, 4);
   const [N, C] = x.shape;
   const HW = x.size / (N * C);
@@ -40,90 +46,112 @@ function channelDims(
   if (opts.training && N * HW < 2) {
     throw new ShapeError(`${op}: training needs more than one value per channel, got input ${fmt(x.shape)}`);
   }
-  return { N, C, HW };
+  return { x: x.buffer, gamma: weight.buffer, beta: bias.buffer, N, C, HW, eps: opts.eps ?? BATCH_NORM_DEFAULTS.eps };
+}
+
+/** The running statistics a training forward moves (null when there are none to move). */
+function runningStats(runningMean: Tensor | null, runningVar: Tensor | null, opts: BatchNormOptions): RunningStats | null {
+  return runningMean && runningVar
+    ? { mean: runningMean.buffer, var: runningVar.buffer, momentum: opts.momentum ?? BATCH_NORM_DEFAULTS.momentum }
+    : null;
 }
 
 export function batchNorm(
   x: Tensor, weight: Tensor, bias: Tensor, runningMean: Tensor | null, runningVar: Tensor | null,
   opts: BatchNormOptions,
 ): Tensor {
-  const { N, C, HW } = channelDims("batchNorm", x, weight, bias, runningMean, runningVar, opts);
-  const eps = opts.eps ?? 1e-5;
+  const input = normInput("batchNorm", x, weight, bias, runningMean, runningVar, opts);
+  const { C } = input;
   const backend = x.backend;
   const y = empty(x.shape, backend);
+  const grads = (dy: Tensor) => ({ dx: empty(x.shape, backend), dw: empty([C], backend), db: empty([C], backend), dy });
 
   if (!opts.training) {
-    backend.batchNormEvalForward(x.buffer, weight.buffer, bias.buffer, runningMean!.buffer, runningVar!.buffer, y.buffer, N, C, HW, eps);
+    backend.batchNormEvalForward({ ...input, y: y.buffer, runningMean: runningMean!.buffer, runningVar: runningVar!.buffer });
     return record("batchNorm", y, [x, weight, bias], [x, weight, runningMean!, runningVar!], (dy, [sx, sw, rm, rv]) => {
-      const dx = empty(x.shape, backend);
-      const dw = empty([C], backend);
-      const db = empty([C], backend);
-      backend.batchNormEvalBackward(dy.buffer, sx.buffer, sw.buffer, rm.buffer, rv.buffer, dx.buffer, dw.buffer, db.buffer, N, C, HW, eps);
-      return [dx, dw, db];
+      const g = grads(dy);
+      backend.batchNormBackward({
+        ...input, x: sx.buffer, gamma: sw.buffer, dy: dy.buffer, stats: { kind: "running", mean: rm.buffer, var: rv.buffer },
+        dx: g.dx.buffer, dgamma: g.dw.buffer, dbeta: g.db.buffer,
+      });
+      return [g.dx, g.dw, g.db];
     });
   }
 
   const mean = empty([C], backend);
   const invstd = empty([C], backend);
-  backend.batchNormTrainForward(
-    x.buffer, weight.buffer, bias.buffer, y.buffer, mean.buffer, invstd.buffer,
-    runningMean?.buffer ?? null, runningVar?.buffer ?? null, N, C, HW, opts.momentum ?? 0.1, eps,
-  );
+  backend.batchNormTrainForward({
+    ...input, y: y.buffer, saveMean: mean.buffer, saveInvstd: invstd.buffer, running: runningStats(runningMean, runningVar, opts),
+  });
   const out = record("batchNorm", y, [x, weight, bias], [x, weight, mean, invstd], (dy, [sx, sw, sm, si]) => {
-    const dx = empty(x.shape, backend);
-    const dw = empty([C], backend);
-    const db = empty([C], backend);
-    backend.batchNormBackward(dy.buffer, sx.buffer, sw.buffer, sm.buffer, si.buffer, dx.buffer, dw.buffer, db.buffer, N, C, HW);
-    return [dx, dw, db];
+    const g = grads(dy);
+    backend.batchNormBackward({
+      ...input, x: sx.buffer, gamma: sw.buffer, dy: dy.buffer, stats: { kind: "batch", mean: sm.buffer, invstd: si.buffer },
+      dx: g.dx.buffer, dgamma: g.dw.buffer, dbeta: g.db.buffer,
+    });
+    return [g.dx, g.dw, g.db];
   });
   mean.dispose();
   invstd.dispose();
   return out;
 }
 
+/** relu(residual + batchNorm(x)) as the three ops: evaluation mode, and backends without the fast path. */
+function batchNormReluComposed(
+  x: Tensor, weight: Tensor, bias: Tensor, runningMean: Tensor | null, runningVar: Tensor | null,
+  opts: BatchNormOptions, residual: Tensor | null,
+): Tensor {
+  const normalised = batchNorm(x, weight, bias, runningMean, runningVar, opts);
+  const sum = residual ? add(residual, normalised) : normalised;
+  const y = relu(sum);
+  normalised.dispose();
+  if (sum !== normalised) sum.dispose();
+  return y;
+}
+
 /**
- * relu(residual + batchNorm(x)); the residual (x's shape) is optional. Training mode: one
- * kernel each way, bitwise the values of batchNorm, add and relu on the CPU backend, and the
- * gradients of x, weight, bias and residual likewise. Evaluation mode: those three ops.
+ * relu(residual + batchNorm(x)); the residual (x's shape) is optional. Training mode on a
+ * backend with the fused kernels: one kernel each way, bitwise the values of batchNorm, add
+ * and relu on the CPU backend, and the gradients of x, weight, bias and residual likewise.
+ * Otherwise those three ops.
  */
 export function batchNormRelu(
   x: Tensor, weight: Tensor, bias: Tensor, runningMean: Tensor | null, runningVar: Tensor | null,
   opts: BatchNormOptions, residual: Tensor | null = null,
 ): Tensor {
-  const { N, C, HW } = channelDims("batchNormRelu", x, weight, bias, runningMean, runningVar, opts);
+  const input = normInput("batchNormRelu", x, weight, bias, runningMean, runningVar, opts);
   if (residual) {
     sameBackend("batchNormRelu", x, residual);
     if (!sameShape(residual.shape, x.shape)) {
       throw new ShapeError(`batchNormRelu: residual ${fmt(residual.shape)} does not match input ${fmt(x.shape)}`);
     }
   }
-  if (!opts.training) {
-    const normalised = batchNorm(x, weight, bias, runningMean, runningVar, opts);
-    const sum = residual ? add(residual, normalised) : normalised;
-    const y = relu(sum);
-    normalised.dispose();
-    if (sum !== normalised) sum.dispose();
-    return y;
+  const backend = x.backend;
+  const fusedForward = backend.batchNormReluTrainForward?.bind(backend);
+  const fusedBackward = backend.batchNormReluBackward?.bind(backend);
+  if (!opts.training || !fusedForward || !fusedBackward) {
+    return batchNormReluComposed(x, weight, bias, runningMean, runningVar, opts, residual);
   }
 
-  const backend = x.backend;
+  const { C } = input;
   const y = empty(x.shape, backend);
   const mean = empty([C], backend);
   const invstd = empty([C], backend);
-  backend.batchNormReluTrainForward(
-    x.buffer, weight.buffer, bias.buffer, residual?.buffer ?? null, y.buffer, mean.buffer, invstd.buffer,
-    runningMean?.buffer ?? null, runningVar?.buffer ?? null, N, C, HW, opts.momentum ?? 0.1, opts.eps ?? 1e-5,
-  );
+  fusedForward({
+    ...input, residual: residual?.buffer ?? null, y: y.buffer, saveMean: mean.buffer, saveInvstd: invstd.buffer,
+    running: runningStats(runningMean, runningVar, opts),
+  });
   const inputs = residual ? [x, weight, bias, residual] : [x, weight, bias];
   const out = record("batchNormRelu", y, inputs, [y, x, weight, mean, invstd], (dy, [sy, sx, sw, sm, si]) => {
     const dx = gradOrFresh(dy);
     const dw = empty([C], backend);
     const db = empty([C], backend);
     const dres = residual?.requiresGrad ? empty(x.shape, backend) : null;
-    backend.batchNormReluBackward(
-      dy.buffer, sy.buffer, sx.buffer, sw.buffer, sm.buffer, si.buffer, dx.buffer, dw.buffer, db.buffer,
-      dres?.buffer ?? null, N, C, HW,
-    );
+    fusedBackward({
+      ...input, x: sx.buffer, gamma: sw.buffer, dy: dy.buffer, y: sy.buffer,
+      stats: { kind: "batch", mean: sm.buffer, invstd: si.buffer },
+      dx: dx.buffer, dgamma: dw.buffer, dbeta: db.buffer, dresidual: dres?.buffer ?? null,
+    });
     return [dx, dw, db, dres];
   });
   mean.dispose();

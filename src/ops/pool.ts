@@ -50,10 +50,10 @@ export function avgPool2d(x: Tensor, opts: Pool2dOptions & { countIncludePad?: b
   const includePad = opts.countIncludePad ?? true;
   const backend = x.backend;
   const y = empty([g.N, g.C, g.OH, g.OW], backend);
-  backend.avgPoolForward(x.buffer, y.buffer, g, includePad);
+  backend.avgPoolForward(x.buffer, y.buffer, { ...g, countIncludePad: includePad });
   return record("avgPool2d", y, [x], [], (dy) => {
     const dx = empty(x.shape, backend);
-    backend.avgPoolBackward(dy.buffer, dx.buffer, g, includePad);
+    backend.avgPoolBackward(dy.buffer, dx.buffer, { ...g, countIncludePad: includePad });
     return [dx];
   });
 }

@@ -1,4 +1,5 @@
 /** `rg.optim`: optimisers and learning-rate schedules. */
-export { SGD, type SGDConfig } from "./sgd.ts";
+export { SGD, type SGDConfig, type SGDGroupOptions } from "./sgd.ts";
+export type { Optimizer, ParamGroup, ParamGroupSpec } from "./optimizer.ts";
 export * as schedules from "./schedule.ts";
 export type { Schedule } from "./schedule.ts";

@@ -1,13 +1,15 @@
 /**
  * SGD with momentum, dampening, Nesterov and weight decay, with exactly torch.optim.SGD's
- * semantics (the momentum buffer starts as the first gradient, not zero). A step hands every
- * parameter that has a gradient to its backend in one `sgdStep` call, where one fused kernel
- * does decay, momentum and update in a single pass: per parameter on the CPU, over all of
- * them in one dispatch on WebGPU (gpu/sgd.ts).
+ * semantics (the momentum buffer starts as the first gradient, not zero), per parameter group.
+ * The update is defined once in tensor ops (`update` below); a backend with the fused
+ * `sgdStep` kernel runs the same arithmetic in one pass instead (per parameter on the CPU,
+ * over all of them in one dispatch on WebGPU, gpu/sgd.ts), and a test checks the two agree
+ * bitwise on the CPU.
  */
 import { ValueError } from "../errors.ts";
 import type { Backend, SgdOptions, SgdParam } from "../backend/backend.ts";
-import { empty, keep, Tensor } from "../tensor.ts";
+import { cloneData, empty, keep, type Tensor, tidy } from "../tensor.ts";
+import { makeParamGroups, type Optimizer, type ParamGroup, type ParamGroupSpec } from "./optimizer.ts";
 
 export interface SGDConfig {
   lr: number;
@@ -17,57 +19,73 @@ export interface SGDConfig {
   nesterov?: boolean;
 }
 
-export class SGD {
-  readonly params: Tensor[];
-  readonly options: SgdOptions;
-  private readonly momentumBuffers: (Tensor | null)[];
+/** A group's hyper-parameters (its rate is the optimiser's lr × lrScale). */
+export type SGDGroupOptions = Omit<SgdOptions, "lr">;
 
-  constructor(params: Iterable<Tensor>, config: SGDConfig) {
-    this.params = [...params];
-    this.options = {
-      lr: config.lr,
+function checkOptions(o: SGDGroupOptions, where: string): void {
+  for (const [name, v] of [["momentum", o.momentum], ["dampening", o.dampening], ["weightDecay", o.weightDecay]] as const) {
+    if (!(v >= 0) || !Number.isFinite(v)) throw new ValueError(`${where}: ${name} must be a finite number ≥ 0, got ${v}`);
+  }
+  if (o.nesterov && (o.momentum <= 0 || o.dampening !== 0)) {
+    throw new ValueError(`${where}: Nesterov momentum requires momentum > 0 and dampening = 0`);
+  }
+}
+
+export class SGD implements Optimizer {
+  readonly paramGroups: ParamGroup<SGDGroupOptions>[];
+  /** Every parameter in group order: the index of PyTorch's state names. */
+  readonly params: readonly Tensor[];
+  private baseLr = 0;
+  private readonly momentumBuffers: (Tensor | null)[];
+  /** Run the tensor-op definition even where the backend has the fused kernel (tests). */
+  useFusedKernel = true;
+
+  constructor(params: Iterable<Tensor> | readonly ParamGroupSpec<SGDGroupOptions>[], config: SGDConfig) {
+    const defaults: SGDGroupOptions = {
       momentum: config.momentum ?? 0,
       dampening: config.dampening ?? 0,
       weightDecay: config.weightDecay ?? 0,
       nesterov: config.nesterov ?? false,
     };
-    const o = this.options;
-    for (const [name, v] of [["lr", o.lr], ["momentum", o.momentum], ["weightDecay", o.weightDecay]] as const) {
-      if (!(v >= 0) || !Number.isFinite(v)) throw new ValueError(`SGD: ${name} must be a finite number ≥ 0, got ${v}`);
-    }
-    if (o.nesterov && (o.momentum <= 0 || o.dampening !== 0)) {
-      throw new ValueError("SGD: Nesterov momentum requires momentum > 0 and dampening = 0");
-    }
-    for (const p of this.params) {
-      if (!p.requiresGrad) throw new ValueError(`SGD: parameter ${p} does not require grad`);
-    }
+    this.lr = config.lr;
+    this.paramGroups = makeParamGroups("SGD", params, defaults);
+    this.paramGroups.forEach((g, i) => checkOptions(g.options, this.paramGroups.length > 1 ? `SGD group ${i}` : "SGD"));
+    this.params = this.paramGroups.flatMap((g) => g.params);
     this.momentumBuffers = this.params.map(() => null);
   }
 
   get lr(): number {
-    return this.options.lr;
+    return this.baseLr;
   }
   set lr(value: number) {
-    if (!(value >= 0)) throw new ValueError(`SGD: lr must be ≥ 0, got ${value}`);
-    this.options.lr = value;
+    if (!(value >= 0) || !Number.isFinite(value)) throw new ValueError(`SGD: lr must be a finite number ≥ 0, got ${value}`);
+    this.baseLr = value;
   }
 
   /** Apply one update to every parameter that has a gradient. */
   step(): void {
-    // Grouped by backend: parameters may live on different ones, and each fuses its own.
-    const byBackend = new Map<Backend, SgdParam[]>();
-    this.params.forEach((p, i) => {
-      if (!p.grad) return;
-      let buf = this.momentumBuffers[i];
-      const firstStep = buf === null;
-      if (this.options.momentum !== 0 && buf === null) {
-        buf = this.momentumBuffers[i] = keep(empty(p.shape, p.backend));
+    let index = 0;
+    for (const group of this.paramGroups) {
+      const options: SgdOptions = { ...group.options, lr: this.baseLr * group.lrScale };
+      // Grouped by backend: parameters may live on different ones, and each fuses its own.
+      const fused = new Map<Backend, SgdParam[]>();
+      for (const p of group.params) {
+        const i = index++;
+        if (!p.grad) continue;
+        const firstStep = this.momentumBuffers[i] === null;
+        if (options.momentum !== 0 && firstStep) this.momentumBuffers[i] = keep(empty(p.shape, p.backend));
+        const buf = this.momentumBuffers[i];
+        const sgdStep = this.useFusedKernel ? p.backend.sgdStep : undefined;
+        if (!sgdStep) {
+          update(p, p.grad, buf, firstStep, options);
+          continue;
+        }
+        let list = fused.get(p.backend);
+        if (!list) fused.set(p.backend, (list = []));
+        list.push({ param: p.buffer, grad: p.grad.buffer, momentum: buf?.buffer ?? null, firstStep });
       }
-      let group = byBackend.get(p.backend);
-      if (!group) byBackend.set(p.backend, (group = []));
-      group.push({ param: p.buffer, grad: p.grad.buffer, momentum: buf?.buffer ?? null, firstStep });
-    });
-    for (const [backend, group] of byBackend) backend.sgdStep(group, this.options);
+      for (const [backend, list] of fused) backend.sgdStep!(list, options);
+    }
   }
 
   zeroGrad(): void {
@@ -97,8 +115,26 @@ export class SGD {
       if (saved.size !== p.size) {
         throw new ValueError(`SGD.loadStateDict: state.${i}.momentum_buffer has ${saved.size} values, parameter ${i} has ${p.size}`);
       }
-      const target = b ?? (this.momentumBuffers[i] = keep(empty(p.shape, p.backend)));
-      target.backend.write(target.buffer, saved.dataSync());
+      (b ?? (this.momentumBuffers[i] = keep(empty(p.shape, p.backend)))).copy_(saved);
     });
   }
+}
+
+/**
+ * torch.optim.SGD's update of one parameter, in tensor ops: d = g + wd·p; with momentum,
+ * buf = g's d on the first step, else momentum·buf + (1 − dampening)·d, and d = buf (or
+ * d + momentum·buf with Nesterov); p −= lr·d. The fused kernels compute exactly this.
+ */
+function update(p: Tensor, grad: Tensor, buf: Tensor | null, firstStep: boolean, o: SgdOptions): void {
+  tidy(() => {
+    let d = cloneData(grad);
+    if (o.weightDecay !== 0) d.add_(p, o.weightDecay);
+    if (buf) {
+      if (firstStep) buf.copy_(d);
+      else buf.mul_(o.momentum).add_(d, Math.fround(1 - Math.fround(o.dampening))); // the kernels' f32 1 − dampening
+      if (o.nesterov) d.add_(buf, o.momentum);
+      else d = buf;
+    }
+    p.add_(d, -o.lr);
+  });
 }

@@ -1,12 +1,12 @@
 /**
  * Checkpoints as one safetensors file: the model's state dict under `model.`, the optimiser's
- * momentum buffers under `optim.`, and the training position (epoch, step, the random
+ * state under `optim.`, and the training position (epoch, step, the random
  * generator's state at the epoch start and now, the metrics so far) as JSON metadata. Plain
  * safetensors, so the model part loads in PyTorch too (strip the prefix). Runtime-free:
  * this makes and reads bytes; the CLI writes them atomically.
  */
 import type { Module } from "../nn/module.ts";
-import type { SGD } from "../optim/sgd.ts";
+import type { Optimizer } from "../optim/optimizer.ts";
 import type { RandomState } from "../random.ts";
 import type { Tensor } from "../tensor.ts";
 import { readSafetensors, readSafetensorsMetadata, writeSafetensorsAsync } from "../io/state.ts";
@@ -29,7 +29,7 @@ export interface CheckpointContents<M> {
   extra: M;
 }
 
-export function encodeCheckpoint<M>(model: Module, optimizer: SGD, contents: CheckpointContents<M>): Promise<Uint8Array> {
+export function encodeCheckpoint<M>(model: Module, optimizer: Optimizer, contents: CheckpointContents<M>): Promise<Uint8Array> {
   const tensors = new Map<string, Tensor>();
   for (const [name, t] of model.stateDict()) tensors.set(`model.${name}`, t);
   for (const [name, t] of optimizer.stateDict()) tensors.set(`optim.${name}`, t);
@@ -41,7 +41,7 @@ export function encodeCheckpoint<M>(model: Module, optimizer: SGD, contents: Che
 }
 
 /** Restore model and optimiser in place; returns the position and extra data. */
-export function decodeCheckpoint<M>(bytes: Uint8Array, source: string, model: Module, optimizer: SGD): CheckpointContents<M> {
+export function decodeCheckpoint<M>(bytes: Uint8Array, source: string, model: Module, optimizer: Optimizer): CheckpointContents<M> {
   const meta = readSafetensorsMetadata(bytes, source);
   if (meta.format !== "retrograd-checkpoint-v1") {
     throw new ValueError(`${source}: not a retrograd checkpoint (metadata format is ${JSON.stringify(meta.format)})`);

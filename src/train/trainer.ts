@@ -1,12 +1,14 @@
 /**
  * The training loop behind `retrograd train` (and the browser demo): epochs of seeded,
- * optionally augmented batches, SGD with a per-step learning-rate schedule, cross-entropy
+ * optionally augmented batches, an optimiser (SGD from the config unless the caller brings
+ * another) with a per-step learning-rate schedule, cross-entropy
  * with optional PowerGrad and label smoothing, a test-set evaluation after every epoch,
  * and checkpoints that resume to exactly the run that was interrupted (same weights, same
  * metrics). Runtime-free: progress, files and signals are the caller's, through callbacks.
  */
 import type { Module } from "../nn/module.ts";
 import { SGD } from "../optim/sgd.ts";
+import type { Optimizer } from "../optim/optimizer.ts";
 import * as schedules from "../optim/schedule.ts";
 import { crossEntropy } from "../ops/loss.ts";
 import { noGrad } from "../autograd.ts";
@@ -143,19 +145,30 @@ export function makeSchedule(config: TrainConfig, batchesPerEpoch: number): sche
   return warm > 0 ? schedules.warmup(main, warm, 0.1) : main;
 }
 
+function defaultOptimizer(model: Module, config: TrainConfig): Optimizer {
+  return new SGD(model.parameters(), {
+    lr: config.lr, momentum: config.momentum, nesterov: config.nesterov, weightDecay: config.weightDecay,
+  });
+}
+
 export class Trainer {
-  readonly optimizer: SGD;
+  readonly optimizer: Optimizer;
   readonly loader: DataLoader;
   private position: TrainingPosition;
   private progress: Progress;
   private readonly schedule: schedules.Schedule;
 
-  constructor(readonly model: Module, readonly trainData: Dataset, readonly testData: Dataset, readonly config: TrainConfig) {
+  /**
+   * `optimizer` builds the optimiser over the model (default: SGD with the config's lr,
+   * momentum, Nesterov and weight decay); the schedule sets its base rate every step.
+   */
+  constructor(
+    readonly model: Module, readonly trainData: Dataset, readonly testData: Dataset, readonly config: TrainConfig,
+    optimizer: (model: Module, config: TrainConfig) => Optimizer = defaultOptimizer,
+  ) {
     if (config.epochs < 1 && config.steps < 1) throw new ValueError("train: need epochs ≥ 1 or steps ≥ 1");
     manualSeed(config.seed);
-    this.optimizer = new SGD(model.parameters(), {
-      lr: config.lr, momentum: config.momentum, nesterov: config.nesterov, weightDecay: config.weightDecay,
-    });
+    this.optimizer = optimizer(model, config);
     this.loader = new DataLoader(trainData, {
       batchSize: config.batchSize, shuffle: config.shuffle, dropLast: true, mean: config.mean, std: config.std,
       augment: config.augment === "standard" ? { crop: Math.round(trainData.height / 8), flip: true } : {},

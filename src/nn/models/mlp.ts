@@ -7,7 +7,8 @@
 import type { Tensor } from "../../tensor.ts";
 import { Module } from "../module.ts";
 import { Dropout, Flatten, Linear, ReLU, Sequential } from "../layers.ts";
-import { chain, checkOptionKeys, positiveInt, positiveIntList, probability, type Step, stepOf } from "./common.ts";
+import { chain, type Step, stepOf } from "../chain.ts";
+import { checkOptionKeys, positiveInt, positiveIntList, probability } from "../checks.ts";
 
 export interface MLPOptions {
   /** Features per sample after flattening (e.g. 784 for 1×28×28). Required. */

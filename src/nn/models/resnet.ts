@@ -14,9 +14,9 @@ import { flatten } from "../../ops/shape.ts";
 import { Module } from "../module.ts";
 import { BatchNorm2d, Conv2d, GlobalAvgPool2d, Linear, MaxPool2d, ReLU, Sequential } from "../layers.ts";
 import { constant_ } from "../init.ts";
-import {
-  bnRelu, bool, chain, checkOptionKeys, initConvNet, oneOf, positiveInt, positiveIntList, type Step, stepOf,
-} from "./common.ts";
+import { bnRelu, initConvNet } from "./common.ts";
+import { chain, type Step, stepOf } from "../chain.ts";
+import { bool, checkOptionKeys, oneOf, positiveInt, positiveIntList } from "../checks.ts";
 
 export type ResNetNorm = "batch" | "none";
 export type ResNetStem = "imagenet" | "cifar";

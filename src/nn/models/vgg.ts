@@ -15,7 +15,9 @@ import { fmt } from "../../ops/util.ts";
 import { Module } from "../module.ts";
 import { BatchNorm2d, Conv2d, Dropout, GlobalAvgPool2d, Linear, MaxPool2d, ReLU, Sequential } from "../layers.ts";
 import { constant_, normal_ } from "../init.ts";
-import { bool, chain, checkOptionKeys, initConvNet, positiveInt, type Step, stepOf } from "./common.ts";
+import { initConvNet } from "./common.ts";
+import { chain, type Step, stepOf } from "../chain.ts";
+import { bool, checkOptionKeys, positiveInt } from "../checks.ts";
 
 export interface VGGOptions {
   /** BatchNorm after every conv (torchvision's vgg*_bn). Default false. */

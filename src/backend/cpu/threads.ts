@@ -2,7 +2,7 @@
  * Threads for the CPU backend: one shared WebAssembly.Memory, N−1 workers that each run
  * their own instance of the (shared-memory) kernels on it, and the main thread, which
  * takes one share of every split kernel itself and then waits (Atomics.wait) for the rest.
- * cpu.ts decides how a kernel is split (by output blocks, so each output element is
+ * runner.ts decides how a kernel is split (by output blocks, so each output element is
  * computed by one thread in the 1-thread summation order: results are bitwise identical
  * for every thread count); this file owns the workers and the hand-off.
  *
@@ -15,7 +15,8 @@
  *   thread) and the page is cross-origin isolated (SharedArrayBuffer); run training in a
  *   worker to get threads. Anywhere else the backend runs on 1 thread.
  */
-import { cpuWorkerSource, type WorkerListen } from "./cpu_worker.ts";
+import { KERNEL_NAMES } from "./abi.ts";
+import { cpuWorkerSource, type WorkerListen } from "./worker.ts";
 
 /** The part of a Worker the pool uses. */
 export interface WorkerLike {
@@ -23,7 +24,7 @@ export interface WorkerLike {
   terminate(): void;
 }
 
-/** How a runtime starts a worker from source text (see cpu_worker.ts). */
+/** How a runtime starts a worker from source text (see worker.ts). */
 export interface ThreadsHost {
   /** Start a worker running `source`; `source` expects the listen function `listenExpr`. */
   spawn(workerSource: (listenExpr: string) => string): WorkerLike;
@@ -82,7 +83,7 @@ export function availableThreads(): number {
   return Math.max(1, Math.floor(h.concurrency ?? 1));
 }
 
-/** Backends that follow setThreads (weakly held; cpu.ts registers each CpuBackend). */
+/** Backends that follow setThreads (weakly held; each CpuBackend registers itself). */
 export interface Threaded {
   setThreadCount(n: number): Promise<void>;
 }
@@ -116,6 +117,9 @@ export function getThreads(): number {
   return threads;
 }
 
+/** The worker protocol names a kernel by its index in the ABI list. */
+const KERNEL_INDEX = new Map<string, number>(KERNEL_NAMES.map((name, i) => [name, i]));
+
 const CTRL_BYTES = 64;
 const SLOT_BYTES = 8;
 const MAX_ARGS = 24;
@@ -139,22 +143,20 @@ export class ThreadPool {
   private stopped = false;
 
   constructor(
-    h: ThreadsHost, memory: WebAssembly.Memory, module: WebAssembly.Module, ctrl: number,
-    scratch: number[], private readonly kernelIndex: Map<string, number>,
+    h: ThreadsHost, memory: WebAssembly.Memory, module: WebAssembly.Module, ctrl: number, scratch: number[],
   ) {
     const buf = memory.buffer;
     new Uint8Array(buf, ctrl, ThreadPool.ctrlBytes(scratch.length)).fill(0);
     this.ctl = new Int32Array(buf, ctrl, CTRL_BYTES / 4);
     const argsAt = ctrl + CTRL_BYTES + 8 * Math.ceil((scratch.length * SLOT_BYTES) / 8);
     this.args = new Float64Array(buf, argsAt, MAX_ARGS * MAX_PARTS);
-    const names = [...kernelIndex.keys()];
     for (let i = 0; i < scratch.length; i++) {
       const slot = ctrl + CTRL_BYTES + i * SLOT_BYTES;
       this.slots.push(new Int32Array(buf, slot, 2));
       try {
         const w = h.spawn(cpuWorkerSource);
         w.postMessage({
-          memory, module, ctrl, slot, scratch: scratch[i], names, args: argsAt, maxArgs: MAX_ARGS, maxParts: MAX_PARTS,
+          memory, module, ctrl, slot, scratch: scratch[i], names: KERNEL_NAMES, args: argsAt, maxArgs: MAX_ARGS, maxParts: MAX_PARTS,
         });
         this.workers.push(w);
       } catch {
@@ -203,7 +205,7 @@ export class ThreadPool {
     Atomics.store(ctl, NEXT, (seq << 12) | PART_MASK);
     Atomics.store(ctl, DONE, 0);
     ctl[PARTS] = n;
-    ctl[KERNEL] = this.kernelIndex.get(kernel)!;
+    ctl[KERNEL] = KERNEL_INDEX.get(kernel)!;
     ctl[NARGS] = parts[0].length;
     ctl[COL_ARG] = colArg;
     for (let i = 0; i < this.slots.length; i++) this.slots[i][COL] = colArg >= 0 ? cols[i + 1] : 0;

@@ -1,0 +1,358 @@
+/**
+ * The CPU backend: the Backend interface on the AssemblyScript kernels (assembly/, compiled to
+ * WebAssembly SIMD128; builds.ts), on every core. This file says, kernel by kernel, which
+ * block of its output each part of a split call computes (runner.ts runs the parts on the
+ * threads): gemm by rows (or columns) of C, convolution forward / input gradient by images,
+ * weight gradient by input-channel blocks, batch norm by channels, pooling by planes,
+ * elementwise ops and SGD by contiguous ranges, broadcasts and reductions along their
+ * outermost dimension (reductions only over output elements). Each output element is computed
+ * by one thread with the 1-thread summation order, so results are bitwise the same for every
+ * thread count. Memory: heap.ts; per-thread scratch: scratch.ts.
+ */
+import type {
+  Backend, BatchNormBackwardArgs, BatchNormEvalArgs, BatchNormTrainArgs, BinaryOp, Broadcast4, ConvGeometry,
+  DeviceBuffer, Distribution, DrawPosition, GemmArgs, MemoryInfo, PoolGeometry, SgdOptions, SgdParam, SoftmaxXentArgs,
+} from "../backend.ts";
+import type { KernelArgs, KernelName } from "./abi.ts";
+import type { KernelModules } from "./builds.ts";
+import type { WasmBuffer } from "./heap.ts";
+import { MIN_ELEMENTS, MIN_FLOPS, ranges, Runner } from "./runner.ts";
+import { followThreads, type Threaded } from "./threads.ts";
+
+function gcd(a: number, b: number): number {
+  while (b) [a, b] = [b, a % b];
+  return a;
+}
+
+type Conv = [number, number, number, number, number, number, number, number, number, number, number, number, number, number, number, number];
+
+function convArgs(g: ConvGeometry): Conv {
+  return [g.N, g.C, g.H, g.W, g.O, g.KH, g.KW, g.SH, g.SW, g.PH, g.PW, g.DH, g.DW, g.G, g.OH, g.OW];
+}
+
+const BINARY_OPS: Record<BinaryOp, number> = { add: 0, sub: 1, mul: 2, div: 3 };
+
+/** Kernels over n contiguous elements whose parts are the same call on offset pointers. */
+type ElementwiseKernel = "fill" | "copy" | "axpy" | "scale" | "relu_forward" | "relu_backward" | "sigmoid_forward"
+  | "sigmoid_backward" | "sgd_update";
+
+export class CpuBackend implements Backend, Threaded {
+  readonly name = "cpu";
+  private readonly runner: Runner;
+
+  constructor(
+    /** The kernel builds this backend may run. */
+    modules: KernelModules,
+    /** Start on the relaxed-SIMD build (see setDeterministic); it must be compiled already. */
+    relaxed = false,
+  ) {
+    this.runner = new Runner(modules, relaxed);
+    this.resetPeak();
+    followThreads(this);
+  }
+
+  /** Run the register-only madd loop of assembly/simd.ts (for the bench's peak figure). */
+  simdPeak(iters: number): number {
+    return this.runner.k.simd_peak(iters);
+  }
+
+  /** Switch kernel builds (see setDeterministic in index.ts); buffers keep their contents. */
+  setRelaxedSimd(on: boolean): Promise<boolean> {
+    return this.runner.setRelaxedSimd(on);
+  }
+
+  /** Run on `n` threads (1: stop the workers). Called by setThreads() in threads.ts. */
+  setThreadCount(n: number): Promise<void> {
+    return this.runner.setThreadCount(n);
+  }
+
+  /** Kernel calls that were split across threads (for tests and diagnostics). */
+  get splitCalls(): number {
+    return this.runner.splitCalls;
+  }
+
+  private exec<K extends KernelName>(kernel: K, parts: KernelArgs<K>[], colFloats = -1): void {
+    this.runner.exec(kernel, parts, colFloats);
+  }
+
+  /** An elementwise kernel over n elements, split into contiguous 16-element-aligned ranges. */
+  private elementwise<K extends ElementwiseKernel>(kernel: K, n: number, args: (s: number, len: number) => KernelArgs<K>): void {
+    this.exec(kernel, ranges(n, this.runner.parts(n, MIN_ELEMENTS), 16).map(([s, e]) => args(s, e - s)));
+  }
+
+  private p(buf: DeviceBuffer | null): number {
+    return buf === null ? 0 : (buf as WasmBuffer).ptr;
+  }
+
+  // ---- memory ----
+
+  alloc(length: number): DeviceBuffer {
+    return this.runner.heap.alloc(length);
+  }
+  free(buf: DeviceBuffer): void {
+    this.runner.heap.free(buf as WasmBuffer);
+  }
+  write(buf: DeviceBuffer, data: Float32Array | Int32Array): void {
+    const b = buf as WasmBuffer;
+    new Uint8Array(this.runner.memory.buffer, b.ptr, b.length * 4)
+      .set(new Uint8Array(data.buffer, data.byteOffset, b.length * 4));
+  }
+  readSync(buf: DeviceBuffer): Float32Array {
+    const b = buf as WasmBuffer;
+    return new Float32Array(this.runner.memory.buffer, b.ptr, b.length).slice();
+  }
+  read(buf: DeviceBuffer): Promise<Float32Array> {
+    return Promise.resolve(this.readSync(buf));
+  }
+  memory(): MemoryInfo {
+    return this.runner.heap.info();
+  }
+  resetPeak(): void {
+    this.runner.heap.resetPeak();
+  }
+
+  // ---- data movement and random fills ----
+
+  fill(y: DeviceBuffer, value: number): void {
+    const py = this.p(y);
+    this.elementwise("fill", y.length, (s, n) => [py + 4 * s, n, value]);
+  }
+  copy(x: DeviceBuffer, y: DeviceBuffer): void {
+    const px = this.p(x), py = this.p(y);
+    this.elementwise("copy", y.length, (s, n) => [px + 4 * s, py + 4 * s, n]);
+  }
+  axpy(alpha: number, x: DeviceBuffer, y: DeviceBuffer): void {
+    const px = this.p(x), py = this.p(y);
+    this.elementwise("axpy", y.length, (s, n) => [n, alpha, px + 4 * s, py + 4 * s]);
+  }
+  scale(x: DeviceBuffer, y: DeviceBuffer, alpha: number): void {
+    const px = this.p(x), py = this.p(y);
+    this.elementwise("scale", y.length, (s, n) => [px + 4 * s, py + 4 * s, n, alpha]);
+  }
+  random(y: DeviceBuffer, dist: Distribution, at: DrawPosition): void {
+    const k = this.runner.k;
+    if (dist.kind === "uniform") k.random_uniform(this.p(y), y.length, dist.low, dist.high, at.key, at.counter);
+    else k.random_normal(this.p(y), y.length, dist.mean, dist.std, at.key, at.counter);
+  }
+
+  // ---- gemm and convolution ----
+
+  gemm({ transA, transB, M, N, K, alpha, a, b, beta, c }: GemmArgs): void {
+    const lda = transA ? M : K;
+    const ldb = transB ? K : N;
+    const pA = this.p(a), pB = this.p(b), pC = this.p(c);
+    const parts = this.runner.parts(2 * M * N * K, MIN_FLOPS);
+    // Each C element is the same k-ordered sum whichever block of rows or columns it is in.
+    this.exec("gemm", M >= N
+      ? ranges(M, parts, 4).map(([m0, m1]) => [
+        +transA, +transB, m1 - m0, N, K, alpha, pA + 4 * (transA ? m0 : m0 * lda), lda, pB, ldb, beta, pC + 4 * m0 * N, N,
+      ])
+      : ranges(N, parts, 8).map(([n0, n1]) => [
+        +transA, +transB, M, n1 - n0, K, alpha, pA, lda, pB + 4 * (transB ? n0 * ldb : n0), ldb, beta, pC + 4 * n0, N,
+      ]));
+  }
+
+  /** Col scratch floats of one conv kernel call over `images` images (the kernels' own rule). */
+  private colFloats(kind: 0 | 1 | 2, g: ConvGeometry, images = g.N): number {
+    const dims = convArgs(g);
+    dims[0] = images;
+    return this.runner.k.conv_scratch_floats(kind, ...dims);
+  }
+  private convFlops(g: ConvGeometry): number {
+    return 2 * g.N * g.O * (g.C / g.G) * g.KH * g.KW * g.OH * g.OW;
+  }
+  /** Forward-type conv kernels split by images: x-side and y-side tensors offset per image. */
+  private convByImages(
+    kernel: "conv2d_forward" | "conv2d_backward_input", src: number, srcImg: number, w: number,
+    dst: number, dstImg: number, g: ConvGeometry,
+  ): void {
+    const blocks = ranges(g.N, this.runner.parts(this.convFlops(g), MIN_FLOPS), 1);
+    const parts = blocks.map(([n0, n1]): KernelArgs<typeof kernel> => {
+      const dims = convArgs(g);
+      dims[0] = n1 - n0;
+      return [src + 4 * n0 * srcImg, w, dst + 4 * n0 * dstImg, 0, ...dims];
+    });
+    const images = Math.max(...blocks.map(([n0, n1]) => n1 - n0));
+    this.exec(kernel, parts, this.colFloats(kernel === "conv2d_forward" ? 0 : 1, g, images));
+  }
+  conv2dForward(x: DeviceBuffer, w: DeviceBuffer, y: DeviceBuffer, g: ConvGeometry): void {
+    this.convByImages("conv2d_forward", this.p(x), g.C * g.H * g.W, this.p(w), this.p(y), g.O * g.OH * g.OW, g);
+  }
+  conv2dBackwardInput(dy: DeviceBuffer, w: DeviceBuffer, dx: DeviceBuffer, g: ConvGeometry): void {
+    this.convByImages("conv2d_backward_input", this.p(dy), g.O * g.OH * g.OW, this.p(w), this.p(dx), g.C * g.H * g.W, g);
+  }
+  conv2dBackwardWeight(dy: DeviceBuffer, x: DeviceBuffer, dw: DeviceBuffer, g: ConvGeometry): void {
+    // Split by input channels: every thread sums its dw columns over the whole batch in order.
+    // Blocks of channels whose dw columns (channels·KH·KW) fill whole 8-column gemm strips
+    // where the layer is wide enough: narrow or ragged blocks waste the micro-kernel's lanes.
+    const pdy = this.p(dy), px = this.p(x), pdw = this.p(dw);
+    let align = 8 / gcd(g.KH * g.KW, 8);
+    if (g.C < 2 * align) align = 1;
+    const parts = ranges(g.C, this.runner.parts(this.convFlops(g), MIN_FLOPS), align)
+      .map(([c0, c1]): KernelArgs<"conv2d_backward_weight"> => [pdy, px, pdw, 0, ...convArgs(g), c0, c1]);
+    this.exec("conv2d_backward_weight", parts, this.colFloats(2, g));
+  }
+
+  // ---- batch norm ----
+
+  /** Per-channel kernels split into channel blocks [c0, c1) (the last two arguments). */
+  private byChannels<K extends KernelName>(kernel: K, N: number, C: number, HW: number, args: (c0: number, c1: number) => KernelArgs<K>): void {
+    this.exec(kernel, ranges(C, this.runner.parts(N * C * HW, MIN_ELEMENTS), 1).map(([c0, c1]) => args(c0, c1)));
+  }
+
+  /** Both training forwards are one kernel; the residual add and the ReLU are its epilogue. */
+  private trainForward(a: BatchNormTrainArgs, residual: DeviceBuffer | null, relu: boolean): void {
+    const r = a.running;
+    const fixed = [
+      this.p(a.x), this.p(a.gamma), this.p(a.beta), this.p(residual), this.p(a.y), this.p(a.saveMean), this.p(a.saveInvstd),
+      this.p(r?.mean ?? null), this.p(r?.var ?? null), a.N, a.C, a.HW, r?.momentum ?? 0, a.eps, r ? 1 : 0, +relu,
+    ] as const;
+    this.byChannels("batchnorm_train_forward", a.N, a.C, a.HW, (c0, c1) => [...fixed, c0, c1]);
+  }
+  batchNormTrainForward(a: BatchNormTrainArgs): void {
+    this.trainForward(a, null, false);
+  }
+  batchNormReluTrainForward(a: BatchNormTrainArgs & { residual: DeviceBuffer | null }): void {
+    this.trainForward(a, a.residual, true);
+  }
+  batchNormEvalForward(a: BatchNormEvalArgs): void {
+    const fixed = [
+      this.p(a.x), this.p(a.gamma), this.p(a.beta), this.p(a.runningMean), this.p(a.runningVar), this.p(a.y),
+      a.N, a.C, a.HW, a.eps,
+    ] as const;
+    this.byChannels("batchnorm_eval_forward", a.N, a.C, a.HW, (c0, c1) => [...fixed, c0, c1]);
+  }
+  batchNormBackward(a: BatchNormBackwardArgs): void {
+    if (a.stats.kind === "batch") return this.batchNormReluBackward({ ...a, y: null, dresidual: null });
+    const fixed = [
+      this.p(a.dy), this.p(a.x), this.p(a.gamma), this.p(a.stats.mean), this.p(a.stats.var), this.p(a.dx),
+      this.p(a.dgamma), this.p(a.dbeta), a.N, a.C, a.HW, a.eps,
+    ] as const;
+    this.byChannels("batchnorm_eval_backward", a.N, a.C, a.HW, (c0, c1) => [...fixed, c0, c1]);
+  }
+  /** y null: no ReLU to mask by (the plain batch-statistics backward, the same kernel). */
+  batchNormReluBackward(a: BatchNormBackwardArgs & { y: DeviceBuffer | null; dresidual: DeviceBuffer | null }): void {
+    if (a.stats.kind !== "batch") throw new Error("batchNormReluBackward: needs the batch statistics");
+    const fixed = [
+      this.p(a.dy), this.p(a.y), this.p(a.x), this.p(a.gamma), this.p(a.stats.mean), this.p(a.stats.invstd), this.p(a.dx),
+      this.p(a.dgamma), this.p(a.dbeta), this.p(a.dresidual), a.N, a.C, a.HW,
+    ] as const;
+    this.byChannels("batchnorm_backward", a.N, a.C, a.HW, (c0, c1) => [...fixed, c0, c1]);
+  }
+
+  // ---- elementwise, broadcasts, reductions ----
+
+  reluForward(x: DeviceBuffer, y: DeviceBuffer): void {
+    const px = this.p(x), py = this.p(y);
+    this.elementwise("relu_forward", y.length, (s, n) => [px + 4 * s, py + 4 * s, n]);
+  }
+  reluBackward(y: DeviceBuffer, dy: DeviceBuffer, dx: DeviceBuffer): void {
+    const py = this.p(y), pdy = this.p(dy), pdx = this.p(dx);
+    this.elementwise("relu_backward", dx.length, (s, n) => [py + 4 * s, pdy + 4 * s, pdx + 4 * s, n]);
+  }
+  sigmoidForward(x: DeviceBuffer, y: DeviceBuffer): void {
+    const px = this.p(x), py = this.p(y);
+    this.elementwise("sigmoid_forward", y.length, (s, n) => [px + 4 * s, py + 4 * s, n]);
+  }
+  sigmoidBackward(y: DeviceBuffer, dy: DeviceBuffer, dx: DeviceBuffer): void {
+    const py = this.p(y), pdy = this.p(dy), pdx = this.p(dx);
+    this.elementwise("sigmoid_backward", dx.length, (s, n) => [py + 4 * s, pdy + 4 * s, pdx + 4 * s, n]);
+  }
+  /**
+   * Split a rank-4 broadcast along its outermost dimension of size > 1 (all before it are 1):
+   * the block [s, e) of that dimension is the same loop on offset pointers.
+   */
+  private outerSplit(dims: readonly number[]): { axis: number; inner: number; parts: number } {
+    const total = dims[0] * dims[1] * dims[2] * dims[3];
+    let axis = 0;
+    while (axis < 3 && dims[axis] === 1) axis++;
+    let inner = 1;
+    for (let i = axis + 1; i < 4; i++) inner *= dims[i];
+    return { axis, inner, parts: this.runner.parts(total, MIN_ELEMENTS) };
+  }
+  binary(op: BinaryOp, a: DeviceBuffer, b: DeviceBuffer, y: DeviceBuffer, bc: Broadcast4): void {
+    const pa = this.p(a), pb = this.p(b), py = this.p(y);
+    const { axis, inner, parts } = this.outerSplit(bc.dims);
+    this.exec("broadcast_binary", ranges(bc.dims[axis], parts, axis === 3 ? 16 : 1).map(([s, e]) => {
+      const dims: [number, number, number, number] = [...bc.dims];
+      dims[axis] = e - s;
+      return [
+        BINARY_OPS[op], pa + 4 * s * bc.aStrides[axis], pb + 4 * s * bc.bStrides[axis], py + 4 * s * inner,
+        ...dims, ...bc.aStrides, ...bc.bStrides,
+      ];
+    }));
+  }
+  reduceBroadcast(x: DeviceBuffer, y: DeviceBuffer, bc: Broadcast4): void {
+    const px = this.p(x), py = this.p(y);
+    const { axis, inner, parts } = this.outerSplit(bc.dims);
+    const ys = bc.aStrides[axis];
+    // only over output elements: the split axis must be kept (not summed) in y
+    if (ys === 0 || y.length !== bc.dims[axis] * ys) {
+      return this.exec("reduce_broadcast", [[px, py, y.length, ...bc.dims, ...bc.aStrides]]);
+    }
+    this.exec("reduce_broadcast", ranges(bc.dims[axis], parts, axis === 3 ? 16 : 1).map(([s, e]) => {
+      const dims: [number, number, number, number] = [...bc.dims];
+      dims[axis] = e - s;
+      return [px + 4 * s * inner, py + 4 * s * ys, (e - s) * ys, ...dims, ...bc.aStrides];
+    }));
+  }
+  dropoutForward(x: DeviceBuffer, y: DeviceBuffer, mask: DeviceBuffer, p: number, at: DrawPosition): void {
+    this.runner.k.dropout_forward(this.p(x), this.p(y), this.p(mask), y.length, p, at.key, at.counter);
+  }
+
+  // ---- pooling ----
+
+  /** Pooling kernels split by planes (n, c): each block is N = planes, C = 1 on offset pointers. */
+  private byPlanes<K extends KernelName>(kernel: K, g: PoolGeometry, args: (p0: number, planes: number) => KernelArgs<K>): void {
+    const planes = g.N * g.C;
+    this.exec(kernel, ranges(planes, this.runner.parts(planes * g.H * g.W, MIN_ELEMENTS), 1).map(([p0, p1]) => args(p0, p1 - p0)));
+  }
+  maxPoolForward(x: DeviceBuffer, y: DeviceBuffer, argmax: DeviceBuffer, g: PoolGeometry): void {
+    const px = this.p(x), py = this.p(y), pa = this.p(argmax);
+    const HW = g.H * g.W, OHW = g.OH * g.OW;
+    this.byPlanes("maxpool_forward", g, (p0, n) => [
+      px + 4 * p0 * HW, py + 4 * p0 * OHW, pa + 4 * p0 * OHW, n, 1, g.H, g.W, g.KH, g.KW, g.SH, g.SW, g.PH, g.PW, g.OH, g.OW,
+    ]);
+  }
+  maxPoolBackward(dy: DeviceBuffer, argmax: DeviceBuffer, dx: DeviceBuffer, g: PoolGeometry): void {
+    const pdy = this.p(dy), pa = this.p(argmax), pdx = this.p(dx);
+    const HW = g.H * g.W, OHW = g.OH * g.OW;
+    this.byPlanes("maxpool_backward", g, (p0, n) => [pdy + 4 * p0 * OHW, pa + 4 * p0 * OHW, pdx + 4 * p0 * HW, n, 1, g.H, g.W, g.OH, g.OW]);
+  }
+  avgPoolForward(x: DeviceBuffer, y: DeviceBuffer, g: PoolGeometry & { countIncludePad: boolean }): void {
+    const px = this.p(x), py = this.p(y);
+    const HW = g.H * g.W, OHW = g.OH * g.OW;
+    this.byPlanes("avgpool_forward", g, (p0, n) => [
+      px + 4 * p0 * HW, py + 4 * p0 * OHW, n, 1, g.H, g.W, g.KH, g.KW, g.SH, g.SW, g.PH, g.PW, g.OH, g.OW, +g.countIncludePad,
+    ]);
+  }
+  avgPoolBackward(dy: DeviceBuffer, dx: DeviceBuffer, g: PoolGeometry & { countIncludePad: boolean }): void {
+    const pdy = this.p(dy), pdx = this.p(dx);
+    const HW = g.H * g.W, OHW = g.OH * g.OW;
+    this.byPlanes("avgpool_backward", g, (p0, n) => [
+      pdy + 4 * p0 * OHW, pdx + 4 * p0 * HW, n, 1, g.H, g.W, g.KH, g.KW, g.SH, g.SW, g.PH, g.PW, g.OH, g.OW, +g.countIncludePad,
+    ]);
+  }
+
+  // ---- loss and optimiser ----
+
+  softmaxCrossEntropy(a: SoftmaxXentArgs, losses: DeviceBuffer): void {
+    this.runner.k.softmax_xent_forward(this.p(a.logits), this.p(a.labels), this.p(losses), a.N, a.C, a.smoothing);
+  }
+  softmaxCrossEntropyBackward(a: SoftmaxXentArgs, dlogits: DeviceBuffer, alpha: number, scale: number): void {
+    this.runner.k.softmax_xent_backward(
+      this.p(a.logits), this.p(a.labels), this.p(dlogits), a.N, a.C, a.smoothing, alpha, scale,
+    );
+  }
+
+  /** A wasm call has no launch cost to amortise, so the CPU keeps one kernel call per parameter. */
+  sgdStep(params: readonly SgdParam[], o: SgdOptions): void {
+    for (const { param, grad, momentum, firstStep } of params) {
+      const pp = this.p(param), pg = this.p(grad), pm = this.p(momentum);
+      this.elementwise("sgd_update", param.length, (s, n) => [
+        pp + 4 * s, pg + 4 * s, pm === 0 ? 0 : pm + 4 * s, n, o.lr, o.momentum,
+        o.dampening, o.weightDecay, +o.nesterov, +firstStep,
+      ]);
+    }
+  }
+}
