@@ -2,20 +2,22 @@
  * The tape. Each differentiable op that sees an input requiring grad records a Node: its
  * inputs, the tensors its backward rule needs (retained, so the user may dispose the
  * forward values), and the rule itself, a closure from the output gradient to the input
- * gradients. backward() walks the nodes in reverse topological order, sums gradients that
+ * gradients. The engine walks the nodes in reverse topological order, sums gradients that
  * meet, runs tensor hooks where a gradient is complete (so a hook can replace it before it
- * flows on: the research features hang here), and accumulates into leaves' `.grad`.
+ * flows on: the research features hang here), and either accumulates into leaves' `.grad`
+ * (`backward()`) or hands the gradients of chosen tensors back without touching any `.grad`
+ * (`grad()`, PyTorch's torch.autograd.grad), visiting only the nodes that lead to them.
  *
  * Nodes are reference counted by the handles and nodes that point at them, so a graph
  * that is never backpropagated (evaluation without noGrad) is freed when its tensors are.
  */
-import { Tensor, empty, type TapeNode, untracked } from "./tensor.ts";
+import { Tensor, empty, type TapeNode, track, untracked } from "./tensor.ts";
 import { DisposedError, ShapeError, ValueError } from "./errors.ts";
 
 declare module "./tensor.ts" {
   interface Tensor {
-    /** Backpropagate from this tensor (a scalar unless `grad` is given). */
-    backward(grad?: Tensor): void;
+    /** Backpropagate from this tensor (a scalar unless `grad` is given) into the leaves' `.grad`. */
+    backward(grad?: Tensor, opts?: BackwardOptions): void;
   }
 }
 
@@ -68,15 +70,24 @@ export function isGradEnabled(): boolean {
   return gradEnabled;
 }
 
-/** Run `fn` without recording anything on the tape (evaluation, optimiser updates). */
-export function noGrad<T>(fn: () => T): T {
+function withGradEnabled<T>(on: boolean, fn: () => T): T {
   const previous = gradEnabled;
-  gradEnabled = false;
+  gradEnabled = on;
   try {
     return fn();
   } finally {
     gradEnabled = previous;
   }
+}
+
+/** Run `fn` without recording anything on the tape (evaluation, optimiser updates). */
+export function noGrad<T>(fn: () => T): T {
+  return withGradEnabled(false, fn);
+}
+
+/** Run `fn` recording on the tape, also inside noGrad (a probe that needs a gradient during evaluation). */
+export function enableGrad<T>(fn: () => T): T {
+  return withGradEnabled(true, fn);
 }
 
 /**
@@ -119,13 +130,11 @@ function applyHooks(t: Tensor, grad: Tensor): Tensor {
 /** a += b, in place when `a` owns its storage alone, else into a fresh tensor. */
 function accumulate(a: Tensor, b: Tensor): Tensor {
   if (a.storage.refs === 1) {
-    a.backend.axpy(1, b.buffer, a.buffer);
+    a.add_(b);
     b.dispose();
     return a;
   }
-  const sum = empty(a.shape, a.backend);
-  a.backend.copy(a.buffer, sum.buffer);
-  a.backend.axpy(1, b.buffer, sum.buffer);
+  const sum = empty(a.shape, a.backend).copy_(a).add_(b);
   a.dispose();
   b.dispose();
   return sum;
@@ -136,65 +145,83 @@ function addInto<K>(map: Map<K, Tensor>, key: K, grad: Tensor): void {
   map.set(key, existing ? accumulate(existing, grad) : grad);
 }
 
-/** Nodes reachable from `root`, each after every node that consumes its output. */
-function reverseTopologicalOrder(root: Node): Node[] {
+/** Nodes reachable from `roots`, each after every node that consumes its output. */
+function reverseTopologicalOrder(roots: readonly Node[]): Node[] {
   const order: Node[] = [];
   const visited = new Set<Node>();
-  const stack: [Node, number][] = [[root, 0]];
-  visited.add(root);
-  while (stack.length > 0) {
-    const top = stack[stack.length - 1];
-    const [node, next] = top;
-    if (next < node.inputNodes.length) {
-      top[1]++;
-      const child = node.inputNodes[next];
-      if (child && !visited.has(child)) {
-        visited.add(child);
-        stack.push([child, 0]);
+  for (const root of roots) {
+    if (visited.has(root)) continue;
+    const stack: [Node, number][] = [[root, 0]];
+    visited.add(root);
+    while (stack.length > 0) {
+      const top = stack[stack.length - 1];
+      const [node, next] = top;
+      if (next < node.inputNodes.length) {
+        top[1]++;
+        const child = node.inputNodes[next];
+        if (child && !visited.has(child)) {
+          visited.add(child);
+          stack.push([child, 0]);
+        }
+      } else {
+        order.push(node);
+        stack.pop();
       }
-    } else {
-      order.push(node);
-      stack.pop();
     }
   }
   return order.reverse();
 }
 
-function accumulateLeaf(leaf: Tensor, grad: Tensor): void {
-  grad = applyHooks(leaf, grad);
-  leaf.grad = leaf.grad ? accumulate(leaf.grad, grad) : grad;
+/** What one run of the engine starts from and what it is after. */
+interface Pass {
+  /** The tensors to backpropagate from, each with its seed gradient (owned by the pass). */
+  roots: { tensor: Tensor; seed: Tensor }[];
+  /** Tensors whose gradients to hand back (null: every leaf's, for .grad). */
+  targets: ReadonlySet<Tensor> | null;
+  /** Keep the saved tensors, so the graph can be backpropagated again. */
+  retainGraph: boolean;
+  /** Who asked, for messages. */
+  caller: string;
 }
 
-export function backward(root: Tensor, grad?: Tensor): void {
-  if (!root.requiresGrad) {
-    throw new ValueError("backward(): tensor does not require grad (no input of its graph has requiresGrad)");
-  }
-  if (!grad && root.size !== 1) {
-    throw new ShapeError(`backward(): a gradient must be given for non-scalar output of shape [${root.shape.join(", ")}]`);
-  }
-  if (grad && grad.size !== root.size) {
-    throw new ShapeError(`backward(): gradient shape [${grad.shape.join(", ")}] does not match output shape [${root.shape.join(", ")}]`);
-  }
-  untracked(() => {
-    const seed = empty(root.shape, root.backend);
-    if (grad) seed.backend.copy(grad.buffer, seed.buffer);
-    else seed.backend.fill(seed.buffer, 1);
-    const rootNode = nodeOf(root);
-    if (!rootNode) return noGrad(() => accumulateLeaf(root, seed));
-
-    const pending = new Map<Node, Tensor>([[rootNode, seed]]);
+/**
+ * Run the backward pass. Returns the summed, hooked gradient of every leaf reached (targets
+ * null) or of every target reached; the caller owns them. Only nodes that lead to a target
+ * run their rules.
+ */
+function propagate(pass: Pass): Map<Tensor, Tensor> {
+  return untracked(() => noGrad(() => {
+    const pending = new Map<Node, Tensor>();
     const leafGrads = new Map<Tensor, Tensor>();
-    for (const node of reverseTopologicalOrder(rootNode)) {
+    const rootNodes: Node[] = [];
+    for (const { tensor, seed } of pass.roots) {
+      const node = nodeOf(tensor);
+      if (node) {
+        addInto(pending, node, seed);
+        rootNodes.push(node);
+      } else {
+        addInto(leafGrads, tensor, seed);
+      }
+    }
+    const order = reverseTopologicalOrder(rootNodes);
+    const needed = neededNodes(order, pass.targets);
+    const captured = new Map<Tensor, Tensor>();
+    for (const node of order) {
       let g = pending.get(node);
       if (!g) continue;
       pending.delete(node);
-      if (!node.saved) {
-        throw new DisposedError(`backward(): the graph through "${node.name}" was already freed by an earlier backward() or dispose()`);
+      if (!needed.has(node)) {
+        g.dispose();
+        continue;
       }
-      const saved = node.saved;
-      g = noGrad(() => applyHooks(node.output, g!));
-      const inputGrads = noGrad(() => node.rule(g!, saved));
-      node.releaseSaved();
+      if (!node.saved) {
+        throw new DisposedError(`${pass.caller}: the graph through "${node.name}" was already freed by an earlier backward pass or dispose() (pass retainGraph to backpropagate twice)`);
+      }
+      g = applyHooks(node.output, g);
+      // A target's gradient is kept: a second handle stops the rule from writing over it.
+      if (pass.targets?.has(node.output)) captured.set(node.output, g.detach());
+      const inputGrads = node.rule(g, node.saved);
+      if (!pass.retainGraph) node.releaseSaved();
       g.dispose();
       node.inputs.forEach((input, i) => {
         const gi = inputGrads[i];
@@ -205,12 +232,96 @@ export function backward(root: Tensor, grad?: Tensor): void {
         else addInto(leafGrads, input, gi);
       });
     }
-    noGrad(() => {
-      for (const [leaf, g] of leafGrads) accumulateLeaf(leaf, g);
+    for (const [leaf, g] of leafGrads) {
+      const hooked = applyHooks(leaf, g);
+      if (pass.targets && !pass.targets.has(leaf)) hooked.dispose();
+      else captured.set(leaf, hooked);
+    }
+    return captured;
+  }));
+}
+
+/** The nodes whose rules must run: all of them for .grad, else those from which a target is reached. */
+function neededNodes(order: readonly Node[], targets: ReadonlySet<Tensor> | null): Set<Node> {
+  if (!targets) return new Set(order);
+  const needed = new Set<Node>();
+  // Inputs come after their consumers in `order`, so walking it backwards sees inputs first.
+  for (let k = order.length - 1; k >= 0; k--) {
+    const node = order[k];
+    const leads = targets.has(node.output) || node.inputs.some((input, i) => {
+      const producer = node.inputNodes[i];
+      return producer ? needed.has(producer) : targets.has(input);
     });
+    if (leads) needed.add(node);
+  }
+  return needed;
+}
+
+/** A seed gradient for `output`: a copy of `given`, or ones for a scalar. */
+function seedFor(output: Tensor, given: Tensor | null | undefined, caller: string, index: string): Tensor {
+  if (!output.requiresGrad) {
+    throw new ValueError(`${caller}: output${index} does not require grad (no input of its graph has requiresGrad)`);
+  }
+  if (!given) {
+    if (output.size !== 1) {
+      throw new ShapeError(`${caller}: a gradient must be given for non-scalar output${index} of shape [${output.shape.join(", ")}]`);
+    }
+    return untracked(() => empty(output.shape, output.backend).fill_(1));
+  }
+  if (given.size !== output.size) {
+    throw new ShapeError(`${caller}: gradient shape [${given.shape.join(", ")}] does not match output${index} shape [${output.shape.join(", ")}]`);
+  }
+  return untracked(() => empty(output.shape, output.backend).copy_(given));
+}
+
+export interface BackwardOptions {
+  /** Keep the graph's saved tensors so that it can be backpropagated again. */
+  retainGraph?: boolean;
+}
+
+/** Backpropagate from `root` and accumulate into every reached leaf's `.grad`. */
+export function backward(root: Tensor, grad?: Tensor, opts: BackwardOptions = {}): void {
+  const seed = seedFor(root, grad, "backward()", "");
+  const leafGrads = propagate({ roots: [{ tensor: root, seed }], targets: null, retainGraph: opts.retainGraph ?? false, caller: "backward()" });
+  for (const [leaf, g] of leafGrads) leaf.grad = leaf.grad ? untracked(() => accumulate(leaf.grad!, g)) : g;
+}
+
+export interface GradOptions extends BackwardOptions {
+  /** The gradient of each output (required for non-scalar outputs; default: 1 for a scalar). */
+  gradOutputs?: Tensor | readonly (Tensor | null)[];
+  /** Return null for an input the outputs do not depend on, instead of throwing. */
+  allowUnused?: boolean;
+}
+
+/**
+ * The gradients of `outputs` with respect to `inputs` (leaves or intermediate tensors), as
+ * torch.autograd.grad: no `.grad` is read or written, tensor hooks run as in backward(), and
+ * only the part of the graph that leads to the inputs is traversed. The graph is freed unless
+ * `retainGraph`. The gradients are new tensors of the caller's (they join an open tidy scope).
+ */
+export function grad(outputs: Tensor | readonly Tensor[], inputs: readonly Tensor[], opts: GradOptions = {}): (Tensor | null)[] {
+  const outs = outputs instanceof Tensor ? [outputs] : [...outputs];
+  const given = opts.gradOutputs instanceof Tensor ? [opts.gradOutputs] : opts.gradOutputs ?? [];
+  if (given.length > 0 && given.length !== outs.length) {
+    throw new ValueError(`grad(): ${given.length} gradOutputs for ${outs.length} outputs`);
+  }
+  const targets = new Set(inputs);
+  inputs.forEach((t, i) => {
+    if (!t.requiresGrad) throw new ValueError(`grad(): input ${i} (${t}) does not require grad`);
+  });
+  if (targets.size !== inputs.length) throw new ValueError("grad(): an input appears more than once");
+  const roots = outs.map((tensor, i) => ({ tensor, seed: seedFor(tensor, given[i], "grad()", outs.length > 1 ? ` ${i}` : "") }));
+  const captured = propagate({ roots, targets, retainGraph: opts.retainGraph ?? false, caller: "grad()" });
+  return inputs.map((t, i) => {
+    const g = captured.get(t);
+    if (!g && !opts.allowUnused) {
+      for (const other of captured.values()) other.dispose();
+      throw new ValueError(`grad(): input ${i} (${t}) is not reached from the outputs (pass allowUnused to get null)`);
+    }
+    return g ? track(g) : null;
   });
 }
 
-Tensor.prototype.backward = function (this: Tensor, grad?: Tensor): void {
-  backward(this, grad);
+Tensor.prototype.backward = function (this: Tensor, grad?: Tensor, opts?: BackwardOptions): void {
+  backward(this, grad, opts);
 };

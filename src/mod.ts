@@ -10,7 +10,8 @@
 export {
   Tensor, tensor, zeros, ones, full, randn, rand, empty, tidy, keep, type Shape, type GradHook,
 } from "./tensor.ts";
-export { noGrad, isGradEnabled } from "./autograd.ts";
+export { noGrad, enableGrad, isGradEnabled, grad, type GradOptions, type BackwardOptions } from "./autograd.ts";
+export { valueAndGrad, customGrad, type CustomGrad, type TensorTree } from "./functional.ts";
 export { manualSeed, getRandomState, setRandomState, type RandomState } from "./random.ts";
 export { getBackend, setBackend, registerBackend, registerBackendFactory } from "./backend/registry.ts";
 export { setThreads, getThreads, registerThreadsHost, type ThreadsHost, type WorkerLike } from "./backend/cpu/threads.ts";

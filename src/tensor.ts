@@ -10,6 +10,10 @@ import { getBackend } from "./backend/registry.ts";
 import { DisposedError, ShapeError, ValueError } from "./errors.ts";
 import { takeDraws } from "./random.ts";
 
+// Symbol.dispose for `using` (TypeScript 5.2, esbuild): Node 20 and older browsers lack it. Any
+// symbol works as long as it is the one the compiled `using` looks up, which is this global.
+(Symbol as { dispose?: symbol }).dispose ??= Symbol.for("Symbol.dispose");
+
 /** Reference-counted device memory shared by the handles that view it. */
 export class Storage {
   refs = 1;
@@ -201,6 +205,11 @@ export class Tensor {
     for (const scope of scopes) scope.delete(this);
   }
 
+  /** `using t = ...` disposes t at the end of its block. */
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+
   toString(): string {
     return `Tensor(shape=[${this.shape.join(", ")}]${this.requiresGrad ? ", requiresGrad" : ""})`;
   }
@@ -214,6 +223,12 @@ export function untracked<T>(fn: () => T): T {
   } finally {
     untrackedDepth--;
   }
+}
+
+/** Put a tensor made outside any scope (by the backward pass) into the innermost open one. */
+export function track<T extends Tensor>(t: T): T {
+  if (scopes.length > 0) scopes[scopes.length - 1].add(t);
+  return t;
 }
 
 /** Take a tensor out of every open tidy scope so it outlives them. */
