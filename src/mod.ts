@@ -12,7 +12,7 @@ export {
 } from "./tensor.ts";
 export { noGrad, enableGrad, isGradEnabled, grad, type GradOptions, type BackwardOptions } from "./autograd.ts";
 export { valueAndGrad, customGrad, type CustomGrad, type TensorTree } from "./functional.ts";
-export { manualSeed, getRandomState, setRandomState, type RandomState } from "./random.ts";
+export { manualSeed, getRandomState, setRandomState, withRandomState, type RandomState } from "./random.ts";
 export { getBackend, setBackend, registerBackend, registerBackendFactory } from "./backend/registry.ts";
 export { setThreads, getThreads, registerThreadsHost, type ThreadsHost, type WorkerLike } from "./backend/cpu/threads.ts";
 export { setDeterministic, isDeterministic } from "./backend/cpu/index.ts";

@@ -51,6 +51,25 @@ export function setRandomState(s: RandomState): void {
 }
 
 /**
+ * Run `fn` on another stream — `state`, or a seed's fresh stream — and put the global stream
+ * back as it was, so the draws `fn` makes (a probe's noise, a recomputed dropout mask) do not
+ * move the run's. `fn` must be synchronous: anything drawing while it awaited would draw from
+ * the wrong stream.
+ */
+export function withRandomState<T>(state: RandomState | number, fn: () => T): T {
+  const saved = getRandomState();
+  if (typeof state === "number") manualSeed(state);
+  else setRandomState(state);
+  try {
+    const result = fn();
+    if (result instanceof Promise) throw new TypeError("withRandomState(fn): fn must be synchronous");
+    return result;
+  } finally {
+    setRandomState(saved);
+  }
+}
+
+/**
  * Reserve `n` consecutive draws of the global stream. Counters are kept below 2^32 per key:
  * when a stream is used up we move to a fresh key derived from the seed and an epoch.
  */

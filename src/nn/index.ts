@@ -1,5 +1,7 @@
 /** `rg.nn`: modules, layers, initialisers, the loss, and the model zoo. */
 export { Module, type StateDict, type ForwardHook, type BackwardHook } from "./module.ts";
 export * from "./layers.ts";
+export { functionalCall } from "./functional_call.ts";
+export { frozenStats } from "./frozen_stats.ts";
 export * as init from "./init.ts";
 export { crossEntropy } from "../ops/loss.ts";

@@ -25,14 +25,18 @@ function defaultBias(weight: Tensor, size: number): Tensor {
 }
 
 export class Linear extends Module {
-  readonly weight: Tensor;
-  readonly bias: Tensor | null;
   constructor(readonly inFeatures: number, readonly outFeatures: number, opts: { bias?: boolean } = {}) {
     super();
     positiveInt("Linear", "inFeatures", inFeatures);
     positiveInt("Linear", "outFeatures", outFeatures);
-    this.weight = this.param("weight", defaultWeight_(empty([outFeatures, inFeatures])));
-    this.bias = opts.bias === false ? null : this.param("bias", defaultBias(this.weight, outFeatures));
+    const weight = this.param("weight", defaultWeight_(empty([outFeatures, inFeatures])));
+    if (opts.bias !== false) this.param("bias", defaultBias(weight, outFeatures));
+  }
+  get weight(): Tensor {
+    return this.tensor("weight")!;
+  }
+  get bias(): Tensor | null {
+    return this.tensor("bias");
   }
   forward(x: Tensor): Tensor {
     return linear(x, this.weight, this.bias);
@@ -45,8 +49,6 @@ export interface Conv2dOptions extends Conv2dOpOptions {
 }
 
 export class Conv2d extends Module {
-  readonly weight: Tensor;
-  readonly bias: Tensor | null;
   constructor(
     readonly inChannels: number, readonly outChannels: number, readonly kernelSize: Pair,
     readonly opts: Conv2dOptions = {},
@@ -59,34 +61,74 @@ export class Conv2d extends Module {
       throw new ValueError(`Conv2d: groups=${groups} must divide inChannels=${inChannels} and outChannels=${outChannels}`);
     }
     const [kh, kw] = typeof kernelSize === "number" ? [kernelSize, kernelSize] : kernelSize;
-    this.weight = this.param("weight", defaultWeight_(empty([outChannels, inChannels / groups, kh, kw])));
-    this.bias = opts.bias === false ? null : this.param("bias", defaultBias(this.weight, outChannels));
+    const weight = this.param("weight", defaultWeight_(empty([outChannels, inChannels / groups, kh, kw])));
+    if (opts.bias !== false) this.param("bias", defaultBias(weight, outChannels));
+  }
+  get weight(): Tensor {
+    return this.tensor("weight")!;
+  }
+  get bias(): Tensor | null {
+    return this.tensor("bias");
   }
   forward(x: Tensor): Tensor {
     return conv2d(x, this.weight, this.bias, this.opts);
   }
 }
 
+export interface BatchNorm2dOptions {
+  eps?: number;
+  momentum?: number;
+  /**
+   * Keep running statistics (default true). false: no running_mean, running_var or
+   * num_batches_tracked, and the batch statistics normalise in evaluation mode too (PyTorch's
+   * track_running_stats=False).
+   */
+  trackRunningStats?: boolean;
+}
+
+/**
+ * BatchNorm over channels (PyTorch's BatchNorm2d, also for [N, C] and [N, C, L] inputs). Its
+ * running statistics can be frozen for a while (nn/frozen_stats.ts): a training-mode forward
+ * then normalises by the batch statistics but moves neither the running statistics nor
+ * num_batches_tracked, so a probe's extra forward pass leaves the run's state as it was.
+ */
 export class BatchNorm2d extends Module {
-  readonly weight: Tensor;
-  readonly bias: Tensor;
-  readonly runningMean: Tensor;
-  readonly runningVar: Tensor;
-  readonly numBatchesTracked: Tensor;
   /** JS mirror of num_batches_tracked, so counting needs no device read-back. */
   private tracked = 0;
-  constructor(readonly numFeatures: number, readonly opts: { eps?: number; momentum?: number } = {}) {
+  /** Open frozenStats() scopes over this module (> 0: the running statistics stay as they are). */
+  statsFrozen = 0;
+  readonly trackRunningStats: boolean;
+
+  constructor(readonly numFeatures: number, readonly opts: BatchNorm2dOptions = {}) {
     super();
     positiveInt("BatchNorm2d", "numFeatures", numFeatures);
-    this.weight = this.param("weight", full([numFeatures], 1));
-    this.bias = this.param("bias", zeros([numFeatures]));
-    this.runningMean = this.buffer("running_mean", zeros([numFeatures]));
-    this.runningVar = this.buffer("running_var", full([numFeatures], 1));
-    this.numBatchesTracked = this.buffer("num_batches_tracked", zeros([]));
-    this.numBatchesTracked.dtype = "int64";
+    this.trackRunningStats = opts.trackRunningStats ?? true;
+    this.param("weight", full([numFeatures], 1));
+    this.param("bias", zeros([numFeatures]));
+    if (this.trackRunningStats) {
+      this.buffer("running_mean", zeros([numFeatures]));
+      this.buffer("running_var", full([numFeatures], 1));
+      this.buffer("num_batches_tracked", zeros([])).dtype = "int64";
+    }
+  }
+  get weight(): Tensor {
+    return this.tensor("weight")!;
+  }
+  get bias(): Tensor {
+    return this.tensor("bias")!;
+  }
+  get runningMean(): Tensor | null {
+    return this.tensor("running_mean");
+  }
+  get runningVar(): Tensor | null {
+    return this.tensor("running_var");
+  }
+  get numBatchesTracked(): Tensor | null {
+    return this.tensor("num_batches_tracked");
   }
   forward(x: Tensor): Tensor {
-    return batchNorm(x, this.weight, this.bias, this.runningMean, this.runningVar, this.step());
+    const { opts, running } = this.step();
+    return batchNorm(x, this.weight, this.bias, running?.mean ?? null, running?.var ?? null, opts);
   }
   /**
    * relu(residual + this.forward(x)) as one fused op (ops/norm.ts batchNormRelu), for models
@@ -94,15 +136,20 @@ export class BatchNorm2d extends Module {
    * module has no hooks (see models/common.ts bnRelu).
    */
   forwardRelu(x: Tensor, residual: Tensor | null = null): Tensor {
-    return batchNormRelu(x, this.weight, this.bias, this.runningMean, this.runningVar, this.step(), residual);
+    const { opts, running } = this.step();
+    return batchNormRelu(x, this.weight, this.bias, running?.mean ?? null, running?.var ?? null, opts, residual);
   }
-  /** The options of one forward pass, counting it in num_batches_tracked when training. */
-  private step(): BatchNormOptions {
-    if (this.training) {
-      this.tracked++;
-      this.numBatchesTracked.fill_(this.tracked);
-    }
-    return { training: this.training, momentum: this.opts.momentum, eps: this.opts.eps };
+  /**
+   * One forward pass's options and the running statistics it reads (evaluation) or moves
+   * (training; none while frozen), counting it in num_batches_tracked when they move.
+   */
+  private step(): { opts: BatchNormOptions; running: { mean: Tensor; var: Tensor } | null } {
+    const batchStatistics = this.training || !this.trackRunningStats;
+    const opts = { training: batchStatistics, momentum: this.opts.momentum, eps: this.opts.eps };
+    const mean = this.runningMean, variance = this.runningVar;
+    if (!mean || !variance || (this.training && this.statsFrozen > 0)) return { opts, running: null };
+    if (this.training) this.numBatchesTracked?.fill_(++this.tracked);
+    return { opts, running: { mean, var: variance } };
   }
   protected override afterLoad(loaded: (name: string) => Tensor | undefined): void {
     const source = loaded("num_batches_tracked");
@@ -184,5 +231,8 @@ export class Sequential extends Module {
   }
   forward(x: Tensor): Tensor {
     return chain(x, this.layers.map(stepOf));
+  }
+  protected override childReplaced(name: string, replacement: Module): void {
+    this.layers[Number(name)] = replacement;
   }
 }

@@ -5,6 +5,13 @@
  * (`layer1.0.conv1.weight`, `bn1.running_mean`, ...) and weights move between the two
  * without conversion.
  *
+ * Layers read their tensors by name at run time (`tensor("weight")`), so
+ * `functionalCall` (nn/functional_call.ts) can run a module at other parameters by swapping
+ * the registered tensors for one call. A child may be registered `inline`: it is a module of
+ * its own (addressable, hookable, replaceable, checkpointable) whose contents keep the
+ * parent's names, which is how a ResNet has a `stem` and a `head` while its state dict keeps
+ * torchvision's `conv1.weight` and `fc.weight`.
+ *
  * Hooks: `registerForwardHook` sees (and may replace) a module's output;
  * `registerBackwardHook` sees the gradient at the module's output and input and may replace
  * the input gradient. Both are installed by wrapping this instance's `forward`, so a module
@@ -26,6 +33,8 @@ export abstract class Module {
   private readonly params = new Map<string, Tensor>();
   private readonly buffers = new Map<string, Tensor>();
   private readonly children = new Map<string, Module>();
+  /** Children whose contents keep this module's names (see the file's header). */
+  private readonly inlined = new Set<string>();
   private forwardHooks: ForwardHook[] = [];
   private backwardHooks: BackwardHook[] = [];
   private hooksInstalled = false;
@@ -45,18 +54,104 @@ export abstract class Module {
     return t;
   }
 
-  protected module<M extends Module>(name: string, m: M): M {
+  /** This module's own parameter or buffer `name` as it is now (null when it has none of that name). */
+  protected tensor(name: string): Tensor | null {
+    return this.params.get(name) ?? this.buffers.get(name) ?? null;
+  }
+
+  /**
+   * Register a child. `inline`: its parameters, buffers and children keep this module's names
+   * (it must hold no tensors of its own), so grouping existing layers into a section does not
+   * change the state dict.
+   */
+  protected module<M extends Module>(name: string, m: M, opts: { inline?: boolean } = {}): M {
+    if (opts.inline) {
+      if (m.params.size > 0 || m.buffers.size > 0) throw new StateDictError(`module "${name}": an inline child may hold no tensors of its own`);
+      this.inlined.add(name);
+    }
     this.children.set(name, m);
     return m;
+  }
+
+  /** A registered child by name (null when there is none). */
+  protected child(name: string): Module | null {
+    return this.children.get(name) ?? null;
   }
 
   *namedChildren(): Generator<[string, Module]> {
     yield* this.children;
   }
 
+  /** This module and every descendant by its path; an inline child's contents keep this module's prefix. */
   *namedModules(prefix = ""): Generator<[string, Module]> {
     yield [prefix, this];
-    for (const [name, child] of this.children) yield* child.namedModules(prefix ? `${prefix}.${name}` : name);
+    yield* this.namedDescendants(prefix);
+  }
+
+  private *namedDescendants(prefix: string): Generator<[string, Module]> {
+    for (const [name, child] of this.children) {
+      const path = prefix ? `${prefix}.${name}` : name;
+      if (this.inlined.has(name)) {
+        yield [path, child];
+        yield* child.namedDescendants(prefix);
+      } else {
+        yield* child.namedModules(path);
+      }
+    }
+  }
+
+  /** The module at a dotted path of namedModules() ("" is this one). */
+  getModule(path: string): Module {
+    for (const [name, m] of this.namedModules()) if (name === path) return m;
+    throw new StateDictError(`getModule: no module "${path}"; modules: ${[...this.namedModules()].map(([n]) => n || "(root)").join(", ")}`);
+  }
+
+  /**
+   * Put `replacement` where the module at `path` is (its registered parent's child of that
+   * name), e.g. `model.replaceModule("layer2.0", block)`; the new module's tensors join the
+   * state dict and parameters() under the same names. Returns the module replaced.
+   */
+  replaceModule(path: string, replacement: Module): Module {
+    const old = this.getModule(path);
+    for (const [, parent] of this.namedModules()) {
+      for (const [name, child] of parent.children) {
+        if (child !== old) continue;
+        parent.children.set(name, replacement);
+        parent.childReplaced(name, replacement);
+        return old;
+      }
+    }
+    throw new StateDictError(`replaceModule: "${path}" is this module itself`);
+  }
+
+  /** Called after replaceModule swapped the child `name`; for modules that keep their children in fields too. */
+  protected childReplaced(_name: string, _replacement: Module): void {}
+
+  /**
+   * Run `fn` with some of the tree's registered tensors swapped (full names as in stateDict()),
+   * then put the originals back, whatever `fn` does. What functionalCall is made of.
+   */
+  withTensors<T>(replacements: ReadonlyMap<string, Tensor>, fn: () => T): T {
+    const owners = new Map<string, [Map<string, Tensor>, string]>();
+    for (const [prefix, m] of this.namedModules()) {
+      const dot = prefix ? `${prefix}.` : "";
+      for (const [store, names] of [[m.params, m.params.keys()], [m.buffers, m.buffers.keys()]] as const) {
+        for (const name of names) owners.set(dot + name, [store, name]);
+      }
+    }
+    const unknown = [...replacements.keys()].filter((k) => !owners.has(k));
+    if (unknown.length > 0) throw new StateDictError(`functionalCall: unknown keys ${unknown.join(", ")}`, [], unknown);
+    const originals: [Map<string, Tensor>, string, Tensor][] = [];
+    try {
+      for (const [key, t] of replacements) {
+        const [store, name] = owners.get(key)!;
+        originals.push([store, name, store.get(name)!]);
+        store.set(name, t);
+      }
+      return fn();
+    } finally {
+      for (const [store, name, t] of originals.reverse()) store.set(name, t);
+    }
   }
 
   *namedParameters(prefix = ""): Generator<[string, Tensor]> {
@@ -81,7 +176,7 @@ export abstract class Module {
     const visit = (m: Module, prefix: string) => {
       for (const [name, p] of m.params) sd.set(prefix + name, p);
       for (const [name, b] of m.buffers) sd.set(prefix + name, b);
-      for (const [name, child] of m.children) visit(child, `${prefix}${name}.`);
+      for (const [name, child] of m.children) visit(child, m.inlined.has(name) ? prefix : `${prefix}${name}.`);
     };
     visit(this, "");
     return sd;

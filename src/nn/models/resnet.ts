@@ -114,8 +114,7 @@ export abstract class ResidualBlock extends Module {
   readonly norms: BatchNorm2d[] = [];
   readonly se: SqueezeExcitation | null;
   readonly downsample: Sequential | null;
-  /** SkipInit's gate on the residual branch; null when the block is normalised. */
-  readonly skipGain: Tensor | null;
+
   /** The branch up to its last convolution, or to its end where `tail` is null. */
   private readonly branch: Step[] = [];
   /** The last BatchNorm, run fused with the shortcut add and the ReLU (null: SE or no norm). */
@@ -156,13 +155,15 @@ export abstract class ResidualBlock extends Module {
       ))
       : null;
 
-    if (normalised) {
-      this.skipGain = null;
-    } else {
-      const gain = this.param("skip_gain", zeros([1]));
-      this.skipGain = gain;
-      this.branch.push((t) => mul(t, gain));
+    if (!normalised) {
+      this.param("skip_gain", zeros([1]));
+      this.branch.push((t) => mul(t, this.skipGain!));
     }
+  }
+
+  /** SkipInit's gate on the residual branch; null when the block is normalised. */
+  get skipGain(): Tensor | null {
+    return this.tensor("skip_gain");
   }
 
   /** The BatchNorm whose γ zeroInitResidual zeroes (null without normalisation). */
@@ -214,18 +215,58 @@ export class Bottleneck extends ResidualBlock {
 }
 
 /**
- * stem (conv1, bn1, relu[, maxpool]) → layer1 … layerN → avgpool → flatten → fc.
- * relu, maxpool and avgpool are registered like torchvision's (they hold no tensors, so the
- * state dict is unaffected) so hooks can reach them by name, e.g. "avgpool" for features.
- * bn1 and relu run as one fused op until either has a hook (common.ts bnRelu).
+ * The ResNet's stem as a module of its own: conv1, bn1 and relu (run as one fused op until
+ * either has a hook, common.ts bnRelu), and maxpool for the ImageNet stem. Registered inline,
+ * so its layers keep torchvision's names (conv1.weight, bn1.running_mean).
+ */
+export class Stem extends Module {
+  constructor(inChannels: number, width: number, kind: ResNetStem, normalised: boolean) {
+    super();
+    this.module("conv1", kind === "imagenet"
+      ? convLayer(inChannels, width, 7, 2, !normalised)
+      : convLayer(inChannels, width, 3, 1, !normalised));
+    if (normalised) this.module("bn1", new BatchNorm2d(width));
+    this.module("relu", new ReLU());
+    if (kind === "imagenet") this.module("maxpool", new MaxPool2d(3, 2, 1));
+  }
+  get conv1(): Conv2d {
+    return this.child("conv1") as Conv2d;
+  }
+  get bn1(): BatchNorm2d | null {
+    return this.child("bn1") as BatchNorm2d | null;
+  }
+  forward(x: Tensor): Tensor {
+    const bn1 = this.bn1, relu = this.child("relu")!, maxpool = this.child("maxpool");
+    return chain(x, [
+      stepOf(this.conv1), bn1 ? (t) => bnRelu(bn1, t, null, relu) : stepOf(relu), ...(maxpool ? [stepOf(maxpool)] : []),
+    ]);
+  }
+}
+
+/** The ResNet's head as a module of its own: avgpool → flatten → fc, registered inline (fc.weight). */
+export class Head extends Module {
+  constructor(channels: number, numClasses: number) {
+    super();
+    this.module("avgpool", new GlobalAvgPool2d());
+    this.module("fc", new Linear(channels, numClasses));
+  }
+  get fc(): Linear {
+    return this.child("fc") as Linear;
+  }
+  forward(x: Tensor): Tensor {
+    return chain(x, [stepOf(this.child("avgpool")!), flatten, stepOf(this.fc)]);
+  }
+}
+
+/**
+ * stem → layer1 … layerN → head, each a module (`sequence()` lists them in order, so any part
+ * of the chain can be addressed, hooked, checkpointed or replaced). The stem and head are
+ * registered inline and relu, maxpool and avgpool are registered like torchvision's (they hold
+ * no tensors), so the state dict is torchvision's and hooks reach every layer by its
+ * torchvision name, e.g. "avgpool" for features.
  */
 export class ResNet extends Module {
-  readonly conv1: Conv2d;
-  readonly bn1: BatchNorm2d | null;
-  readonly stages: Sequential[] = [];
-  readonly fc: Linear;
-  private readonly blocks: ResidualBlock[] = [];
-  private readonly steps: Step[] = [];
+  private readonly stageNames: string[] = [];
 
   /** `where` names the factory in error messages. */
   constructor(config: ResNetConfig, where = "ResNet") {
@@ -242,21 +283,10 @@ export class ResNet extends Module {
     const norm = oneOf(where, "norm", config.norm ?? "batch", ["batch", "none"] as const);
     const se = bool(where, "se", config.se ?? false);
     const zeroInitResidual = bool(where, "zeroInitResidual", config.zeroInitResidual ?? false);
-    const normalised = norm === "batch";
 
-    const stemWidth = widths[0];
-    this.conv1 = this.module("conv1", stem === "imagenet"
-      ? convLayer(inChannels, stemWidth, 7, 2, !normalised)
-      : convLayer(inChannels, stemWidth, 3, 1, !normalised));
-    const bn1 = normalised ? this.module("bn1", new BatchNorm2d(stemWidth)) : null;
-    this.bn1 = bn1;
-    const stemRelu = this.module("relu", new ReLU());
-    const maxpool = stem === "imagenet" ? this.module("maxpool", new MaxPool2d(3, 2, 1)) : null;
-    this.steps.push(stepOf(this.conv1), bn1 ? (t) => bnRelu(bn1, t, null, stemRelu) : stepOf(stemRelu));
-    if (maxpool) this.steps.push(stepOf(maxpool));
-
+    this.module("stem", new Stem(inChannels, widths[0], stem, norm === "batch"), { inline: true });
     const Block = kind === "basic" ? BasicBlock : Bottleneck;
-    let channels = stemWidth;
+    let channels = widths[0];
     blocksPerStage.forEach((count, stage) => {
       const stageBlocks: ResidualBlock[] = [];
       for (let i = 0; i < count; i++) {
@@ -264,15 +294,11 @@ export class ResNet extends Module {
         stageBlocks.push(new Block(channels, widths[stage], stride, { norm, se }));
         channels = widths[stage] * Block.expansion;
       }
-      const layer = this.module(`layer${stage + 1}`, new Sequential(...stageBlocks));
-      this.stages.push(layer);
-      this.blocks.push(...stageBlocks);
-      this.steps.push(stepOf(layer));
+      const name = `layer${stage + 1}`;
+      this.module(name, new Sequential(...stageBlocks));
+      this.stageNames.push(name);
     });
-
-    const avgpool = this.module("avgpool", new GlobalAvgPool2d());
-    this.fc = this.module("fc", new Linear(channels, numClasses));
-    this.steps.push(stepOf(avgpool), flatten, stepOf(this.fc));
+    this.module("head", new Head(channels, numClasses), { inline: true });
 
     initConvNet(this);
     // Without BatchNorm there is no γ to zero; skip_gain = 0 already starts every block
@@ -280,8 +306,36 @@ export class ResNet extends Module {
     if (zeroInitResidual) for (const block of this.blocks) if (block.lastNorm) constant_(block.lastNorm.weight, 0);
   }
 
+  get stem(): Stem {
+    return this.child("stem") as Stem;
+  }
+  get head(): Head {
+    return this.child("head") as Head;
+  }
+  get conv1(): Conv2d {
+    return this.stem.conv1;
+  }
+  get bn1(): BatchNorm2d | null {
+    return this.stem.bn1;
+  }
+  get fc(): Linear {
+    return this.head.fc;
+  }
+  /** layer1 … layerN. */
+  get stages(): Sequential[] {
+    return this.stageNames.map((name) => this.child(name) as Sequential);
+  }
+  /** Every residual block, in order. */
+  get blocks(): ResidualBlock[] {
+    return this.stages.flatMap((stage) => stage.layers as ResidualBlock[]);
+  }
+  /** The chain the forward pass runs: stem, the stages, head. */
+  sequence(): Module[] {
+    return [this.stem, ...this.stages, this.head];
+  }
+
   forward(x: Tensor): Tensor {
-    return chain(x, this.steps);
+    return chain(x, this.sequence().map(stepOf));
   }
 }
 
