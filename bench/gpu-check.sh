@@ -139,7 +139,7 @@ echo "$deno_version" | head -1 >"$WORK/deno_version.txt"
 DENO_RUN=("$DENO" run -A --quiet --no-lock)
 
 # 4. The adapter: the one requestAdapter() gives, as the bench will get it.
-probe() { timeout -k 5 90 "${DENO_RUN[@]}" bench/gpu_probe.ts >"$WORK/probe.json"; }
+probe() { timeout -k 5 60 "${DENO_RUN[@]}" bench/gpu_probe.ts >"$WORK/probe.json"; }
 verdict() { python3 bench/gpu_check_report.py "$WORK" - --verdict; }
 say "WebGPU through Deno's $DENO_WEBGPU_BACKEND backend (DENO_WEBGPU_BACKEND)"
 probe
@@ -154,7 +154,7 @@ fi
 say "adapter: $v: $(cat "$WORK/probe.json")"
 if [ "$v" != hardware ]; then
   say "the Vulkan loader's account of its drivers (VK_LOADER_DEBUG=error,warn,driver):"
-  VK_LOADER_DEBUG=error,warn,driver timeout -k 5 90 "${DENO_RUN[@]}" bench/gpu_probe.ts 2>&1 | awk '!seen[$0]++' | head -40
+  VK_LOADER_DEBUG=error,warn,driver timeout -k 5 60 "${DENO_RUN[@]}" bench/gpu_probe.ts 2>&1 | awk '!seen[$0]++' | head -40
   case $v in
     software)
       if [ "$ALLOW_FALLBACK" = 1 ]; then
