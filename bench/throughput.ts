@@ -10,7 +10,7 @@
  * relaxed SIMD, the ceiling, sgemm and each model's training at the largest thread count are
  * measured with the fused-multiply-add kernels too.
  * WebGPU (--backend webgpu): sgemm 1024³/4096³ and the models, with dispatches and submits
- * per training step.
+ * per training step (on a real GPU, with PyTorch on CUDA beside it: bench/gpu-check.sh).
  *
  * References, each run right after we time the same workload (so that nothing competes for
  * the cores, and both sides of a ratio come from the same minute of a noisy machine):
@@ -18,7 +18,7 @@
  *               through /usr/bin/python3), with the ratios retrograd / PyTorch;
  *   --vs-tfjs   sgemm on TensorFlow.js's wasm backend (XNNPACK), one thread (bench/tfjs_ref.ts).
  * Other options: --threads 1,2 --models resnet20,resnet18 --batch N --sizes 256,1024
- * --repeats N. Prints a table on stderr and returns the JSON (bench/main.ts prints it).
+ * --repeats N (an empty --models or --sizes leaves that part out). Prints a table on stderr and returns the JSON (bench/main.ts prints it).
  */
 import { spawnSync } from "node:child_process";
 import * as rg from "../src/mod.ts";
@@ -167,7 +167,7 @@ export async function runBench(args: readonly string[]) {
   const repeats = Number(arg("repeats", "5"));
   const models = arg("models", arg("model", "resnet20,resnet18")).split(",").filter(Boolean)
     .map((m): [string, number] => [m, Number(arg("batch", String(DEFAULT_BATCH[m] ?? 32)))]);
-  const sizes = arg("sizes", onGpu ? "1024,4096" : "256,1024").split(",").map(Number);
+  const sizes = arg("sizes", onGpu ? "1024,4096" : "256,1024").split(",").filter(Boolean).map(Number);
   const threadCounts = onGpu ? [1] : arg("threads", "1,2").split(",").map(Number);
   const vsTorch = args.includes("--vs-torch") && !onGpu;
   const vsTfjs = args.includes("--vs-tfjs") && !onGpu;
