@@ -106,6 +106,31 @@ test("batchNormRelu in evaluation mode is the three ops, with gradients", () => 
   assert.ok(x.grad && residual.grad, "gradients reach x and the residual");
 });
 
+test("a backend without the fast paths (fused BatchNorm→ReLU, fused SGD) composes the same bits for ResNet-20 training", () => {
+  // The CPU backend with its optional kernels hidden: what a new backend that implements only
+  // the required methods gets.
+  const cpu = rg.getBackend("cpu");
+  const plain = Object.create(cpu, {
+    name: { value: "cpu-required-only" },
+    batchNormReluTrainForward: { value: undefined },
+    batchNormReluBackward: { value: undefined },
+    sgdStep: { value: undefined },
+  }) as rg.Backend;
+  rg.registerBackend(plain);
+  const run = (backend: string) => {
+    rg.setBackend(backend);
+    rg.manualSeed(12);
+    const model = rg.models.resnet20({ inChannels: 1, numClasses: 4 });
+    const x = rg.randn([3, 1, 8, 8]);
+    return recordSteps(model, x, [0, 1, 3]);
+  };
+  try {
+    sameRuns(run("cpu-required-only"), run("cpu"), "composed vs fused");
+  } finally {
+    rg.setBackend("cpu");
+  }
+});
+
 test("batchNormRelu rejects a residual of another shape", () => {
   const x = rg.randn([2, 3, 4, 4]);
   assert.throws(() => rg.batchNormRelu(x, rg.randn([3]), rg.randn([3]), null, null, { training: true }, rg.randn([2, 3, 4, 1])),

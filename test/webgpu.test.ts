@@ -16,80 +16,12 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import * as rg from "../src/mod.ts";
-import { createWebGPUBackend, type WebGPUBackend } from "../src/backend/webgpu.ts";
+import { createWebGPUBackend } from "../src/backend/webgpu.ts";
+import { both, compare, cpu, ELEMENTWISE, gemmTol, gpuTest, modelTol, randomValues, REDUCTION } from "./support/gpu.ts";
 import { DeviceLostError, OutOfMemoryError, WebGPUError } from "../src/errors.ts";
 import type { SgdOptions } from "../src/backend/backend.ts";
 import { fusedSgd, planSgd } from "../gpu/sgd.ts";
-import { uniform } from "../src/random.ts";
 import { assertClose } from "./helpers.ts";
-
-let gpu: WebGPUBackend | null = null;
-let skipReason = "";
-try {
-  gpu = await createWebGPUBackend({ allowFallback: true });
-  if (!gpu) {
-    skipReason = (globalThis as { navigator?: { gpu?: unknown } }).navigator?.gpu
-      ? "no adapter"
-      : "no navigator.gpu in this runtime";
-  }
-} catch (e) {
-  skipReason = `adapter/device request failed: ${(e as Error).message}`;
-}
-if (gpu) {
-  rg.registerBackend(gpu);
-  console.log(`webgpu: testing on ${gpu.adapterDescription}`);
-} else {
-  console.log(`webgpu: skipped — ${skipReason}`);
-}
-
-/** A test that runs only where a WebGPU backend exists (skipped, and counted so, elsewhere). */
-function gpuTest(name: string, fn: (g: WebGPUBackend) => Promise<void> | void): void {
-  if (gpu) {
-    const backend = gpu;
-    test(name, () => fn(backend));
-  } else {
-    test.skip(name, () => {});
-  }
-}
-
-const cpu = () => rg.getBackend("cpu");
-
-/** Deterministic values in [lo, hi) from the shared hash (stream `key`). */
-function randomValues(n: number, key: number, lo = -1, hi = 1): Float32Array {
-  const v = new Float32Array(n);
-  for (let i = 0; i < n; i++) v[i] = lo + (hi - lo) * uniform(key, i);
-  return v;
-}
-
-/** The same values on both backends: [cpu tensor, gpu tensor]. */
-function both(values: Float32Array, shape: readonly number[], g: WebGPUBackend, requiresGrad = false): [rg.Tensor, rg.Tensor] {
-  const c = rg.tensor(values, shape, cpu());
-  const d = rg.tensor(values, shape, g);
-  if (requiresGrad) {
-    c.requireGrad();
-    d.requireGrad();
-  }
-  return [c, d];
-}
-
-async function compare(
-  gpuTensor: rg.Tensor, cpuTensor: rg.Tensor, label: string, tol: { rtol: number; atol: number },
-): Promise<void> {
-  assert.equal([...gpuTensor.shape], [...cpuTensor.shape], `${label}: shape`);
-  assertClose(await gpuTensor.data(), cpuTensor.dataSync(), label, tol);
-}
-
-const ELEMENTWISE = { rtol: 1e-5, atol: 1e-6 };
-const REDUCTION = { rtol: 1e-4, atol: 1e-5 };
-/** GEMM-shaped results with K terms of magnitude ~1: float32 error grows about as √K. */
-const gemmTol = (K: number) => ({ rtol: 1e-4, atol: 1e-6 * Math.max(10, Math.sqrt(K) * 4) });
-
-/** Absolute floor scaled to the tensor's RMS (whole-model comparisons). */
-function modelTol(expected: ArrayLike<number>): { rtol: number; atol: number } {
-  let s = 0;
-  for (let i = 0; i < expected.length; i++) s += expected[i] * expected[i];
-  return { rtol: 1e-3, atol: Math.max(1e-6, 1e-3 * Math.sqrt(s / Math.max(1, expected.length))) };
-}
 
 // ---- plumbing ----
 

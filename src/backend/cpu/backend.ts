@@ -223,19 +223,22 @@ export class CpuBackend implements Backend, Threaded {
     this.byChannels("batchnorm_eval_forward", a.N, a.C, a.HW, (c0, c1) => [...fixed, c0, c1]);
   }
   batchNormBackward(a: BatchNormBackwardArgs): void {
-    if (a.stats.kind === "batch") return this.batchNormReluBackward({ ...a, y: null, dresidual: null });
+    if (a.stats.kind === "batch") return this.batchStatsBackward(a, null, null);
     const fixed = [
       this.p(a.dy), this.p(a.x), this.p(a.gamma), this.p(a.stats.mean), this.p(a.stats.var), this.p(a.dx),
       this.p(a.dgamma), this.p(a.dbeta), a.N, a.C, a.HW, a.eps,
     ] as const;
     this.byChannels("batchnorm_eval_backward", a.N, a.C, a.HW, (c0, c1) => [...fixed, c0, c1]);
   }
-  /** y null: no ReLU to mask by (the plain batch-statistics backward, the same kernel). */
-  batchNormReluBackward(a: BatchNormBackwardArgs & { y: DeviceBuffer | null; dresidual: DeviceBuffer | null }): void {
-    if (a.stats.kind !== "batch") throw new Error("batchNormReluBackward: needs the batch statistics");
+  batchNormReluBackward(a: BatchNormBackwardArgs & { y: DeviceBuffer; dresidual: DeviceBuffer | null }): void {
+    this.batchStatsBackward(a, a.y, a.dresidual);
+  }
+  /** The batch-statistics backward, masked by a ReLU's output y when given (one kernel either way). */
+  private batchStatsBackward(a: BatchNormBackwardArgs, y: DeviceBuffer | null, dresidual: DeviceBuffer | null): void {
+    if (a.stats.kind !== "batch") throw new Error("batch-norm backward: needs the batch statistics");
     const fixed = [
-      this.p(a.dy), this.p(a.y), this.p(a.x), this.p(a.gamma), this.p(a.stats.mean), this.p(a.stats.invstd), this.p(a.dx),
-      this.p(a.dgamma), this.p(a.dbeta), this.p(a.dresidual), a.N, a.C, a.HW,
+      this.p(a.dy), this.p(y), this.p(a.x), this.p(a.gamma), this.p(a.stats.mean), this.p(a.stats.invstd), this.p(a.dx),
+      this.p(a.dgamma), this.p(a.dbeta), this.p(dresidual), a.N, a.C, a.HW,
     ] as const;
     this.byChannels("batchnorm_backward", a.N, a.C, a.HW, (c0, c1) => [...fixed, c0, c1]);
   }
