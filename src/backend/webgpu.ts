@@ -349,9 +349,10 @@ function gpuApi(): GPU | undefined {
  * A WebGPU backend on the runtime's adapter (navigator.gpu in Deno and browsers), or on a
  * `gpu` object the caller brings (in Node: the optional npm `webgpu` package's `create([])`).
  * Null when there is no adapter, or only a software (fallback) one and allowFallback is off.
+ * optionalFeatures are requested where the adapter has them.
  */
 export async function createWebGPUBackend(
-  opts: { allowFallback?: boolean; gpu?: GPU } = {},
+  opts: { allowFallback?: boolean; gpu?: GPU; optionalFeatures?: readonly GPUFeatureName[] } = {},
 ): Promise<WebGPUBackend | null> {
   const gpu = opts.gpu ?? gpuApi();
   if (!gpu) return null;
@@ -362,6 +363,8 @@ export async function createWebGPUBackend(
   if (isFallback && !opts.allowFallback) return null;
   const l = adapter.limits;
   const device = await adapter.requestDevice({
+    // Those the adapter has of optionalFeatures: "timestamp-query" for gpu/profiler.ts.
+    requiredFeatures: (opts.optionalFeatures ?? []).filter((f) => adapter.features.has(f)),
     requiredLimits: {
       maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
       maxBufferSize: l.maxBufferSize,
