@@ -77,6 +77,7 @@ export class GpuContext {
     maxStorageBufferBindingSize: number;
     maxBufferSize: number;
     maxComputeWorkgroupsPerDimension: number;
+    maxComputeWorkgroupStorageSize: number;
     minUniformBufferOffsetAlignment: number;
   };
 
@@ -114,6 +115,7 @@ export class GpuContext {
       maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
       maxBufferSize: l.maxBufferSize,
       maxComputeWorkgroupsPerDimension: l.maxComputeWorkgroupsPerDimension,
+      maxComputeWorkgroupStorageSize: l.maxComputeWorkgroupStorageSize,
       minUniformBufferOffsetAlignment: l.minUniformBufferOffsetAlignment,
     };
     // Every dispatch gets its own uniform slot (at most 256 bytes of parameters each).

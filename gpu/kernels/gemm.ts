@@ -199,6 +199,15 @@ const ENOUGH_WORKGROUPS = 256;
 /** The shortest K slice worth a workgroup of its own (16 shared-memory rounds). */
 const MIN_SLICE_K = 256;
 
+/** The tile every adapter can run (8 KiB of workgroup memory). */
+const SMALL_TILE: TileName = "64x64";
+
+/** Workgroup memory of a tile's two shared slices. */
+function sharedBytes(tile: TileName): number {
+  const { ty, tx, tm, tn } = TILES[tile];
+  return TILE_K * (ty * tm + tx * tn) * 4;
+}
+
 function workgroups(e: GemmExtents, tile: TileName): number {
   const { ty, tx, tm, tn } = TILES[tile];
   return Math.ceil(e.M / (ty * tm)) * Math.ceil(e.N / (tx * tn)) * e.groups;
@@ -232,14 +241,16 @@ export function dispatchGemm(
 ): void {
   const { M, N, K, groups } = e;
   if (M === 0 || N === 0) return;
-  const { ty, tx, tm, tn } = TILES[plan.tile];
+  // The wide tiles stage 17-18 KiB; WebGPU only promises 16 KiB of workgroup memory (desktop adapters give 32 or more).
+  const tileName = sharedBytes(plan.tile) <= ctx.limits.maxComputeWorkgroupStorageSize ? plan.tile : SMALL_TILE;
+  const { ty, tx, tm, tn } = TILES[tileName];
   // A partial-sum buffer larger than one binding allows falls back to fewer slices.
   const splits = shape.splittable
     ? Math.max(1, Math.min(plan.splits, Math.floor(ctx.maxBufferElements / (groups * M * N)))) : 1;
   const kSplit = Math.ceil(K / splits / TILE_K) * TILE_K;
   const grid: [number, number, number] = [Math.ceil(N / (tx * tn)), Math.ceil(M / (ty * tm)), groups * splits];
   const all = { gM: M, gN: N, gK: K, splits, kSplit, ...params };
-  const spec = gemmKernel(shape, plan.tile);
+  const spec = gemmKernel(shape, tileName);
   if (splits === 1) {
     ctx.dispatch(spec, { params: all, constants, buffers, grid });
     return;
