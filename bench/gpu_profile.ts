@@ -7,10 +7,12 @@
  * replays each dispatch alone, timed on the host (approximate; the JSON says which). Prints
  * per step: the kernels grouped by pipeline (count, ms, share of the kernels' sum and of the
  * wall time) and the GEMM-shaped dispatches grouped by kernel and extents M×N×K (splits).
- * The JSON goes to stdout, the tables to stderr.
+ * The JSON goes to stdout, the tables to stderr; with --out, the JSON is also written to that
+ * file after each model (so a run stopped during the second model keeps the first's).
  *
- *   deno run -A bench/gpu_profile.ts [--models resnet20:64,resnet18:32] [--steps 3] [--replay]
+ *   deno run -A bench/gpu_profile.ts [--models resnet20:64,resnet18:32] [--steps 3] [--replay] [--out FILE]
  */
+import { renameSync, writeFileSync } from "node:fs";
 import * as rg from "../src/mod.ts";
 import { createWebGPUBackend } from "../src/backend/webgpu.ts";
 import { DispatchProfiler, type DispatchTime } from "../gpu/profiler.ts";
@@ -26,8 +28,8 @@ const models = arg("models", "resnet20:64,resnet18:32").split(",").filter(Boolea
   return { name, batch: Number(batch ?? 32) };
 });
 const steps = Number(arg("steps", "3"));
-const WARM_UP_STEPS = 3;
-const TIMED_STEPS = 5;
+const WARM_UP_STEPS = 2;
+const TIMED_STEPS = 3;
 
 const gpu = await createWebGPUBackend({ allowFallback: true, optionalFeatures: ["timestamp-query"] });
 if (!gpu) throw new rg.ValueError("gpu_profile: no WebGPU adapter in this runtime");
@@ -67,8 +69,18 @@ function table(title: string, rows: Group[]): string {
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const results = [];
+const results: Record<string, unknown>[] = [];
 let method = "";
+const report = () => JSON.stringify({
+  adapter: gpu.adapterDescription,
+  method,
+  timing: method === "timestamp-query"
+    ? "GPU timestamps at the start and end of a compute pass per dispatch (timestampWrites), per step over the profiled steps"
+    : "APPROXIMATE: no timestamp-query, so each dispatch was replayed alone after the steps and timed on the host (median of 3, less an empty submit's round trip)",
+  steps,
+  models: results,
+}, null, 2);
+const out = arg("out", "");
 for (const { name, batch } of models) {
   const { step, dispose } = trainingStep(name, batch);
   for (let i = 0; i < WARM_UP_STEPS; i++) {
@@ -110,14 +122,10 @@ for (const { name, batch } of models) {
     (result.gpuSpanMsPerStep !== undefined ? `, GPU span ${result.gpuSpanMsPerStep.toFixed(2)} ms` : "") + ` per step (${profile.method})`);
   console.error(table("kernel (pipeline)", kernels));
   console.error(table("GEMM-shaped dispatch: kernel_tile M×N×K /splits", gemms));
+  if (out) {
+    writeFileSync(`${out}.part`, report());
+    renameSync(`${out}.part`, out);
+  }
 }
 
-console.log(JSON.stringify({
-  adapter: gpu.adapterDescription,
-  method,
-  timing: method === "timestamp-query"
-    ? "GPU timestamps at the start and end of a compute pass per dispatch (timestampWrites), per step over the profiled steps"
-    : "APPROXIMATE: no timestamp-query, so each dispatch was replayed alone after the steps and timed on the host (median of 3, less an empty submit's round trip)",
-  steps,
-  models: results,
-}, null, 2));
+console.log(report());
