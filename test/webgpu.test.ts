@@ -20,6 +20,7 @@ import { createWebGPUBackend, type WebGPUBackend } from "../src/backend/webgpu.t
 import { DeviceLostError, OutOfMemoryError, WebGPUError } from "../src/errors.ts";
 import type { SgdOptions } from "../src/backend/backend.ts";
 import { fusedSgd, planSgd } from "../gpu/sgd.ts";
+import { DispatchProfiler } from "../gpu/profiler.ts";
 import { CONV_BACKWARD_WEIGHT, dispatchGemm, GEMM, planGemm, type TileName, TILES } from "../gpu/kernels/gemm.ts";
 import { uniform } from "../src/random.ts";
 import { assertClose } from "./helpers.ts";
@@ -176,6 +177,34 @@ gpuTest("webgpu: random uniform is bit-identical to the CPU; normals agree to fl
     c.free(a);
     g.free(b);
   }
+});
+
+gpuTest("webgpu: the dispatch profiler records each dispatch with its kernel and a GPU time, by timestamps and by replay", async () => {
+  const b = await createWebGPUBackend({ allowFallback: true, optionalFeatures: ["timestamp-query"] });
+  const stamps = b!.device.features.has("timestamp-query");
+  for (const forceReplay of [false, true]) {
+    const profiler = new DispatchProfiler(b!.context, { forceReplay });
+    const x = b!.alloc(5000), y = b!.alloc(5000);
+    b!.fill(x, 2);
+    b!.scale(x, y, 3);
+    const scaled = await b!.read(y); // a submit in the middle: the profile spans two
+    b!.fill(y, 1);
+    const profile = await profiler.stop();
+    assert.equal(profile.method, stamps && !forceReplay ? "timestamp-query" : "replay");
+    assert.equal(profile.dispatches.map((d) => d.key), ["fill", "scale", "fill"]);
+    assert.equal(profile.dispatches.map((d) => d.params.n), [5000, 5000, 5000]);
+    for (const d of profile.dispatches) assert.ok(Number.isFinite(d.ns) && d.ns >= 0, `${d.key}: ${d.ns} ns`);
+    if (profile.spanNs !== undefined) {
+      assert.ok(profile.spanNs >= Math.max(...profile.dispatches.map((d) => d.ns)), "span covers each dispatch");
+    }
+    // Profiling changes no result, and the context dispatches normally afterwards.
+    assert.equal(scaled[4999], 6);
+    assert.equal((await b!.read(y))[0], 1);
+    assert.equal(b!.context.observer, null);
+    b!.free(x);
+    b!.free(y);
+  }
+  b!.destroy();
 });
 
 // ---- GEMM and convolution ----
