@@ -25,8 +25,7 @@ import {
   reluBackwardKernel, reluForwardKernel, scaleKernel, sigmoidBackwardKernel, sigmoidForwardKernel,
 } from "../../gpu/kernels/elementwise.ts";
 import {
-  convBackwardInputKernels, convBackwardWeightKernels, convForwardKernels, type GemmFamily, gemmGrid, gemmKernels,
-  rowsPerThread,
+  CONV_BACKWARD_INPUT, CONV_BACKWARD_WEIGHT, CONV_FORWARD, dispatchGemm, GEMM, type GemmShape,
 } from "../../gpu/kernels/gemm.ts";
 import {
   batchNormBackwardKernel, batchNormEvalForwardKernel, batchNormReluEpilogueKernel, batchNormTrainForwardKernel,
@@ -106,13 +105,9 @@ export class WebGPUBackend implements Backend {
     this.context.dispatch(spec, { params, constants, buffers: buffers.map((b) => this.opt(b)), grid });
   }
 
-  private tiled(family: GemmFamily, M: number, N: number, K: number, groups: number, buffers: DeviceBuffer[],
+  private tiled(shape: GemmShape, M: number, N: number, K: number, groups: number, buffers: DeviceBuffer[],
     params: Record<string, number>, constants?: Record<string, number | boolean>): void {
-    if (M === 0 || N === 0) return;
-    this.context.dispatch(family[rowsPerThread(M)], {
-      params: { gM: M, gN: N, gK: K, ...params }, constants, buffers: buffers.map((b) => this.buf(b)),
-      grid: gemmGrid(M, N, groups),
-    });
+    dispatchGemm(this.context, shape, { M, N, K, groups }, buffers.map((b) => this.buf(b)), params, constants);
   }
 
   // ---- memory and transfers ----
@@ -248,21 +243,21 @@ export class WebGPUBackend implements Backend {
     this.need("gemm", a, M * K, "A");
     this.need("gemm", b, K * N, "B");
     this.need("gemm", c, M * N, "C");
-    this.tiled(gemmKernels, M, N, K, 1, [a, b, c], { alpha, beta }, { TRANS_A: transA, TRANS_B: transB });
+    this.tiled(GEMM, M, N, K, 1, [a, b, c], { alpha, beta }, { TRANS_A: transA, TRANS_B: transB });
   }
 
   conv2dForward(x: DeviceBuffer, w: DeviceBuffer, y: DeviceBuffer, g: ConvGeometry): void {
     const Og = g.O / g.G, Kc = (g.C / g.G) * g.KH * g.KW;
-    this.tiled(convForwardKernels, Og, g.N * g.OH * g.OW, Kc, g.G, [x, w, y], convParams(g));
+    this.tiled(CONV_FORWARD, Og, g.N * g.OH * g.OW, Kc, g.G, [x, w, y], convParams(g));
   }
   conv2dBackwardInput(dy: DeviceBuffer, w: DeviceBuffer, dx: DeviceBuffer, g: ConvGeometry): void {
     const Og = g.O / g.G, Cg = g.C / g.G;
-    this.tiled(convBackwardInputKernels, Cg, g.N * g.H * g.W, Og * g.KH * g.KW, g.G, [dy, w, dx], convParams(g));
+    this.tiled(CONV_BACKWARD_INPUT, Cg, g.N * g.H * g.W, Og * g.KH * g.KW, g.G, [dy, w, dx], convParams(g));
   }
   conv2dBackwardWeight(dy: DeviceBuffer, x: DeviceBuffer, dw: DeviceBuffer, g: ConvGeometry): void {
     const Og = g.O / g.G, Kc = (g.C / g.G) * g.KH * g.KW;
     if (g.N * g.OH * g.OW === 0) return this.fill(dw, 0);
-    this.tiled(convBackwardWeightKernels, Og, Kc, g.N * g.OH * g.OW, g.G, [dy, x, dw], convParams(g));
+    this.tiled(CONV_BACKWARD_WEIGHT, Og, Kc, g.N * g.OH * g.OW, g.G, [dy, x, dw], convParams(g));
   }
 
   // ---- batch norm ----
@@ -354,9 +349,10 @@ function gpuApi(): GPU | undefined {
  * A WebGPU backend on the runtime's adapter (navigator.gpu in Deno and browsers), or on a
  * `gpu` object the caller brings (in Node: the optional npm `webgpu` package's `create([])`).
  * Null when there is no adapter, or only a software (fallback) one and allowFallback is off.
+ * optionalFeatures are requested where the adapter has them.
  */
 export async function createWebGPUBackend(
-  opts: { allowFallback?: boolean; gpu?: GPU } = {},
+  opts: { allowFallback?: boolean; gpu?: GPU; optionalFeatures?: readonly GPUFeatureName[] } = {},
 ): Promise<WebGPUBackend | null> {
   const gpu = opts.gpu ?? gpuApi();
   if (!gpu) return null;
@@ -367,6 +363,8 @@ export async function createWebGPUBackend(
   if (isFallback && !opts.allowFallback) return null;
   const l = adapter.limits;
   const device = await adapter.requestDevice({
+    // Those the adapter has of optionalFeatures: "timestamp-query" for gpu/profiler.ts.
+    requiredFeatures: (opts.optionalFeatures ?? []).filter((f) => adapter.features.has(f)),
     requiredLimits: {
       maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
       maxBufferSize: l.maxBufferSize,
