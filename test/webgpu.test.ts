@@ -17,7 +17,9 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import * as rg from "../src/mod.ts";
 import { createWebGPUBackend } from "../src/backend/webgpu.ts";
-import { both, compare, cpu, ELEMENTWISE, gemmTol, gpuTest, modelTol, randomValues, REDUCTION } from "./support/gpu.ts";
+import {
+  both, compare, cpu, ELEMENTWISE, forwardAndBackward, gemmTol, gpuTest, modelTol, randomValues, REDUCTION,
+} from "./support/gpu.ts";
 import { DeviceLostError, OutOfMemoryError, WebGPUError } from "../src/errors.ts";
 import type { SgdOptions } from "../src/backend/backend.ts";
 import { fusedSgd, planSgd } from "../gpu/sgd.ts";
@@ -358,15 +360,7 @@ gpuTest("webgpu: max and average pooling (count_include_pad on and off), forward
     ["avg (2,3)/(1,2)", (t) => rg.avgPool2d(t, { kernel: [2, 3], stride: [1, 2] })],
     ["global avg", (t) => rg.globalAvgPool2d(t)],
   ];
-  for (const [name, f] of pools) {
-    const [xc, xg] = both(x, shape, g, true);
-    const yc = f(xc), yg = f(xg);
-    await compare(yg, yc, `${name} forward`, ELEMENTWISE);
-    const [dyc, dyg] = both(randomValues(yc.size, 82), yc.shape, g);
-    yc.backward(dyc);
-    yg.backward(dyg);
-    await compare(xg.grad!, xc.grad!, `${name} backward`, ELEMENTWISE);
-  }
+  for (const [name, f] of pools) await forwardAndBackward(g, name, x, shape, f, ELEMENTWISE, 82);
 });
 
 gpuTest("webgpu: softmax cross-entropy (label smoothing) and the fused PowerGrad backward", async (g) => {
