@@ -16,4 +16,5 @@ export { norm } from "./vector_norm.ts";
 export type { Axes } from "./axes.ts";
 export type { Operand } from "./scalar.ts";
 export { crossEntropy, type CrossEntropyOptions, type Labels } from "./loss.ts";
+export { powerGradCrossEntropy } from "./powergrad.ts";
 import "./methods.ts";
