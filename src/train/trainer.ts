@@ -7,8 +7,8 @@
  * metrics). Runtime-free: progress, files and signals are the caller's, through callbacks.
  */
 import type { Module } from "../nn/module.ts";
-import { SGD } from "../optim/sgd.ts";
 import type { Optimizer } from "../optim/optimizer.ts";
+import { createOptimizer, type OptimizerSettings } from "../optim/build.ts";
 import * as schedules from "../optim/schedule.ts";
 import { crossEntropy } from "../ops/loss.ts";
 import { noGrad } from "../autograd.ts";
@@ -40,6 +40,8 @@ export interface TrainConfig {
   mean: number[];
   std: number[];
   evalBatchSize: number;
+  /** The optimiser and its clipping and EMA (absent: SGD with lr, momentum, nesterov, weightDecay). */
+  optimizer?: OptimizerSettings;
 }
 
 export interface StepRecord {
@@ -146,9 +148,7 @@ export function makeSchedule(config: TrainConfig, batchesPerEpoch: number): sche
 }
 
 function defaultOptimizer(model: Module, config: TrainConfig): Optimizer {
-  return new SGD(model.parameters(), {
-    lr: config.lr, momentum: config.momentum, nesterov: config.nesterov, weightDecay: config.weightDecay,
-  });
+  return createOptimizer(model, config.optimizer ?? { name: "sgd" }, config);
 }
 
 export class Trainer {
@@ -159,8 +159,8 @@ export class Trainer {
   private readonly schedule: schedules.Schedule;
 
   /**
-   * `optimizer` builds the optimiser over the model (default: SGD with the config's lr,
-   * momentum, Nesterov and weight decay); the schedule sets its base rate every step.
+   * `optimizer` builds the optimiser over the model (default: the config's `optimizer`, or SGD
+   * with its lr, momentum, Nesterov and weight decay); the schedule sets its base rate every step.
    */
   constructor(
     readonly model: Module, readonly trainData: Dataset, readonly testData: Dataset, readonly config: TrainConfig,
