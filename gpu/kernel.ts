@@ -104,6 +104,15 @@ ${reduction("wgSum", (a, b) => `${a} + ${b}`)}
 ${reduction("wgMax", (a, b) => `max(${a}, ${b})`)}`;
 }
 
+/**
+ * NaN tests on the bits, and the ReLU built on them (x <= 0 ? 0 : x, NaN kept, as in PyTorch
+ * and assembly/elementwise.ts). WGSL lets a compiler assume that no float is NaN, and
+ * lavapipe's does fold comparisons accordingly, so `v != v` cannot be trusted to see one.
+ */
+export const NAN_WGSL = `
+fn isNan(v: f32) -> bool { return (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u; }
+fn reluKeepNan(v: f32) -> f32 { return select(0.0, v, v > 0.0 || isNan(v)); }`;
+
 /** The counter-based hash of src/random.ts and assembly/random.ts, in u32 arithmetic (exact). */
 export const RANDOM_WGSL = `
 fn mix32(v: u32) -> u32 {

@@ -22,7 +22,7 @@ import {
 import type { SgdOptions } from "../src/backend/backend.ts";
 import { fusedSgd, planSgd } from "../gpu/sgd.ts";
 import { uniform } from "../src/random.ts";
-import { assertClose } from "./helpers.ts";
+import { assertClose, loadFixture } from "./helpers.ts";
 
 let gpu: WebGPUBackend | null = null;
 let skipReason = "";
@@ -373,6 +373,37 @@ gpuTest("webgpu: max and average pooling (count_include_pad on and off), forward
     yc.backward(dyc);
     yg.backward(dyg);
     await compare(xg.grad!, xc.grad!, `${name} backward`, ELEMENTWISE);
+  }
+});
+
+gpuTest("webgpu: NaN and ±Infinity through relu, batchNormRelu (with residual) and max pooling match PyTorch", async (g) => {
+  const fx = loadFixture("nonfinite.safetensors");
+  const onGpu = (name: string) => rg.tensor(fx.get(name).dataSync(), fx.get(name).shape, g).requireGrad();
+  const check = async (t: rg.Tensor, name: string) => assertClose(await t.data(), fx.get(name), `webgpu ${name}`, REDUCTION);
+
+  const x = onGpu("relu.x");
+  const y = rg.relu(x);
+  await check(y, "relu.y");
+  y.backward(rg.tensor(fx.get("relu.dy").dataSync(), y.shape, g));
+  await check(x.grad!, "relu.dx");
+
+  const m = fx.meta("bn_relu") as { momentum: number; eps: number };
+  const [bx, w, b, residual] = ["x", "weight", "bias", "residual"].map((k) => onGpu(`bn_relu.${k}`));
+  const [rm, rv] = ["running_mean", "running_var"].map((k) => rg.tensor(fx.get(`bn_relu.${k}`).dataSync(), [3], g));
+  const by = rg.batchNormRelu(bx, w, b, rm, rv, { training: true, momentum: m.momentum, eps: m.eps }, residual);
+  await check(by, "bn_relu.y");
+  await check(rm, "bn_relu.running_mean_after");
+  await check(rv, "bn_relu.running_var_after");
+  by.backward(rg.tensor(fx.get("bn_relu.dy").dataSync(), by.shape, g));
+  for (const [name, t] of [["x", bx], ["weight", w], ["bias", b], ["residual", residual]] as const) await check(t.grad!, `bn_relu.d${name}`);
+
+  for (const name of ["maxpool_k3", "maxpool_k2"]) {
+    const pm = fx.meta(name) as { kernel: number; stride: number; padding: number };
+    const px = onGpu(`${name}.x`);
+    const py = rg.maxPool2d(px, { kernel: pm.kernel, stride: pm.stride, padding: pm.padding });
+    await check(py, `${name}.y`);
+    py.backward(rg.tensor(fx.get(`${name}.dy`).dataSync(), py.shape, g));
+    await check(px.grad!, `${name}.dx`);
   }
 });
 
