@@ -53,9 +53,8 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(helpText(name, command.summary, command.flags));
     return 0;
   }
-  if (name === "bench") return command.run({ _: rest });
   try {
-    return await command.run(parseFlags(rest, command.flags));
+    return await command.run(name === "bench" ? { _: rest } : parseFlags(rest, command.flags));
   } catch (error) {
     if (error instanceof RetrogradError) {
       process.stderr.write(`retrograd ${name}: ${error.message}\n`);

@@ -8,7 +8,7 @@
  * packed into a CPU-side arena and uploaded with one writeBuffer just before the submit, so
  * steady-state dispatching creates no GPU buffers, only bind groups.
  */
-import { RetrogradError } from "../src/errors.ts";
+import { OutOfMemoryError, RetrogradError } from "../src/errors.ts";
 import { type KernelSpec, shaderSource, uniformBytes } from "./kernel.ts";
 
 /** Something went wrong on the GPU (a validation or out-of-memory error the device reported). */
@@ -17,8 +17,8 @@ export class WebGPUError extends RetrogradError {}
 /** The device was lost (driver reset, tab backgrounded, destroy()); its buffers are gone. */
 export class DeviceLostError extends WebGPUError {}
 
-/** The device could not allocate memory; the buffers of the step it was in are unusable. */
-export class OutOfMemoryError extends WebGPUError {}
+/** The device could not allocate memory (one class for every backend; the buffers of the step it was in are unusable). */
+export { OutOfMemoryError };
 
 /**
  * How long a failed read-back waits for the device's `lost` promise. A lost device fails the
@@ -70,7 +70,7 @@ export function foldedGrid(count: number, maxPerDim: number): [number, number, n
 }
 
 export class GpuContext {
-  private failure: WebGPUError | null = null;
+  private failure: RetrogradError | null = null;
   private destroyed = false;
   readonly limits: {
     maxStorageBufferBindingSize: number;

@@ -34,3 +34,32 @@ export class SafetensorsError extends RetrogradError {}
 
 /** A tensor was used after dispose(), or a graph after its backward pass freed it. */
 export class DisposedError extends RetrogradError {}
+
+/**
+ * A backend could not allocate memory. On the CPU the heap (one WebAssembly.Memory, 4 GiB at
+ * most) could not grow: nothing was allocated and the backend stays usable (free tensors or
+ * use smaller batches). On WebGPU the device ran out: the buffers of the step it was in are
+ * lost. The message names the request and what was in use.
+ */
+export class OutOfMemoryError extends RetrogradError {}
+
+/**
+ * Training met a non-finite loss or gradient norm (or evaluation a non-finite loss): the
+ * step it names was not applied, so the weights are those after the step before it.
+ */
+export class DivergenceError extends RetrogradError {
+  constructor(
+    message: string,
+    /** The optimiser step (1-based) whose loss or gradient was not finite. */
+    readonly step: number,
+    /** The epoch (1-based) it belongs to. */
+    readonly epoch: number,
+    /** The loss of the last step that was finite (NaN when there was none). */
+    readonly lastFiniteLoss: number,
+  ) {
+    super(message);
+  }
+}
+
+/** A checkpoint or run directory holds something that cannot be trusted: it names the file and the field. */
+export class CheckpointError extends RetrogradError {}

@@ -16,7 +16,7 @@ export { getBackend, setBackend, registerBackend } from "./backend/registry.ts";
 export { setThreads, getThreads, registerThreadsHost, type ThreadsHost, type WorkerLike } from "./backend/threads.ts";
 export { setDeterministic, isDeterministic } from "./backend/cpu.ts";
 export type { Backend, MemoryInfo } from "./backend/backend.ts";
-export { createWebGPUBackend, WebGPUBackend, WebGPUError, DeviceLostError, OutOfMemoryError } from "./backend/webgpu.ts";
+export { createWebGPUBackend, WebGPUBackend, WebGPUError, DeviceLostError } from "./backend/webgpu.ts";
 export * from "./ops/index.ts";
 export * from "./errors.ts";
 export * as nn from "./nn/index.ts";

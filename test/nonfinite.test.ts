@@ -63,4 +63,34 @@ test("one NaN pixel makes the MLP's loss NaN instead of a plausible number", () 
   assert.ok(Number.isNaN(loss.item()), `loss ${loss.item()}`);
 });
 
+test("loadStateDict warns about NaN and ±Infinity weights, naming each tensor, and refuses them under nonFinite: \"error\"", () => {
+  const model = rg.models.createModel("mlp", { inChannels: 1, numClasses: 10, imageSize: 28 });
+  const state = new Map([...model.stateDict()].map(([k, t]) => [k, rg.tensor(t.dataSync(), t.shape)]));
+  const [first, second] = [...state.keys()];
+  const bad = (key: string, values: number[]) => {
+    const v = state.get(key)!.dataSync().slice();
+    values.forEach((x, i) => (v[i] = x));
+    state.set(key, rg.tensor(v, state.get(key)!.shape));
+  };
+  bad(first, [NaN, NaN, Infinity]);
+  bad(second, [-Infinity]);
+  const before = model.stateDict().get(first)!.dataSync().slice();
+  assert.throws(() => model.loadStateDict(state, { nonFinite: "error" }), (e: unknown) =>
+    e instanceof rg.StateDictError &&
+    (e as Error).message.includes(`${first} (2 NaN, 1 +Infinity), ${second} (1 -Infinity)`));
+  assert.equal([...model.stateDict().get(first)!.dataSync()], [...before], "nothing was loaded");
+
+  const warnings: string[] = [];
+  const warn = console.warn;
+  console.warn = (...args: unknown[]) => void warnings.push(args.join(" "));
+  try {
+    model.loadStateDict(state);
+  } finally {
+    console.warn = warn;
+  }
+  assert.is(warnings.length, 1);
+  assert.match(warnings[0], `non-finite values in ${first} (2 NaN, 1 +Infinity), ${second} (1 -Infinity)`);
+  assert.ok(Number.isNaN(model.stateDict().get(first)!.dataSync()[0]), "loaded as they are");
+});
+
 test.run();

@@ -29,6 +29,7 @@ import type {
 } from "./backend.ts";
 import { kernelsWasmBase64 } from "../../build/kernels_wasm.ts";
 import { followThreads, MAX_PARTS, ThreadPool, threadsHost, type Threaded } from "./threads.ts";
+import { OutOfMemoryError } from "../errors.ts";
 
 /** The kernel exports, as compiled from assembly/index.ts. */
 interface Kernels {
@@ -320,10 +321,22 @@ export class CpuBackend implements Backend, Threaded {
     const reusable = this.freeLists.get(bytes);
     let ptr = reusable?.pop();
     if (ptr === undefined) {
+      // Grow first and move the top only once the memory is there: a failed request leaves
+      // the allocator as it was, and the backend usable.
+      const needed = this.top + bytes - this.memoryObject.buffer.byteLength;
+      if (needed > 0) {
+        try {
+          this.memoryObject.grow(Math.ceil(needed / PAGE));
+        } catch (cause) {
+          throw new OutOfMemoryError(
+            `cpu: out of memory: a tensor of ${length} floats (${bytes} bytes) does not fit in the WebAssembly heap ` +
+              `(${this.bytesInUse} bytes in use by ${this.liveBuffers} live buffers, heap ${this.memoryObject.buffer.byteLength} bytes, ` +
+              `at most 4 GiB): ${(cause as Error).message}; free tensors or use a smaller batch`,
+          );
+        }
+      }
       ptr = this.top;
       this.top += bytes;
-      const needed = this.top - this.memoryObject.buffer.byteLength;
-      if (needed > 0) this.memoryObject.grow(Math.ceil(needed / PAGE));
     }
     this.bytesInUse += bytes;
     this.liveBuffers++;

@@ -5,9 +5,10 @@
  * does decay, momentum and update in a single pass: per parameter on the CPU, over all of
  * them in one dispatch on WebGPU (gpu/sgd.ts).
  */
-import { ValueError } from "../errors.ts";
+import { StateDictError, ValueError } from "../errors.ts";
 import type { Backend, SgdOptions, SgdParam } from "../backend/backend.ts";
 import { empty, keep, Tensor } from "../tensor.ts";
+import { sameShape } from "../ops/util.ts";
 
 export interface SGDConfig {
   lr: number;
@@ -84,9 +85,35 @@ export class SGD {
     return state;
   }
 
-  loadStateDict(state: Map<string, Tensor>): void {
+  /**
+   * Restore momentum buffers saved by stateDict(). Strict by default, like
+   * Module.loadStateDict: a key that names no parameter's buffer, or (once any buffer was
+   * saved, and with momentum) a parameter without one, is a StateDictError listing them all,
+   * as is a buffer of the wrong shape; nothing is loaded then. An empty state means "not
+   * stepped yet": every buffer starts afresh, as torch.optim does. `strict: false` skips
+   * missing and unexpected keys (those buffers start afresh).
+   */
+  loadStateDict(state: Map<string, Tensor>, opts: { strict?: boolean } = {}): void {
+    const strict = opts.strict ?? true;
+    const keyOf = (i: number) => `state.${i}.momentum_buffer`;
+    const expected = this.options.momentum !== 0 ? this.params.map((_, i) => keyOf(i)) : [];
+    const unexpected = [...state.keys()].filter((k) => !expected.includes(k));
+    const missing = state.size === 0 ? [] : expected.filter((k) => !state.has(k));
+    const mismatched = this.params.flatMap((p, i) => {
+      const saved = state.get(keyOf(i));
+      return saved && !sameShape(saved.shape, p.shape)
+        ? [`${keyOf(i)}: expected [${p.shape.join(", ")}], got [${saved.shape.join(", ")}]`] : [];
+    });
+    if (mismatched.length > 0 || (strict && (missing.length > 0 || unexpected.length > 0))) {
+      const parts = [
+        missing.length ? `missing keys: ${missing.join(", ")}` : "",
+        unexpected.length ? `unexpected keys: ${unexpected.join(", ")}` : "",
+        mismatched.length ? `shape mismatch: ${mismatched.join("; ")}` : "",
+      ].filter(Boolean);
+      throw new StateDictError(`SGD.loadStateDict: ${parts.join(". ")}`, missing, unexpected, mismatched);
+    }
     this.momentumBuffers.forEach((b, i) => {
-      const saved = state.get(`state.${i}.momentum_buffer`);
+      const saved = expected.length ? state.get(keyOf(i)) : undefined;
       if (!saved) {
         // Not stepped yet when saved: start afresh, as torch.optim does.
         b?.dispose();
@@ -94,9 +121,6 @@ export class SGD {
         return;
       }
       const p = this.params[i];
-      if (saved.size !== p.size) {
-        throw new ValueError(`SGD.loadStateDict: state.${i}.momentum_buffer has ${saved.size} values, parameter ${i} has ${p.size}`);
-      }
       const target = b ?? (this.momentumBuffers[i] = keep(empty(p.shape, p.backend)));
       target.backend.write(target.buffer, saved.dataSync());
     });
