@@ -37,7 +37,7 @@ export async function loadData(
   const { mean, std } = NORMALISATION[name];
   if (name === "synthetic") {
     const spec = { channels: 1, height: 28, width: 28, classes: 10 };
-    return { train: synthetic({ ...spec, n: 2048, seed }), test: synthetic({ ...spec, n: 512, seed: seed + 1 }), mean, std };
+    return { train: synthetic({ ...spec, n: 2048, seed }), test: synthetic({ ...spec, n: 512, seed, split: "test" }), mean, std };
   }
   const where = { explicitPath, cacheDir: cacheDir() };
   try {

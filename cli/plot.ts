@@ -2,6 +2,7 @@
 import { readFile } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { renderCurves, type Run } from "../src/io/plot.ts";
+import { parseRecord } from "../src/io/records.ts";
 import type { EpochRecord } from "../src/train/index.ts";
 import { type Flag, type FlagValues, UsageError } from "./flags.ts";
 import { writeAtomic } from "./files.ts";
@@ -14,7 +15,7 @@ export async function readRun(dir: string): Promise<Run> {
   const text = await readFile(join(dir, "metrics.jsonl"), "utf8").catch(() => {
     throw new UsageError(`plot: ${dir} has no metrics.jsonl (is it a retrograd run directory?)`);
   });
-  const history = text.split("\n").filter(Boolean).map((l) => JSON.parse(l)).filter((r) => r.type === "epoch") as EpochRecord[];
+  const history = text.split("\n").filter(Boolean).map((l) => parseRecord(l) as EpochRecord).filter((r) => r.type === "epoch");
   return { name: basename(dir.replace(/\/+$/, "")), history };
 }
 

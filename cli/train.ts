@@ -41,6 +41,7 @@ export const TRAIN_FLAGS: Flag[] = [
   { name: "out", type: "string", default: undefined, help: "output directory (default runs/<model>-<dataset>-<seed>)" },
   { name: "resume", type: "string", default: undefined, help: "continue the run in this directory from its checkpoint" },
   { name: "save-every", type: "int", default: 50, min: 1, help: "write a step record to metrics.jsonl every N steps" },
+  { name: "on-nonfinite", type: "string", default: "stop", choices: ["stop", "skip"], help: "a step whose loss or gradient norm is NaN or infinite: stop (exit 1, the last checkpoint kept, no model written) or skip its update (counted in metrics)" },
   { name: "json", type: "boolean", default: false, help: "print a machine-readable summary on stdout (progress goes to stderr)" },
 ];
 
@@ -62,6 +63,7 @@ function configFrom(flags: FlagValues, mean: number[], std: number[]): TrainConf
     augment: flags.augment as TrainConfig["augment"],
     mean, std,
     evalBatchSize: 500,
+    onNonFinite: flags["on-nonfinite"] as TrainConfig["onNonFinite"],
   };
 }
 
@@ -157,6 +159,13 @@ export async function train(flags: FlagValues): Promise<number> {
     try {
       return await trainer.run(...args);
     } catch (error) {
+      if (error instanceof rg.DivergenceError) {
+        await append(metricsPath, rg.io.stringifyRecord({ type: "diverged", step: error.step, epoch: error.epoch, lastFiniteLoss: error.lastFiniteLoss }) + "\n");
+        throw new rg.DivergenceError(`${error.message}.\n` + (checkpointed
+          ? `The last checkpoint (${checkpointPath}) is as it was; no model was written.`
+          : "No checkpoint was written yet, and no model.") +
+          " Lower --lr, or pass --on-nonfinite skip to skip such steps.", error.step, error.epoch, error.lastFiniteLoss);
+      }
       if (error instanceof rg.WebGPUError) {
         throw new rg.RetrogradError(`${error.message}\n` + (checkpointed
           ? `The last checkpoint (${checkpointPath}) is intact; continue on the CPU with: retrograd train --resume ${outDir} --backend cpu`
@@ -168,11 +177,11 @@ export async function train(flags: FlagValues): Promise<number> {
   const result = await runOrExplain({
     onStep: async (r) => {
       progress.step(r);
-      if (r.step % settings.saveEvery === 0) await append(metricsPath, JSON.stringify(r) + "\n");
+      if (r.step % settings.saveEvery === 0) await append(metricsPath, rg.io.stringifyRecord(r) + "\n");
     },
     onEpoch: async (r, checkpoint) => {
       progress.epoch(r);
-      await append(metricsPath, JSON.stringify(r) + "\n");
+      await append(metricsPath, rg.io.stringifyRecord(r) + "\n");
       await saveCheckpoint(checkpoint);
       await saveCurves(trainer.history);
     },
@@ -189,9 +198,11 @@ export async function train(flags: FlagValues): Promise<number> {
     log.write("\n" + finalTable(result.history));
   }
   const last = result.history[result.history.length - 1];
+  const skippedSteps = result.history.reduce((n, r) => n + r.skippedSteps, 0);
+  if (skippedSteps > 0) log.write(`${skippedSteps} steps skipped: their loss or gradient norm was not finite (--on-nonfinite skip)\n`);
   if (flags.json) {
-    process.stdout.write(JSON.stringify({
-      out: outDir, interrupted: result.interrupted, steps: trainer.step, epochs: result.history.length,
+    process.stdout.write(rg.io.stringifyRecord({
+      out: outDir, interrupted: result.interrupted, steps: trainer.step, epochs: result.history.length, skippedSteps,
       testAccuracy: last?.testAccuracy ?? null, testLoss: last?.testLoss ?? null, history: result.history,
     }) + "\n");
   } else if (last && !result.interrupted) { // an interrupted run has no model.safetensors yet

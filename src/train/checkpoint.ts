@@ -11,6 +11,7 @@ import type { RandomState } from "../random.ts";
 import type { Tensor } from "../tensor.ts";
 import { readSafetensors, readSafetensorsMetadata, writeSafetensorsAsync } from "../io/state.ts";
 import { ValueError } from "../errors.ts";
+import { parseRecord, stringifyRecord } from "../io/records.ts";
 
 export interface TrainingPosition {
   /** Completed epochs. */
@@ -36,7 +37,7 @@ export function encodeCheckpoint<M>(model: Module, optimizer: SGD, contents: Che
   return writeSafetensorsAsync(tensors, {
     format: "retrograd-checkpoint-v1",
     position: JSON.stringify(contents.position),
-    extra: JSON.stringify(contents.extra),
+    extra: stringifyRecord(contents.extra),
   });
 }
 
@@ -55,5 +56,5 @@ export function decodeCheckpoint<M>(bytes: Uint8Array, source: string, model: Mo
   } finally {
     for (const t of tensors.values()) t.dispose();
   }
-  return { position: JSON.parse(meta.position), extra: JSON.parse(meta.extra) };
+  return { position: JSON.parse(meta.position), extra: parseRecord(meta.extra) as M };
 }

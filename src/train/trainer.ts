@@ -3,7 +3,8 @@
  * optionally augmented batches, SGD with a per-step learning-rate schedule, cross-entropy
  * with optional PowerGrad and label smoothing, a test-set evaluation after every epoch,
  * and checkpoints that resume to exactly the run that was interrupted (same weights, same
- * metrics). Runtime-free: progress, files and signals are the caller's, through callbacks.
+ * metrics). A step whose loss or gradient is not finite is never applied (divergence.ts).
+ * Runtime-free: progress, files and signals are the caller's, through callbacks.
  */
 import type { Module } from "../nn/module.ts";
 import { SGD } from "../optim/sgd.ts";
@@ -16,6 +17,7 @@ import { DataLoader } from "../data/loader.ts";
 import type { Dataset } from "../data/dataset.ts";
 import { ValueError } from "../errors.ts";
 import { decodeCheckpoint, encodeCheckpoint, type TrainingPosition } from "./checkpoint.ts";
+import { DivergenceGuard, gradNormSquared, type NonFinitePolicy } from "./divergence.ts";
 
 export interface TrainConfig {
   epochs: number;
@@ -38,6 +40,11 @@ export interface TrainConfig {
   mean: number[];
   std: number[];
   evalBatchSize: number;
+  /**
+   * A step with a non-finite loss or gradient norm: "stop" (default) raises a DivergenceError,
+   * "skip" leaves the weights as they are and counts the step.
+   */
+  onNonFinite?: NonFinitePolicy;
 }
 
 export interface StepRecord {
@@ -49,7 +56,11 @@ export interface StepRecord {
   step: number;
   lr: number;
   loss: number;
-  /** Running training accuracy over the epoch so far. */
+  /** Global gradient norm (√Σ‖g‖² over every parameter) before the update. */
+  gradNorm: number;
+  /** The update was skipped: a non-finite loss or gradient norm under onNonFinite "skip". */
+  skipped: boolean;
+  /** Running training accuracy over the epoch's applied steps so far. */
   accuracy: number;
   imagesPerSec: number;
 }
@@ -63,6 +74,8 @@ export interface EpochRecord {
   trainAccuracy: number;
   testLoss: number;
   testAccuracy: number;
+  /** Steps of this epoch whose update was skipped (not in trainLoss and trainAccuracy). */
+  skippedSteps: number;
   seconds: number;
   imagesPerSec: number;
 }
@@ -82,7 +95,7 @@ interface Progress {
   config: TrainConfig;
   history: EpochRecord[];
   /** Sums over the epoch in progress, so an interrupted epoch's metrics stay exact. */
-  epochSums: { loss: number; correct: number; seen: number };
+  epochSums: { loss: number; correct: number; seen: number; skipped: number };
 }
 
 /** Mean loss and accuracy of `model` on `data`, in evaluation mode and without the tape. */
@@ -108,13 +121,17 @@ export async function evaluate(model: Module, data: Dataset, config: Pick<TrainC
   return { loss: lossSum / data.n, accuracy: correct / data.n };
 }
 
-/** Read a step's loss and count correct predictions (device reads are async), then free both. */
-async function readOutputs(outputs: { logits: Tensor; loss: Tensor }, labels: Int32Array) {
-  const [z, loss] = await Promise.all([outputs.logits.data(), outputs.loss.data()]);
+/**
+ * Read a step's loss (and squared gradient norm, when given) and count correct predictions,
+ * in one round of device reads, then free them.
+ */
+async function readOutputs(outputs: { logits: Tensor; loss: Tensor; gradNormSquared?: Tensor | null }, labels: Int32Array) {
+  const [z, loss, normSquared] = await Promise.all([outputs.logits.data(), outputs.loss.data(), outputs.gradNormSquared?.data()]);
   const correct = countCorrect(z, outputs.logits.shape[1], labels);
   outputs.logits.dispose();
   outputs.loss.dispose();
-  return { loss: loss[0], correct };
+  outputs.gradNormSquared?.dispose();
+  return { loss: loss[0], correct, gradNormSquared: normSquared?.[0] ?? 0 };
 }
 
 function countCorrect(z: Float32Array, classes: number, labels: Int32Array): number {
@@ -149,6 +166,7 @@ export class Trainer {
   private position: TrainingPosition;
   private progress: Progress;
   private readonly schedule: schedules.Schedule;
+  private readonly guard: DivergenceGuard;
 
   constructor(readonly model: Module, readonly trainData: Dataset, readonly testData: Dataset, readonly config: TrainConfig) {
     if (config.epochs < 1 && config.steps < 1) throw new ValueError("train: need epochs ≥ 1 or steps ≥ 1");
@@ -162,7 +180,8 @@ export class Trainer {
     });
     this.schedule = makeSchedule(config, this.loader.numBatches);
     this.position = { epoch: 0, batchInEpoch: 0, step: 0, rngAtEpochStart: getRandomState(), rngNow: getRandomState() };
-    this.progress = { config, history: [], epochSums: { loss: 0, correct: 0, seen: 0 } };
+    this.progress = { config, history: [], epochSums: { loss: 0, correct: 0, seen: 0, skipped: 0 } };
+    this.guard = new DivergenceGuard(config.onNonFinite);
   }
 
   get history(): readonly EpochRecord[] {
@@ -184,7 +203,7 @@ export class Trainer {
   resume(bytes: Uint8Array, source: string): TrainConfig {
     const { position, extra } = decodeCheckpoint<Progress>(bytes, source, this.model, this.optimizer);
     this.position = position;
-    this.progress = { ...extra, config: this.config };
+    this.progress = { ...extra, epochSums: { ...extra.epochSums, skipped: extra.epochSums.skipped ?? 0 }, config: this.config };
     setRandomState(position.rngNow);
     return extra.config;
   }
@@ -232,16 +251,23 @@ export class Trainer {
         }
         const lr = this.schedule(this.position.step / batches);
         this.optimizer.lr = lr;
-        const { loss, correct } = await readOutputs(this.trainStep(x, labels), labels);
+        const { loss, correct, gradNormSquared } = await readOutputs(this.forwardBackward(x, labels), labels);
         x.dispose();
-        sums.loss += loss * labels.length;
-        sums.correct += correct;
-        sums.seen += labels.length;
+        const applied = this.guard.admit(this.position.step + 1, this.position.epoch + 1, loss, gradNormSquared);
+        if (applied) {
+          this.optimizer.step();
+          sums.loss += loss * labels.length;
+          sums.correct += correct;
+          sums.seen += labels.length;
+        } else {
+          sums.skipped++;
+        }
         imagesThisRun += labels.length;
         this.position.step++;
         this.position.batchInEpoch = index + 1;
         await callbacks.onStep?.({
           type: "step", epoch: this.position.epoch + 1, batch: index + 1, batches, batchSize: this.config.batchSize, step: this.position.step, lr, loss,
+          gradNorm: Math.sqrt(gradNormSquared), skipped: !applied,
           accuracy: sums.correct / sums.seen, imagesPerSec: imagesThisRun / ((performance.now() - started) / 1000),
         });
         if (this.done()) break;
@@ -250,13 +276,14 @@ export class Trainer {
       if (pendingRestore) setRandomState(rngNow);
       const seconds = (performance.now() - started) / 1000;
       const test = await evaluate(this.model, this.testData, this.config);
+      if (!Number.isFinite(test.loss)) throw this.guard.failedEvaluation(this.position.step, this.position.epoch + 1, test.loss);
       const record: EpochRecord = {
         type: "epoch", epoch: this.position.epoch + 1, step: this.position.step, lr: this.optimizer.lr,
         trainLoss: sums.loss / sums.seen, trainAccuracy: sums.correct / sums.seen,
-        testLoss: test.loss, testAccuracy: test.accuracy, seconds, imagesPerSec: imagesThisRun / seconds,
+        testLoss: test.loss, testAccuracy: test.accuracy, skippedSteps: sums.skipped, seconds, imagesPerSec: imagesThisRun / seconds,
       };
       this.progress.history.push(record);
-      this.progress.epochSums = { loss: 0, correct: 0, seen: 0 };
+      this.progress.epochSums = { loss: 0, correct: 0, seen: 0, skipped: 0 };
       this.position.epoch++;
       this.position.batchInEpoch = 0;
       await callbacks.onEpoch?.(record, () => this.checkpoint());
@@ -264,15 +291,17 @@ export class Trainer {
     return { interrupted: false, history: this.progress.history };
   }
 
-  /** One optimiser step; returns the logits and loss (kept out of the tidy) for reading. */
-  private trainStep(x: Tensor, labels: Int32Array): { logits: Tensor; loss: Tensor } {
+  /**
+   * Forward and backward of one step; returns the logits, the loss and Σ‖g‖² (kept out of the
+   * tidy) for reading. The optimiser steps only once they are read and found finite.
+   */
+  private forwardBackward(x: Tensor, labels: Int32Array): { logits: Tensor; loss: Tensor; gradNormSquared: Tensor | null } {
     return tidy(() => {
       this.optimizer.zeroGrad();
       const logits = this.model.forward(x);
       const loss = crossEntropy(logits, labels, { powerGrad: this.config.powerGrad, labelSmoothing: this.config.labelSmoothing });
       loss.backward();
-      this.optimizer.step();
-      return { logits, loss };
+      return { logits, loss, gradNormSquared: gradNormSquared(this.optimizer.params) };
     });
   }
 }
