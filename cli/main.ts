@@ -9,6 +9,7 @@ import { train, TRAIN_FLAGS } from "./train.ts";
 import { EVAL_FLAGS, evalCommand } from "./eval.ts";
 import { plot, PLOT_FLAGS } from "./plot.ts";
 import { RetrogradError } from "../src/errors.ts";
+import { setThreads } from "../src/backend/threads.ts";
 import { runBench } from "../bench/throughput.ts";
 import { installNodeThreads } from "./node_threads.ts";
 import { enableNodeRelaxedSimd } from "./node_wasm.ts";
@@ -54,13 +55,15 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   try {
-    return await command.run(name === "bench" ? { _: rest } : parseFlags(rest, command.flags));
+    return await command.run(name === "bench" ? { _: rest, _given: [] } : parseFlags(rest, command.flags));
   } catch (error) {
     if (error instanceof RetrogradError) {
       process.stderr.write(`retrograd ${name}: ${error.message}\n`);
       return error instanceof UsageError ? 2 : 1;
     }
     throw error;
+  } finally {
+    await setThreads(1); // stop the workers, or Deno keeps the process alive after a failure too
   }
 }
 

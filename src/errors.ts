@@ -27,6 +27,20 @@ export class StateDictError extends RetrogradError {
   ) {
     super(message);
   }
+
+  /**
+   * The error a strict load raises, listing every problem at once ("`who`: missing keys: …");
+   * null when there is none to raise (only mismatches count when not `strict`).
+   */
+  static check(who: string, strict: boolean, missing: string[], unexpected: string[], mismatched: string[]): StateDictError | null {
+    if (mismatched.length === 0 && (!strict || (missing.length === 0 && unexpected.length === 0))) return null;
+    const parts = [
+      missing.length ? `missing keys: ${missing.join(", ")}` : "",
+      unexpected.length ? `unexpected keys: ${unexpected.join(", ")}` : "",
+      mismatched.length ? `shape mismatch: ${mismatched.join("; ")}` : "",
+    ].filter(Boolean);
+    return new StateDictError(`${who}: ${parts.join(". ")}`, missing, unexpected, mismatched);
+  }
 }
 
 /** A safetensors file is truncated, malformed or holds something we cannot read. */

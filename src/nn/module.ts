@@ -109,14 +109,8 @@ export abstract class Module {
       const fits = s && (sameShape(s.shape, t.shape) || (s.size === 1 && t.size === 1));
       if (s && !fits) mismatched.push(`${key}: expected [${t.shape.join(", ")}], got [${s.shape.join(", ")}]`);
     }
-    if (mismatched.length > 0 || (strict && (missing.length > 0 || unexpected.length > 0))) {
-      const parts = [
-        missing.length ? `missing keys: ${missing.join(", ")}` : "",
-        unexpected.length ? `unexpected keys: ${unexpected.join(", ")}` : "",
-        mismatched.length ? `shape mismatch: ${mismatched.join("; ")}` : "",
-      ].filter(Boolean);
-      throw new StateDictError(`loadStateDict: ${parts.join(". ")}`, missing, unexpected, mismatched);
-    }
+    const invalid = StateDictError.check("loadStateDict", strict, missing, unexpected, mismatched);
+    if (invalid) throw invalid;
     const values = new Map([...own.keys()].filter((k) => incoming.has(k)).map((k) => [k, incoming.get(k)!.dataSync()]));
     const nonFinite = [...values].map(([key, v]) => nonFiniteSummary(key, v)).filter((d) => d !== "");
     if (nonFinite.length > 0) {

@@ -104,14 +104,8 @@ export class SGD {
       return saved && !sameShape(saved.shape, p.shape)
         ? [`${keyOf(i)}: expected [${p.shape.join(", ")}], got [${saved.shape.join(", ")}]`] : [];
     });
-    if (mismatched.length > 0 || (strict && (missing.length > 0 || unexpected.length > 0))) {
-      const parts = [
-        missing.length ? `missing keys: ${missing.join(", ")}` : "",
-        unexpected.length ? `unexpected keys: ${unexpected.join(", ")}` : "",
-        mismatched.length ? `shape mismatch: ${mismatched.join("; ")}` : "",
-      ].filter(Boolean);
-      throw new StateDictError(`SGD.loadStateDict: ${parts.join(". ")}`, missing, unexpected, mismatched);
-    }
+    const invalid = StateDictError.check("SGD.loadStateDict", strict, missing, unexpected, mismatched);
+    if (invalid) throw invalid;
     this.momentumBuffers.forEach((b, i) => {
       const saved = expected.length ? state.get(keyOf(i)) : undefined;
       if (!saved) {

@@ -18,6 +18,8 @@ import type { Dataset } from "../data/dataset.ts";
 import { ValueError } from "../errors.ts";
 import { decodeCheckpoint, encodeCheckpoint, type TrainingPosition } from "./checkpoint.ts";
 import { DivergenceGuard, gradNormSquared, type NonFinitePolicy } from "./divergence.ts";
+import { checkPosition, readProgress } from "./validate.ts";
+import { Fields } from "../io/fields.ts";
 
 export interface TrainConfig {
   epochs: number;
@@ -91,7 +93,7 @@ export interface TrainCallbacks {
 }
 
 /** What a checkpoint carries besides the weights: the config and the metrics so far. */
-interface Progress {
+export interface TrainingProgress {
   config: TrainConfig;
   history: EpochRecord[];
   /** Sums over the epoch in progress, so an interrupted epoch's metrics stay exact. */
@@ -100,6 +102,7 @@ interface Progress {
 
 /** Mean loss and accuracy of `model` on `data`, in evaluation mode and without the tape. */
 export async function evaluate(model: Module, data: Dataset, config: Pick<TrainConfig, "evalBatchSize" | "mean" | "std">) {
+  if (data.n === 0) throw new ValueError(`evaluate: no test images (${data.name ?? "the dataset"} is empty)`);
   const loader = new DataLoader(data, { batchSize: config.evalBatchSize, shuffle: false, mean: config.mean, std: config.std });
   const wasTraining = model.training;
   model.eval();
@@ -164,12 +167,13 @@ export class Trainer {
   readonly optimizer: SGD;
   readonly loader: DataLoader;
   private position: TrainingPosition;
-  private progress: Progress;
+  private progress: TrainingProgress;
   private readonly schedule: schedules.Schedule;
   private readonly guard: DivergenceGuard;
 
   constructor(readonly model: Module, readonly trainData: Dataset, readonly testData: Dataset, readonly config: TrainConfig) {
     if (config.epochs < 1 && config.steps < 1) throw new ValueError("train: need epochs ≥ 1 or steps ≥ 1");
+    if (testData.n === 0) throw new ValueError(`train: no test images (${testData.name ?? "the test set"} is empty), so no epoch could be evaluated`);
     manualSeed(config.seed);
     this.optimizer = new SGD(model.parameters(), {
       lr: config.lr, momentum: config.momentum, nesterov: config.nesterov, weightDecay: config.weightDecay,
@@ -199,11 +203,19 @@ export class Trainer {
     });
   }
 
-  /** Continue from a checkpoint written by `checkpoint()`; returns its config for checks. */
+  /**
+   * Continue from a checkpoint written by `checkpoint()`; returns its config for checks.
+   * Its metadata is checked (validate.ts) before any weight is loaded: a CheckpointError
+   * names the file and the field that cannot be trusted.
+   */
   resume(bytes: Uint8Array, source: string): TrainConfig {
-    const { position, extra } = decodeCheckpoint<Progress>(bytes, source, this.model, this.optimizer);
+    const { position, extra } = decodeCheckpoint(bytes, source, this.model, this.optimizer, (position, extra) => {
+      const progress = readProgress(Fields.of(extra, source, "extra."));
+      checkPosition(position, progress, this.loader.numBatches, this.config, source);
+      return progress;
+    });
     this.position = position;
-    this.progress = { ...extra, epochSums: { ...extra.epochSums, skipped: extra.epochSums.skipped ?? 0 }, config: this.config };
+    this.progress = { ...extra, config: this.config };
     setRandomState(position.rngNow);
     return extra.config;
   }
