@@ -263,9 +263,9 @@ export class Trainer {
         }
         const lr = this.schedule(this.position.step / batches);
         this.optimizer.lr = lr;
-        const { loss, correct, gradNormSquared } = await readOutputs(this.forwardBackward(x, labels), labels);
+        const { loss, correct, gradNormSquared: normSquared } = await readOutputs(this.forwardBackward(x, labels), labels);
         x.dispose();
-        const applied = this.guard.admit(this.position.step + 1, this.position.epoch + 1, loss, gradNormSquared);
+        const applied = this.guard.admit(this.position.step + 1, this.position.epoch + 1, loss, normSquared);
         if (applied) {
           this.optimizer.step();
           sums.loss += loss * labels.length;
@@ -279,7 +279,7 @@ export class Trainer {
         this.position.batchInEpoch = index + 1;
         await callbacks.onStep?.({
           type: "step", epoch: this.position.epoch + 1, batch: index + 1, batches, batchSize: this.config.batchSize, step: this.position.step, lr, loss,
-          gradNorm: Math.sqrt(gradNormSquared), skipped: !applied,
+          gradNorm: Math.sqrt(normSquared), skipped: !applied,
           accuracy: sums.correct / sums.seen, imagesPerSec: imagesThisRun / ((performance.now() - started) / 1000),
         });
         if (this.done()) break;
