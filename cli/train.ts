@@ -166,7 +166,8 @@ export async function train(flags: FlagValues & { _given?: string[] }): Promise<
           : "No checkpoint was written yet, and no model.") +
           " Lower --lr, or pass --on-nonfinite skip to skip such steps.", error.step, error.epoch, error.lastFiniteLoss);
       }
-      if (error instanceof rg.WebGPUError) {
+      // The GPU's out-of-memory error is the class every backend raises, no longer a WebGPUError.
+      if (error instanceof rg.WebGPUError || (error instanceof rg.OutOfMemoryError && backend !== "cpu")) {
         throw new rg.RetrogradError(`${error.message}\n` + (checkpointed
           ? `The last checkpoint (${checkpointPath}) is intact; continue on the CPU with: retrograd train --resume ${outDir} --backend cpu`
           : "No checkpoint was written yet (one is written at every epoch end); start the run again with --backend cpu"));
