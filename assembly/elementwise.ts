@@ -7,34 +7,36 @@
 import { mix32 } from "./random";
 import { sumF64 } from "./sums";
 
-/** y = max(x, 0) */
+/**
+ * y = x <= 0 ? 0 : x: NaN stays NaN, as in PyTorch (a NaN compares false, so it is never
+ * cleared; every other value gives the bits of max(x, 0) with +0 for x <= 0).
+ */
 export function relu_forward(x: usize, y: usize, n: i32): void {
   const z = f32x4.splat(0);
   let i = 0;
   for (; i + 4 <= n; i += 4) {
     const o = <usize>i << 2;
     const v = v128.load(x + o);
-    // keep NaN-free semantics simple: x > 0 ? x : 0
-    v128.store(y + o, v128.and(v, f32x4.gt(v, z)));
+    v128.store(y + o, v128.andnot(v, f32x4.le(v, z)));
   }
   for (; i < n; i++) {
     const o = <usize>i << 2;
     const v = load<f32>(x + o);
-    store<f32>(y + o, v > 0 ? v : 0);
+    store<f32>(y + o, v <= 0 ? 0 : v);
   }
 }
 
-/** dx = y > 0 ? dy : 0 */
+/** dx = y <= 0 ? 0 : dy: the gradient passes where y is NaN, as PyTorch's threshold_backward does. */
 export function relu_backward(y: usize, dy: usize, dx: usize, n: i32): void {
   const z = f32x4.splat(0);
   let i = 0;
   for (; i + 4 <= n; i += 4) {
     const o = <usize>i << 2;
-    v128.store(dx + o, v128.and(v128.load(dy + o), f32x4.gt(v128.load(y + o), z)));
+    v128.store(dx + o, v128.andnot(v128.load(dy + o), f32x4.le(v128.load(y + o), z)));
   }
   for (; i < n; i++) {
     const o = <usize>i << 2;
-    store<f32>(dx + o, load<f32>(y + o) > 0 ? load<f32>(dy + o) : 0);
+    store<f32>(dx + o, load<f32>(y + o) <= 0 ? 0 : load<f32>(dy + o));
   }
 }
 

@@ -177,7 +177,11 @@ export async function runBench(args: readonly string[]) {
   const models = arg("models", arg("model", "resnet20,resnet18")).split(",").filter(Boolean)
     .map((m): [string, number] => [m, Number(arg("batch", String(DEFAULT_BATCH[m] ?? 32)))]);
   const sizes = arg("sizes", onGpu ? "1024,4096" : "256,1024").split(",").filter(Boolean).map(Number);
-  const threadCounts = onGpu ? [1] : arg("threads", "1,2").split(",").map(Number);
+  const threadList = arg("threads", "1,2") ?? "";
+  const threadCounts = onGpu ? [1] : threadList.split(",").map(Number);
+  if (!threadCounts.every((n) => Number.isInteger(n) && n >= 1)) {
+    throw new rg.ValueError(`bench --threads: must be a comma-separated list of integers ≥ 1, got ${JSON.stringify(threadList)}`);
+  }
   const vsTorch = args.includes("--vs-torch") && !onGpu;
   const vsTfjs = args.includes("--vs-tfjs") && !onGpu;
 

@@ -58,7 +58,7 @@ export class OptimizerOutputs {
   async ratesRecord(step: StepRecord): Promise<string | null> {
     if (!this.logRates) return null;
     const layers = await rg.optim.readLayerRates(this.optimizer, this.names);
-    return JSON.stringify({ type: "rates", epoch: step.epoch, step: step.step, lr: step.lr, layers });
+    return rg.io.stringifyRecord({ type: "rates", epoch: step.epoch, step: step.step, lr: step.lr, layers });
   }
 
   /** The EMA weights' test loss and accuracy after an epoch (null without --ema). */
@@ -66,7 +66,7 @@ export class OptimizerOutputs {
     const ema = this.ema;
     if (!ema) return null;
     const test = await ema.applied(() => rg.train.evaluate(ema.model, testData, config));
-    return JSON.stringify({ type: "ema", epoch: epoch.epoch, step: epoch.step, decay: ema.decay, testLoss: test.loss, testAccuracy: test.accuracy });
+    return rg.io.stringifyRecord({ type: "ema", epoch: epoch.epoch, step: epoch.step, decay: ema.decay, testLoss: test.loss, testAccuracy: test.accuracy });
   }
 
   /** The averaged weights as a plain state dict (null without --ema). */

@@ -116,7 +116,8 @@ ${reduction("wgMax", (a, b) => `max(${a}, ${b})`)}`;
 }
 
 /**
- * NaN tests on the bits, and NaN itself. WGSL lets a compiler assume that no float is NaN,
+ * NaN tests on the bits, NaN itself, and the ReLU built on them (x <= 0 ? 0 : x, NaN kept, as
+ * in PyTorch and assembly/elementwise.ts). WGSL lets a compiler assume that no float is NaN,
  * and lavapipe's does fold comparisons accordingly, so `v != v` cannot be trusted to see one;
  * a kernel that must propagate or detect NaN tests the bits. A NaN (or infinite) constant is
  * an error in WGSL (Chromium's compiler rejects `bitcast<f32>(0x7fc00000u)`), so NaN is made
@@ -124,7 +125,8 @@ ${reduction("wgMax", (a, b) => `max(${a}, ${b})`)}`;
  */
 export const NAN_WGSL = `
 fn isNan(v: f32) -> bool { return (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u; }
-fn nanFrom(v: f32) -> f32 { return bitcast<f32>(bitcast<u32>(v) | 0x7fc00000u); }`;
+fn nanFrom(v: f32) -> f32 { return bitcast<f32>(bitcast<u32>(v) | 0x7fc00000u); }
+fn reluKeepNan(v: f32) -> f32 { return select(0.0, v, v > 0.0 || isNan(v)); }`;
 
 /** The counter-based hash of src/random.ts and assembly/random.ts, in u32 arithmetic (exact). */
 export const RANDOM_WGSL = `

@@ -81,6 +81,19 @@ test("train flags: bad values and unknown names are rejected with helpful messag
   assert.is(ok.nesterov, true);
 });
 
+test("a Trainer and evaluate refuse an empty test set: no test images, not NaN%", async () => {
+  const empty = rg.data.subset(testData, [], "empty-test");
+  assert.throws(() => new rg.train.Trainer(smallNet(), data, empty, config), (e: Error) => e instanceof rg.ValueError && /no test images \(empty-test is empty\)/.test(e.message));
+  let error: unknown;
+  try {
+    await rg.train.evaluate(smallNet(), empty, config);
+  } catch (e) {
+    error = e;
+  }
+  assert.instance(error, rg.ValueError);
+  assert.match((error as Error).message, "evaluate: no test images");
+});
+
 test("a checkpoint write killed midway leaves the previous checkpoint intact", async () => {
   const dir = mkdtempSync(join(tmpdir(), "retrograd-atomic-"));
   const path = join(dir, "checkpoint.safetensors");

@@ -25,7 +25,7 @@ import type { SgdOptions } from "../src/backend/backend.ts";
 import { fusedSgd, planSgd } from "../gpu/sgd.ts";
 import { DispatchProfiler } from "../gpu/profiler.ts";
 import { CONV_BACKWARD_WEIGHT, dispatchGemm, GEMM, planGemm, type TileName, TILES } from "../gpu/kernels/gemm.ts";
-import { assertClose } from "./helpers.ts";
+import { assertClose, loadFixture } from "./helpers.ts";
 
 // ---- plumbing ----
 
@@ -363,6 +363,37 @@ gpuTest("webgpu: max and average pooling (count_include_pad on and off), forward
   for (const [name, f] of pools) await forwardAndBackward(g, name, x, shape, f, ELEMENTWISE, 82);
 });
 
+gpuTest("webgpu: NaN and ±Infinity through relu, batchNormRelu (with residual) and max pooling match PyTorch", async (g) => {
+  const fx = loadFixture("nonfinite.safetensors");
+  const onGpu = (name: string) => rg.tensor(fx.get(name).dataSync(), fx.get(name).shape, g).requireGrad();
+  const check = async (t: rg.Tensor, name: string) => assertClose(await t.data(), fx.get(name), `webgpu ${name}`, REDUCTION);
+
+  const x = onGpu("relu.x");
+  const y = rg.relu(x);
+  await check(y, "relu.y");
+  y.backward(rg.tensor(fx.get("relu.dy").dataSync(), y.shape, g));
+  await check(x.grad!, "relu.dx");
+
+  const m = fx.meta("bn_relu") as { momentum: number; eps: number };
+  const [bx, w, b, residual] = ["x", "weight", "bias", "residual"].map((k) => onGpu(`bn_relu.${k}`));
+  const [rm, rv] = ["running_mean", "running_var"].map((k) => rg.tensor(fx.get(`bn_relu.${k}`).dataSync(), [3], g));
+  const by = rg.batchNormRelu(bx, w, b, rm, rv, { training: true, momentum: m.momentum, eps: m.eps }, residual);
+  await check(by, "bn_relu.y");
+  await check(rm, "bn_relu.running_mean_after");
+  await check(rv, "bn_relu.running_var_after");
+  by.backward(rg.tensor(fx.get("bn_relu.dy").dataSync(), by.shape, g));
+  for (const [name, t] of [["x", bx], ["weight", w], ["bias", b], ["residual", residual]] as const) await check(t.grad!, `bn_relu.d${name}`);
+
+  for (const name of ["maxpool_k3", "maxpool_k2"]) {
+    const pm = fx.meta(name) as { kernel: number; stride: number; padding: number };
+    const px = onGpu(`${name}.x`);
+    const py = rg.maxPool2d(px, { kernel: pm.kernel, stride: pm.stride, padding: pm.padding });
+    await check(py, `${name}.y`);
+    py.backward(rg.tensor(fx.get(`${name}.dy`).dataSync(), py.shape, g));
+    await check(px.grad!, `${name}.dx`);
+  }
+});
+
 gpuTest("webgpu: softmax cross-entropy (label smoothing) and the fused PowerGrad backward", async (g) => {
   for (const [N, C, smoothing, powerGrad] of [[5, 10, 0, 1], [4, 130, 0.1, 0.25], [3, 7, 0.2, 0.5]]) {
     const labels = Int32Array.from({ length: N }, (_, i) => (i * 7 + 3) % C);
@@ -641,7 +672,7 @@ gpuTest("webgpu: an error the device reports (validation) surfaces as WebGPUErro
   other!.destroy();
 });
 
-gpuTest("webgpu: an out-of-memory error the device reports surfaces as OutOfMemoryError on the next call", async () => {
+gpuTest("webgpu: an out-of-memory error the device reports surfaces as OutOfMemoryError (the class the CPU raises too) on the next call", async () => {
   const other = await createWebGPUBackend({ allowFallback: true });
   assert.ok(other, "a second device");
   // lavapipe allocates from host memory, which a test should not exhaust: the device is sent
@@ -649,7 +680,7 @@ gpuTest("webgpu: an out-of-memory error the device reports surfaces as OutOfMemo
   const error = new GPUOutOfMemoryError("allocation failed");
   other!.device.dispatchEvent(new GPUUncapturedErrorEvent("uncapturederror", { error }));
   assert.throws(() => other!.alloc(4),
-    (e: unknown) => e instanceof OutOfMemoryError && e instanceof WebGPUError && /out of GPU memory/.test((e as Error).message));
+    (e: unknown) => e instanceof OutOfMemoryError && e instanceof rg.OutOfMemoryError && /out of GPU memory/.test((e as Error).message));
   other!.destroy();
 });
 

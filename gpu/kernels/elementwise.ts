@@ -13,12 +13,12 @@ export const scaleKernel = elementwiseKernel("scale", [["alpha", "f32"]], [read(
 
 export const axpyKernel = elementwiseKernel("axpy", [["alpha", "f32"]], [read("x"), write("y")], "y[i] = y[i] + P.alpha * x[i];");
 
-// x > 0 ? x : 0, so NaN maps to 0 as on the CPU.
+// x <= 0 ? 0 : x, NaN kept; the gradient passes where y is NaN (PyTorch's threshold_backward).
 export const reluForwardKernel = elementwiseKernel("relu_forward", [], [read("x"), write("y")],
-  "let v = x[i]; y[i] = select(0.0, v, v > 0.0);");
+  "y[i] = reluKeepNan(x[i]);", { helpers: NAN_WGSL });
 
 export const reluBackwardKernel = elementwiseKernel("relu_backward", [], [read("y"), read("dy"), write("dx")],
-  "dx[i] = select(0.0, dy[i], y[i] > 0.0);");
+  "let v = y[i]; dx[i] = select(0.0, dy[i], v > 0.0 || isNan(v));", { helpers: NAN_WGSL });
 
 // exp of a non-positive argument only, so neither branch overflows.
 export const sigmoidForwardKernel = elementwiseKernel("sigmoid_forward", [], [read("x"), write("y")], `

@@ -5,8 +5,8 @@
  * kernel's uniforms and records one dispatch into the pending command encoder (copy() is a
  * transfer command instead; sgdStep is one dispatch for all parameters between transfers,
  * see gpu/sgd.ts); nothing is submitted until a read, a flush(), or a full encoder.
- * Device failures surface as WebGPUError (DeviceLostError, OutOfMemoryError, or the
- * validation error itself), thrown by the next call or read. There is no readSync: the host
+ * Device failures surface as WebGPUError (DeviceLostError, or the validation error itself)
+ * or as OutOfMemoryError (the class every backend raises), thrown by the next call or read. There is no readSync: the host
  * sees GPU memory only through `await read()`. Create it with `createWebGPUBackend()`, which
  * returns null where no (acceptable) adapter exists.
  */

@@ -12,6 +12,7 @@ import { StateDictError, ValueError } from "../errors.ts";
 import { noGrad } from "../autograd.ts";
 import { getBackend } from "../backend/registry.ts";
 import { empty, full, keep, type Tensor, zeros } from "../tensor.ts";
+import { sameShape } from "../ops/util.ts";
 import { type LayerRate, makeParamGroups, type Optimizer, type ParamGroup, type ParamGroupSpec } from "./optimizer.ts";
 
 /** The state names a parameter's state holds once it has stepped: all of `required`, any of `optional`. */
@@ -131,47 +132,56 @@ export abstract class OptimizerBase<O extends object> implements Optimizer {
     return out;
   }
 
-  loadStateDict(saved: Map<string, Tensor>): void {
+  /**
+   * Restore a state saved by stateDict(). Strict by default, like Module.loadStateDict: a key
+   * this optimiser would never write, a parameter's state missing one of its tensors, and
+   * (once any parameter has state) a parameter without any, are listed with every tensor of
+   * the wrong shape in one StateDictError, and nothing is loaded. An empty state is a run
+   * saved before its first step: every parameter starts afresh, as in torch.optim.
+   * `strict: false` skips missing and unexpected keys (those parameters start afresh).
+   */
+  loadStateDict(saved: Map<string, Tensor>, opts: { strict?: boolean } = {}): void {
+    const strict = opts.strict ?? true;
+    const stepName = this.countsSteps ? ["step"] : [];
+    const expected = this.params.map((_, i) => {
+      const { required, optional = [] } = this.stateNames(i);
+      return { required: [...required, ...stepName], allowed: new Set([...required, ...optional, ...stepName]) };
+    });
     const byParam = this.params.map(() => new Map<string, Tensor>());
+    const unexpected: string[] = [];
     for (const [key, t] of saved) {
       const m = /^state\.(\d+)\.(\w+)$/.exec(key);
       const i = m ? Number(m[1]) : -1;
-      if (!m || i >= this.params.length) {
-        throw new StateDictError(`${this.name}.loadStateDict: unexpected key "${key}" (this optimiser has ${this.params.length} parameters)`, [], [key]);
-      }
-      byParam[i].set(m[2], t);
+      if (m && i < this.params.length && expected[i].allowed.has(m[2])) byParam[i].set(m[2], t);
+      else unexpected.push(key);
     }
-    // Check everything before changing anything.
-    byParam.forEach((named, i) => {
-      if (named.size === 0) return;
-      const { required, optional = [] } = this.stateNames(i);
-      const allowed = new Set([...required, ...optional, ...(this.countsSteps ? ["step"] : [])]);
-      const needed = [...required, ...(this.countsSteps ? ["step"] : [])];
-      const unexpected = [...named.keys()].filter((n) => !allowed.has(n)).map((n) => `state.${i}.${n}`);
-      const missing = needed.filter((n) => !named.has(n)).map((n) => `state.${i}.${n}`);
-      if (unexpected.length > 0 || missing.length > 0) {
-        const parts = [unexpected.length ? `unexpected ${unexpected.join(", ")}` : "", missing.length ? `missing ${missing.join(", ")}` : ""];
-        throw new StateDictError(`${this.name}.loadStateDict: ${parts.filter(Boolean).join("; ")} (a state written by another optimiser or other settings?)`, missing, unexpected);
+    const missing = saved.size === 0 ? [] : byParam.flatMap((named, i) => {
+      // A parameter with no state at all had no gradient yet; with part of one, the rest is missing.
+      const absent = expected[i].required.filter((n) => !named.has(n));
+      return named.size === 0 && !strict ? [] : absent.map((n) => `state.${i}.${n}`);
+    });
+    const mismatched = byParam.flatMap((named, i) => [...named].flatMap(([n, t]) => {
+      const shape = n === "step" ? [] : this.stateShape(i, n);
+      return sameShape(t.shape, shape) || (n === "step" && t.size === 1)
+        ? [] : [`state.${i}.${n}: expected [${shape.join(", ")}], got [${t.shape.join(", ")}]`];
+    }));
+    const invalid = StateDictError.check(`${this.name}.loadStateDict`, strict, missing, unexpected, mismatched);
+    if (invalid) throw invalid;
+    const steps = byParam.map((named, i) => {
+      const step = named.get("step")?.dataSync()[0] ?? 0;
+      if (named.has("step") && !(Number.isInteger(step) && step >= 1)) {
+        throw new StateDictError(`${this.name}.loadStateDict: state.${i}.step must be an integer ≥ 1, got ${step}`, [], [], [`state.${i}.step`]);
       }
-      for (const [n, t] of named) {
-        const expected = n === "step" ? 1 : this.sizeOf(i, n);
-        if (t.size !== expected) {
-          throw new StateDictError(`${this.name}.loadStateDict: state.${i}.${n} has ${t.size} values, expected ${expected}`, [], [], [`state.${i}.${n}`]);
-        }
-      }
-      if (this.countsSteps) {
-        const step = named.get("step")!.dataSync()[0];
-        if (!Number.isInteger(step) || step < 1) throw new ValueError(`${this.name}.loadStateDict: state.${i}.step must be an integer ≥ 1, got ${step}`);
-      }
+      return step;
     });
     // Copies first, then the swap: `saved` may hold this optimiser's own live tensors.
-    const loaded = byParam.map((named, i) => new Map([...named].filter(([n]) => n !== "step")
-      .map(([n, t]) => [n, keep(empty(this.stateShape(i, n), this.params[i].backend)).copy_(t)])));
+    const complete = byParam.map((named, i) => expected[i].required.every((n) => named.has(n)));
+    const loaded = byParam.map((named, i) => new Map(complete[i] ? [...named].filter(([n]) => n !== "step")
+      .map(([n, t]) => [n, keep(empty(this.stateShape(i, n), this.params[i].backend)).copy_(t)]) : []));
     loaded.forEach((named, i) => {
-      // A parameter without saved state had not stepped: it starts afresh, as in torch.optim.
       for (const t of this.state[i].values()) t.dispose();
       this.state[i] = named;
-      this.stepCounts[i] = byParam[i].get("step")?.dataSync()[0] ?? 0;
+      this.stepCounts[i] = complete[i] ? steps[i] : 0;
     });
   }
 
@@ -180,7 +190,4 @@ export abstract class OptimizerBase<O extends object> implements Optimizer {
     return this.params[i].shape;
   }
 
-  private sizeOf(i: number, name: string): number {
-    return this.stateShape(i, name).reduce((a, b) => a * b, 1);
-  }
 }

@@ -6,6 +6,7 @@
  * bad value from a flag or a config file is a ValueError naming the setting.
  */
 import { ValueError } from "../errors.ts";
+import type { Fields } from "../io/fields.ts";
 import type { Tensor } from "../tensor.ts";
 import type { Module } from "../nn/module.ts";
 import { SGD } from "./sgd.ts";
@@ -67,6 +68,20 @@ export function checkOptimizerSettings(s: OptimizerSettings): void {
   nonNegative("agc");
   nonNegative("ema", 1);
   if (s.noDecayNormBias !== undefined && typeof s.noDecayNormBias !== "boolean") throw bad("noDecayNormBias", "true or false", s.noDecayNormBias);
+}
+
+/** Settings read back from a checkpoint or config.json: a field out of range is a CheckpointError naming it. */
+export function readOptimizerSettings(f: Fields): OptimizerSettings {
+  const nonNegative = (name: keyof OptimizerSettings, max = Infinity) => (f.has(name) ? { [name]: f.number(name, { min: 0, max }) } : {});
+  const settings: OptimizerSettings = {
+    name: f.string("name", OPTIMIZER_NAMES),
+    ...(f.has("betas") ? { betas: f.numbers("betas", 2) as [number, number] } : {}),
+    ...nonNegative("eps"), ...nonNegative("trustCoef"), ...nonNegative("clipGrad"), ...nonNegative("agc"), ...nonNegative("ema", 1),
+    ...(f.has("noDecayNormBias") ? { noDecayNormBias: f.boolean("noDecayNormBias") } : {}),
+  };
+  if (settings.betas && !settings.betas.every((b) => b >= 0 && b < 1)) f.fail("betas", "two numbers in [0, 1)");
+  if (settings.ema === 1) f.fail("ema", "a number in [0, 1)");
+  return settings;
 }
 
 function makeOptimizer(model: Module, s: OptimizerSettings, h: BaseHyperParameters): Optimizer {
