@@ -5,9 +5,11 @@ import { evaluate } from "../src/train/index.ts";
 import { type Flag, type FlagValues, UsageError } from "./flags.ts";
 import { readBytes } from "./files.ts";
 import { DATASET_NAMES, loadData } from "./datasets.ts";
+import { WIDTH_FLAG } from "./train.ts";
 
 export const EVAL_FLAGS: Flag[] = [
   { name: "model", type: "string", default: "resnet20", choices: MODEL_NAMES, help: "architecture of the weights" },
+  WIDTH_FLAG,
   { name: "weights", type: "string", default: undefined, help: "safetensors state dict (model.safetensors of a run, or from PyTorch)" },
   { name: "dataset", type: "string", default: "fashion-mnist", choices: DATASET_NAMES, help: "dataset by name" },
   { name: "data", type: "string", default: undefined, help: "directory holding the dataset files" },
@@ -20,7 +22,7 @@ export async function evalCommand(flags: FlagValues): Promise<number> {
   if (!weights) throw new UsageError("eval needs --weights FILE");
   const data = await loadData(flags.dataset as string, flags.data as string | undefined, 0);
   const model = rg.models.createModel(flags.model as string, {
-    inChannels: data.test.channels, numClasses: data.test.classes, imageSize: data.test.height,
+    inChannels: data.test.channels, numClasses: data.test.classes, imageSize: data.test.height, widthMultiplier: flags.width as number,
   });
   model.loadStateDict(rg.io.readSafetensors(await readBytes(weights), weights));
   const r = await evaluate(model, data.test, { evalBatchSize: flags["batch-size"] as number, mean: data.mean, std: data.std });

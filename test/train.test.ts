@@ -74,6 +74,7 @@ test("train flags: bad values and unknown names are rejected with helpful messag
   fails(["--epoch", "3"], /unknown flag --epoch \(did you mean --epochs\?\)/);
   fails(["--batch-size", "1.5"], /--batch-size: must be an integer/);
   fails(["--epochs"], /--epochs needs a value/);
+  fails(["--width", "0"], /--width: must be > 0, got "0"/);
   const ok = parseFlags(["--no-shuffle", "--powergrad=0.25", "--augment", "none"], TRAIN_FLAGS);
   assert.is(ok.shuffle, false);
   assert.is(ok.powergrad, 0.25);
