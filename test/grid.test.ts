@@ -15,7 +15,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFil
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { isAlive, me, tryClaim } from "../bench/grid/claim.ts";
-import { GridError, orderedRuns, parseRow } from "../bench/grid/spec.ts";
+import { GridError, orderedRuns, parseRow, type Recipe, trainConfig } from "../bench/grid/spec.ts";
 import { meanStd, pairedDifference } from "../bench/grid/stats.ts";
 
 const isDeno = "Deno" in globalThis;
@@ -161,15 +161,19 @@ test("claims: a live claim keeps others out; a dead owner's claim is taken over 
   assert.equal(readdirSync(run), []);
 });
 
-test("rows, order and names: model[@width][:epochs], seed-major order, bad rows rejected", () => {
+test("rows, order and names: model[@width][:epochs][+lr<rate>], seed-major order, bad rows rejected", () => {
   assert.equal(parseRow("resnet20@0.25:30", 5), { model: "resnet20", width: 0.25, epochs: 30 });
   assert.equal(parseRow("mlp", 5), { model: "mlp", width: 1, epochs: 5 });
-  for (const bad of ["resnet99@1", "mlp@0", "mlp@x", "mlp:0", "mlp@0.5:2.5"]) {
+  assert.equal(parseRow("resnet20-nonorm@0.25:20+lr0.02", 5), { model: "resnet20-nonorm", width: 0.25, epochs: 20, lr: 0.02 });
+  for (const bad of ["resnet99@1", "mlp@0", "mlp@x", "mlp:0", "mlp@0.5:2.5", "mlp+lr0", "mlp+agc0.1"]) {
     assert.throws(() => parseRow(bad, 5), (e: Error) => e instanceof GridError && e.message.includes(bad));
   }
-  const rows = [parseRow("mlp@0.5", 3), parseRow("resnet20@0.25", 3)];
-  const names = orderedRuns({ rows, alphas: [1, 0.5], seeds: [0, 1], recipe: {} as never }).map((r) => r.name);
-  assert.equal(names.slice(0, 4), ["mlp-w0.5-e3-a1-s0", "mlp-w0.5-e3-a0.5-s0", "resnet20-w0.25-e3-a1-s0", "resnet20-w0.25-e3-a0.5-s0"]);
+  const rows = [parseRow("mlp@0.5", 3), parseRow("resnet20@0.25+lr0.05", 3)];
+  const spec = { rows, alphas: [1, 0.5], seeds: [0, 1], recipe: { lr: 0.1 } as Recipe };
+  const runs = orderedRuns(spec);
+  assert.equal(runs.slice(0, 4).map((r) => trainConfig(spec, r, [0], [1]).lr), [0.1, 0.1, 0.05, 0.05], "a row's own rate");
+  const names = runs.map((r) => r.name);
+  assert.equal(names.slice(0, 4), ["mlp-w0.5-e3-a1-s0", "mlp-w0.5-e3-a0.5-s0", "resnet20-w0.25-e3-lr0.05-a1-s0", "resnet20-w0.25-e3-lr0.05-a0.5-s0"]);
   assert.is(names[4], "mlp-w0.5-e3-a1-s1");
 });
 

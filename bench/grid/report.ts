@@ -31,7 +31,8 @@ export interface Report {
 function readResult(spec: GridSpec, outDir: string, run: RunSpec): RunResult | null {
   const path = join(outDir, run.name, RESULT_FILE);
   if (!existsSync(path)) return null;
-  const result = JSON.parse(readFileSync(path, "utf8")) as RunResult;
+  // JSON writes a diverged run's NaN as null: read it back as NaN, never as 0.
+  const result = JSON.parse(readFileSync(path, "utf8"), (_, v) => (v === null ? NaN : v)) as RunResult;
   const { mean, std } = result.config.train;
   const expected = runIdentity(spec, run, trainConfig(spec, run, mean, std));
   if (canonicalJson(result.config) !== canonicalJson(expected)) {

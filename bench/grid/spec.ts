@@ -19,6 +19,8 @@ export interface Row {
   model: string;
   width: number;
   epochs: number;
+  /** The row's own peak learning rate (e.g. a network without BatchNorm that diverges at the grid's). */
+  lr?: number;
 }
 
 /** The recipe every run shares (the paper's: SGD, Nesterov 0.9, wd 5e-4, warm-up, cosine to 0). */
@@ -47,25 +49,33 @@ export interface RunSpec {
   name: string;
 }
 
-/** `model[@width][:epochs]`, e.g. `resnet20@0.25:30`; width 1 and `epochs` by default. */
+/**
+ * `model[@width][:epochs][+lr<rate>]`, e.g. `resnet20@0.25:30` or `resnet20-nonorm@0.25:20+lr0.02`;
+ * width 1, the grid's `epochs` and learning rate by default. Later options (AGC) join as `+…`.
+ */
 export function parseRow(text: string, epochs: number): Row {
-  const match = /^([a-z0-9-]+)(?:@([0-9.]+))?(?::([0-9]+))?$/.exec(text);
-  if (!match) throw new GridError(`--rows: "${text}" is not model[@width][:epochs] (e.g. resnet20@0.25:30)`);
-  const [, model, width = "1", rowEpochs] = match;
+  const match = /^([a-z0-9-]+)(?:@([0-9.]+))?(?::([0-9]+))?(?:\+lr([0-9.e-]+))?$/.exec(text);
+  if (!match) throw new GridError(`--rows: "${text}" is not model[@width][:epochs][+lr<rate>] (e.g. resnet20@0.25:30)`);
+  const [, model, width = "1", rowEpochs, lr] = match;
   if (!MODEL_NAMES.includes(model)) throw new GridError(`--rows: unknown model "${model}" in "${text}"; available: ${MODEL_NAMES.join(", ")}`);
-  const row = { model, width: Number(width), epochs: rowEpochs === undefined ? epochs : Number(rowEpochs) };
+  const row: Row = { model, width: Number(width), epochs: rowEpochs === undefined ? epochs : Number(rowEpochs) };
   if (!(row.width > 0) || !Number.isFinite(row.width)) throw new GridError(`--rows: width must be a number > 0 in "${text}"`);
   if (!Number.isInteger(row.epochs) || row.epochs < 1) throw new GridError(`--rows: epochs must be a positive integer in "${text}"`);
+  if (lr !== undefined) {
+    row.lr = Number(lr);
+    if (!(row.lr > 0) || !Number.isFinite(row.lr)) throw new GridError(`--rows: the learning rate must be a number > 0 in "${text}"`);
+  }
   return row;
 }
 
-/** A row as the report shows it: `resnet20@0.25, 30 ep`. */
+/** A row as the report shows it: `resnet20@0.25, 30 ep` (and `, lr 0.02` with its own rate). */
 export function rowLabel(row: Row): string {
-  return `${row.model}@${row.width}, ${row.epochs} ep`;
+  return `${row.model}@${row.width}, ${row.epochs} ep${row.lr === undefined ? "" : `, lr ${row.lr}`}`;
 }
 
+/** The row's part of run names; a row's own learning rate is part of it. */
 export function rowKey(row: Row): string {
-  return `${row.model}-w${row.width}-e${row.epochs}`;
+  return `${row.model}-w${row.width}-e${row.epochs}${row.lr === undefined ? "" : `-lr${row.lr}`}`;
 }
 
 /** Seed-major, then rows, then α in the order given (baseline first when listed first). */
@@ -79,7 +89,7 @@ export function orderedRuns(spec: GridSpec): RunSpec[] {
 export function trainConfig(spec: GridSpec, run: RunSpec, mean: number[], std: number[]): TrainConfig {
   const { epochs } = run.row;
   return {
-    epochs, steps: 0, batchSize: spec.recipe.batchSize, lr: spec.recipe.lr, momentum: 0.9, nesterov: true, weightDecay: 5e-4,
+    epochs, steps: 0, batchSize: spec.recipe.batchSize, lr: run.row.lr ?? spec.recipe.lr, momentum: 0.9, nesterov: true, weightDecay: 5e-4,
     // A warm-up of one epoch (a quarter of very short runs), then cosine to zero.
     schedule: "cosine", warmup: Math.min(1, epochs / 4), powerGrad: run.alpha, labelSmoothing: 0, seed: run.seed,
     shuffle: true, augment: spec.recipe.augment, mean, std, evalBatchSize: 500,
