@@ -64,6 +64,7 @@ const FIGURES: Figure[] = [
   { key: "testLoss", label: "test CE", scale: 1, digits: 4 },
   { key: "testLogitNorm", label: "test logit norm", scale: 1, digits: 2 },
   { key: "zeroedFilters", label: "zeroed filters", scale: 1, digits: 1 },
+  { key: "smallestFilterRatio", label: "smallest filter / median", scale: 1, digits: 3 },
 ];
 
 const fixed = (v: number, digits: number) => (Number.isFinite(v) ? v.toFixed(digits) : "–");

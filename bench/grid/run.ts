@@ -8,8 +8,8 @@
  * ends with the bits of an uninterrupted run), claim-<pid> while a process trains it, and at
  * the end model.safetensors and result.json (written last: a run is finished when it exists).
  *
- * Per epoch the record gets the test-set logit statistics (the authors' LStat) and the
- * zeroed-filter count; at the end, a clean pass over the training set in eval mode and the
+ * Per epoch the record gets the test-set logit statistics (the authors' LStat), the
+ * zeroed-filter count and the smallest filter norm relative to its layer's median; at the end, a clean pass over the training set in eval mode and the
  * final per-filter norms (networks without BatchNorm).
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, unlinkSync } from "node:fs";
@@ -50,6 +50,8 @@ export interface FinalFigures {
   /** Filters below rg.analysis.ZEROED_FRACTION of their layer's median norm, and all filters. */
   zeroedFilters: number;
   filters: number;
+  /** The smallest filter norm relative to its layer's median, over all layers: how close any filter came to zero. */
+  smallestFilterRatio: number;
 }
 
 export interface RunResult {
@@ -72,6 +74,7 @@ async function filterFigures(model: rg.nn.Module) {
     layers,
     zeroedFilters: layers.reduce((n, l) => n + rg.analysis.countZeroed(l.norms), 0),
     filters: layers.reduce((n, l) => n + l.norms.length, 0),
+    smallestFilterRatio: Math.min(...layers.map((l) => Math.min(...l.norms) / rg.analysis.median(l.norms))),
   };
 }
 
@@ -114,14 +117,18 @@ async function trainRun(ctx: GridContext, run: RunSpec, dir: string): Promise<vo
     measureEpoch: async () => {
       const s = logits.result();
       logits = new rg.analysis.LogitStatsSum();
-      const { zeroedFilters } = await filterFigures(model);
-      return { testLogitNorm: s.norm, testLogitAbsMean: s.absMean, testLogitAbsMax: s.absMax, testLogitVariance: s.variance, zeroedFilters };
+      const { zeroedFilters, smallestFilterRatio } = await filterFigures(model);
+      return {
+        testLogitNorm: s.norm, testLogitAbsMean: s.absMean, testLogitAbsMax: s.absMax, testLogitVariance: s.variance,
+        zeroedFilters, smallestFilterRatio,
+      };
     },
     onEpoch: async (r, checkpoint) => {
       await writeAtomic(checkpointPath, await checkpoint());
       ctx.log(`${run.name}: epoch ${r.epoch}/${run.row.epochs}, train acc ${(100 * r.trainAccuracy).toFixed(2)}% (running), ` +
         `test acc ${(100 * r.testAccuracy).toFixed(2)}%, logit norm ${r.measures!.testLogitNorm.toFixed(2)}, ` +
-        `zeroed filters ${r.measures!.zeroedFilters}, ${r.seconds.toFixed(1)} s`);
+        `zeroed filters ${r.measures!.zeroedFilters} (smallest ${r.measures!.smallestFilterRatio.toFixed(3)} of its layer's median), ` +
+        `${r.seconds.toFixed(1)} s`);
     },
   });
 
@@ -137,6 +144,7 @@ async function trainRun(ctx: GridContext, run: RunSpec, dir: string): Promise<vo
       testAccuracy: last.testAccuracy, testLoss: last.testLoss,
       testLogitNorm: m.testLogitNorm, testLogitAbsMean: m.testLogitAbsMean, testLogitAbsMax: m.testLogitAbsMax,
       testLogitVariance: m.testLogitVariance, zeroedFilters: filters.zeroedFilters, filters: filters.filters,
+      smallestFilterRatio: filters.smallestFilterRatio,
     },
     history: [...history],
     filterNorms: hasBatchNorm(model) ? {} : Object.fromEntries(filters.layers.map((l) => [l.name, [...l.norms]])),
