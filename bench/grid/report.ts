@@ -15,7 +15,7 @@ import { liveOwner } from "./claim.ts";
 import { renderGainPlot, type GainPoint } from "./gain_plot.ts";
 import { CHECKPOINT_FILE, type FinalFigures, RESULT_FILE, type RunResult } from "./run.ts";
 import {
-  canonicalJson, GridError, type GridSpec, orderedRuns, type Row, rowKey, rowLabel, type RunSpec, runIdentity, trainConfig,
+  assertSameSettings, type GridSpec, orderedRuns, type Row, rowKey, rowLabel, type RunSpec, runIdentity, trainConfig,
 } from "./spec.ts";
 import { type Difference, meanStd, pairedDifference } from "./stats.ts";
 
@@ -34,11 +34,7 @@ function readResult(spec: GridSpec, outDir: string, run: RunSpec): RunResult | n
   // JSON writes a diverged run's NaN as null: read it back as NaN, never as 0.
   const result = JSON.parse(readFileSync(path, "utf8"), (_, v) => (v === null ? NaN : v)) as RunResult;
   const { mean, std } = result.config.train;
-  const expected = runIdentity(spec, run, trainConfig(spec, run, mean, std));
-  if (canonicalJson(result.config) !== canonicalJson(expected)) {
-    throw new GridError(`${path}: made with other settings than this grid's (compare its config with the flags):\n` +
-      `  saved: ${canonicalJson(result.config)}\n  grid:  ${canonicalJson(expected)}`);
-  }
+  assertSameSettings(path, result.config, runIdentity(spec, run, trainConfig(spec, run, mean, std)));
   return result;
 }
 

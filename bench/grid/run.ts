@@ -19,7 +19,7 @@ import { evaluate, type EpochRecord, Trainer } from "../../src/train/index.ts";
 import { readBytes, writeAtomic } from "../../cli/files.ts";
 import type { LoadedData } from "../../cli/datasets.ts";
 import { liveOwner, tryClaim } from "./claim.ts";
-import { canonicalJson, GridError, type GridSpec, orderedRuns, type RunSpec, runIdentity, trainConfig } from "./spec.ts";
+import { assertSameSettings, type GridSpec, orderedRuns, type RunSpec, runIdentity, trainConfig } from "./spec.ts";
 
 export const RESULT_FILE = "result.json";
 export const CHECKPOINT_FILE = "checkpoint.safetensors";
@@ -82,12 +82,8 @@ async function filterFigures(model: rg.nn.Module) {
 function checkSettings(ctx: GridContext, run: RunSpec): void {
   const configPath = join(ctx.outDir, run.name, "config.json");
   if (!existsSync(configPath)) return;
-  const saved = canonicalJson(JSON.parse(readFileSync(configPath, "utf8")));
-  const wanted = canonicalJson(runIdentity(ctx.spec, run, trainConfig(ctx.spec, run, ctx.data.mean, ctx.data.std)));
-  if (saved !== wanted) {
-    throw new GridError(`${configPath}: this run was made with other settings than this grid's; use another --out, or the flags it was made with.\n` +
-      `  saved: ${saved}\n  grid:  ${wanted}`);
-  }
+  const wanted = runIdentity(ctx.spec, run, trainConfig(ctx.spec, run, ctx.data.mean, ctx.data.std));
+  assertSameSettings(configPath, JSON.parse(readFileSync(configPath, "utf8")), wanted);
 }
 
 /** Train (or resume) one run in `dir` to the end and write its result. */

@@ -103,7 +103,16 @@ export function runIdentity(spec: GridSpec, run: RunSpec, train: TrainConfig) {
 }
 
 /** JSON with sorted keys, so two identities compare as strings whatever their key order. */
-export function canonicalJson(value: unknown): string {
+function canonicalJson(value: unknown): string {
   return JSON.stringify(value, (_, v) =>
     v && typeof v === "object" && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : 1))) : v);
+}
+
+/** Throws a GridError naming `path` unless the settings saved there are the ones this grid would use. */
+export function assertSameSettings(path: string, saved: unknown, wanted: unknown): void {
+  const [a, b] = [canonicalJson(saved), canonicalJson(wanted)];
+  if (a !== b) {
+    throw new GridError(`${path}: made with other settings than this grid's; use another --out, or the flags it was made with.\n` +
+      `  saved: ${a}\n  grid:  ${b}`);
+  }
 }
