@@ -158,6 +158,9 @@ function torchRef(threads: number, models: [string, number][], sizes: number[], 
 const fmt = (x: number | undefined, digits = 1) => x === undefined ? "-" : x.toFixed(digits);
 const ratio = (a: number | undefined, b: number | undefined) => a !== undefined && b ? `${(a / b).toFixed(2)}×` : "-";
 
+/** The error class of the retrograd this bench runs (dist/bench.mjs bundles its own copy). */
+export const BenchErrorBase = rg.RetrogradError;
+
 export async function runBench(args: readonly string[]) {
   installNodeThreads(); // no-ops under Deno, which has web Workers and relaxed SIMD
   enableNodeRelaxedSimd();

@@ -5,9 +5,11 @@ import { evaluate } from "../src/train/index.ts";
 import { type Flag, type FlagValues, UsageError } from "./flags.ts";
 import { readBytes } from "./files.ts";
 import { DATASET_NAMES, loadTestData } from "./datasets.ts";
+import { WIDTH_FLAG } from "./train.ts";
 
 export const EVAL_FLAGS: Flag[] = [
   { name: "model", type: "string", default: "resnet20", choices: MODEL_NAMES, help: "architecture of the weights" },
+  WIDTH_FLAG,
   { name: "weights", type: "string", default: undefined, help: "safetensors state dict (model.safetensors of a run, or from PyTorch)" },
   { name: "dataset", type: "string", default: "fashion-mnist", choices: DATASET_NAMES, help: "dataset by name" },
   { name: "data", type: "string", default: undefined, help: "directory holding the dataset files" },
@@ -21,7 +23,7 @@ export async function evalCommand(flags: FlagValues): Promise<number> {
   const bytes = await readBytes(weights, "--weights"); // before the data: a bad path is told at once
   const data = await loadTestData(flags.dataset as string, flags.data as string | undefined);
   const model = rg.models.createModel(flags.model as string, {
-    inChannels: data.test.channels, numClasses: data.test.classes, imageSize: data.test.height,
+    inChannels: data.test.channels, numClasses: data.test.classes, imageSize: data.test.height, widthMultiplier: flags.width as number,
   });
   model.loadStateDict(rg.io.readSafetensors(bytes, weights));
   const r = await evaluate(model, data.test, { evalBatchSize: flags["batch-size"] as number, mean: data.mean, std: data.std });

@@ -27,8 +27,14 @@ const COMMANDS: Record<string, Command> = {
     summary: "throughput benchmark (as npm run bench): bench [--threads 1,2] [--models resnet20,resnet18] [--vs-torch] [--vs-tfjs] [--backend webgpu]",
     flags: [],
     run: async (flags) => {
-      const { runBench } = await loadBench();
-      process.stdout.write(JSON.stringify(await runBench(flags._), null, 2) + "\n");
+      const { runBench, BenchErrorBase } = await loadBench();
+      try {
+        process.stdout.write(JSON.stringify(await runBench(flags._), null, 2) + "\n");
+      } catch (error) {
+        // The bench bundle has its own copy of the error classes: answer its errors as ours.
+        if (error instanceof BenchErrorBase) throw new RetrogradError(error.message);
+        throw error;
+      }
       return 0;
     },
   },

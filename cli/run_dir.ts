@@ -24,6 +24,8 @@ export const RUN_FILES = ["config.json", "metrics.jsonl", "checkpoint.safetensor
 /** config.json: everything a run needs to be continued, and where it ran. */
 export interface RunSettings {
   model: string;
+  /** Width multiplier (absent in runs written before the flag existed: they were 1). */
+  width?: number;
   dataset: string;
   data?: string;
   init?: string;
@@ -77,7 +79,8 @@ export function readRunSettings(text: string, source: string): RunSettings {
   const f = Fields.of(raw, source);
   const optionalString = (name: string) => (f.has(name) ? f.string(name) : undefined);
   return {
-    model: f.string("model", MODEL_NAMES), dataset: f.string("dataset", DATASET_NAMES),
+    model: f.string("model", MODEL_NAMES), width: f.has("width") ? f.number("width", { min: Number.MIN_VALUE }) : undefined,
+    dataset: f.string("dataset", DATASET_NAMES),
     data: optionalString("data"), init: optionalString("init"), saveEvery: f.int("saveEvery", 1),
     ...(f.has("logRates") ? { logRates: f.boolean("logRates") } : {}),
     deterministic: f.has("deterministic") ? f.boolean("deterministic") : undefined,

@@ -20,8 +20,15 @@ import { selectBackend } from "./backend.ts";
 import { VERSION, runtimeName } from "./runtime.ts";
 import { OPTIMIZER_FLAGS, OptimizerOutputs, optimizerSettingsFrom } from "./optimizer_flags.ts";
 
+/** The model's width multiplier; `eval` takes it too, to rebuild the architecture of a run's weights. */
+export const WIDTH_FLAG: Flag = {
+  name: "width", type: "number", default: 1, min: 0, exclusiveMin: true,
+  help: "width multiplier of the model's layers (1: the published architecture; 0.25: ResNet-20 with 4/8/16 channels)",
+};
+
 export const TRAIN_FLAGS: Flag[] = [
   { name: "model", type: "string", default: "resnet20", choices: MODEL_NAMES, help: "model to train" },
+  WIDTH_FLAG,
   { name: "dataset", type: "string", default: "fashion-mnist", choices: DATASET_NAMES, help: "dataset by name" },
   { name: "data", type: "string", default: undefined, help: "directory holding the dataset files (else the cache, then /usr/share/datasets/<name>)" },
   { name: "epochs", type: "int", default: 2, min: 1, help: "training epochs" },
@@ -98,7 +105,7 @@ export async function train(flags: FlagValues & { _given?: string[] }): Promise<
   } else {
     outDir = (flags.out as string | undefined) ?? join("runs", `${flags.model}-${flags.dataset}-seed${flags.seed}`);
     settings = {
-      model: flags.model as string, dataset: flags.dataset as string, data: flags.data as string | undefined,
+      model: flags.model as string, width: flags.width as number, dataset: flags.dataset as string, data: flags.data as string | undefined,
       init: flags.init as string | undefined, saveEvery: flags["save-every"] as number, logRates: flags["log-rates"] as boolean,
       deterministic: flags.deterministic as boolean,
       train: configFrom(flags, [], []), runtime: runtimeName(), version: VERSION, backend: (flags.backend as string | undefined) ?? "cpu",
@@ -116,12 +123,12 @@ export async function train(flags: FlagValues & { _given?: string[] }): Promise<
   const data = await loadData(settings.dataset, settings.data, settings.train.seed);
   settings.train.mean = data.mean;
   settings.train.std = data.std;
-  log.write(`retrograd ${VERSION} (${runtimeName()}, ${backend} backend, ${threads} thread${threads > 1 ? "s" : ""}${deterministic ? "" : ", relaxed SIMD"}): ${settings.model} on ${settings.dataset} ` +
+  log.write(`retrograd ${VERSION} (${runtimeName()}, ${backend} backend, ${threads} thread${threads > 1 ? "s" : ""}${deterministic ? "" : ", relaxed SIMD"}): ${settings.model}${(settings.width ?? 1) === 1 ? "" : ` (width ${settings.width})`} on ${settings.dataset} ` +
     `(${data.train.n} train / ${data.test.n} test images, ${data.train.channels}×${data.train.height}×${data.train.width}), output ${outDir}\n`);
 
   rg.manualSeed(settings.train.seed);
   const model = rg.models.createModel(settings.model, {
-    inChannels: data.train.channels, numClasses: data.train.classes, imageSize: data.train.height,
+    inChannels: data.train.channels, numClasses: data.train.classes, imageSize: data.train.height, widthMultiplier: settings.width ?? 1,
   });
   if (initBytes) model.loadStateDict(rg.io.readSafetensors(initBytes, settings.init));
   const trainer = new Trainer(model, data.train, data.test, settings.train);

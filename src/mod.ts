@@ -5,7 +5,8 @@
  *   import * as rg from "./src/mod.ts";            // Deno
  *
  * Tensors and ops at the top level, `rg.nn` for modules, `rg.models` for the zoo,
- * `rg.optim` for optimisers and schedules, `rg.io` for safetensors.
+ * `rg.optim` for optimisers and schedules, `rg.io` for safetensors, `rg.analysis` for
+ * measures of models and logits.
  */
 export {
   Tensor, tensor, zeros, ones, full, randn, rand, bernoulli, empty, tidy, keep, type Shape, type GradHook,
@@ -26,6 +27,7 @@ export * as optim from "./optim/index.ts";
 export * as io from "./io/index.ts";
 export * as data from "./data/index.ts";
 export * as train from "./train/index.ts";
+export * as analysis from "./analysis/index.ts";
 
 import { getBackend, registerBackendFactory } from "./backend/registry.ts";
 import { createCpuBackend } from "./backend/cpu/index.ts";

@@ -73,6 +73,12 @@ export class Fields {
     return v as number[];
   }
 
+  /** An object of numbers by name (metrics: NaN and ±Infinity allowed). */
+  numberRecord(name: string): Record<string, number> {
+    const f = this.object(name);
+    return Object.fromEntries(Object.keys(f.value).map((key) => [key, f.number(key, { finite: false })]));
+  }
+
   object(name: string): Fields {
     return Fields.of(this.value[name], this.source, `${this.path}${name}.`);
   }

@@ -69,6 +69,8 @@ export interface EpochRecord {
   skippedSteps: number;
   seconds: number;
   imagesPerSec: number;
+  /** What `TrainCallbacks.measureEpoch` added (absent without it); kept in checkpoints. */
+  measures?: Record<string, number>;
 }
 
 export interface TrainingPosition {

@@ -24,18 +24,33 @@ import { DivergenceGuard, gradNormSquared } from "./divergence.ts";
 import { checkPosition, readProgress } from "./validate.ts";
 import { Fields } from "../io/fields.ts";
 
+/** Sees the logits of one evaluation batch ([N, C] row-major), read back, with its labels. */
+export type LogitsObserver = (logits: Float32Array, classes: number, labels: Int32Array) => void;
+
 export interface TrainCallbacks {
   /** After every optimiser step. */
   onStep?(record: StepRecord): void | Promise<void>;
   /** After every epoch's evaluation; `checkpoint()` encodes the state at this point. */
   onEpoch?(record: EpochRecord, checkpoint: () => Promise<Uint8Array>): void | Promise<void>;
+  /** Sees every test batch's logits in the evaluation after each epoch (e.g. for logit statistics). */
+  onTestLogits?: LogitsObserver;
+  /**
+   * After each epoch's evaluation, before `onEpoch`: figures to keep in the epoch's record
+   * (`measures`), so they are saved and restored with the checkpoint like the metrics.
+   */
+  measureEpoch?(): Record<string, number> | Promise<Record<string, number>>;
   /** Polled between steps (Ctrl-C); when true the loop stops and `onInterrupt` runs. */
   shouldStop?(): boolean;
   onInterrupt?(checkpoint: () => Promise<Uint8Array>): void | Promise<void>;
 }
 
-/** Mean loss and accuracy of `model` on `data`, in evaluation mode and without the tape. */
-export async function evaluate(model: Module, data: Dataset, config: Pick<TrainConfig, "evalBatchSize" | "mean" | "std">) {
+/**
+ * Mean loss and accuracy of `model` on `data`, in evaluation mode and without the tape;
+ * `onLogits` sees each batch's logits.
+ */
+export async function evaluate(
+  model: Module, data: Dataset, config: Pick<TrainConfig, "evalBatchSize" | "mean" | "std">, onLogits?: LogitsObserver,
+) {
   if (data.n === 0) throw new ValueError(`evaluate: no test images (${data.name ?? "the dataset"} is empty)`);
   const loader = new DataLoader(data, { batchSize: config.evalBatchSize, shuffle: false, mean: config.mean, std: config.std });
   const wasTraining = model.training;
@@ -49,7 +64,7 @@ export async function evaluate(model: Module, data: Dataset, config: Pick<TrainC
       return { logits, loss: crossEntropy(logits, batch.labels, { reduction: "sum" }) };
     }));
     batch.x.dispose();
-    const { loss, correct: hits } = await readOutputs(outputs, batch.labels);
+    const { loss, correct: hits } = await readOutputs(outputs, batch.labels, onLogits);
     lossSum += loss;
     correct += hits;
   }
@@ -62,9 +77,12 @@ export async function evaluate(model: Module, data: Dataset, config: Pick<TrainC
  * Read a step's loss (and squared gradient norm, when given) and count correct predictions,
  * in one round of device reads, then free them.
  */
-async function readOutputs(outputs: { logits: Tensor; loss: Tensor; gradNormSquared?: Tensor | null }, labels: Int32Array) {
+async function readOutputs(
+  outputs: { logits: Tensor; loss: Tensor; gradNormSquared?: Tensor | null }, labels: Int32Array, onLogits?: LogitsObserver,
+) {
   const [z, loss, normSquared] = await Promise.all([outputs.logits.data(), outputs.loss.data(), outputs.gradNormSquared?.data()]);
   const correct = countCorrect(z, outputs.logits.shape[1], labels);
+  onLogits?.(z, outputs.logits.shape[1], labels);
   outputs.logits.dispose();
   outputs.loss.dispose();
   outputs.gradNormSquared?.dispose();
@@ -230,13 +248,14 @@ export class Trainer {
       // Interrupted after the epoch's last batch: no batch restored the stream above.
       if (pendingRestore) setRandomState(rngNow);
       const seconds = (performance.now() - started) / 1000;
-      const test = await evaluate(this.model, this.testData, this.config);
+      const test = await evaluate(this.model, this.testData, this.config, callbacks.onTestLogits);
       if (!Number.isFinite(test.loss)) throw this.guard.failedEvaluation(this.position.step, this.position.epoch + 1, test.loss);
       const record: EpochRecord = {
         type: "epoch", epoch: this.position.epoch + 1, step: this.position.step, lr: this.optimizer.lr,
         trainLoss: sums.loss / sums.seen, trainAccuracy: sums.correct / sums.seen,
         testLoss: test.loss, testAccuracy: test.accuracy, skippedSteps: sums.skipped, seconds, imagesPerSec: imagesThisRun / seconds,
       };
+      if (callbacks.measureEpoch) record.measures = await callbacks.measureEpoch();
       this.progress.history.push(record);
       this.progress.epochSums = { loss: 0, correct: 0, seen: 0, skipped: 0 };
       this.position.epoch++;

@@ -48,6 +48,7 @@ function epochRecord(f: Fields): EpochRecord {
     trainLoss: metric("trainLoss"), trainAccuracy: metric("trainAccuracy"), testLoss: metric("testLoss"),
     testAccuracy: metric("testAccuracy"), skippedSteps: f.has("skippedSteps") ? f.int("skippedSteps") : 0,
     seconds: metric("seconds"), imagesPerSec: metric("imagesPerSec"),
+    ...(f.has("measures") ? { measures: f.numberRecord("measures") } : {}),
   };
 }
 
