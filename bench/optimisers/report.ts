@@ -1,11 +1,12 @@
 /**
  * The optimiser comparison's report from the finished runs (bench/optimisers.ts --report):
  * report.md beside the runs, with the tuning table (held-out accuracy of every rate, the rate
- * chosen) and the final table (mean ± std over seeds of the clean training and the test
- * accuracy and loss), and the plots: learning curves per epoch (mean over seeds), the
- * training loss against steps, and the per-layer effective rates of scale-amended SGD and
- * LARS over training (seed 0). Unfinished runs are listed, so a report mid-grid says where it
- * stands.
+ * chosen), the final table (mean ± std over seeds of the clean training and the test
+ * accuracy and loss) and the learning curves as tables (running train loss and test accuracy
+ * after each epoch, mean over seeds); and the plots: learning curves per epoch (mean over
+ * seeds), the training loss against steps, and the per-layer effective rates of
+ * scale-amended SGD, LARS and LAMB over training (seed 0). Unfinished runs are listed, so a
+ * report mid-grid says where it stands.
  */
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -124,6 +125,16 @@ export async function writeReport(recipe: Recipe, outDir: string, docs: string, 
         name: arm.optimizer, colour: COLOURS[(curves.length - 1) % COLOURS.length], // the colour of its curves (renderCurves colours by index)
         points: Array.from({ length }, (_, i) => [stepsBySeed[0][i].step, stepsBySeed.reduce((a, s) => a + s[i].loss, 0) / stepsBySeed.length] as const),
       });
+    }
+  }
+  for (const [title, key, digits] of [["running train loss", "trainLoss", 4], ["test accuracy %", "testAccuracy", 2]] as const) {
+    if (curves.length === 0) break;
+    const epochs = Math.max(...curves.map((c) => c.history.length));
+    md.push("", `Learning curves, ${title} after each epoch (mean over the seeds):`, "");
+    md.push(`| optimiser | ${Array.from({ length: epochs }, (_, e) => e + 1).join(" | ")} |`, `|---|${"---|".repeat(epochs)}`);
+    for (const c of curves) {
+      const value = (r: EpochRecord) => (key === "testAccuracy" ? 100 * r[key] : r[key]).toFixed(digits);
+      md.push(`| ${c.name} | ${c.history.map(value).join(" | ")} |`);
     }
   }
   const plots = new Map<string, string>();
