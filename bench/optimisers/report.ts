@@ -3,9 +3,10 @@
  * report.md beside the runs, with the tuning table (held-out accuracy of every rate, the rate
  * chosen), the final table (mean ± std over seeds of the clean training and the test
  * accuracy and loss) and the learning curves as tables (running train loss and test accuracy
- * after each epoch, mean over seeds); and the plots: learning curves per epoch (mean over
- * seeds), the training loss against steps, and the per-layer effective rates of
- * scale-amended SGD, LARS and LAMB over training (seed 0). Unfinished runs are listed, so a
+ * after each epoch, mean over seeds, and each arm's difference to SGD paired by seed); and
+ * the plots: learning curves per epoch (mean over seeds), the training loss against steps,
+ * and the per-layer effective rates of scale-amended SGD, LARS and LAMB over training
+ * (seed 0). Unfinished runs are listed, so a
  * report mid-grid says where it stands.
  */
 import { existsSync, readFileSync } from "node:fs";
@@ -15,7 +16,7 @@ import { COLOURS, renderCurves } from "../../src/io/plot.ts";
 import { parseRecord } from "../../src/io/records.ts";
 import type { EpochRecord } from "../../src/train/index.ts";
 import { writeAtomic } from "../../cli/files.ts";
-import { meanStd } from "../grid/stats.ts";
+import { meanStd, pairedDifference } from "../grid/stats.ts";
 import { ramp, renderLines, type Series } from "./lines.ts";
 import type { Log } from "./run.ts";
 import { type Arm, LOG_FILE, type Recipe, RESULT_FILE, type RunResult, runName, tunedLr, tuneTrainImages } from "./spec.ts";
@@ -52,6 +53,31 @@ function meanHistory(histories: EpochRecord[][]): EpochRecord[] {
     const avg = (key: "trainLoss" | "trainAccuracy" | "testLoss" | "testAccuracy") => at.reduce((a, r) => a + r[key], 0) / at.length;
     return { ...at[0], trainLoss: avg("trainLoss"), trainAccuracy: avg("trainAccuracy"), testLoss: avg("testLoss"), testAccuracy: avg("testAccuracy") };
   });
+}
+
+/**
+ * Each arm's learning curve minus SGD's, paired by seed (a seed fixes the initial weights and
+ * the batch order for every arm alike): mean ± standard error over the seeds both have.
+ */
+function differencesToSgd(histories: ReadonlyMap<string, ReadonlyMap<number, EpochRecord[]>>): string[] {
+  const sgd = histories.get("sgd");
+  if (!sgd || histories.size < 2) return [];
+  const epochs = Math.min(...[...histories.values()].flatMap((bySeed) => [...bySeed.values()].map((h) => h.length)));
+  const md: string[] = [];
+  for (const [title, key, scale, digits] of [["running train loss", "trainLoss", 1, 4], ["test accuracy (points)", "testAccuracy", 100, 2]] as const) {
+    md.push("", `Difference to SGD, ${title} after each epoch (paired by seed; mean ± standard error):`, "");
+    md.push(`| optimiser | ${Array.from({ length: epochs }, (_, e) => e + 1).join(" | ")} |`, `|---|${"---|".repeat(epochs)}`);
+    for (const [name, bySeed] of histories) {
+      if (name === "sgd") continue;
+      const cells = Array.from({ length: epochs }, (_, e) => {
+        const at = (m: ReadonlyMap<number, EpochRecord[]>) => new Map([...m].map(([seed, h]) => [seed, scale * h[e][key]]));
+        const d = pairedDifference(at(sgd), at(bySeed));
+        return d.n === 0 ? "–" : `${d.mean >= 0 ? "+" : ""}${d.mean.toFixed(digits)}${d.n > 1 ? ` ± ${d.se.toFixed(digits)}` : ""}`;
+      });
+      md.push(`| ${name} | ${cells.join(" | ")} |`);
+    }
+  }
+  return md;
 }
 
 /** The weights of the model's convolution and linear layers, in depth order. */
@@ -94,6 +120,8 @@ export async function writeReport(recipe: Recipe, outDir: string, docs: string, 
   md.push("", `## Final runs (${recipe.epochs} epochs on the first ${recipe.trainImages} training images, scored on the first ${recipe.testImages} test images; seeds ${recipe.seeds.join(", ")}; mean ± std over seeds)`, "");
   md.push("| optimiser | lr | seeds | clean train acc % | clean train loss | test acc % | test loss | last-epoch running train loss |", "|---|---|---|---|---|---|---|---|");
   const curves: { name: string; history: EpochRecord[] }[] = [];
+  /** Each arm's per-epoch records by seed, for the differences to SGD paired by seed. */
+  const historiesBySeed = new Map<string, Map<number, EpochRecord[]>>();
   const lossSeries: Series[] = [];
   const seed0Steps = new Map<string, StepLine[]>();
   for (const arm of recipe.arms) {
@@ -110,6 +138,8 @@ export async function writeReport(recipe: Recipe, outDir: string, docs: string, 
       const r = readResult(dir);
       if (r && !r.diverged) {
         results.push(r);
+        if (!historiesBySeed.has(arm.optimizer)) historiesBySeed.set(arm.optimizer, new Map());
+        historiesBySeed.get(arm.optimizer)!.set(seed, r.history);
         stepsBySeed.push(readSteps(dir));
       } else if (!r) unfinished.push(runName("final", arm.optimizer, lr, seed));
       else diverged++;
@@ -137,6 +167,7 @@ export async function writeReport(recipe: Recipe, outDir: string, docs: string, 
       md.push(`| ${c.name} | ${c.history.map(value).join(" | ")} |`);
     }
   }
+  md.push(...differencesToSgd(historiesBySeed));
   const plots = new Map<string, string>();
   if (curves.length > 0) plots.set(`${docs}-curves.svg`, renderCurves(curves));
   if (lossSeries.length > 0) {
