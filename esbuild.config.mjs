@@ -2,11 +2,13 @@
 // then esbuild bundles the library (dist/retrograd.mjs, platform-neutral ESM, no Node
 // built-ins), the Node CLI, the bench (build/bench.mjs), the PowerGrad experiment
 // (build/powergrad.mjs), the bench module of `retrograd bench` (dist/bench.mjs), each test file for Node (build/test/*.mjs), the browser demo
-// (dist/web/) and the cross-runtime run (build/support/run20.mjs).
+// (dist/web/) and the cross-runtime run (build/support/run20.mjs); and the type declarations of
+// the public API (dist/types/, scripts/build_types.mjs) that the npm package ships.
 // `npm run build` runs it; `npm test` runs it first.
 import * as esbuild from "esbuild";
 import { readdir } from "node:fs/promises";
 import { buildWasm } from "./scripts/build_wasm.mjs";
+import { buildTypes } from "./scripts/build_types.mjs";
 
 // TensorFlow.js is a dev dependency of the bench's --vs-tfjs only: resolved from node_modules, never bundled.
 const common = { bundle: true, format: "esm", target: "es2022", logLevel: "warning", sourcemap: false, external: ["@tensorflow/*"] };
@@ -14,7 +16,7 @@ const common = { bundle: true, format: "esm", target: "es2022", logLevel: "warni
 export async function build() {
   await buildWasm();
   const tests = (await readdir("test")).filter((f) => f.endsWith(".test.ts")).map((f) => `test/${f}`);
-  await Promise.all([
+  const bundles = Promise.all([
     esbuild.build({ ...common, entryPoints: ["src/mod.ts"], outfile: "dist/retrograd.mjs", platform: "neutral" }),
     esbuild.build({
       ...common, entryPoints: ["cli/main.ts"], outfile: "dist/cli.mjs", platform: "node",
@@ -36,6 +38,8 @@ export async function build() {
     // The cross-runtime determinism run, one self-contained file for Node, Deno workers and Chromium.
     esbuild.build({ ...common, entryPoints: ["test/support/run20.ts"], outfile: "build/support/run20.mjs", platform: "neutral" }),
   ]);
+  buildTypes(); // synchronous, while esbuild's own process bundles
+  await bundles;
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) await build();

@@ -1,4 +1,4 @@
-/// <reference types="@webgpu/types" />
+/// <reference types="@webgpu/types" preserve="true" />
 /**
  * The WebGPU backend: the Backend interface on WGSL compute kernels (gpu/kernels/) through
  * the device plumbing of gpu/device.ts. Each method checks its arguments' sizes, packs the
