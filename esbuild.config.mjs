@@ -13,11 +13,24 @@ import { buildTypes } from "./scripts/build_types.mjs";
 // TensorFlow.js is a dev dependency of the bench's --vs-tfjs only: resolved from node_modules, never bundled.
 const common = { bundle: true, format: "esm", target: "es2022", logLevel: "warning", sourcemap: false, external: ["@tensorflow/*"] };
 
+/** Resolves the library's import of the ONNX encoder to the file built beside it. */
+const onnxEncoderBeside = {
+  name: "onnx-encoder-beside",
+  setup(build) {
+    build.onResolve({ filter: /\/onnx_encode\.ts$/ }, () => ({ path: "./retrograd-onnx.mjs", external: true }));
+  },
+};
+
 export async function build() {
   await buildWasm();
   const tests = (await readdir("test")).filter((f) => f.endsWith(".test.ts")).map((f) => `test/${f}`);
   const bundles = Promise.all([
-    esbuild.build({ ...common, entryPoints: ["src/mod.ts"], outfile: "dist/retrograd.mjs", platform: "neutral" }),
+    // The library, one self-contained file; the ONNX encoder (with the protobuf library) is a
+    // second one beside it, which toOnnx's dynamic import loads only when a program exports.
+    esbuild.build({
+      ...common, entryPoints: ["src/mod.ts"], outfile: "dist/retrograd.mjs", platform: "neutral", plugins: [onnxEncoderBeside],
+    }),
+    esbuild.build({ ...common, entryPoints: ["src/io/onnx_encode.ts"], outfile: "dist/retrograd-onnx.mjs", platform: "neutral" }),
     esbuild.build({
       ...common, entryPoints: ["cli/main.ts"], outfile: "dist/cli.mjs", platform: "node",
       banner: { js: "#!/usr/bin/env node" },

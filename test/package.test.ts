@@ -4,7 +4,7 @@
  * WebGPU type declarations, comes from npm's cache). From there a TypeScript consumer
  * (test/package/) is type-checked against the shipped declarations with strict settings and
  * no skipLibCheck, next to a file of mistakes the declarations must reject; it is then run
- * under Node (one training step) and, with "retrograd" mapped to `npm:retrograd` from the
+ * under Node (one training step and an ONNX export) and, with "retrograd" mapped to `npm:retrograd` from the
  * local node_modules, under Deno, which must print the same numbers. The `retrograd` bin works
  * from node_modules/.bin, and the tarball holds what a user needs and nothing else. It drives
  * both runtimes itself, so it runs from the Node pass of the suite.
@@ -37,7 +37,7 @@ packageTest("npm pack: the bundle, the CLI, the declarations; no sources, tests,
   const [packed] = JSON.parse(run("npm", ["pack", "--json", "--ignore-scripts", "--pack-destination", dir]));
   tarball = join(dir, packed.filename);
   files = packed.files.map((f: { path: string }) => f.path);
-  for (const needed of ["package.json", "README.md", "dist/retrograd.mjs", "dist/cli.mjs", "dist/types/src/mod.d.ts"]) {
+  for (const needed of ["package.json", "README.md", "dist/retrograd.mjs", "dist/retrograd-onnx.mjs", "dist/cli.mjs", "dist/types/src/mod.d.ts", "dist/types/src/io/onnx.d.ts"]) {
     assert.ok(files.includes(needed), `the tarball lacks ${needed}`);
   }
   const stray = files.filter((f) => !/^(package\.json|README\.md|dist\/)/.test(f) || /^dist\/(web|types\/test)\//.test(f));
@@ -46,7 +46,7 @@ packageTest("npm pack: the bundle, the CLI, the declarations; no sources, tests,
   assert.equal(Object.keys(manifest.dependencies ?? {}), ["@webgpu/types"], "runtime dependencies");
 });
 
-packageTest("installed from the tarball: type-checked against its declarations, one training step under Node and Deno", () => {
+packageTest("installed from the tarball: type-checked against its declarations, one training step and an ONNX export under Node and Deno", () => {
   const app = join(dir, "app");
   run("mkdir", ["-p", app]);
   writeFileSync(join(app, "package.json"), JSON.stringify({ name: "app", private: true, type: "module" }));
@@ -63,6 +63,7 @@ packageTest("installed from the tarball: type-checked against its declarations, 
   run("node", [join(repo, "node_modules/typescript/bin/tsc"), "-p", "."], { cwd: app });
   const node = JSON.parse(run("node", ["out/consumer.js"], { cwd: app }));
   assert.ok(Number.isFinite(node.before) && node.after < node.before, `one SGD step on the batch: ${JSON.stringify(node)}`);
+  assert.ok(node.onnxBytes > 1000, "the ONNX encoder loads beside the bundle");
 
   writeFileSync(join(app, "deno.json"), JSON.stringify({ nodeModulesDir: "manual", imports: { retrograd: "npm:retrograd" } }));
   const deno = JSON.parse(run(join(repo, "node_modules/.bin/deno"), ["run", "--check", "--quiet", "consumer.ts"], { cwd: app }));

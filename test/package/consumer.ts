@@ -1,7 +1,7 @@
 // A TypeScript user of the installed npm package: test/package.test.ts type-checks this file
 // against the shipped declarations and runs it under Node, and runs it under Deno with
 // "retrograd" mapped to `npm:retrograd` (from the local node_modules). One training step of a
-// small model; prints the loss before and after as JSON. (Not part of the repository's own
+// small model and its export to ONNX; prints the losses before and after and the ONNX size as JSON. (Not part of the repository's own
 // type-check: "retrograd" resolves only where the tarball is installed.)
 import * as rg from "retrograd";
 
@@ -15,4 +15,5 @@ const before = lossOf();
 const loss = rg.crossEntropy(model.forward(x), labels);
 loss.backward();
 opt.step();
-console.log(JSON.stringify({ before, after: lossOf() }));
+const onnx: Uint8Array = await rg.io.toOnnx(model, { inputShape: [16] });
+console.log(JSON.stringify({ before, after: lossOf(), onnxBytes: onnx.length }));

@@ -6,3 +6,5 @@ import * as rg from "retrograd";
 rg.models.resnet20({ numClasses: "ten" });
 // @ts-expect-error no such option
 new rg.optim.SGD([], { lr: 0.1, mommentum: 0.9 });
+// @ts-expect-error toOnnx needs the input shape
+void rg.io.toOnnx(rg.models.resnet20());
