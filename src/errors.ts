@@ -43,3 +43,13 @@ export class DeviceLostError extends WebGPUError {}
 
 /** The device could not allocate memory; the buffers of the step it was in are unusable. */
 export class OutOfMemoryError extends WebGPUError {}
+
+/** Why no WebGPU device could be had, for the caller to report or fall back on the CPU. */
+export type WebGPUUnavailableReason = "no-api" | "no-adapter" | "software-adapter" | "device-refused";
+
+/** No usable WebGPU device: `reason` says which step failed, the message what to do. */
+export class WebGPUUnavailableError extends WebGPUError {
+  constructor(readonly reason: WebGPUUnavailableReason, message: string) {
+    super(message);
+  }
+}
