@@ -54,6 +54,13 @@ const opTypes = (bytes: Uint8Array) => fromBinary(ModelProtoSchema, bytes).graph
 
 const batchNorms = (model: rg.nn.Module) => [...model.namedModules()].filter(([, m]) => m instanceof rg.nn.BatchNorm2d).length;
 
+/** A module of the user's whose op (a reshape that keeps the batch) export reads from the tape. */
+class Regroup extends rg.nn.Module {
+  forward(x: rg.Tensor): rg.Tensor {
+    return rg.reshape(x, [x.shape[0], x.shape[1] * x.shape[2], x.shape[3]]);
+  }
+}
+
 const CASES: [string, () => rg.nn.Module, number[]][] = [
   ["resnet20", () => rg.models.resnet20({ inChannels: 1 }), [1, 28, 28]],
   ["resnet18 (ImageNet stem: max-pool)", () => rg.models.resnet18({ numClasses: 10 }), [3, 32, 32]],
@@ -61,6 +68,9 @@ const CASES: [string, () => rg.nn.Module, number[]][] = [
   ["resnet18 without BatchNorm (SkipInit gains)", () => rg.models.resnet18NoNorm({ numClasses: 10 }), [3, 32, 32]],
   ["vgg11 with BatchNorm", () => rg.models.vgg11({ batchNorm: true }), [3, 32, 32]],
   ["mlp", () => rg.models.mlp({ inFeatures: 784, hidden: [64, 32], dropout: 0.3 }), [1, 28, 28]],
+  ["layers composed with a module of the user's", () => new rg.nn.Sequential(
+    new rg.nn.Conv2d(1, 4, 3, { padding: 1 }), new Regroup(), new rg.nn.Flatten(), new rg.nn.Linear(4 * 8 * 8, 10),
+  ), [1, 8, 8]],
 ];
 
 for (const [name, make, inputShape] of CASES) {

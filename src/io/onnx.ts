@@ -42,6 +42,7 @@ const IR_VERSION = 7n;
 
 // Values of the schema's enums (onnx_pb.ts), spelled out so this module does not load it.
 const FLOAT_TENSOR = 1; // TensorProto.DataType.FLOAT
+const INT64_TENSOR = 7; // TensorProto.DataType.INT64
 const ATTR = { FLOAT: 1, INT: 2, INTS: 7 } as const; // AttributeProto.AttributeType
 
 type GraphInit = NonNullable<ModelInit["graph"]>;
@@ -251,7 +252,7 @@ class GraphWriter {
 
   private constantInt64(base: string, values: readonly number[]): string {
     const name = this.fresh(base);
-    this.initializers.push({ name, dims: [BigInt(values.length)], dataType: 7 /* INT64 */, int64Data: values.map(BigInt) });
+    this.initializers.push({ name, dims: [BigInt(values.length)], dataType: INT64_TENSOR, int64Data: values.map(BigInt) });
     return name;
   }
 }

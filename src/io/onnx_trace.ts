@@ -8,8 +8,7 @@
  * a flatten) is read from the autograd tape, whose nodes name their op and inputs. Anything
  * else is an OnnxExportError naming the op, never a silently different graph.
  */
-import { type Node } from "../autograd.ts";
-import { enableGrad } from "../autograd.ts";
+import { enableGrad, type Node } from "../autograd.ts";
 import { RetrogradError } from "../errors.ts";
 import { type Tensor, zeros } from "../tensor.ts";
 import type { Module } from "../nn/module.ts";
