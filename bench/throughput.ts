@@ -88,7 +88,8 @@ interface ModelResult {
   submitsPerStep?: number;
 }
 
-async function model(name: string, batch: number, repeats: number, trainOnly: boolean) {
+/** The benchmarked training step: `name` on random 3×32×32 images, SGD with momentum and weight decay. */
+export function trainingStep(name: string, batch: number) {
   rg.manualSeed(0);
   const net = rg.models.createModel(name, { inChannels: 3, numClasses: 10, imageSize: 32 });
   const opt = new rg.optim.SGD(net.parameters(), { lr: 0.01, momentum: 0.9, weightDecay: 5e-4 });
@@ -99,6 +100,16 @@ async function model(name: string, batch: number, repeats: number, trainOnly: bo
     rg.crossEntropy(net.forward(x), labels).backward();
     opt.step();
   });
+  const dispose = () => {
+    net.dispose();
+    for (const buffer of opt.stateDict().values()) buffer.dispose();
+    x.dispose();
+  };
+  return { net, x, step, dispose };
+}
+
+async function model(name: string, batch: number, repeats: number, trainOnly: boolean) {
+  const { net, x, step, dispose } = trainingStep(name, batch);
   const backend = rg.getBackend() as { stats?: () => { dispatches: number; submits: number } };
   const before = rg.memory().bytesInUse;
   rg.getBackend().resetPeak();
@@ -114,9 +125,7 @@ async function model(name: string, batch: number, repeats: number, trainOnly: bo
     net.eval();
     inferImagesPerSec = batch / await time(repeats, () => rg.noGrad(() => net.forward(x).dispose()));
   }
-  net.dispose();
-  for (const buffer of opt.stateDict().values()) buffer.dispose();
-  x.dispose();
+  dispose();
   return {
     trainImagesPerSec: batch / trainSeconds, inferImagesPerSec, peakStepMiB,
     ...(s0 && s1 ? { dispatchesPerStep: s1.dispatches - s0.dispatches, submitsPerStep: s1.submits - s0.submits } : {}),

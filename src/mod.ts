@@ -8,7 +8,7 @@
  * `rg.optim` for optimisers and schedules, `rg.io` for safetensors.
  */
 export {
-  Tensor, tensor, zeros, ones, full, randn, rand, empty, tidy, keep, type Shape, type GradHook,
+  Tensor, tensor, zeros, ones, full, randn, rand, bernoulli, empty, tidy, keep, type Shape, type GradHook,
 } from "./tensor.ts";
 export { noGrad, enableGrad, isGradEnabled, grad, type GradOptions, type BackwardOptions } from "./autograd.ts";
 export { valueAndGrad, customGrad, type CustomGrad, type TensorTree } from "./functional.ts";
