@@ -13,26 +13,31 @@ import { buildTypes } from "./scripts/build_types.mjs";
 // TensorFlow.js is a dev dependency of the bench's --vs-tfjs only: resolved from node_modules, never bundled.
 const common = { bundle: true, format: "esm", target: "es2022", logLevel: "warning", sourcemap: false, external: ["@tensorflow/*"] };
 
-/** Resolves the library's import of the ONNX encoder to the file built beside it. */
-const onnxEncoderBeside = {
-  name: "onnx-encoder-beside",
+/**
+ * Resolves a bundle's import of the ONNX encoder to dist/retrograd-onnx.mjs, `path` being that
+ * file relative to the bundle, so the encoder (with the protobuf library) is built once and
+ * loaded only by a program that exports.
+ */
+const onnxEncoderAt = (path) => ({
+  name: "onnx-encoder-at",
   setup(build) {
-    build.onResolve({ filter: /\/onnx_encode\.ts$/ }, () => ({ path: "./retrograd-onnx.mjs", external: true }));
+    build.onResolve({ filter: /\/onnx_encode\.ts$/ }, () => ({ path, external: true }));
   },
-};
+});
 
 export async function build() {
   await buildWasm();
   const tests = (await readdir("test")).filter((f) => f.endsWith(".test.ts")).map((f) => `test/${f}`);
   const bundles = Promise.all([
     // The library, one self-contained file; the ONNX encoder (with the protobuf library) is a
-    // second one beside it, which toOnnx's dynamic import loads only when a program exports.
+    // second one beside it, which toOnnx's dynamic import loads only when a program exports
+    // (the CLI and the demo's bundles load the same file).
     esbuild.build({
-      ...common, entryPoints: ["src/mod.ts"], outfile: "dist/retrograd.mjs", platform: "neutral", plugins: [onnxEncoderBeside],
+      ...common, entryPoints: ["src/mod.ts"], outfile: "dist/retrograd.mjs", platform: "neutral", plugins: [onnxEncoderAt("./retrograd-onnx.mjs")],
     }),
     esbuild.build({ ...common, entryPoints: ["src/io/onnx_encode.ts"], outfile: "dist/retrograd-onnx.mjs", platform: "neutral" }),
     esbuild.build({
-      ...common, entryPoints: ["cli/main.ts"], outfile: "dist/cli.mjs", platform: "node",
+      ...common, entryPoints: ["cli/main.ts"], outfile: "dist/cli.mjs", platform: "node", plugins: [onnxEncoderAt("./retrograd-onnx.mjs")],
       banner: { js: "#!/usr/bin/env node" },
     }),
     esbuild.build({ ...common, entryPoints: ["bench/main.ts"], outfile: "build/bench.mjs", platform: "node" }),
@@ -47,6 +52,7 @@ export async function build() {
     // The browser demo (web/, served by scripts/serve.mjs): the page and its training worker.
     esbuild.build({
       ...common, entryPoints: ["web/app.ts", "web/worker.ts"], outdir: "dist/web", outExtension: { ".js": ".mjs" }, platform: "browser",
+      plugins: [onnxEncoderAt("../retrograd-onnx.mjs")],
     }),
     // The cross-runtime determinism run, one self-contained file for Node, Deno workers and Chromium.
     esbuild.build({ ...common, entryPoints: ["test/support/run20.ts"], outfile: "build/support/run20.mjs", platform: "neutral" }),
