@@ -217,7 +217,9 @@ export class GpuContext {
         : this.device.createBuffer({ label: `retrograd ${buf.bytes}B`, size: buf.bytes, usage: storageUsage() });
       this.recycle(old, buf.bytes);
     }
-    this.device.queue.writeBuffer(buf.gpu, 0, data.buffer, data.byteOffset, buf.length * 4);
+    // The source may view a SharedArrayBuffer (the threaded CPU heap): the spec's writeBuffer takes
+    // AllowSharedBufferSource, though Deno's lib declares BufferSource only.
+    this.device.queue.writeBuffer(buf.gpu, 0, data.buffer as ArrayBuffer, data.byteOffset, buf.length * 4);
   }
 
   async read(buf: GpuBuffer): Promise<Float32Array> {

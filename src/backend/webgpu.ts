@@ -1,4 +1,4 @@
-/// <reference types="@webgpu/types" />
+/// <reference types="@webgpu/types" preserve="true" />
 /**
  * The WebGPU backend: the Backend interface on WGSL compute kernels (gpu/kernels/) through
  * the device plumbing of gpu/device.ts. Each method checks its arguments' sizes, packs the
@@ -6,9 +6,11 @@
  * transfer command instead; sgdStep is one dispatch for all parameters between transfers,
  * see gpu/sgd.ts); nothing is submitted until a read, a flush(), or a full encoder.
  * Device failures surface as WebGPUError (DeviceLostError, or the validation error itself)
- * or as OutOfMemoryError (the class every backend raises), thrown by the next call or read. There is no readSync: the host
- * sees GPU memory only through `await read()`. Create it with `createWebGPUBackend()`, which
- * returns null where no (acceptable) adapter exists.
+ * or as OutOfMemoryError (the class every backend raises), thrown by the next call or read.
+ * There is no readSync: the host sees GPU memory only through `await read()`. Create it with
+ * `acquireWebGPU()`, which says why when no (acceptable) adapter exists, or
+ * `createWebGPUBackend()`, which returns null then (`rg.useWebGPU()` also makes it the backend
+ * for new tensors).
  */
 import {
   type AxisReduction, type AxisView, type Backend, type BatchNormBackwardArgs, type BatchNormEvalArgs,
@@ -16,7 +18,7 @@ import {
   type Distribution, type DrawPosition, type GemmArgs, type MemoryInfo, type PoolGeometry, type SgdOptions,
   type SgdParam, type SoftmaxXentArgs, type UnaryOp, type UnaryParams, unaryScalars,
 } from "./backend.ts";
-import { DeviceLostError, OutOfMemoryError, RetrogradError, WebGPUError } from "../errors.ts";
+import { DeviceLostError, OutOfMemoryError, RetrogradError, WebGPUError, WebGPUUnavailableError } from "../errors.ts";
 import { mix } from "../random.ts";
 import { foldedGrid, GpuBuffer, GpuContext } from "../../gpu/device.ts";
 import type { GpuErrors } from "../../gpu/errors.ts";
@@ -388,37 +390,60 @@ function gpuApi(): GPU | undefined {
 }
 
 /**
- * A WebGPU backend on the host's adapter, or null when there is no WebGPU, no adapter, or
- * only a fallback (software) adapter and `allowFallback` is not set.
- */
-/**
  * A WebGPU backend on the runtime's adapter (navigator.gpu in Deno and browsers), or on a
  * `gpu` object the caller brings (in Node: the optional npm `webgpu` package's `create([])`).
- * Null when there is no adapter, or only a software (fallback) one and allowFallback is off.
+ * Throws WebGPUUnavailableError saying why there is none: no WebGPU API, no adapter, only a
+ * software (fallback) adapter while allowFallback is off, or a device the adapter refused.
  * optionalFeatures are requested where the adapter has them.
  */
+export async function acquireWebGPU(
+  opts: { allowFallback?: boolean; gpu?: GPU; optionalFeatures?: readonly GPUFeatureName[] } = {},
+): Promise<WebGPUBackend> {
+  const gpu = opts.gpu ?? gpuApi();
+  if (!gpu) {
+    throw new WebGPUUnavailableError("no-api", "WebGPU is not available: this runtime has no navigator.gpu (Deno and browsers have it; " +
+      "in Node, install the optional npm package `webgpu` and pass its GPU as { gpu: create([]) })");
+  }
+  const adapter = await gpu.requestAdapter();
+  if (!adapter) {
+    throw new WebGPUUnavailableError("no-adapter", "WebGPU found no adapter: navigator.gpu.requestAdapter() returned null " +
+      "(no GPU, or no driver this runtime can use; for a CPU Vulkan, install Mesa's lavapipe: mesa-vulkan-drivers)");
+  }
+  const info = adapter.info as GPUAdapterInfo & { isFallbackAdapter?: boolean } | undefined;
+  const isFallback = info?.isFallbackAdapter ?? (adapter as { isFallbackAdapter?: boolean }).isFallbackAdapter ?? false;
+  const description = [info?.vendor, info?.architecture, info?.description].filter(Boolean).join(" ") || "unknown adapter";
+  if (isFallback && !opts.allowFallback) {
+    throw new WebGPUUnavailableError("software-adapter", `WebGPU's only adapter is a software one (${description}), slower than ` +
+      "the CPU backend; allow it with { allowSoftware: true } (CLI: --backend webgpu) or stay on the CPU");
+  }
+  const l = adapter.limits;
+  let device: GPUDevice;
+  try {
+    device = await adapter.requestDevice({
+      // Those the adapter has of optionalFeatures: "timestamp-query" for gpu/profiler.ts.
+      requiredFeatures: (opts.optionalFeatures ?? []).filter((f) => adapter.features.has(f)),
+      requiredLimits: {
+        maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
+        maxBufferSize: l.maxBufferSize,
+        maxComputeWorkgroupStorageSize: l.maxComputeWorkgroupStorageSize,
+        maxComputeInvocationsPerWorkgroup: l.maxComputeInvocationsPerWorkgroup,
+        maxStorageBuffersPerShaderStage: l.maxStorageBuffersPerShaderStage,
+      },
+    });
+  } catch (error) {
+    throw new WebGPUUnavailableError("device-refused", `WebGPU adapter ${description} refused a device: ${(error as Error).message}`);
+  }
+  return new WebGPUBackend(new GpuContext(device, TYPED_ERRORS), description);
+}
+
+/** acquireWebGPU, or null where no (acceptable) adapter exists. */
 export async function createWebGPUBackend(
   opts: { allowFallback?: boolean; gpu?: GPU; optionalFeatures?: readonly GPUFeatureName[] } = {},
 ): Promise<WebGPUBackend | null> {
-  const gpu = opts.gpu ?? gpuApi();
-  if (!gpu) return null;
-  const adapter = await gpu.requestAdapter();
-  if (!adapter) return null;
-  const info = adapter.info as GPUAdapterInfo & { isFallbackAdapter?: boolean } | undefined;
-  const isFallback = info?.isFallbackAdapter ?? (adapter as { isFallbackAdapter?: boolean }).isFallbackAdapter ?? false;
-  if (isFallback && !opts.allowFallback) return null;
-  const l = adapter.limits;
-  const device = await adapter.requestDevice({
-    // Those the adapter has of optionalFeatures: "timestamp-query" for gpu/profiler.ts.
-    requiredFeatures: (opts.optionalFeatures ?? []).filter((f) => adapter.features.has(f)),
-    requiredLimits: {
-      maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
-      maxBufferSize: l.maxBufferSize,
-      maxComputeWorkgroupStorageSize: l.maxComputeWorkgroupStorageSize,
-      maxComputeInvocationsPerWorkgroup: l.maxComputeInvocationsPerWorkgroup,
-      maxStorageBuffersPerShaderStage: l.maxStorageBuffersPerShaderStage,
-    },
-  });
-  const description = [info?.vendor, info?.architecture, info?.description].filter(Boolean).join(" ") || "unknown adapter";
-  return new WebGPUBackend(new GpuContext(device, TYPED_ERRORS), description);
+  try {
+    return await acquireWebGPU(opts);
+  } catch (error) {
+    if (error instanceof WebGPUUnavailableError) return null;
+    throw error;
+  }
 }
