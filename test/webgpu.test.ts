@@ -585,6 +585,43 @@ gpuTest("webgpu: no leak — bytes in use return to the same value after every o
   x.dispose();
 });
 
+gpuTest("webgpu: repeated training steps find every bind group cached (none created after the third step), results unchanged", async (g) => {
+  rg.manualSeed(3);
+  const make = () => new rg.nn.Sequential(
+    new rg.nn.Conv2d(3, 4, 3, { padding: 1 }), new rg.nn.BatchNorm2d(4), new rg.nn.ReLU(),
+    new rg.nn.Conv2d(4, 4, 3, { padding: 1 }), new rg.nn.BatchNorm2d(4), new rg.nn.ReLU(),
+    new rg.nn.MaxPool2d(2), new rg.nn.Flatten(), new rg.nn.Linear(4 * 4 * 4, 5),
+  );
+  const cpuModel = make();
+  const gpuModel = mirrorOnGpu(make, cpuModel);
+  const [xc, xg] = both(randomValues(2 * 3 * 64, 131), [2, 3, 8, 8], g);
+  const labels = Int32Array.from([1, 4]);
+  const train = (model: rg.nn.Module) => new rg.optim.SGD(model.parameters(), { lr: 0.05, momentum: 0.9, weightDecay: 1e-3 });
+  const [optC, optG] = [train(cpuModel), train(gpuModel)];
+  const created: number[] = [];
+  for (let step = 0; step < 6; step++) {
+    const before = g.context.bindGroupsCreated, dispatches = g.context.dispatches;
+    for (const [model, x, opt] of [[cpuModel, xc, optC], [gpuModel, xg, optG]] as const) {
+      const { logits, loss } = lossAndBackward(model, x, labels, 1);
+      opt.step();
+      opt.zeroGrad();
+      logits.dispose();
+      loss.dispose();
+    }
+    await g.synchronize();
+    assert.ok(g.context.dispatches - dispatches > 20, `step ${step + 1} recorded dispatches`);
+    created.push(g.context.bindGroupsCreated - before);
+  }
+  assert.ok(created[0] > 20, `the first step creates its bind groups (${created[0]})`);
+  assert.equal(created.slice(3), [0, 0, 0], `bind groups created per step: ${created.join(", ")}`);
+  const [pc, pg] = [cpuModel.parameters(), gpuModel.parameters()];
+  for (let i = 0; i < pc.length; i++) {
+    const expected = pc[i].dataSync();
+    assertClose(await pg[i].data(), expected, `parameter ${i} after 6 steps`, modelTol(expected));
+  }
+  for (const t of [cpuModel, gpuModel, xc, xg]) t.dispose();
+});
+
 /** `promise`, or a rejection naming `what` if it has not settled within `ms`. */
 async function withDeadline<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
