@@ -6,12 +6,13 @@
  * comes from bench/gpu_profile.ts instead).
  *
  * For each model, after warm-up steps:
- * - clean (nothing wrapped, median over --steps): `record` is step() (the autograd graph, the
- *   ops and every dispatch recorded into the pending encoder; nothing submitted while a step
- *   fits one encoder), `submit` the backend's flush() (uniform upload, finish, submit), `wait`
- *   the synchronize() after it (the GPU's time plus the runtime's completion latency), and
- *   `idle sync` a synchronize() with nothing pending: the completion latency alone (Deno
- *   polls the device and then sleeps 10 ms before it looks again).
+ * - clean (nothing wrapped, median over --steps): `step` = `record` + `flush` + `wait`, where
+ *   `record` is step() (the autograd graph, the ops, every dispatch recorded, and the submits
+ *   made every dispatchesPerSubmit dispatches on the way), `flush` the backend's flush() of
+ *   the rest (uniform upload, finish, submit), `wait` the synchronize() after it (the GPU's
+ *   remaining time plus the runtime's completion latency); then a synchronize() with nothing
+ *   pending: that latency alone (Deno polls the device, then sleeps 10 ms before it looks
+ *   again). `step` is what a bench that waits after every step times.
  * - instrumented (the same steps with every layer's entry points wrapped in timers): the
  *   record time split by layer, as self time: autograd and ops (everything above the backend),
  *   the backend's methods (src/backend/webgpu.ts), the plumbing (gpu/device.ts), pipeline
@@ -19,7 +20,10 @@
  *   encoder commands, buffer creation), with counts per step. The timers add their own cost
  *   (a calibrated estimate is printed, and the instrumented total beside the clean one).
  *
- *   deno run -A bench/gpu_host.ts [--models resnet20:64,resnet18:32] [--steps 5] [--out FILE]
+ * With --per-submit 32,256 each model is measured at each of those dispatchesPerSubmit (how
+ * often the context submits while recording; see gpu/device.ts), step time included.
+ *
+ *   deno run -A bench/gpu_host.ts [--models resnet20:64,resnet18:32] [--steps 5] [--per-submit 32,256] [--out FILE]
  * On lavapipe use a small batch (resnet20:2): the recording does not depend on it, the wait does.
  * JSON on stdout (and in --out), a table on stderr.
  */
@@ -42,8 +46,9 @@ const models = arg("models", "resnet20:64").split(",").filter(Boolean).map((m) =
 const steps = Number(arg("steps", "5"));
 const WARM_UP_STEPS = 2;
 
-const gpu = await createWebGPUBackend({ allowFallback: true });
-if (!gpu) throw new rg.ValueError("gpu_host: no WebGPU adapter in this runtime");
+const maybeGpu = await createWebGPUBackend({ allowFallback: true });
+if (!maybeGpu) throw new rg.ValueError("gpu_host: no WebGPU adapter in this runtime");
+const gpu = maybeGpu;
 rg.registerBackend(gpu);
 rg.setBackend("webgpu");
 
@@ -148,16 +153,18 @@ const report = () => JSON.stringify({ adapter: gpu.adapterDescription, steps, mo
 timerCost(); // once to compile the timers
 const wrapperMs = timerCost();
 
-for (const { name, batch } of models) {
-  const { step, dispose } = trainingStep(name, batch);
+/** One model at one dispatchesPerSubmit: the clean steps, then the instrumented ones. */
+async function measure(name: string, batch: number, step: () => void, perSubmit: number) {
+  gpu.context.dispatchesPerSubmit = perSubmit;
   for (let i = 0; i < WARM_UP_STEPS; i++) {
     step();
     await gpu.synchronize();
   }
-  const record: number[] = [], recordCpu: number[] = [], submit: number[] = [], wait: number[] = [], idle: number[] = [];
-  let dispatches = 0, submits = 0;
+  const total: number[] = [], record: number[] = [], recordCpu: number[] = [], submit: number[] = [], wait: number[] = [];
+  const idle: number[] = [];
+  let dispatches = 0, submits = 0, bindGroups = 0;
   for (let i = 0; i < steps; i++) {
-    const s0 = gpu.stats();
+    const s0 = gpu.stats(), b0 = gpu.context.bindGroupsCreated;
     const c0 = process.cpuUsage();
     const t0 = performance.now();
     step();
@@ -172,6 +179,8 @@ for (const { name, batch } of models) {
     const s1 = gpu.stats();
     dispatches = s1.dispatches - s0.dispatches;
     submits = s1.submits - s0.submits;
+    bindGroups += gpu.context.bindGroupsCreated - b0;
+    total.push(t3 - t0);
     record.push(t1 - t0);
     recordCpu.push((c1.user + c1.system) / 1000);
     submit.push(t2 - t1);
@@ -197,7 +206,6 @@ for (const { name, batch } of models) {
   } finally {
     undo();
   }
-  dispose();
 
   const recordMs = median(record);
   const rows: Row[] = [...layers].map(([layer, l]) => ({
@@ -205,24 +213,36 @@ for (const { name, batch } of models) {
   })).sort((a, b) => b.msPerStep - a.msPerStep);
   const wrappedCalls = rows.reduce((s, r) => s + r.callsPerStep, 0);
   const result = {
-    model: name, batch, dispatchesPerStep: dispatches, submitsPerStep: submits,
-    recordMs, usPerDispatch: 1000 * recordMs / dispatches, recordCpuMs: median(recordCpu), recordMinMs: Math.min(...record), submitMs: median(submit), waitMs: median(wait),
-    idleSyncMs: median(idle), instrumentedRecordMs: instrumentedMs / steps,
+    model: name, batch, dispatchesPerSubmit: perSubmit, dispatchesPerStep: dispatches, submitsPerStep: submits,
+    bindGroupsCreatedPerStep: bindGroups / steps, stepMs: median(total), imagesPerSec: batch / (median(total) / 1000),
+    recordMs, usPerDispatch: 1000 * recordMs / dispatches, recordCpuMs: median(recordCpu), recordMinMs: Math.min(...record),
+    submitMs: median(submit), waitMs: median(wait), idleSyncMs: median(idle), instrumentedRecordMs: instrumentedMs / steps,
     timerCostMsPerStep: wrappedCalls * wrapperMs, layers: rows,
   };
-  results.push(result);
   const f = (x: number, d = 2) => x.toFixed(d);
-  console.error(`\n${name}, batch ${batch} (${gpu.adapterDescription}): ${dispatches} dispatches, ${submits} submit(s) per step\n` +
-    `  record ${f(recordMs)} ms (${f(result.usPerDispatch, 1)} µs per dispatch; CPU time ${f(result.recordCpuMs)} ms; fastest ${f(result.recordMinMs)} ms), submit ${f(result.submitMs)} ms, ` +
-    `wait ${f(result.waitMs)} ms, idle sync ${f(result.idleSyncMs)} ms (medians of ${steps})\n` +
+  console.error(`\n${name}, batch ${batch} (${gpu.adapterDescription}), a submit every ${perSubmit} dispatches: ` +
+    `${dispatches} dispatches, ${submits} submit(s), ${f(result.bindGroupsCreatedPerStep, 1)} bind groups created per step\n` +
+    `  step ${f(result.stepMs)} ms (${f(result.imagesPerSec, 1)} img/s) = record ${f(recordMs)} ms (${f(result.usPerDispatch, 1)} µs per dispatch; ` +
+    `CPU time ${f(result.recordCpuMs)} ms; fastest ${f(result.recordMinMs)} ms; the submits within included) + flush ${f(result.submitMs)} ms ` +
+    `+ wait ${f(result.waitMs)} ms; a synchronize with nothing pending ${f(result.idleSyncMs)} ms (medians of ${steps})\n` +
     `  instrumented record ${f(result.instrumentedRecordMs)} ms, of which about ${f(result.timerCostMsPerStep)} ms are the timers' own ` +
     `(${f(wrappedCalls, 0)} wrapped calls × ${f(1000 * wrapperMs, 2)} µs)`);
   console.error(`  ${"layer (self time)".padEnd(28)} ms/step  µs/dispatch  calls/step`);
   for (const r of rows) {
     console.error(`  ${r.layer.padEnd(28)} ${f(r.msPerStep, 3).padStart(7)} ${f(r.usPerDispatch, 1).padStart(12)} ${f(r.callsPerStep, 0).padStart(11)}`);
   }
-  const out = arg("out", "");
-  if (out) writeFileSync(out, report());
+  return result;
+}
+
+const perSubmit = arg("per-submit", String(gpu.context.dispatchesPerSubmit)).split(",").map(Number);
+for (const { name, batch } of models) {
+  const { step, dispose } = trainingStep(name, batch);
+  for (const k of perSubmit) {
+    results.push(await measure(name, batch, step, k));
+    const out = arg("out", "");
+    if (out) writeFileSync(out, report());
+  }
+  dispose();
 }
 console.log(report());
 gpu.destroy();

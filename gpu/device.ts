@@ -2,9 +2,10 @@
 /**
  * WebGPU plumbing under the webgpu backend: the device and its failure state, a buffer pool
  * by size class, caches of shader modules / layouts / pipelines, a uniform arena, and the
- * lazily submitted command encoder. Every dispatch of a training step is recorded into one
- * encoder (one compute pass while no copy intervenes); the encoder is submitted when someone
- * reads, when it holds MAX_DISPATCHES_PER_SUBMIT dispatches, or on flush(). Uniforms are
+ * lazily submitted command encoder. Dispatches are recorded into one encoder (one compute
+ * pass while no copy intervenes); the encoder is submitted when someone reads, on flush(), and
+ * every `dispatchesPerSubmit` dispatches, so that the GPU starts on the first part of a
+ * training step while JavaScript records the rest. Uniforms are
  * packed into a CPU-side arena and uploaded with one writeBuffer just before the submit; a
  * dispatch gives its slot as the uniform binding's dynamic offset, so bind groups depend only
  * on the storage buffers bound and are cached: steady-state dispatching creates no GPU objects.
@@ -18,8 +19,17 @@ import { type KernelSpec, shaderSource, uniformBytes } from "./kernel.ts";
  */
 const LOST_GRACE_MS = 200;
 
-/** Dispatches per command encoder before it is submitted; bounds the uniform arena too. */
+/** The most dispatches one command encoder holds; sizes the uniform arena (and the profiler's queries). */
 export const MAX_DISPATCHES_PER_SUBMIT = 256;
+
+/**
+ * Dispatches per submit by default. One submit per step leaves the GPU idle while the whole
+ * step is recorded (on an H200, ~10 ms of JavaScript before 13 ms of kernels); submitting
+ * every 32 dispatches (ResNet-20: 7 submits per step) lets the kernels of one part run while
+ * the next is recorded. The recording cost does not grow with the number of submits
+ * (bench/gpu_host.ts: encoder.finish costs per dispatch, not per submit).
+ */
+const DISPATCHES_PER_SUBMIT = 32;
 
 // Functions, not constants: GPUBufferUsage exists only where WebGPU does, and this module
 // must load everywhere (Node imports it and finds no adapter).
@@ -149,6 +159,8 @@ export class GpuContext {
   /** Per-binding-slot stand-ins for null (optional) buffers; one per slot so they never alias. */
   private readonly dummies: GPUBuffer[] = [];
 
+  /** Submit after this many dispatches (1 to MAX_DISPATCHES_PER_SUBMIT); a tuning knob for benches. */
+  dispatchesPerSubmit = DISPATCHES_PER_SUBMIT;
   dispatches = 0;
   submits = 0;
   /** Bind groups created since creation (the rest of the dispatches found theirs cached). */
@@ -441,7 +453,7 @@ export class GpuContext {
     if (d.buffers.length !== count) {
       throw this.errors.failure(`webgpu: ${spec.key} takes ${count} buffers, got ${d.buffers.length}`);
     }
-    if (this.pendingDispatches >= MAX_DISPATCHES_PER_SUBMIT) this.flush();
+    if (this.pendingDispatches >= Math.min(this.dispatchesPerSubmit, MAX_DISPATCHES_PER_SUBMIT)) this.flush();
     const state = this.kernel(spec);
     const pipeline = this.pipeline(spec, d.constants);
 

@@ -21,6 +21,7 @@ import { both, compare, cpu, ELEMENTWISE, gemmTol, gpuTest, modelTol, randomValu
 import { DeviceLostError, OutOfMemoryError, WebGPUError } from "../src/errors.ts";
 import type { SgdOptions } from "../src/backend/backend.ts";
 import { fusedSgd, planSgd } from "../gpu/sgd.ts";
+import { MAX_DISPATCHES_PER_SUBMIT } from "../gpu/device.ts";
 import { DispatchProfiler } from "../gpu/profiler.ts";
 import { CONV_BACKWARD_WEIGHT, dispatchGemm, GEMM, planGemm, type TileName, TILES } from "../gpu/kernels/gemm.ts";
 import { assertClose } from "./helpers.ts";
@@ -585,6 +586,15 @@ gpuTest("webgpu: no leak — bytes in use return to the same value after every o
   x.dispose();
 });
 
+/** One SGD step of `model` on (x, labels), keeping nothing but the updated parameters. */
+function trainStep(model: rg.nn.Module, x: rg.Tensor, labels: Int32Array, opt: rg.optim.SGD): void {
+  const { logits, loss } = lossAndBackward(model, x, labels, 1);
+  opt.step();
+  opt.zeroGrad();
+  logits.dispose();
+  loss.dispose();
+}
+
 gpuTest("webgpu: repeated training steps find every bind group cached (none created after the third step), results unchanged", async (g) => {
   rg.manualSeed(3);
   const make = () => new rg.nn.Sequential(
@@ -601,13 +611,7 @@ gpuTest("webgpu: repeated training steps find every bind group cached (none crea
   const created: number[] = [];
   for (let step = 0; step < 6; step++) {
     const before = g.context.bindGroupsCreated, dispatches = g.context.dispatches;
-    for (const [model, x, opt] of [[cpuModel, xc, optC], [gpuModel, xg, optG]] as const) {
-      const { logits, loss } = lossAndBackward(model, x, labels, 1);
-      opt.step();
-      opt.zeroGrad();
-      logits.dispose();
-      loss.dispose();
-    }
+    for (const [model, x, opt] of [[cpuModel, xc, optC], [gpuModel, xg, optG]] as const) trainStep(model, x, labels, opt);
     await g.synchronize();
     assert.ok(g.context.dispatches - dispatches > 20, `step ${step + 1} recorded dispatches`);
     created.push(g.context.bindGroupsCreated - before);
@@ -620,6 +624,45 @@ gpuTest("webgpu: repeated training steps find every bind group cached (none crea
     assertClose(await pg[i].data(), expected, `parameter ${i} after 6 steps`, modelTol(expected));
   }
   for (const t of [cpuModel, gpuModel, xc, xg]) t.dispose();
+});
+
+gpuTest("webgpu: a training step submitted every 3 dispatches gives the same bits as one submitted whole", async (g) => {
+  const make = () => new rg.nn.Sequential(
+    new rg.nn.Conv2d(3, 4, 3, { padding: 1 }), new rg.nn.BatchNorm2d(4), new rg.nn.ReLU(),
+    new rg.nn.MaxPool2d(2), new rg.nn.Flatten(), new rg.nn.Linear(4 * 4 * 4, 5),
+  );
+  const x = rg.tensor(randomValues(2 * 3 * 64, 141), [2, 3, 8, 8], g);
+  const labels = Int32Array.from([2, 3]);
+  const run = async (perSubmit: number) => {
+    rg.manualSeed(4);
+    rg.setBackend("webgpu");
+    let model: rg.nn.Module;
+    try {
+      model = make();
+    } finally {
+      rg.setBackend("cpu");
+    }
+    const opt = new rg.optim.SGD(model.parameters(), { lr: 0.05, momentum: 0.9 });
+    const saved = g.context.dispatchesPerSubmit;
+    g.context.dispatchesPerSubmit = perSubmit;
+    const s0 = g.stats();
+    try {
+      for (let step = 0; step < 2; step++) trainStep(model, x, labels, opt);
+      await g.synchronize();
+    } finally {
+      g.context.dispatchesPerSubmit = saved;
+    }
+    const s1 = g.stats();
+    const values = await Promise.all(model.parameters().map((p) => p.data()));
+    model.dispose();
+    return { values, dispatches: s1.dispatches - s0.dispatches, submits: s1.submits - s0.submits };
+  };
+  const whole = await run(MAX_DISPATCHES_PER_SUBMIT);
+  const parts = await run(3);
+  assert.is(whole.submits, 1, "one submit for both steps");
+  assert.ok(parts.submits >= Math.floor(parts.dispatches / 3), `${parts.submits} submits for ${parts.dispatches} dispatches`);
+  whole.values.forEach((v, i) => assert.equal([...parts.values[i]], [...v], `parameter ${i}`));
+  x.dispose();
 });
 
 /** `promise`, or a rejection naming `what` if it has not settled within `ms`. */

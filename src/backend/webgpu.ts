@@ -4,7 +4,8 @@
  * the device plumbing of gpu/device.ts. Each method checks its arguments' sizes, packs the
  * kernel's uniforms and records one dispatch into the pending command encoder (copy() is a
  * transfer command instead; sgdStep is one dispatch for all parameters between transfers,
- * see gpu/sgd.ts); nothing is submitted until a read, a flush(), or a full encoder.
+ * see gpu/sgd.ts); the encoder is submitted at a read, a flush(), or every few dispatches
+ * (GpuContext.dispatchesPerSubmit).
  * Device failures surface as WebGPUError (DeviceLostError, OutOfMemoryError, or the
  * validation error itself), thrown by the next call or read. There is no readSync: the host
  * sees GPU memory only through `await read()`. Create it with `createWebGPUBackend()`, which
@@ -16,7 +17,7 @@ import type {
 } from "./backend.ts";
 import { DeviceLostError, OutOfMemoryError, RetrogradError, WebGPUError } from "../errors.ts";
 import { mix } from "../random.ts";
-import { foldedGrid, GpuBuffer, GpuContext } from "../../gpu/device.ts";
+import { foldedGrid, GpuBuffer, GpuContext, MAX_DISPATCHES_PER_SUBMIT } from "../../gpu/device.ts";
 import type { GpuErrors } from "../../gpu/errors.ts";
 import { type KernelSpec, LINEAR_WORKGROUP } from "../../gpu/kernel.ts";
 import { fusedSgd } from "../../gpu/sgd.ts";
@@ -374,5 +375,9 @@ export async function createWebGPUBackend(
     },
   });
   const description = [info?.vendor, info?.architecture, info?.description].filter(Boolean).join(" ") || "unknown adapter";
-  return new WebGPUBackend(new GpuContext(device, TYPED_ERRORS), description);
+  const context = new GpuContext(device, TYPED_ERRORS);
+  // A software adapter's "GPU" is this machine's CPU, and Mesa's lavapipe waits on the host
+  // for the previous submit before it takes the next: submitting in parts only adds waits.
+  if (isFallback) context.dispatchesPerSubmit = MAX_DISPATCHES_PER_SUBMIT;
+  return new WebGPUBackend(context, description);
 }
