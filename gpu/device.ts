@@ -5,10 +5,10 @@
  * lazily submitted command encoder. Dispatches are recorded into one encoder (one compute
  * pass while no copy intervenes); the encoder is submitted when someone reads, on flush(), and
  * every `dispatchesPerSubmit` dispatches, so that the GPU starts on the first part of a
- * training step while JavaScript records the rest. Uniforms are
- * packed into a CPU-side arena and uploaded with one writeBuffer just before the submit; a
- * dispatch gives its slot as the uniform binding's dynamic offset, so bind groups depend only
- * on the storage buffers bound and are cached: steady-state dispatching creates no GPU objects.
+ * training step while JavaScript records the rest. Uniforms are packed into a CPU-side arena
+ * and uploaded with one writeBuffer just before the submit; a dispatch gives its slot as the
+ * uniform binding's dynamic offset, so bind groups depend only on the storage buffers bound
+ * and are cached: steady-state dispatching creates no GPU objects.
  */
 import { type GpuErrors, plainGpuErrors } from "./errors.ts";
 import { type KernelSpec, shaderSource, uniformBytes } from "./kernel.ts";
@@ -26,8 +26,9 @@ export const MAX_DISPATCHES_PER_SUBMIT = 256;
  * Dispatches per submit by default. One submit per step leaves the GPU idle while the whole
  * step is recorded (on an H200, ~10 ms of JavaScript before 13 ms of kernels); submitting
  * every 32 dispatches (ResNet-20: 7 submits per step) lets the kernels of one part run while
- * the next is recorded. The recording cost does not grow with the number of submits
- * (bench/gpu_host.ts: encoder.finish costs per dispatch, not per submit).
+ * the next is recorded. encoder.finish costs per dispatch, not per submit (bench/gpu_host.ts
+ * on lavapipe); what the submits cost on a GPU, and what they gain, the host stage of
+ * bench/gpu-check.sh measures (a submit every 32 against every 256 dispatches).
  */
 const DISPATCHES_PER_SUBMIT = 32;
 
