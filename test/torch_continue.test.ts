@@ -73,7 +73,7 @@ torchTest("a retrograd checkpoint continues in torch.distributed (2 gloo process
     lr: LR, momentum: config.train.momentum, nesterov: config.train.nesterov, weightDecay: config.train.weightDecay,
   });
   const checkpointPath = join(runDir, "checkpoint.safetensors");
-  rg.train.decodeCheckpoint(new Uint8Array(readFileSync(checkpointPath)), checkpointPath, model, opt);
+  rg.train.decodeCheckpoint(new Uint8Array(readFileSync(checkpointPath)), checkpointPath, model, opt, (_position, extra) => extra);
   const data = await rg.data.loadDataset("fashion-mnist", "train", {}, nodeFs);
   const [mean] = config.train.mean, [std] = config.train.std;
   const batchOf = (indices: number[]) => {
