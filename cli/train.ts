@@ -15,6 +15,7 @@ import { DATASET_NAMES, loadData } from "./datasets.ts";
 import { finalTable, Progress } from "./progress.ts";
 import { selectBackend } from "./backend.ts";
 import { VERSION, runtimeName } from "./runtime.ts";
+import { MEMORY_FLAGS, type MemorySettings, setUpMemoryPlan } from "./memory.ts";
 
 export const TRAIN_FLAGS: Flag[] = [
   { name: "model", type: "string", default: "resnet20", choices: MODEL_NAMES, help: "model to train" },
@@ -42,6 +43,7 @@ export const TRAIN_FLAGS: Flag[] = [
   { name: "resume", type: "string", default: undefined, help: "continue the run in this directory from its checkpoint" },
   { name: "save-every", type: "int", default: 50, min: 1, help: "write a step record to metrics.jsonl every N steps" },
   { name: "json", type: "boolean", default: false, help: "print a machine-readable summary on stdout (progress goes to stderr)" },
+  ...MEMORY_FLAGS,
 ];
 
 function configFrom(flags: FlagValues, mean: number[], std: number[]): TrainConfig {
@@ -77,6 +79,8 @@ interface RunSettings {
   runtime: string;
   version: string;
   backend: string;
+  /** The recomputation plan under --memory-budget. */
+  memory?: MemorySettings;
 }
 
 export async function train(flags: FlagValues): Promise<number> {
@@ -117,7 +121,9 @@ export async function train(flags: FlagValues): Promise<number> {
   if (settings.init) {
     model.loadStateDict(rg.io.readSafetensors(await readBytes(settings.init), settings.init));
   }
-  const trainer = new Trainer(model, data.train, data.test, settings.train);
+  const memory = setUpMemoryPlan(model, resumeDir ? {} : flags, settings.memory, data.train, settings.train, log);
+  if (memory) settings.memory = memory.settings;
+  const trainer = new Trainer(memory?.model ?? model, data.train, data.test, settings.train);
   const checkpointPath = join(outDir, "checkpoint.safetensors");
   const metricsPath = join(outDir, "metrics.jsonl");
 
@@ -167,10 +173,12 @@ export async function train(flags: FlagValues): Promise<number> {
   };
   const result = await runOrExplain({
     onStep: async (r) => {
+      memory?.afterStep();
       progress.step(r);
-      if (r.step % settings.saveEvery === 0) await append(metricsPath, JSON.stringify(r) + "\n");
+      if (r.step % settings.saveEvery === 0) await append(metricsPath, JSON.stringify({ ...r, ...memory?.recordFields() }) + "\n");
     },
     onEpoch: async (r, checkpoint) => {
+      memory?.afterEpoch();
       progress.epoch(r);
       await append(metricsPath, JSON.stringify(r) + "\n");
       await saveCheckpoint(checkpoint);
@@ -188,11 +196,15 @@ export async function train(flags: FlagValues): Promise<number> {
     await writeAtomic(join(outDir, "model.safetensors"), await rg.io.writeSafetensorsAsync(model.stateDict()));
     log.write("\n" + finalTable(result.history));
   }
+  if (memory) {
+    log.write(`memory: measured peak ${(memory.measuredPeakBytes / 2 ** 20).toFixed(1)} MiB per step, predicted ${(memory.settings.plan.predictedPeakBytes / 2 ** 20).toFixed(1)} MiB, budget ${memory.settings.budgetMiB} MiB\n`);
+  }
   const last = result.history[result.history.length - 1];
   if (flags.json) {
     process.stdout.write(JSON.stringify({
       out: outDir, interrupted: result.interrupted, steps: trainer.step, epochs: result.history.length,
       testAccuracy: last?.testAccuracy ?? null, testLoss: last?.testLoss ?? null, history: result.history,
+      ...(memory ? { memory: { predictedPeakBytes: memory.settings.plan.predictedPeakBytes, measuredPeakBytes: memory.measuredPeakBytes } } : {}),
     }) + "\n");
   } else if (last && !result.interrupted) { // an interrupted run has no model.safetensors yet
     log.write(`test accuracy ${(100 * last.testAccuracy).toFixed(2)}% after ${trainer.step} steps; weights in ${join(outDir, "model.safetensors")}\n`);

@@ -20,7 +20,7 @@ export { forwardFlops, type Plan, predict, type Prediction, type Segment } from 
 export {
   choosePlan, type ChosenPlan, greedyAt, greedyPlan, keepAll, optimalPlan, PLAN_METHODS, type PlanMethod, smallestPeak, sqrtPlan,
 } from "./planners.ts";
-export { describePlan, type PlanSummary, summarizePlan } from "./report.ts";
+export { describePlan, planOf, type PlanSummary, summarizePlan } from "./report.ts";
 export { PlannedModel, runPlan } from "./plan_runner.ts";
 
 /** Profile `model`'s chain of blocks on the batch `x` with a cross-entropy loss on `labels`. */

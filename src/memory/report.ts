@@ -5,15 +5,15 @@
  * forward pass). The text is what `retrograd train --memory-budget` prints; the data is what it
  * writes to config.json.
  */
-import { forwardFlops } from "./cost_model.ts";
+import { forwardFlops, type Plan, type Segment } from "./cost_model.ts";
 import type { ChosenPlan } from "./planners.ts";
 import type { ChainProfile } from "./profile.ts";
 
 export interface PlanSummary {
   method: string;
   budgetBytes: number | null;
-  /** Each segment's block names and whether it is recomputed. */
-  segments: { blocks: string[]; recompute: boolean }[];
+  /** Each segment: its blocks [start, end), their names, whether it is recomputed. */
+  segments: (Segment & { blocks: string[] })[];
   predictedPeakBytes: number;
   keepAllPeakBytes: number;
   smallestFeasibleBytes: number;
@@ -27,7 +27,7 @@ export function summarizePlan(chosen: ChosenPlan, profile: ChainProfile): PlanSu
   return {
     method: chosen.method,
     budgetBytes: chosen.budgetBytes,
-    segments: chosen.plan.segments.map((s) => ({ blocks: profile.blocks.slice(s.start, s.end).map((b) => b.name), recompute: s.recompute })),
+    segments: chosen.plan.segments.map((s) => ({ ...s, blocks: profile.blocks.slice(s.start, s.end).map((b) => b.name) })),
     predictedPeakBytes: chosen.prediction.peakBytes,
     keepAllPeakBytes: chosen.keepAllPeakBytes,
     smallestFeasibleBytes: chosen.smallestFeasibleBytes,
@@ -36,6 +36,11 @@ export function summarizePlan(chosen: ChosenPlan, profile: ChainProfile): PlanSu
     backend: profile.backend,
     inputShape: profile.inputShape,
   };
+}
+
+/** The plan a summary describes (as read back from config.json). */
+export function planOf(summary: PlanSummary): Plan {
+  return { segments: summary.segments.map(({ start, end, recompute }) => ({ start, end, recompute })) };
 }
 
 const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
