@@ -12,7 +12,7 @@
  * and its gradients are discarded: the model is left exactly as it was.
  */
 import { grad } from "../autograd.ts";
-import { getBackend } from "../backend/registry.ts";
+import type { Backend } from "../backend/backend.ts";
 import { ValueError } from "../errors.ts";
 import { getRandomState, withRandomState } from "../random.ts";
 import { empty, type Tensor, tidy } from "../tensor.ts";
@@ -65,11 +65,10 @@ export interface ProfileOptions {
   extraBytes?: number;
 }
 
-/** Bytes the allocator hands out for a tensor of `shape` (its size class). */
-function allocatedBytes(shape: readonly number[]): number {
-  const backend = getBackend();
+/** Bytes `backend`'s allocator hands out for a tensor of `shape` (its size class). */
+function allocatedBytes(backend: Backend, shape: readonly number[]): number {
   const before = backend.memory().bytesInUse;
-  const probe = empty(shape);
+  const probe = empty(shape, backend);
   const bytes = backend.memory().bytesInUse - before;
   probe.dispose();
   return bytes;
@@ -96,7 +95,7 @@ function countingFlops<T>(blocks: readonly Module[], fn: (flopsOf: () => number)
 
 /** Run the blocks and the loss recording everything, with every probe; returns the per-block figures. */
 function measureStored(blocks: readonly NamedBlock[], x: Tensor, loss: (out: Tensor) => Tensor) {
-  const backend = getBackend();
+  const backend = x.backend;
   const inUse = () => backend.memory().bytesInUse;
   const peakSinceReset = () => backend.memory().peakBytes;
   const steps = [...blocks.map((b) => stepOf(b.module)), loss];
@@ -110,7 +109,7 @@ function measureStored(blocks: readonly NamedBlock[], x: Tensor, loss: (out: Ten
   const backwardStart = new Array<number>(n).fill(0);
   const backwardPeakAt = new Array<number>(n).fill(0);
   const backwardEnd = new Array<number>(n).fill(0);
-  out[0] = allocatedBytes(x.shape);
+  out[0] = allocatedBytes(backend, x.shape);
   const handles: Tensor[] = [x];
   let h = x;
   for (let i = 0; i < n; i++) {
@@ -119,7 +118,7 @@ function measureStored(blocks: readonly NamedBlock[], x: Tensor, loss: (out: Ten
     backend.resetPeak();
     const y = steps[i](h);
     forwardPeak[i] = peakSinceReset() - before;
-    out[i + 1] = allocatedBytes(y.shape);
+    out[i + 1] = allocatedBytes(backend, y.shape);
     kept[i] = inUse() - before - out[i + 1];
     keepsInput[i] = h.storage.refs > refsBefore;
     keepsOutput[i] = y.storage.refs > 1;
@@ -152,7 +151,7 @@ function measureStored(blocks: readonly NamedBlock[], x: Tensor, loss: (out: Ten
 
 /** Run each block as a checkpoint of its own (keeping nothing), for the forward peaks and FLOPs. */
 function measureCheckpointed(blocks: readonly NamedBlock[], x: Tensor) {
-  const backend = getBackend();
+  const backend = x.backend;
   return countingFlops(blocks.map((b) => b.module), (flopsOf) => tidy(() => {
     const peaks: number[] = [];
     const flops: number[] = [];
@@ -186,7 +185,7 @@ export function profileChain(
       const params = blocks.flatMap((b) => b.module.parameters());
       grad(loss(chain(x, blocks.map((b) => stepOf(b.module)))), params, { allowUnused: true });
     });
-    const base = getBackend().memory().bytesInUse;
+    const base = x.backend.memory().bytesInUse;
     const m = measureStored(blocks, x, loss);
     const c = measureCheckpointed(blocks, x);
     const pinned = (k: number) => k === 0 || k >= m.n - 1;
@@ -210,6 +209,6 @@ export function profileChain(
         flops: i < blocks.length ? c.flops[i] : 0,
       });
     }
-    return { blocks: profiles, inputBytes: m.out[0], baseBytes: base + extra, backend: getBackend().name, inputShape: [...x.shape] };
+    return { blocks: profiles, inputBytes: m.out[0], baseBytes: base + extra, backend: x.backend.name, inputShape: [...x.shape] };
   }));
 }
