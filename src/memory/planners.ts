@@ -18,7 +18,7 @@
  *   depends on the past only through the first two and the third (cost_model.ts), peak and FLOPs
  *   only grow, so a state dominated in bytes held, peak and FLOPs can be dropped, and what is
  *   left (the Pareto front at each block) contains an optimal plan: the program is exact for the
- *   cost model, with no discretisation. O(n²) transitions per state.
+ *   cost model, with no discretisation. Each state has n + 1 successors at most.
  *
  * Not here: Gruslys et al. 2016's multi-level schedules (a segment replayed inside a replay,
  * Q(t, m)); checkpoint() nests, but the planners only plan one level. Kusumoto et al.'s lower-set

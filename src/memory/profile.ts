@@ -170,8 +170,8 @@ function measureCheckpointed(blocks: readonly NamedBlock[], x: Tensor) {
 }
 
 /**
- * Profile the chain `blocks` (then `loss` of its output) on the batch `x`, on the current
- * backend, for memory planning (see the file's header).
+ * Profile the chain `blocks` (then `loss` of its output) on the batch `x`, on x's backend, for
+ * memory planning (see the file's header).
  */
 export function profileChain(
   blocks: readonly NamedBlock[], x: Tensor, loss: (out: Tensor) => Tensor, opts: ProfileOptions = {},
