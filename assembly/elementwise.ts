@@ -1,38 +1,42 @@
 // Elementwise kernels: ReLU/sigmoid forward and backward, 4-D strided broadcasting
-// binary ops (add/sub/mul/div) and their gradient reduction (reduce_broadcast),
-// fill/copy/axpy/scale and dropout. Contiguous loops use
-// f32x4 with scalar tails; every output element is computed in a fixed order.
+// binary ops (add/sub/mul/div, maximum/minimum, the comparisons eq/ne/lt/le/gt/ge as 1/0
+// masks) and their gradient reduction (reduce_broadcast), the broadcasting select
+// (broadcast_where), fill/copy/axpy/scale and dropout. Contiguous loops use f32x4 with scalar
+// tails, which give the same bits (IEEE operations, wasm's NaN-propagating min/max on both);
+// every output element is computed in a fixed order.
 import { mix32 } from "./random";
 import { sumF64 } from "./sums";
 
-/** y = max(x, 0) */
+/**
+ * y = x <= 0 ? 0 : x: NaN stays NaN, as in PyTorch (a NaN compares false, so it is never
+ * cleared; every other value gives the bits of max(x, 0) with +0 for x <= 0).
+ */
 export function relu_forward(x: usize, y: usize, n: i32): void {
   const z = f32x4.splat(0);
   let i = 0;
   for (; i + 4 <= n; i += 4) {
     const o = <usize>i << 2;
     const v = v128.load(x + o);
-    // keep NaN-free semantics simple: x > 0 ? x : 0
-    v128.store(y + o, v128.and(v, f32x4.gt(v, z)));
+    v128.store(y + o, v128.andnot(v, f32x4.le(v, z)));
   }
   for (; i < n; i++) {
     const o = <usize>i << 2;
     const v = load<f32>(x + o);
-    store<f32>(y + o, v > 0 ? v : 0);
+    store<f32>(y + o, v <= 0 ? 0 : v);
   }
 }
 
-/** dx = y > 0 ? dy : 0 */
+/** dx = y <= 0 ? 0 : dy: the gradient passes where y is NaN, as PyTorch's threshold_backward does. */
 export function relu_backward(y: usize, dy: usize, dx: usize, n: i32): void {
   const z = f32x4.splat(0);
   let i = 0;
   for (; i + 4 <= n; i += 4) {
     const o = <usize>i << 2;
-    v128.store(dx + o, v128.and(v128.load(dy + o), f32x4.gt(v128.load(y + o), z)));
+    v128.store(dx + o, v128.andnot(v128.load(dy + o), f32x4.le(v128.load(y + o), z)));
   }
   for (; i < n; i++) {
     const o = <usize>i << 2;
-    store<f32>(dx + o, load<f32>(y + o) > 0 ? load<f32>(dy + o) : 0);
+    store<f32>(dx + o, load<f32>(y + o) <= 0 ? 0 : load<f32>(dy + o));
   }
 }
 
@@ -68,13 +72,22 @@ export function sigmoid_backward(y: usize, dy: usize, dx: usize, n: i32): void {
   }
 }
 
+// Binary op codes: the order of BINARY_OPS in src/backend/cpu/backend.ts.
 // @ts-ignore: decorator
 @inline
 function opS(op: i32, a: f32, b: f32): f32 {
   if (op == 0) return a + b;
   if (op == 1) return a - b;
   if (op == 2) return a * b;
-  return a / b;
+  if (op == 3) return a / b;
+  if (op == 4) return Mathf.max(a, b);
+  if (op == 5) return Mathf.min(a, b);
+  if (op == 6) return a == b ? 1 : 0;
+  if (op == 7) return a != b ? 1 : 0;
+  if (op == 8) return a < b ? 1 : 0;
+  if (op == 9) return a <= b ? 1 : 0;
+  if (op == 10) return a > b ? 1 : 0;
+  return a >= b ? 1 : 0;
 }
 
 // @ts-ignore: decorator
@@ -83,7 +96,16 @@ function opV(op: i32, a: v128, b: v128): v128 {
   if (op == 0) return f32x4.add(a, b);
   if (op == 1) return f32x4.sub(a, b);
   if (op == 2) return f32x4.mul(a, b);
-  return f32x4.div(a, b);
+  if (op == 3) return f32x4.div(a, b);
+  if (op == 4) return f32x4.max(a, b);
+  if (op == 5) return f32x4.min(a, b);
+  const one = f32x4.splat(1);
+  if (op == 6) return v128.and(f32x4.eq(a, b), one);
+  if (op == 7) return v128.and(f32x4.ne(a, b), one);
+  if (op == 8) return v128.and(f32x4.lt(a, b), one);
+  if (op == 9) return v128.and(f32x4.le(a, b), one);
+  if (op == 10) return v128.and(f32x4.gt(a, b), one);
+  return v128.and(f32x4.ge(a, b), one);
 }
 
 // y[i] = a[i] op b[i] for contiguous arrays.
@@ -178,14 +200,62 @@ function broadcastOp(op: i32, a: usize, b: usize, y: usize, d0: i32, d1: i32, d2
   }
 }
 
-/** y[i0..i3] = a[strided] op b[strided]; op 0 add, 1 sub, 2 mul, 3 div. Strides in elements. */
+/**
+ * y[i0..i3] = a[strided] op b[strided]; op 0 add, 1 sub, 2 mul, 3 div, 4 maximum, 5 minimum,
+ * 6 eq, 7 ne, 8 lt, 9 le, 10 gt, 11 ge. Strides in elements.
+ */
 export function broadcast_binary(op: i32, a: usize, b: usize, y: usize, d0: i32, d1: i32, d2: i32, d3: i32,
                                  as0: i32, as1: i32, as2: i32, as3: i32,
                                  bs0: i32, bs1: i32, bs2: i32, bs3: i32): void {
-  if (op == 0) broadcastOp(0, a, b, y, d0, d1, d2, d3, as0, as1, as2, as3, bs0, bs1, bs2, bs3);
-  else if (op == 1) broadcastOp(1, a, b, y, d0, d1, d2, d3, as0, as1, as2, as3, bs0, bs1, bs2, bs3);
-  else if (op == 2) broadcastOp(2, a, b, y, d0, d1, d2, d3, as0, as1, as2, as3, bs0, bs1, bs2, bs3);
-  else broadcastOp(3, a, b, y, d0, d1, d2, d3, as0, as1, as2, as3, bs0, bs1, bs2, bs3);
+  switch (op) {
+    case 0: broadcastOp(0, a, b, y, d0, d1, d2, d3, as0, as1, as2, as3, bs0, bs1, bs2, bs3); break;
+    case 1: broadcastOp(1, a, b, y, d0, d1, d2, d3, as0, as1, as2, as3, bs0, bs1, bs2, bs3); break;
+    case 2: broadcastOp(2, a, b, y, d0, d1, d2, d3, as0, as1, as2, as3, bs0, bs1, bs2, bs3); break;
+    case 3: broadcastOp(3, a, b, y, d0, d1, d2, d3, as0, as1, as2, as3, bs0, bs1, bs2, bs3); break;
+    case 4: broadcastOp(4, a, b, y, d0, d1, d2, d3, as0, as1, as2, as3, bs0, bs1, bs2, bs3); break;
+    case 5: broadcastOp(5, a, b, y, d0, d1, d2, d3, as0, as1, as2, as3, bs0, bs1, bs2, bs3); break;
+    case 6: broadcastOp(6, a, b, y, d0, d1, d2, d3, as0, as1, as2, as3, bs0, bs1, bs2, bs3); break;
+    case 7: broadcastOp(7, a, b, y, d0, d1, d2, d3, as0, as1, as2, as3, bs0, bs1, bs2, bs3); break;
+    case 8: broadcastOp(8, a, b, y, d0, d1, d2, d3, as0, as1, as2, as3, bs0, bs1, bs2, bs3); break;
+    case 9: broadcastOp(9, a, b, y, d0, d1, d2, d3, as0, as1, as2, as3, bs0, bs1, bs2, bs3); break;
+    case 10: broadcastOp(10, a, b, y, d0, d1, d2, d3, as0, as1, as2, as3, bs0, bs1, bs2, bs3); break;
+    default: broadcastOp(11, a, b, y, d0, d1, d2, d3, as0, as1, as2, as3, bs0, bs1, bs2, bs3);
+  }
+}
+
+/**
+ * y[i0..i3] = c[strided] ≠ 0 ? a[strided] : b[strided] (a NaN condition selects a). Rows whose
+ * three operands are all contiguous run four lanes at a time.
+ */
+export function broadcast_where(c: usize, a: usize, b: usize, y: usize, d0: i32, d1: i32, d2: i32, d3: i32,
+                                cs0: i32, cs1: i32, cs2: i32, cs3: i32, as0: i32, as1: i32, as2: i32, as3: i32,
+                                bs0: i32, bs1: i32, bs2: i32, bs3: i32): void {
+  const zero = f32x4.splat(0);
+  const lanes = cs3 == 1 && as3 == 1 && bs3 == 1;
+  let yp = y;
+  for (let i0 = 0; i0 < d0; i0++) {
+    for (let i1 = 0; i1 < d1; i1++) {
+      for (let i2 = 0; i2 < d2; i2++) {
+        const co = c + (<usize>(i0 * cs0 + i1 * cs1 + i2 * cs2) << 2);
+        const ao = a + (<usize>(i0 * as0 + i1 * as1 + i2 * as2) << 2);
+        const bo = b + (<usize>(i0 * bs0 + i1 * bs1 + i2 * bs2) << 2);
+        let i3 = 0;
+        if (lanes) {
+          for (; i3 + 4 <= d3; i3 += 4) {
+            const o = <usize>i3 << 2;
+            const pick = f32x4.ne(v128.load(co + o), zero);
+            v128.store(yp + o, v128.bitselect(v128.load(ao + o), v128.load(bo + o), pick));
+          }
+        }
+        for (; i3 < d3; i3++) {
+          const cond = load<f32>(co + (<usize>(i3 * cs3) << 2));
+          const src = cond != 0 ? ao + (<usize>(i3 * as3) << 2) : bo + (<usize>(i3 * bs3) << 2);
+          store<f32>(yp + (<usize>i3 << 2), load<f32>(src));
+        }
+        yp += <usize>d3 << 2;
+      }
+    }
+  }
 }
 
 /**

@@ -8,4 +8,6 @@ export * from "./pool";
 export * from "./loss";
 export * from "./optim";
 export { simd_peak } from "./simd";
-export { random_uniform, random_normal } from "./random";
+export { random_uniform, random_normal, random_bernoulli } from "./random";
+export * from "./unary";
+export * from "./reduce_axis";

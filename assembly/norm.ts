@@ -7,7 +7,7 @@
 //
 // The training kernels also run a ResNet's BatchNorm → (+ residual) → ReLU as one pass each
 // way. Forward: the residual add and the ReLU are applied in the output pass, so only the
-// final y is written. Backward: the ReLU mask (y > 0) is applied to dy as it is read, the
+// final y is written. Backward: the ReLU mask (not y <= 0) is applied to dy as it is read, the
 // masked gradient also goes to the residual, and dx may be dy's own buffer (each element is
 // read before it is written). Each element sees exactly the operations of
 // broadcast_binary (add) and relu_forward / relu_backward, so the results are bitwise those
@@ -16,13 +16,13 @@
 
 import { sumF64 } from "./sums";
 
-// Four values at byte offset o of p, or, when `masked`, of p where y > 0 and +0 elsewhere
-// (the gradient through a ReLU with output y, bit for bit as relu_backward writes it).
+// Four values at byte offset o of p, or, when `masked`, of p with +0 where y <= 0 (the
+// gradient through a ReLU with output y, NaN passing, bit for bit as relu_backward writes it).
 // @ts-ignore: decorator
 @inline
 function loadV(p: usize, y: usize, o: usize, masked: bool): v128 {
   const v = v128.load(p + o);
-  return masked ? v128.and(v, f32x4.gt(v128.load(y + o), f32x4.splat(0))) : v;
+  return masked ? v128.andnot(v, f32x4.le(v128.load(y + o), f32x4.splat(0))) : v;
 }
 
 // One value of loadV.
@@ -30,7 +30,7 @@ function loadV(p: usize, y: usize, o: usize, masked: bool): v128 {
 @inline
 function loadS(p: usize, y: usize, o: usize, masked: bool): f32 {
   const v = load<f32>(p + o);
-  return masked ? (load<f32>(y + o) > 0 ? v : 0) : v;
+  return masked ? (load<f32>(y + o) <= 0 ? 0 : v) : v;
 }
 
 // Σ (p[i] - mean)^2 in f64.
@@ -92,7 +92,7 @@ function gradSumsF64(dy: usize, y: usize, x: usize, out: usize, len: i32, mean: 
 }
 
 // y[i] = (x[i] - mean) * scale + shift over one plane; then, as flagged, r[i] + that (the
-// residual, added in broadcast_binary's operand order) and max(·, 0) as relu_forward has it.
+// residual, added in broadcast_binary's operand order) and the ReLU as relu_forward has it (NaN kept).
 // @ts-ignore: decorator
 @inline
 function affinePlane(x: usize, r: usize, y: usize, len: i32, mean: f32, scale: f32, shift: f32,
@@ -103,14 +103,14 @@ function affinePlane(x: usize, r: usize, y: usize, len: i32, mean: f32, scale: f
     const o = <usize>i << 2;
     let v = f32x4.add(f32x4.mul(f32x4.sub(v128.load(x + o), vm), vs), vb);
     if (residual) v = f32x4.add(v128.load(r + o), v);
-    if (relu) v = v128.and(v, f32x4.gt(v, z));
+    if (relu) v = v128.andnot(v, f32x4.le(v, z));
     v128.store(y + o, v);
   }
   for (; i < len; i++) {
     const o = <usize>i << 2;
     let v = (load<f32>(x + o) - mean) * scale + shift;
     if (residual) v = load<f32>(r + o) + v;
-    if (relu) v = v > 0 ? v : 0;
+    if (relu) v = v <= 0 ? 0 : v;
     store<f32>(y + o, v);
   }
 }
@@ -208,7 +208,7 @@ function bnBackPlane(dy: usize, y: usize, x: usize, dx: usize, len: i32,
 
 /**
  * Training-mode batch norm backward (gradient through the batch statistics). With y (the
- * output of a fused ReLU; 0: none) dy is masked by y > 0 first; dres (0: none; only with y)
+ * output of a fused ReLU; 0: none) dy is masked by y <= 0 first (NaN passes); dres (0: none; only with y)
  * receives the gradient of the residual, dy as masked.
  */
 export function batchnorm_backward(dy: usize, y: usize, x: usize, gamma: usize, saveMean: usize, saveInvstd: usize,

@@ -1,8 +1,9 @@
 // 2-D pooling over x [N,C,H,W] → y [N,C,OH,OW] (OH/OW given by the caller):
 // max pooling (padding acts as −inf, argmax = flat h*W+w index within the plane,
-// ties → first maximum in row-major window order) and average pooling with PyTorch
-// avg_pool2d semantics (ceil_mode false, optional count_include_pad), plus backward
-// passes. Backward kernels zero dx and accumulate in a fixed order.
+// ties → first maximum in row-major window order; a NaN is the maximum, and the last NaN
+// in the window its argmax, as in PyTorch) and average pooling with PyTorch avg_pool2d
+// semantics (ceil_mode false, optional count_include_pad), plus backward passes. Backward
+// kernels zero dx and accumulate in a fixed order.
 
 /** Max pooling forward; argmax is i32 [N,C,OH,OW]. */
 export function maxpool_forward(x: usize, y: usize, argmax: usize, N: i32, C: i32, H: i32, W: i32,
@@ -25,8 +26,8 @@ export function maxpool_forward(x: usize, y: usize, argmax: usize, N: i32, C: i3
           const row = xp + (<usize>(h * W) << 2);
           for (let w = ws; w < we; w++) {
             const v = load<f32>(row + (<usize>w << 2));
-            // NaN propagates (as in PyTorch): first NaN wins
-            if (v > best || (v != v && best == best) || bi < 0) {
+            // NaN propagates as in PyTorch's kernels: every NaN takes over, so the last one wins
+            if (v > best || v != v || bi < 0) {
               best = v;
               bi = h * W + w;
             }

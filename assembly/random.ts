@@ -1,8 +1,8 @@
 // Counter-based random numbers shared bit-for-bit with the TypeScript side.
 // mix() is a 32-bit integer hash; bits(key, i) = mix(mix(key ^ 0x9E3779B9) + i);
-// uniform(key, i) takes the top 24 bits as a float in [0, 1). random_uniform and
+// uniform(key, i) takes the top 24 bits as a float in [0, 1). random_uniform,
 // random_normal (Box–Muller in f64 using AssemblyScript's own Math, so results are
-// identical on every host) fill arrays from element counter onward.
+// identical on every host) and random_bernoulli fill arrays from element counter onward.
 
 // @ts-ignore: decorator
 @inline
@@ -51,5 +51,14 @@ export function random_normal(y: usize, n: i32, mean: f32, std: f32, key: u32, c
     const t = TWO_PI * u2;
     store<f32>(y + (<usize>i << 2), <f32>(m + s * r * Math.cos(t)));
     if (i + 1 < n) store<f32>(y + (<usize>(i + 1) << 2), <f32>(m + s * r * Math.sin(t)));
+  }
+}
+
+/** y[i] = uniform(key, counter + i) < p ? 1 : 0 (both float32: the WGSL kernel compares the same numbers) */
+export function random_bernoulli(y: usize, n: i32, p: f32, key: u32, counter: u32): void {
+  const k = mix32(key ^ 0x9E3779B9);
+  for (let i = 0; i < n; i++) {
+    const u = <f32>(mix32(k + counter + <u32>i) >>> 8) * <f32>5.9604644775390625e-8;
+    store<f32>(y + (<usize>i << 2), u < p ? <f32>1 : <f32>0);
   }
 }

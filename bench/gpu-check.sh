@@ -5,16 +5,19 @@
 # check), then time under Deno `bench/main.ts --backend webgpu` (sgemm 1024³ and 4096³ against
 # the GPU's fp32 peak, ResNet-20 at batch 64 and ResNet-18 with the CIFAR stem at batch 32:
 # training and inference img/s, dispatches and submits per step), the same workloads in PyTorch
-# on the same GPU (bench/torch_ref.py --device cuda) for the ratios, and the WebGPU parity test
-# (test/webgpu.test.ts: every kernel against the CPU backend), all inside a wall-time budget.
+# on the same GPU (bench/torch_ref.py --device cuda) for the ratios, the GPU time of every
+# kernel of a training step of both models (bench/gpu_profile.ts: timestamp queries), the GEMM
+# kernel variants on sgemm and ResNet-20's convolution shapes (bench/gpu_gemm_variants.ts),
+# and the WebGPU parity test (test/webgpu.test.ts: every kernel against the CPU backend), all
+# inside a wall-time budget.
 # Writes $OUT/gpu-check.json (bench/gpu_check_report.py) and $OUT/gpu-check.log.
 #
 # Run HERE first, in the checkout the call sends: bench/gpu-kit.sh. The device call (the `run`
 # tool), whose command and carry list are:
 #   command:   bash bench/gpu-check.sh
 #   carry:     [".devicekit"]
-#   timeout_s: 480
-# The script's own budget (BUDGET_S, 390 s) ends it well before that; each stage is cut short
+#   timeout_s: 300
+# The script's own budget (BUDGET_S, 225 s) ends it well before that; each stage is cut short
 # at what the budget has left, and the JSON is rewritten after every stage, so a stage that
 # hangs or is killed leaves the others' figures.
 #
@@ -22,8 +25,9 @@
 # stages); 2 it could not start (no kit, Deno does not run, no hardware adapter).
 # Environment, for a dry run elsewhere (defaults are the device's): OUT (required);
 # ALLOW_FALLBACK=1 accepts a software adapter (lavapipe), SIZES (1024,4096), BATCH_RESNET20
-# (64), BATCH_RESNET18 (32), REPEATS (20), BUDGET_S (390), TORCH_PYTHON (python3),
-# TORCH_DEVICE (cuda), PEAK_GFLOPS and PEAK_SOURCE (instead of the datasheet table),
+# (64), BATCH_RESNET18 (32), REPEATS (20), BUDGET_S (225), TORCH_PYTHON (python3),
+# TORCH_DEVICE (cuda), VARIANTS_S (45: the GEMM variants bench's own budget), PEAK_GFLOPS and
+# PEAK_SOURCE (instead of the datasheet table),
 # WEBGPU_BACKEND (vulkan: Deno's wgpu would otherwise fall back to OpenGL silently),
 # NVIDIA_ROOT (/usr/local/nvidia: the driver's folder, with its Vulkan driver file).
 set -uo pipefail
@@ -31,7 +35,7 @@ cd "$(dirname "$0")/.." || exit 2
 : "${OUT:?set OUT to the folder for gpu-check.json and gpu-check.log}"
 mkdir -p "$OUT"
 SECONDS=0
-export BUDGET_S=${BUDGET_S:-390} SIZES=${SIZES:-1024,4096} REPEATS=${REPEATS:-20}
+export BUDGET_S=${BUDGET_S:-225} SIZES=${SIZES:-1024,4096} REPEATS=${REPEATS:-20}
 export BATCH_RESNET20=${BATCH_RESNET20:-64} BATCH_RESNET18=${BATCH_RESNET18:-32}
 export ALLOW_FALLBACK=${ALLOW_FALLBACK:-0} TORCH_DEVICE=${TORCH_DEVICE:-cuda} TORCH_PYTHON=${TORCH_PYTHON:-python3}
 export PEAK_GFLOPS=${PEAK_GFLOPS:-} PEAK_SOURCE=${PEAK_SOURCE:-}
@@ -168,17 +172,23 @@ if [ "$v" != hardware ]; then
   esac
 fi
 
-# 5. The stages: ours, PyTorch's, the parity test, PyTorch's peak memory (least needed last).
+# 5. The stages, most needed first: ours, the per-kernel profile and the GEMM variants (what
+# to change next), PyTorch's, the parity test, PyTorch's peak memory.
 failures=0
 BENCH=("${DENO_RUN[@]}" bench/main.ts --backend webgpu --repeats "$REPEATS")
-stage sgemm 90 "${BENCH[@]}" --sizes "$SIZES" --models "" || failures=$((failures + 1))
-stage resnet20 90 "${BENCH[@]}" --sizes "" --models resnet20 --batch "$BATCH_RESNET20" || failures=$((failures + 1))
-stage resnet18 120 "${BENCH[@]}" --sizes "" --models resnet18 --batch "$BATCH_RESNET18" || failures=$((failures + 1))
+stage sgemm 40 "${BENCH[@]}" --sizes "$SIZES" --models "" || failures=$((failures + 1))
+stage resnet20 45 "${BENCH[@]}" --sizes "" --models resnet20 --batch "$BATCH_RESNET20" || failures=$((failures + 1))
+stage profile 50 "${DENO_RUN[@]}" bench/gpu_profile.ts --models "resnet20:$BATCH_RESNET20,resnet18:$BATCH_RESNET18" \
+  --steps 3 --out "$WORK/profile.json" || failures=$((failures + 1))
+# Its own budget (VARIANTS_S) stops it starting new shapes well before the stage's cap.
+stage variants 75 "${DENO_RUN[@]}" bench/gpu_gemm_variants.ts --sizes "$SIZES" --batch "$BATCH_RESNET20" \
+  --budget-s "${VARIANTS_S:-45}" || failures=$((failures + 1))
+stage resnet18 60 "${BENCH[@]}" --sizes "" --models resnet18 --batch "$BATCH_RESNET18" || failures=$((failures + 1))
 torch_args=(--device "$TORCH_DEVICE" --threads 1 --models "resnet20:$BATCH_RESNET20,resnet18:$BATCH_RESNET18" --repeats "$REPEATS")
-stage torch 90 "$TORCH_PYTHON" bench/torch_ref.py "${torch_args[@]}" --sizes "$SIZES" || failures=$((failures + 1))
-if stage parity 90 "${DENO_RUN[@]}" test/webgpu.test.ts; then shown=8; else failures=$((failures + 1)) shown=200; fi
+stage torch 45 "$TORCH_PYTHON" bench/torch_ref.py "${torch_args[@]}" --sizes "$SIZES" || failures=$((failures + 1))
+if stage parity 40 "${DENO_RUN[@]}" test/webgpu.test.ts; then shown=8; else failures=$((failures + 1)) shown=200; fi
 sed 's/\x1b\[[0-9;]*m//g' "$WORK/parity.out" 2>/dev/null | tail -$shown # the failures, or the counts
-stage torch-peak 45 "$TORCH_PYTHON" bench/torch_ref.py "${torch_args[@]}" --peak-only || failures=$((failures + 1))
+stage torch-peak 30 "$TORCH_PYTHON" bench/torch_ref.py "${torch_args[@]}" --peak-only || failures=$((failures + 1))
 
 say "done: $failures stage(s) did not finish cleanly"
 finish $((failures > 0 ? 1 : 0))

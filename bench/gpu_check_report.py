@@ -9,7 +9,8 @@ found (hardware, software, none, nodevice, probe-failed) for the script to act o
 Work-folder files, each optional: kit.json (bench/gpu-kit.sh), gpu.csv (nvidia-smi),
 deno_version.txt, probe.json (bench/gpu_probe.ts), abort.txt, stages.tsv, the bench's JSON per
 stage (sgemm.out, resnet20.out, resnet18.out), PyTorch's (torch.out, torch-peak.out, from
-bench/torch_ref.py) and the parity test's output (parity.out). The settings come from the
+bench/torch_ref.py), the per-kernel profile (profile.json, bench/gpu_profile.ts --out), the GEMM
+variants (variants.out, bench/gpu_gemm_variants.ts) and the parity test's output (parity.out). The settings come from the
 script's environment. The fp32 peak is a datasheet figure looked up by the GPU's name, never
 measured; ratios are retrograd / PyTorch. Python's standard library only: it runs before
 anything else is known to work."""
@@ -122,6 +123,28 @@ def merge(work):
     return gpu, peak, adapter, sgemm, models, torch_info
 
 
+def profile(work):
+    """The per-kernel profile as gpu_profile.ts wrote it (every group kept; the models done so far), or None."""
+    return read_json(work, "profile.json")
+
+
+def gemm_variants(work):
+    """Per shape: GFLOP/s of the baseline, the default plan ("auto") and the best variant, and the worst error."""
+    data = read_json(work, "variants.out")
+    if not data:
+        return None
+    shapes = []
+    for s in data.get("shapes", []):
+        by = {v["variant"]: v for v in s["variants"]}
+        best = by.get(s["best"], {})
+        shapes.append({"name": s["name"], "M": s["M"], "N": s["N"], "K": s["K"],
+                       "baselineGflops": by.get("baseline", {}).get("gflops"), "autoGflops": by.get("auto", {}).get("gflops"),
+                       "autoPlan": by.get("auto", {}).get("plan"), "best": s["best"], "bestGflops": best.get("gflops"),
+                       "maxRelErr": max(v["maxRelErr"] for v in s["variants"]), "variants": s["variants"]})
+    return {"adapter": data.get("adapter"), "batch": data.get("batch"), "timing": data.get("timing"),
+            "error": data.get("error"), "shapes": shapes, "skipped": data.get("skipped", [])}
+
+
 def report(work):
     probe = read_json(work, "probe.json")
     stage_rows = stages(work)
@@ -153,6 +176,8 @@ def report(work):
         "models": models,
         "torch": torch_info,
         "parity": parity(work, stage_rows),
+        "profile": profile(work),
+        "gemmVariants": gemm_variants(work),
         "stages": stage_rows,
     }
 
@@ -186,6 +211,23 @@ def table(r):
                      f"{m['submitsPerStep'] if m['submitsPerStep'] is not None else '-':>7} {fmt(m['peakStepMiB']):>9} | "
                      f"{fmt(m['torchTrainImagesPerSec']):>13} {fmt(m['torchInferImagesPerSec']):>6} {fmt(m['torchPeakStepMiB']):>9} | "
                      f"{fmt(m['trainRatio'], 3, '×'):>11} {fmt(m['inferRatio'], 3, '×'):>6}")
+    prof = r["profile"]
+    for m in (prof or {}).get("models", []):
+        span = f", GPU span {fmt(m.get('gpuSpanMsPerStep'), 2)} ms" if m.get("gpuSpanMsPerStep") is not None else ""
+        lines.append(f"profile {m['model']} batch {m['batch']} ({prof['method']}): step {fmt(m['stepMs'], 2)} ms, "
+                     f"kernels {fmt(m['kernelMsPerStep'], 2)} ms{span}, {fmt(m['dispatchesPerStep'], 0)} dispatches; top kernels:")
+        for k in m["kernels"][:8]:
+            lines.append(f"  {k['key'][:48]:<48} {fmt(k['countPerStep'], 0):>4}x {fmt(k['msPerStep'], 3):>9} ms "
+                         f"{fmt(100 * k['shareOfKernels'], 1, '%'):>6} of kernels")
+    variants = r["gemmVariants"]
+    if variants:
+        lines.append("gemm variants GFLOP/s   M×N×K             baseline      auto  auto plan       best variant        max rel err")
+        for v in variants["shapes"]:
+            lines.append(f"  {v['name'][:22]:<22} {str(v['M']) + '×' + str(v['N']) + '×' + str(v['K']):<17} "
+                         f"{fmt(v['baselineGflops']):>8} {fmt(v['autoGflops']):>9}  {v['autoPlan'] or '-':<14} "
+                         f"{v['best'][:13]:<13} {fmt(v['bestGflops']):>8} {v['maxRelErr']:.1e}")
+        if variants["skipped"]:
+            lines.append(f"  not measured (its budget): {', '.join(variants['skipped'])}")
     p = r["parity"]
     counts = f", {p['passed']}/{p['total']} passed, {p.get('skipped', 0)} skipped" if p and "total" in p else ""
     lines.append(f"parity (test/webgpu.test.ts): {p['status'] + counts if p else 'not run'}")

@@ -1,125 +1,115 @@
 /**
- * The PowerGrad experiment: baseline (α = 1) against PowerGrad α ∈ {0.25, 0.5} on
- * Fashion-MNIST, for ResNet-20 and the ResNet-18 without BatchNorm, several seeds each, the
- * same budget and schedule for every run. Prints a markdown table (train and test accuracy
- * and loss, mean ± std over seeds) and writes an overlay plot of every run's curves.
+ * The PowerGrad experiment (Das et al., arXiv 2111.12495) as a resumable grid: rows (a model
+ * at a width multiplier, for some epochs) × α × seeds on Fashion-MNIST, the paper's recipe
+ * for every run. Any number of processes may work on one grid (one thread each uses this
+ * machine's cores best); each run checkpoints every epoch and resumes where it stopped, so
+ * the grid survives being killed at any moment: start the same command again.
  *
- *   node build/powergrad.mjs (or deno run -A bench/powergrad.ts)
- *     [--models resnet20,resnet18-nonorm] [--alphas 1,0.25,0.5] [--seeds 0,1,2] [--epochs 3]
- *     [--subset 60000] [--test-subset 10000] [--batch-size 128] [--threads N] [--out runs/powergrad]
- *     [--report]
+ *   node build/powergrad.mjs [flags]          (Deno: deno run -A bench/powergrad.ts [flags])
+ *     --report       write report.md and the plots from the finished runs, say what is left
+ *     --export DIR   copy the finished runs' config.json and result.json to DIR
  *
- * Every run writes out/<model>-a<α>-s<seed>/metrics.jsonl as it ends, and the table and plot
- * are made from those files: the grid can be split over several processes (one thread each
- * uses two cores better than one process with two threads), and `--report` with the whole
- * grid's flags only reads the runs back and writes the table.
+ * bench/grid/ holds the parts: spec (rows, names, order, recipe), claim (which process holds
+ * a run), run (training and measuring one run, the work loop), report, export.
  */
-import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import * as rg from "../src/mod.ts";
 import { installNodeThreads } from "../cli/node_threads.ts";
 import { loadData } from "../cli/datasets.ts";
 import { writeAtomic } from "../cli/files.ts";
-import type { EpochRecord, TrainConfig } from "../src/train/index.ts";
+import { type Flag, helpText, parseFlags, UsageError } from "../cli/flags.ts";
+import { GridError, type GridSpec, orderedRuns, parseRow } from "./grid/spec.ts";
+import { work } from "./grid/run.ts";
+import { buildReport } from "./grid/report.ts";
+import { exportResults } from "./grid/export.ts";
 
-const args = process.argv.slice(2);
-const arg = (name: string, fallback: string) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : fallback;
-};
-const list = (name: string, fallback: string) => arg(name, fallback).split(",");
+const FLAGS: Flag[] = [
+  // The defaults are the grid docs/powergrad.md documents (its calibration says why these rows and epochs).
+  { name: "rows", type: "list", default: "mlp@0.25:60,mlp@0.5:60,mlp@1:60,resnet20@0.125:20,resnet20-nonorm@0.25:16+lr0.02,resnet20@0.25:16", help: "model[@width][:epochs][+lr<rate>] per row, comma-separated (e.g. resnet20@0.25:15,resnet20-nonorm@0.25:15+lr0.02)" },
+  { name: "epochs", type: "int", default: 20, min: 1, help: "epochs of rows that do not give their own" },
+  { name: "alphas", type: "list", default: "1,0.5,0.25,0.1", help: "PowerGrad α of each arm (1: the baseline, needed for differences)" },
+  { name: "seeds", type: "list", default: "0,1,2", help: "seeds of each (row, α)" },
+  { name: "dataset", type: "string", default: "fashion-mnist", choices: ["fashion-mnist", "mnist", "kmnist", "synthetic"], help: "dataset" },
+  { name: "data", type: "string", default: undefined, help: "directory holding the dataset files" },
+  { name: "subset", type: "int", default: 60000, min: 1, help: "train on the first N training images" },
+  { name: "test-subset", type: "int", default: 10000, min: 1, help: "test on the first N test images" },
+  { name: "batch-size", type: "int", default: 128, min: 1, help: "images per step" },
+  { name: "lr", type: "number", default: 0.1, min: 0, exclusiveMin: true, help: "peak learning rate" },
+  { name: "augment", type: "string", default: "standard", choices: ["none", "standard"], help: "augmentation of the training batches" },
+  { name: "threads", type: "int", default: 1, min: 1, max: 256, help: "CPU threads of this process (results are the same for any count)" },
+  { name: "out", type: "string", default: "runs/powergrad-grid", help: "the grid's directory (one subdirectory per run)" },
+  { name: "poll", type: "number", default: 30, min: 0, exclusiveMin: true, help: "seconds between looks while other processes hold the last runs" },
+  { name: "report", type: "boolean", default: false, help: "write report.md and the plots into --out from the finished runs; train nothing" },
+  { name: "export", type: "string", default: undefined, help: "copy the finished runs' config.json and result.json to this directory; train nothing" },
+];
 
-const models = list("models", "resnet20,resnet18-nonorm");
-const alphas = list("alphas", "1,0.25,0.5").map(Number);
-const seeds = list("seeds", "0,1,2").map(Number);
-const epochs = Number(arg("epochs", "3"));
-const subsetSize = Number(arg("subset", "60000"));
-const testSubsetSize = Number(arg("test-subset", "10000"));
-const batchSize = Number(arg("batch-size", "128"));
-const outDir = arg("out", "runs/powergrad");
-const reportOnly = args.includes("--report");
-const runName = (model: string, alpha: number, seed: number) => `${model}-a${alpha}-s${seed}`;
-
-installNodeThreads();
-const threads = await rg.setThreads(arg("threads", "") ? Number(arg("threads", "")) : undefined);
-const started = performance.now();
-if (!reportOnly) {
-  const data = await loadData("fashion-mnist", arg("data", "") || undefined, 0);
-  const first = (set: rg.data.Dataset, n: number) => n < set.n ? rg.data.subset(set, Array.from({ length: n }, (_, i) => i)) : set;
-  // The first `subset` training images: a smaller training set is easier to fit, which is
-  // exactly where the paper says PowerGrad should not help; keep it in mind when reading.
-  const train = first(data.train, subsetSize);
-  const test = first(data.test, testSubsetSize);
-  for (const model of models) {
-    for (const alpha of alphas) {
-      for (const seed of seeds) {
-        const config: TrainConfig = {
-          epochs, steps: 0, batchSize, lr: 0.1, momentum: 0.9, nesterov: true, weightDecay: 5e-4,
-          schedule: "cosine", warmup: Math.min(1, epochs / 4), powerGrad: alpha, labelSmoothing: 0, seed,
-          shuffle: true, augment: "standard", mean: data.mean, std: data.std, evalBatchSize: 500,
-        };
-        rg.manualSeed(seed);
-        const net = rg.models.createModel(model, { inChannels: 1, numClasses: 10, imageSize: 28 });
-        const trainer = new rg.train.Trainer(net, train, test, config);
-        const { history } = await trainer.run();
-        net.dispose();
-        const last = history[history.length - 1];
-        const name = runName(model, alpha, seed);
-        await writeAtomic(join(outDir, name, "metrics.jsonl"), history.map((h) => JSON.stringify(h)).join("\n") + "\n");
-        console.error(`${name}: test acc ${(100 * last.testAccuracy).toFixed(2)}%, train acc ${(100 * last.trainAccuracy).toFixed(2)}% ` +
-          `(${((performance.now() - started) / 60000).toFixed(1)} min so far)`);
-      }
-    }
-  }
-}
-
-interface Result { model: string; alpha: number; seed: number; last: EpochRecord; history: EpochRecord[] }
-const results: Result[] = [];
-for (const model of models) {
-  for (const alpha of alphas) {
-    for (const seed of seeds) {
-      const file = join(outDir, runName(model, alpha, seed), "metrics.jsonl");
-      const text = await readFile(file, "utf8").catch(() => {
-        throw new Error(`powergrad: no run ${runName(model, alpha, seed)} (${file} is missing); train it first`);
-      });
-      const history = text.trim().split("\n").map((line) => JSON.parse(line) as EpochRecord);
-      results.push({ model, alpha, seed, last: history[history.length - 1], history });
-    }
-  }
-}
-
-const meanStd = (xs: number[]) => {
-  const m = xs.reduce((a, b) => a + b, 0) / xs.length;
-  const s = Math.sqrt(xs.reduce((a, b) => a + (b - m) ** 2, 0) / Math.max(1, xs.length - 1));
-  return { m, s };
-};
-const fmt = (xs: number[], scale = 1, digits = 2) => {
-  const { m, s } = meanStd(xs.map((x) => x * scale));
-  return `${m.toFixed(digits)} ± ${s.toFixed(digits)}`;
-};
-const rows = ["| model | α | train acc % | test acc % | train loss | test loss |", "|---|---|---|---|---|---|"];
-for (const model of models) {
-  for (const alpha of alphas) {
-    const rs = results.filter((r) => r.model === model && r.alpha === alpha).map((r) => r.last);
-    rows.push(`| ${model} | ${alpha === 1 ? "1 (baseline)" : alpha} | ${fmt(rs.map((r) => r.trainAccuracy), 100)} | ` +
-      `${fmt(rs.map((r) => r.testAccuracy), 100)} | ${fmt(rs.map((r) => r.trainLoss), 1, 4)} | ${fmt(rs.map((r) => r.testLoss), 1, 4)} |`);
-  }
-}
-const table = rows.join("\n");
-const command = `node build/powergrad.mjs ${args.join(" ")}`.trim();
-console.log(`${table}\n\n${seeds.length} seeds per row, ${epochs} epochs on the first ${subsetSize} training images, ` +
-  `tested on the first ${testSubsetSize}, batch ${batchSize}; ` +
-  (reportOnly ? "read back from the runs' files." : `${threads} threads, ${((performance.now() - started) / 60000).toFixed(1)} min in this process.`) +
-  `\nCommand: ${command}`);
-// One overlay per α, averaged over seeds, so the plot stays readable.
-const runs = models.flatMap((model) => alphas.map((alpha) => {
-  const group = results.filter((r) => r.model === model && r.alpha === alpha);
-  const history = group[0].history.map((_, e) => {
-    const avg = (key: keyof EpochRecord) => group.reduce((a, r) => a + (r.history[e][key] as number), 0) / group.length;
-    return { epoch: e + 1, trainLoss: avg("trainLoss"), testLoss: avg("testLoss"), trainAccuracy: avg("trainAccuracy"), testAccuracy: avg("testAccuracy") };
+function numbers(flag: string, values: string[]): number[] {
+  return values.map((v) => {
+    const n = Number(v);
+    if (v.trim() === "" || !Number.isFinite(n)) throw new UsageError(`--${flag}: "${v}" is not a number`);
+    return n;
   });
-  return { name: `${model} α=${alpha} (mean of ${group.length} seeds)`, history };
-}));
-await writeAtomic(join(outDir, "powergrad.svg"), rg.io.renderCurves(runs));
-await writeAtomic(join(outDir, "table.md"), `${table}\n\nCommand: \`${command}\`\n`);
-await rg.setThreads(1); // let Deno exit: it stays alive while workers exist
+}
+
+function gridSpec(flags: ReturnType<typeof parseFlags>): GridSpec {
+  const list = (name: string) => (typeof flags[name] === "string" ? (flags[name] as string).split(",") : flags[name] as string[]);
+  const alphas = numbers("alphas", list("alphas"));
+  const bad = alphas.find((a) => !(a > 0 && a <= 1));
+  if (bad !== undefined) throw new UsageError(`--alphas: α must be in (0, 1], got ${bad}`);
+  const seeds = numbers("seeds", list("seeds"));
+  if (seeds.some((s) => !Number.isInteger(s) || s < 0)) throw new UsageError(`--seeds: seeds are integers ≥ 0, got ${seeds.join(",")}`);
+  return {
+    rows: list("rows").map((text) => parseRow(text, flags.epochs as number)),
+    alphas,
+    seeds,
+    recipe: {
+      dataset: flags.dataset as string, subset: flags.subset as number, testSubset: flags["test-subset"] as number,
+      batchSize: flags["batch-size"] as number, lr: flags.lr as number, augment: flags.augment as "none" | "standard",
+    },
+  };
+}
+
+async function main(argv: string[]): Promise<number> {
+  if (argv.includes("--help")) {
+    process.stdout.write(helpText("powergrad grid", "train, resume or report the PowerGrad grid (bench/powergrad.ts)", FLAGS));
+    return 0;
+  }
+  const flags = parseFlags(argv, FLAGS);
+  const spec = gridSpec(flags);
+  const outDir = flags.out as string;
+  const log = (line: string) => process.stderr.write(`[${new Date().toISOString()} pid ${process.pid}] ${line}\n`);
+  if (flags.report) {
+    const report = buildReport(spec, outDir, `node build/powergrad.mjs ${argv.join(" ")}`);
+    await writeAtomic(join(outDir, "report.md"), report.markdown);
+    for (const [name, svg] of report.plots) await writeAtomic(join(outDir, name), svg);
+    process.stdout.write(report.markdown);
+    log(`report: ${report.finished} of ${report.total} runs finished; report.md and ${report.plots.size} plot(s) in ${outDir}`);
+    return 0;
+  }
+  if (flags.export) {
+    const copied = await exportResults(spec, outDir, flags.export as string);
+    log(`export: copied ${copied} finished run(s) of ${orderedRuns(spec).length} to ${flags.export}`);
+    return 0;
+  }
+  installNodeThreads();
+  const threads = await rg.setThreads(flags.threads as number);
+  const { recipe } = spec;
+  const data = await loadData(recipe.dataset, flags.data as string | undefined, 0);
+  const first = (set: rg.data.Dataset, n: number) => (n < set.n ? rg.data.subset(set, Array.from({ length: n }, (_, i) => i)) : set);
+  log(`grid of ${orderedRuns(spec).length} runs in ${outDir}, ${threads} thread(s)`);
+  await work({
+    spec, outDir, pollSeconds: flags.poll as number, log,
+    data: { ...data, train: first(data.train, recipe.subset), test: first(data.test, recipe.testSubset) },
+  });
+  log("every run of the grid has finished");
+  await rg.setThreads(1); // let Deno exit: it stays alive while workers exist
+  return 0;
+}
+
+try {
+  process.exitCode = await main(process.argv.slice(2));
+} catch (error) {
+  if (!(error instanceof rg.RetrogradError)) throw error;
+  process.stderr.write(`powergrad: ${error.message}\n`);
+  process.exitCode = error instanceof UsageError || error instanceof GridError ? 2 : 1;
+}

@@ -88,7 +88,8 @@ interface ModelResult {
   submitsPerStep?: number;
 }
 
-async function model(name: string, batch: number, repeats: number, trainOnly: boolean) {
+/** The benchmarked training step: `name` on random 3×32×32 images, SGD with momentum and weight decay. */
+export function trainingStep(name: string, batch: number) {
   rg.manualSeed(0);
   const net = rg.models.createModel(name, { inChannels: 3, numClasses: 10, imageSize: 32 });
   const opt = new rg.optim.SGD(net.parameters(), { lr: 0.01, momentum: 0.9, weightDecay: 5e-4 });
@@ -99,6 +100,16 @@ async function model(name: string, batch: number, repeats: number, trainOnly: bo
     rg.crossEntropy(net.forward(x), labels).backward();
     opt.step();
   });
+  const dispose = () => {
+    net.dispose();
+    for (const buffer of opt.stateDict().values()) buffer.dispose();
+    x.dispose();
+  };
+  return { net, x, step, dispose };
+}
+
+async function model(name: string, batch: number, repeats: number, trainOnly: boolean) {
+  const { net, x, step, dispose } = trainingStep(name, batch);
   const backend = rg.getBackend() as { stats?: () => { dispatches: number; submits: number } };
   const before = rg.memory().bytesInUse;
   rg.getBackend().resetPeak();
@@ -114,9 +125,7 @@ async function model(name: string, batch: number, repeats: number, trainOnly: bo
     net.eval();
     inferImagesPerSec = batch / await time(repeats, () => rg.noGrad(() => net.forward(x).dispose()));
   }
-  net.dispose();
-  for (const buffer of opt.stateDict().values()) buffer.dispose();
-  x.dispose();
+  dispose();
   return {
     trainImagesPerSec: batch / trainSeconds, inferImagesPerSec, peakStepMiB,
     ...(s0 && s1 ? { dispatchesPerStep: s1.dispatches - s0.dispatches, submitsPerStep: s1.submits - s0.submits } : {}),
@@ -149,6 +158,9 @@ function torchRef(threads: number, models: [string, number][], sizes: number[], 
 const fmt = (x: number | undefined, digits = 1) => x === undefined ? "-" : x.toFixed(digits);
 const ratio = (a: number | undefined, b: number | undefined) => a !== undefined && b ? `${(a / b).toFixed(2)}×` : "-";
 
+/** The error class of the retrograd this bench runs (dist/bench.mjs bundles its own copy). */
+export const BenchErrorBase = rg.RetrogradError;
+
 export async function runBench(args: readonly string[]) {
   installNodeThreads(); // no-ops under Deno, which has web Workers and relaxed SIMD
   enableNodeRelaxedSimd();
@@ -168,7 +180,11 @@ export async function runBench(args: readonly string[]) {
   const models = arg("models", arg("model", "resnet20,resnet18")).split(",").filter(Boolean)
     .map((m): [string, number] => [m, Number(arg("batch", String(DEFAULT_BATCH[m] ?? 32)))]);
   const sizes = arg("sizes", onGpu ? "1024,4096" : "256,1024").split(",").filter(Boolean).map(Number);
-  const threadCounts = onGpu ? [1] : arg("threads", "1,2").split(",").map(Number);
+  const threadList = arg("threads", "1,2") ?? "";
+  const threadCounts = onGpu ? [1] : threadList.split(",").map(Number);
+  if (!threadCounts.every((n) => Number.isInteger(n) && n >= 1)) {
+    throw new rg.ValueError(`bench --threads: must be a comma-separated list of integers ≥ 1, got ${JSON.stringify(threadList)}`);
+  }
   const vsTorch = args.includes("--vs-torch") && !onGpu;
   const vsTfjs = args.includes("--vs-tfjs") && !onGpu;
 

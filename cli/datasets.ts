@@ -3,7 +3,7 @@
  * directory), read both splits, and know its normalisation constants. `synthetic` exists
  * only when asked for by name.
  */
-import { DatasetError, datasetSpec, loadDataset, locateDataset, synthetic, type Dataset } from "../src/data/index.ts";
+import { DatasetError, datasetSpec, loadDataset, locateDataset, synthetic, type Dataset, type Split } from "../src/data/index.ts";
 import { cacheDir, nodeFs } from "./files.ts";
 import { downloadDataset } from "./download.ts";
 
@@ -29,17 +29,32 @@ export interface LoadedData {
 /**
  * Load both splits of `name`: from --data, the cache or the system dataset directory; if it is
  * in none of them, download it into the cache. With no network, the error says where we looked
- * and why the download failed.
+ * and why the download failed. A test split without images is a DatasetError.
  */
 export async function loadData(
   name: string, explicitPath: string | undefined, seed: number, log: { write(s: string): void } = process.stderr,
 ): Promise<LoadedData> {
+  const { train, test, mean, std } = await loadSplits(name, explicitPath, seed, ["train", "test"], log);
+  return { train: train!, test: test!, mean, std };
+}
+
+/** Only the test split (what `eval` needs): the training files are neither read nor decompressed. */
+export async function loadTestData(
+  name: string, explicitPath: string | undefined, log: { write(s: string): void } = process.stderr,
+): Promise<{ test: Dataset; mean: number[]; std: number[] }> {
+  const { test, mean, std } = await loadSplits(name, explicitPath, 0, ["test"], log);
+  return { test: test!, mean, std };
+}
+
+async function loadSplits(
+  name: string, explicitPath: string | undefined, seed: number, splits: Split[], log: { write(s: string): void },
+): Promise<Partial<Record<Split, Dataset>> & { mean: number[]; std: number[] }> {
   const { mean, std } = NORMALISATION[name];
   if (name === "synthetic") {
     const spec = { channels: 1, height: 28, width: 28, classes: 10 };
-    return { train: synthetic({ ...spec, n: 2048, seed }), test: synthetic({ ...spec, n: 512, seed: seed + 1 }), mean, std };
+    return { train: synthetic({ ...spec, n: 2048, seed }), test: synthetic({ ...spec, n: 512, seed, split: "test" }), mean, std };
   }
-  const where = { explicitPath, cacheDir: cacheDir() };
+  const where = { explicitPath, cacheDir: cacheDir(), splits };
   try {
     await locateDataset(name, where, nodeFs);
   } catch (notFound) {
@@ -50,9 +65,10 @@ export async function loadData(
       throw new DatasetError(`${notFound.message}\nA download was tried and failed: ${(failed as Error).message}`);
     }
   }
-  const [train, test] = await Promise.all([
-    loadDataset(name, "train", where, nodeFs),
-    loadDataset(name, "test", where, nodeFs),
-  ]);
-  return { train, test, mean, std };
+  const loaded = await Promise.all(splits.map((split) => loadDataset(name, split, where, nodeFs)));
+  const out: Partial<Record<Split, Dataset>> = Object.fromEntries(splits.map((split, i) => [split, loaded[i]]));
+  if (out.test && out.test.n === 0) {
+    throw new DatasetError(`dataset ${name}: no test images (its test split, ${out.test.name ?? "test"}, is empty); nothing to evaluate on`);
+  }
+  return { ...out, mean, std };
 }

@@ -58,10 +58,13 @@ function convert(flag: Flag, raw: string): string | number | boolean | string[] 
   }
 }
 
-/** Parse argv against `flags`; positional arguments are returned under "_". */
-export function parseFlags(argv: readonly string[], flags: readonly Flag[]): FlagValues & { _: string[] } {
+/**
+ * Parse argv against `flags`; positional arguments are returned under "_", and the names of
+ * the flags given on the command line (not defaulted) under "_given".
+ */
+export function parseFlags(argv: readonly string[], flags: readonly Flag[]): FlagValues & { _: string[]; _given: string[] } {
   const byName = new Map(flags.map((f) => [f.name, f]));
-  const values: FlagValues & { _: string[] } = { _: [] };
+  const values: FlagValues & { _: string[]; _given: string[] } = { _: [], _given: [] };
   for (const f of flags) values[f.name] = f.default;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
@@ -81,6 +84,7 @@ export function parseFlags(argv: readonly string[], flags: readonly Flag[]): Fla
       const hint = closest && editDistance(name, closest) <= 3 ? ` (did you mean --${closest}?)` : "";
       throw new UsageError(`unknown flag --${name}${hint}; see --help`);
     }
+    values._given.push(name);
     if (flag.type === "boolean" && inline === undefined) {
       values[name] = true;
       continue;

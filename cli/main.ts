@@ -9,6 +9,7 @@ import { train, TRAIN_FLAGS } from "./train.ts";
 import { EVAL_FLAGS, evalCommand } from "./eval.ts";
 import { plot, PLOT_FLAGS } from "./plot.ts";
 import { RetrogradError } from "../src/errors.ts";
+import { setThreads } from "../src/backend/cpu/threads.ts";
 import { installNodeThreads } from "./node_threads.ts";
 import { enableNodeRelaxedSimd } from "./node_wasm.ts";
 
@@ -26,8 +27,14 @@ const COMMANDS: Record<string, Command> = {
     summary: "throughput benchmark (as npm run bench): bench [--threads 1,2] [--models resnet20,resnet18] [--vs-torch] [--vs-tfjs] [--backend webgpu]",
     flags: [],
     run: async (flags) => {
-      const { runBench } = await loadBench();
-      process.stdout.write(JSON.stringify(await runBench(flags._), null, 2) + "\n");
+      const { runBench, BenchErrorBase } = await loadBench();
+      try {
+        process.stdout.write(JSON.stringify(await runBench(flags._), null, 2) + "\n");
+      } catch (error) {
+        // The bench bundle has its own copy of the error classes: answer its errors as ours.
+        if (error instanceof BenchErrorBase) throw new RetrogradError(error.message);
+        throw error;
+      }
       return 0;
     },
   },
@@ -62,15 +69,16 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(helpText(name, command.summary, command.flags));
     return 0;
   }
-  if (name === "bench") return command.run({ _: rest });
   try {
-    return await command.run(parseFlags(rest, command.flags));
+    return await command.run(name === "bench" ? { _: rest, _given: [] } : parseFlags(rest, command.flags));
   } catch (error) {
     if (error instanceof RetrogradError) {
       process.stderr.write(`retrograd ${name}: ${error.message}\n`);
       return error instanceof UsageError ? 2 : 1;
     }
     throw error;
+  } finally {
+    await setThreads(1); // stop the workers, or Deno keeps the process alive after a failure too
   }
 }
 

@@ -3,13 +3,15 @@
  * training step of the model on a batch of the run's shape, choose a recomputation plan whose
  * predicted peak fits the budget (a budget no plan fits is refused, naming the smallest that
  * does), print it and train through it. The plan and its predicted peak go to config.json (a
- * resumed run reuses them), the measured peak to the step records of metrics.jsonl. Evaluation
- * then runs at the training batch size, so that it stays inside the budget too.
+ * resumed run reads them back, checked, and trains through the same plan), the measured peak
+ * to the step records of metrics.jsonl. Evaluation then runs at the training batch size, so
+ * that it stays inside the budget too.
  */
 import * as rg from "../src/mod.ts";
 import type { Module } from "../src/nn/module.ts";
 import type { Dataset } from "../src/data/dataset.ts";
 import type { TrainConfig } from "../src/train/index.ts";
+import type { Fields } from "../src/io/fields.ts";
 import { type Flag, type FlagValues, UsageError } from "./flags.ts";
 
 const MiB = 2 ** 20;
@@ -23,6 +25,22 @@ export const MEMORY_FLAGS: Flag[] = [
 export interface MemorySettings {
   budgetMiB: number;
   plan: rg.recompute.PlanSummary;
+}
+
+/** config.json's `memory`, checked field by field (a CheckpointError names a bad one). */
+export function readMemorySettings(f: Fields): MemorySettings {
+  const p = f.object("plan");
+  const nonNegative = (name: string) => p.number(name, { min: 0 });
+  return {
+    budgetMiB: f.number("budgetMiB", { min: Number.MIN_VALUE }),
+    plan: {
+      method: p.string("method", rg.recompute.PLAN_METHODS), budgetBytes: nonNegative("budgetBytes"),
+      segments: p.objects("segments").map((s) => ({ start: s.int("start"), end: s.int("end"), recompute: s.boolean("recompute"), blocks: s.strings("blocks") })),
+      predictedPeakBytes: nonNegative("predictedPeakBytes"), keepAllPeakBytes: nonNegative("keepAllPeakBytes"),
+      smallestFeasibleBytes: nonNegative("smallestFeasibleBytes"), extraForwardFlops: nonNegative("extraForwardFlops"), forwardFlops: nonNegative("forwardFlops"),
+      backend: p.string("backend"), inputShape: p.numbers("inputShape"),
+    },
+  };
 }
 
 /** The plan's part of a run: the model to train, and the peak measured step by step. */

@@ -1,7 +1,8 @@
 /**
  * Progress for `retrograd train`: on a terminal a live bar per epoch (step/total, images/s,
  * loss, accuracy, ETA) redrawn in place; off a terminal one plain line every few seconds, so
- * logs stay readable. Then a final table of the epochs.
+ * logs stay readable. With a step budget (--steps) the count, the bar and the ETA are over
+ * that budget instead of the epoch. Then a final table of the epochs.
  */
 import type { EpochRecord, StepRecord } from "../src/train/index.ts";
 
@@ -22,19 +23,22 @@ export class Progress {
     private readonly out: { write(s: string): void; isTTY?: boolean },
     private readonly epochs: number,
     private readonly quiet: boolean,
+    /** The step budget (0: none; the counts are per epoch). */
+    private readonly totalSteps = 0,
     private readonly intervalMs = 5000,
   ) {}
 
   step(r: StepRecord): void {
     if (this.quiet) return;
-    // Images left in this epoch at the current rate.
-    const etaSeconds = r.imagesPerSec > 0 ? ((r.batches - r.batch) * r.batchSize) / r.imagesPerSec : NaN;
-    const stats = `${r.batch}/${r.batches}  ${r.imagesPerSec.toFixed(0)} img/s  loss ${r.loss.toFixed(4)}  acc ${pct(r.accuracy)}`;
+    const [done, total] = this.totalSteps > 0 ? [r.step, this.totalSteps] : [r.batch, r.batches];
+    // Images left in the epoch (or the step budget) at the current rate.
+    const etaSeconds = r.imagesPerSec > 0 ? ((total - done) * r.batchSize) / r.imagesPerSec : NaN;
+    const stats = `${done}/${total}  ${r.imagesPerSec.toFixed(0)} img/s  loss ${r.loss.toFixed(4)}  acc ${pct(r.accuracy)}`;
     const now = Date.now();
     if (this.out.isTTY) {
-      if (now - this.lastPrint < 100 && r.batch < r.batches) return;
+      if (now - this.lastPrint < 100 && done < total) return;
       const width = 24;
-      const filled = Math.round((width * r.batch) / r.batches);
+      const filled = Math.round((width * done) / total);
       this.out.write(`\r\x1b[2Kepoch ${r.epoch}/${this.epochs} [${"#".repeat(filled)}${".".repeat(width - filled)}] ${stats}  ETA ${clock(etaSeconds)}`);
     } else if (now - this.lastPrint >= this.intervalMs) {
       this.out.write(`epoch ${r.epoch}/${this.epochs} step ${stats}  ETA ${clock(etaSeconds)}\n`);

@@ -1,24 +1,34 @@
 /**
  * `retrograd train`: train a model on a dataset with SGD, showing progress, writing
  * config.json, metrics.jsonl, checkpoint.safetensors (atomically, every epoch and on
- * Ctrl-C) and curves.svg to --out, and resuming from --resume DIR exactly where it stopped.
- * With no flags: ResNet-20 on Fashion-MNIST, the product's main job.
+ * SIGINT/SIGTERM) and curves.svg to --out (run_dir.ts: a new run needs an empty one), and
+ * resuming from --resume DIR exactly where it stopped, with that run's own settings. A
+ * diverging run stops with its last checkpoint intact. With no flags: ResNet-20 on
+ * Fashion-MNIST, the product's main job.
  */
-import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import * as rg from "../src/mod.ts";
 import { MODEL_NAMES } from "../src/nn/models/index.ts";
 import { Trainer, type EpochRecord, type TrainConfig } from "../src/train/index.ts";
 import { type Flag, type FlagValues, UsageError } from "./flags.ts";
 import { append, readBytes, writeAtomic } from "./files.ts";
+import { openNewRun, openRunToResume, readMetricsLog, type RunSettings } from "./run_dir.ts";
+import { StopSignals } from "./signals.ts";
 import { DATASET_NAMES, loadData } from "./datasets.ts";
 import { finalTable, Progress } from "./progress.ts";
 import { selectBackend } from "./backend.ts";
 import { VERSION, runtimeName } from "./runtime.ts";
-import { MEMORY_FLAGS, type MemorySettings, setUpMemoryPlan } from "./memory.ts";
+import { MEMORY_FLAGS, setUpMemoryPlan } from "./memory.ts";
+
+/** The model's width multiplier; `eval` takes it too, to rebuild the architecture of a run's weights. */
+export const WIDTH_FLAG: Flag = {
+  name: "width", type: "number", default: 1, min: 0, exclusiveMin: true,
+  help: "width multiplier of the model's layers (1: the published architecture; 0.25: ResNet-20 with 4/8/16 channels)",
+};
 
 export const TRAIN_FLAGS: Flag[] = [
   { name: "model", type: "string", default: "resnet20", choices: MODEL_NAMES, help: "model to train" },
+  WIDTH_FLAG,
   { name: "dataset", type: "string", default: "fashion-mnist", choices: DATASET_NAMES, help: "dataset by name" },
   { name: "data", type: "string", default: undefined, help: "directory holding the dataset files (else the cache, then /usr/share/datasets/<name>)" },
   { name: "epochs", type: "int", default: 2, min: 1, help: "training epochs" },
@@ -40,8 +50,10 @@ export const TRAIN_FLAGS: Flag[] = [
   { name: "deterministic", type: "boolean", default: true, help: "plain SIMD128 kernels: the same bits on every runtime and machine (false: relaxed-SIMD fused multiply-add where supported, faster; still the same bits for any thread count)" },
   { name: "init", type: "string", default: undefined, help: "initial weights: a safetensors state dict with PyTorch names" },
   { name: "out", type: "string", default: undefined, help: "output directory (default runs/<model>-<dataset>-<seed>)" },
-  { name: "resume", type: "string", default: undefined, help: "continue the run in this directory from its checkpoint" },
+  { name: "resume", type: "string", default: undefined, help: "continue the run in this directory from its checkpoint, with its own settings (only --backend, --threads, --json and --data may be given too)" },
+  { name: "overwrite", type: "boolean", default: false, help: "start this run in a non-empty --out, replacing the run files there (else refused)" },
   { name: "save-every", type: "int", default: 50, min: 1, help: "write a step record to metrics.jsonl every N steps" },
+  { name: "on-nonfinite", type: "string", default: "stop", choices: ["stop", "skip"], help: "a step whose loss or gradient norm is NaN or infinite: stop (exit 1, the last checkpoint kept, no model written) or skip its update (counted in metrics)" },
   { name: "json", type: "boolean", default: false, help: "print a machine-readable summary on stdout (progress goes to stderr)" },
   ...MEMORY_FLAGS,
 ];
@@ -64,44 +76,43 @@ function configFrom(flags: FlagValues, mean: number[], std: number[]): TrainConf
     augment: flags.augment as TrainConfig["augment"],
     mean, std,
     evalBatchSize: 500,
+    onNonFinite: flags["on-nonfinite"] as TrainConfig["onNonFinite"],
   };
 }
 
-interface RunSettings {
-  model: string;
-  dataset: string;
-  data?: string;
-  init?: string;
-  saveEvery: number;
-  /** Plain kernels (absent in runs written before the flag existed: they were). */
-  deterministic?: boolean;
-  train: TrainConfig;
-  runtime: string;
-  version: string;
-  backend: string;
-  /** The recomputation plan under --memory-budget. */
-  memory?: MemorySettings;
-}
+/** Flags a resumed run may take: where and how it computes, not what it computes. */
+const RESUME_FLAGS = ["resume", "backend", "threads", "json", "data"];
 
-export async function train(flags: FlagValues): Promise<number> {
+export async function train(flags: FlagValues & { _given?: string[] }): Promise<number> {
   const log = flags.json ? process.stderr : process.stdout;
   const resumeDir = flags.resume as string | undefined;
   let settings: RunSettings;
   let outDir: string;
+  let checkpointBytes: Uint8Array | undefined;
   if (resumeDir) {
+    const refused = (flags._given ?? []).filter((f) => !RESUME_FLAGS.includes(f));
+    if (refused.length > 0) {
+      throw new UsageError(
+        `--resume continues a run with the settings in its config.json; ${refused.map((f) => `--${f}`).join(", ")} cannot be given with it ` +
+          `(it takes only ${RESUME_FLAGS.slice(1).map((f) => `--${f}`).join(", ")}). To change them, start a new run from its weights: ` +
+          `--init ${join(resumeDir, "model.safetensors")} (or its checkpoint's model part) --out NEW_DIR`,
+      );
+    }
     outDir = resumeDir;
-    settings = JSON.parse(await readFile(join(resumeDir, "config.json"), "utf8").catch(() => {
-      throw new UsageError(`--resume ${resumeDir}: no config.json there (is it a retrograd run directory?)`);
-    }));
+    ({ settings, checkpoint: checkpointBytes } = await openRunToResume(resumeDir, log));
+    if (flags.data !== undefined) settings.data = flags.data as string; // the files may have moved
   } else {
     outDir = (flags.out as string | undefined) ?? join("runs", `${flags.model}-${flags.dataset}-seed${flags.seed}`);
     settings = {
-      model: flags.model as string, dataset: flags.dataset as string, data: flags.data as string | undefined,
+      model: flags.model as string, width: flags.width as number, dataset: flags.dataset as string, data: flags.data as string | undefined,
       init: flags.init as string | undefined, saveEvery: flags["save-every"] as number,
       deterministic: flags.deterministic as boolean,
       train: configFrom(flags, [], []), runtime: runtimeName(), version: VERSION, backend: (flags.backend as string | undefined) ?? "cpu",
     };
+    // Checked before the data is loaded: a bad --out or --init should not cost a minute first.
+    await openNewRun(outDir, flags.overwrite as boolean, log);
   }
+  const initBytes = settings.init && !resumeDir ? await readBytes(settings.init, "--init") : undefined;
 
   // On --resume, an explicit --backend wins (e.g. continuing on the CPU after a GPU failure).
   const backend = await selectBackend((flags.backend as string | undefined) ?? settings.backend);
@@ -111,46 +122,42 @@ export async function train(flags: FlagValues): Promise<number> {
   const data = await loadData(settings.dataset, settings.data, settings.train.seed);
   settings.train.mean = data.mean;
   settings.train.std = data.std;
-  log.write(`retrograd ${VERSION} (${runtimeName()}, ${backend} backend, ${threads} thread${threads > 1 ? "s" : ""}${deterministic ? "" : ", relaxed SIMD"}): ${settings.model} on ${settings.dataset} ` +
+  log.write(`retrograd ${VERSION} (${runtimeName()}, ${backend} backend, ${threads} thread${threads > 1 ? "s" : ""}${deterministic ? "" : ", relaxed SIMD"}): ${settings.model}${(settings.width ?? 1) === 1 ? "" : ` (width ${settings.width})`} on ${settings.dataset} ` +
     `(${data.train.n} train / ${data.test.n} test images, ${data.train.channels}×${data.train.height}×${data.train.width}), output ${outDir}\n`);
 
   rg.manualSeed(settings.train.seed);
   const model = rg.models.createModel(settings.model, {
-    inChannels: data.train.channels, numClasses: data.train.classes, imageSize: data.train.height,
+    inChannels: data.train.channels, numClasses: data.train.classes, imageSize: data.train.height, widthMultiplier: settings.width ?? 1,
   });
-  if (settings.init) {
-    model.loadStateDict(rg.io.readSafetensors(await readBytes(settings.init), settings.init));
-  }
+  if (initBytes) model.loadStateDict(rg.io.readSafetensors(initBytes, settings.init));
   const memory = setUpMemoryPlan(model, resumeDir ? {} : flags, settings.memory, data.train, settings.train, log);
   if (memory) settings.memory = memory.settings;
   const trainer = new Trainer(memory?.model ?? model, data.train, data.test, settings.train);
   const checkpointPath = join(outDir, "checkpoint.safetensors");
   const metricsPath = join(outDir, "metrics.jsonl");
 
-  if (resumeDir) {
-    trainer.resume(await readBytes(checkpointPath), checkpointPath);
+  if (checkpointBytes) {
+    const saved = trainer.resume(checkpointBytes, checkpointPath);
+    const differing = (Object.keys({ ...saved, ...settings.train }) as (keyof TrainConfig)[])
+      .filter((k) => JSON.stringify(saved[k]) !== JSON.stringify(settings.train[k]))
+      .map((k) => `${k} ${JSON.stringify(saved[k])} there, ${JSON.stringify(settings.train[k])} in config.json`);
+    if (differing.length > 0) {
+      throw new rg.CheckpointError(`${checkpointPath} was written by a run with other settings than ${join(outDir, "config.json")}: ${differing.join("; ")}`);
+    }
     // Drop metric records written after the checkpoint, so the log equals an uninterrupted run's.
-    const history = trainer.history;
-    const lines = (await readFile(metricsPath, "utf8").catch(() => "")).split("\n").filter(Boolean);
-    const keep = lines.filter((l) => JSON.parse(l).step <= trainer.step).join("\n");
-    await writeAtomic(metricsPath, keep ? keep + "\n" : "");
-    log.write(`resumed at step ${trainer.step} (${history.length} epochs done)\n`);
+    const records = await readMetricsLog(metricsPath, log);
+    const keep = records.filter(({ record }) => typeof record.step === "number" && record.step <= trainer.step).map(({ line }) => line);
+    await writeAtomic(metricsPath, keep.length ? keep.join("\n") + "\n" : "");
+    log.write(`resumed at step ${trainer.step} (${trainer.history.length} epochs done)\n`);
   } else {
     await writeAtomic(join(outDir, "config.json"), JSON.stringify(settings, null, 2) + "\n");
     await writeAtomic(metricsPath, "");
   }
 
-  let interrupted = false;
-  const onSigint = () => {
-    if (interrupted) process.exit(130); // a second Ctrl-C: stop now
-    interrupted = true;
-    log.write("\ninterrupt: finishing this step and saving a checkpoint (Ctrl-C again to quit at once)\n");
-  };
-  process.on("SIGINT", onSigint);
-
+  const signals = new StopSignals(log);
   // With --steps the run's length in epochs is what the step budget spans, not --epochs.
   const epochs = settings.train.steps > 0 ? Math.ceil(settings.train.steps / trainer.loader.numBatches) : settings.train.epochs;
-  const progress = new Progress(log, epochs, false);
+  const progress = new Progress(log, epochs, false, settings.train.steps);
   const saveCurves = (history: readonly EpochRecord[]) =>
     writeAtomic(join(outDir, "curves.svg"), rg.io.renderCurves([{ name: `${settings.model} ${settings.dataset}`, history }]));
   // A GPU failure (device lost, out of memory) ends the run; say how to go on without the GPU.
@@ -163,7 +170,15 @@ export async function train(flags: FlagValues): Promise<number> {
     try {
       return await trainer.run(...args);
     } catch (error) {
-      if (error instanceof rg.WebGPUError) {
+      if (error instanceof rg.DivergenceError) {
+        await append(metricsPath, rg.io.stringifyRecord({ type: "diverged", step: error.step, epoch: error.epoch, lastFiniteLoss: error.lastFiniteLoss }) + "\n");
+        throw new rg.DivergenceError(`${error.message}.\n` + (checkpointed
+          ? `The last checkpoint (${checkpointPath}) is as it was; no model was written.`
+          : "No checkpoint was written yet, and no model.") +
+          " Lower --lr, or pass --on-nonfinite skip to skip such steps.", error.step, error.epoch, error.lastFiniteLoss);
+      }
+      // The GPU's out-of-memory error is the class every backend raises, no longer a WebGPUError.
+      if (error instanceof rg.WebGPUError || (error instanceof rg.OutOfMemoryError && backend !== "cpu")) {
         throw new rg.RetrogradError(`${error.message}\n` + (checkpointed
           ? `The last checkpoint (${checkpointPath}) is intact; continue on the CPU with: retrograd train --resume ${outDir} --backend cpu`
           : "No checkpoint was written yet (one is written at every epoch end); start the run again with --backend cpu"));
@@ -175,22 +190,22 @@ export async function train(flags: FlagValues): Promise<number> {
     onStep: async (r) => {
       memory?.afterStep();
       progress.step(r);
-      if (r.step % settings.saveEvery === 0) await append(metricsPath, JSON.stringify({ ...r, ...memory?.recordFields() }) + "\n");
+      if (r.step % settings.saveEvery === 0) await append(metricsPath, rg.io.stringifyRecord({ ...r, ...memory?.recordFields() }) + "\n");
     },
     onEpoch: async (r, checkpoint) => {
       memory?.afterEpoch();
       progress.epoch(r);
-      await append(metricsPath, JSON.stringify(r) + "\n");
+      await append(metricsPath, rg.io.stringifyRecord(r) + "\n");
       await saveCheckpoint(checkpoint);
       await saveCurves(trainer.history);
     },
-    shouldStop: () => interrupted,
+    shouldStop: () => signals.requested,
     onInterrupt: async (checkpoint) => {
       await saveCheckpoint(checkpoint);
       log.write(`checkpoint saved to ${checkpointPath}; continue with: retrograd train --resume ${outDir}\n`);
     },
   });
-  process.off("SIGINT", onSigint);
+  signals.dispose();
 
   if (!result.interrupted) {
     await writeAtomic(join(outDir, "model.safetensors"), await rg.io.writeSafetensorsAsync(model.stateDict()));
@@ -200,16 +215,17 @@ export async function train(flags: FlagValues): Promise<number> {
     log.write(`memory: measured peak ${(memory.measuredPeakBytes / 2 ** 20).toFixed(1)} MiB per step, predicted ${(memory.settings.plan.predictedPeakBytes / 2 ** 20).toFixed(1)} MiB, budget ${memory.settings.budgetMiB} MiB\n`);
   }
   const last = result.history[result.history.length - 1];
+  const skippedSteps = result.history.reduce((n, r) => n + r.skippedSteps, 0);
+  if (skippedSteps > 0) log.write(`${skippedSteps} steps skipped: their loss or gradient norm was not finite (--on-nonfinite skip)\n`);
   if (flags.json) {
-    process.stdout.write(JSON.stringify({
-      out: outDir, interrupted: result.interrupted, steps: trainer.step, epochs: result.history.length,
+    process.stdout.write(rg.io.stringifyRecord({
+      out: outDir, interrupted: result.interrupted, steps: trainer.step, epochs: result.history.length, skippedSteps,
       testAccuracy: last?.testAccuracy ?? null, testLoss: last?.testLoss ?? null, history: result.history,
       ...(memory ? { memory: { predictedPeakBytes: memory.settings.plan.predictedPeakBytes, measuredPeakBytes: memory.measuredPeakBytes } } : {}),
     }) + "\n");
   } else if (last && !result.interrupted) { // an interrupted run has no model.safetensors yet
     log.write(`test accuracy ${(100 * last.testAccuracy).toFixed(2)}% after ${trainer.step} steps; weights in ${join(outDir, "model.safetensors")}\n`);
   }
-  await rg.setThreads(1); // stop the workers (Deno keeps a process alive while any exists)
-  return result.interrupted ? 130 : 0;
+  return result.interrupted ? signals.exitCode : 0;
 }
 

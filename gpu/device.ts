@@ -43,6 +43,16 @@ export interface Dispatch {
 }
 
 /**
+ * Watches dispatches while set on a GpuContext (gpu/profiler.ts): each dispatch then gets a
+ * compute pass of its own, begun with the descriptor the observer gives (its timestamp
+ * writes), and the observer adds its commands (query resolves) before each submit.
+ */
+export interface DispatchObserver {
+  passFor(spec: KernelSpec, d: Dispatch): GPUComputePassDescriptor;
+  beforeSubmit(encoder: GPUCommandEncoder): void;
+}
+
+/**
  * Round a byte count up to its size class: 256-byte steps up to 4 KiB, then four classes per
  * power of two, so freed buffers serve similar requests and waste stays under 25 %.
  */
@@ -67,6 +77,7 @@ export class GpuContext {
     maxStorageBufferBindingSize: number;
     maxBufferSize: number;
     maxComputeWorkgroupsPerDimension: number;
+    maxComputeWorkgroupStorageSize: number;
     minUniformBufferOffsetAlignment: number;
   };
 
@@ -95,6 +106,8 @@ export class GpuContext {
 
   dispatches = 0;
   submits = 0;
+  /** Null except while profiling: the normal path pays one test per dispatch for it. */
+  observer: DispatchObserver | null = null;
 
   constructor(readonly device: GPUDevice, private readonly errors: GpuErrors = plainGpuErrors) {
     const l = device.limits;
@@ -102,6 +115,7 @@ export class GpuContext {
       maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
       maxBufferSize: l.maxBufferSize,
       maxComputeWorkgroupsPerDimension: l.maxComputeWorkgroupsPerDimension,
+      maxComputeWorkgroupStorageSize: l.maxComputeWorkgroupStorageSize,
       minUniformBufferOffsetAlignment: l.minUniformBufferOffsetAlignment,
     };
     // Every dispatch gets its own uniform slot (at most 256 bytes of parameters each).
@@ -350,10 +364,15 @@ export class GpuContext {
         ...gpuBuffers.map((buffer, i) => ({ binding: i + 1, resource: { buffer } })),
       ],
     });
+    if (this.observer) {
+      this.endPass();
+      this.pass = this.commandEncoder().beginComputePass(this.observer.passFor(spec, d));
+    }
     const pass = this.computePass();
     pass.setPipeline(pipeline);
     pass.setBindGroup(0, bindGroup);
     pass.dispatchWorkgroups(gx, gy, gz);
+    if (this.observer) this.endPass();
     for (const g of gpuBuffers) this.pendingBuffers.add(g);
     this.pendingDispatches++;
     this.dispatches++;
@@ -382,6 +401,7 @@ export class GpuContext {
   flush(): void {
     if (!this.encoder) return;
     this.endPass();
+    this.observer?.beforeSubmit(this.encoder);
     if (this.uniformCursor > 0) {
       this.device.queue.writeBuffer(this.uniformBuffer, 0, this.uniformArena, 0, this.uniformCursor);
     }

@@ -59,6 +59,22 @@ export const ENTRY_ARGS = `@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_w
   @builtin(local_invocation_index) lid: u32`;
 
 /**
+ * The entry point of a kernel that runs `body` once per index `index` < `count` (a WGSL
+ * expression): one thread per index in workgroups of `size` threads, or, `perWorkgroup`, all
+ * `size` threads of one workgroup per index (the body then shares the work out by `lid`).
+ * The early return depends on the workgroup alone in the second form, so barriers stay legal.
+ */
+export function entryPoint(size: number, index: string, count: string, body: string, perWorkgroup = false): string {
+  const flat = perWorkgroup ? "wid.y * nwg.x + wid.x" : `(wid.y * nwg.x + wid.x) * ${size}u + lid`;
+  return `@compute @workgroup_size(${size})
+fn main(${ENTRY_ARGS}) {
+  let ${index} = ${flat};
+  if (${index} >= ${count}) { return; }
+  ${body}
+}`;
+}
+
+/**
  * A kernel with one thread per element i < P.n (P.n must be the first parameter):
  * `statement` is the WGSL body for element `i`, `helpers` any functions it calls.
  */
@@ -72,12 +88,7 @@ export function elementwiseKernel(
     bindings,
     overrides: extra.overrides,
     code: `${extra.helpers ?? ""}
-@compute @workgroup_size(${LINEAR_WORKGROUP})
-fn main(${ENTRY_ARGS}) {
-  let i = (wid.y * nwg.x + wid.x) * ${LINEAR_WORKGROUP}u + lid;
-  if (i >= P.n) { return; }
-  ${statement}
-}`,
+${entryPoint(LINEAR_WORKGROUP, "i", "P.n", statement)}`,
   };
 }
 
@@ -103,6 +114,19 @@ fn ${name}(v: f32, lid: u32) -> f32 {
 ${reduction("wgSum", (a, b) => `${a} + ${b}`)}
 ${reduction("wgMax", (a, b) => `max(${a}, ${b})`)}`;
 }
+
+/**
+ * NaN tests on the bits, NaN itself, and the ReLU built on them (x <= 0 ? 0 : x, NaN kept, as
+ * in PyTorch and assembly/elementwise.ts). WGSL lets a compiler assume that no float is NaN,
+ * and lavapipe's does fold comparisons accordingly, so `v != v` cannot be trusted to see one;
+ * a kernel that must propagate or detect NaN tests the bits. A NaN (or infinite) constant is
+ * an error in WGSL (Chromium's compiler rejects `bitcast<f32>(0x7fc00000u)`), so NaN is made
+ * from a run-time value.
+ */
+export const NAN_WGSL = `
+fn isNan(v: f32) -> bool { return (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u; }
+fn nanFrom(v: f32) -> f32 { return bitcast<f32>(bitcast<u32>(v) | 0x7fc00000u); }
+fn reluKeepNan(v: f32) -> f32 { return select(0.0, v, v > 0.0 || isNan(v)); }`;
 
 /** The counter-based hash of src/random.ts and assembly/random.ts, in u32 arithmetic (exact). */
 export const RANDOM_WGSL = `

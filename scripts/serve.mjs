@@ -5,6 +5,7 @@
 // names a directory, is a 404. Tests import startServer() and add mounts of their own.
 import { createServer } from "node:http";
 import { open, realpath } from "node:fs/promises";
+import { pipeline } from "node:stream/promises";
 import { extname, join, resolve, sep } from "node:path";
 
 const TYPES = {
@@ -62,8 +63,11 @@ export async function startServer({ port = 8080, host = "127.0.0.1", mounts = DE
       if (req.method === "HEAD") return res.end();
       const stream = handle.createReadStream();
       handle = undefined; // the stream closes it
-      stream.pipe(res);
       if (log) console.log(`200 ${req.method} ${req.url}`);
+      // pipeline, not pipe: when the client goes away mid-download it destroys the file stream,
+      // which closes the file (pipe left it open until garbage collection). The rejection then
+      // says only that the client left.
+      await pipeline(stream, res).catch(() => {});
     } catch {
       fail(404, "not found");
     } finally {

@@ -5,10 +5,12 @@
  *   import * as rg from "./src/mod.ts";            // Deno
  *
  * Tensors and ops at the top level, `rg.nn` for modules, `rg.models` for the zoo,
- * `rg.optim` for optimisers and schedules, `rg.io` for safetensors.
+ * `rg.optim` for optimisers and schedules, `rg.io` for safetensors, `rg.analysis` for
+ * measures of models and logits, `rg.recompute` for memory planning (rg.checkpoint itself is
+ * at the top level).
  */
 export {
-  Tensor, tensor, zeros, ones, full, randn, rand, empty, tidy, keep, type Shape, type GradHook,
+  Tensor, tensor, zeros, ones, full, randn, rand, bernoulli, empty, tidy, keep, type Shape, type GradHook,
 } from "./tensor.ts";
 export {
   noGrad, enableGrad, isGradEnabled, grad, withSavedTensorHooks, type GradOptions, type BackwardOptions, type SavedTensorHooks,
@@ -28,6 +30,7 @@ export * as optim from "./optim/index.ts";
 export * as io from "./io/index.ts";
 export * as data from "./data/index.ts";
 export * as train from "./train/index.ts";
+export * as analysis from "./analysis/index.ts";
 export { checkpoint, isRecomputing, type CheckpointFn } from "./memory/checkpoint.ts";
 export { checkpointSequential, type Block } from "./memory/sequential.ts";
 export { RecomputationError, MemoryBudgetError } from "./memory/errors.ts";

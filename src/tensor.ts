@@ -186,6 +186,13 @@ export class Tensor {
     return this;
   }
 
+  /** Bernoulli draws from the global seeded stream: 1 with probability p, else 0. */
+  bernoulli_(p = 0.5): this {
+    if (!(p >= 0 && p <= 1)) throw new ValueError(`bernoulli_: p must be in [0, 1], got ${p}`);
+    this.backend.random(this.buffer, { kind: "bernoulli", p }, takeDraws(this.size));
+    return this;
+  }
+
   private checkOperand(op: string, other: Tensor): void {
     if (other.size !== this.size) {
       throw new ShapeError(`${op}: operand [${other.shape.join(", ")}] does not match [${this.shape.join(", ")}]`);
@@ -324,6 +331,11 @@ export function randn(shape: Shape, opts: { mean?: number; std?: number } = {}, 
 /** Uniform samples in [low, high) from the global seeded stream. */
 export function rand(shape: Shape, opts: { low?: number; high?: number } = {}, backend?: Backend): Tensor {
   return empty(shape, backend).uniform_(opts.low, opts.high);
+}
+
+/** Bernoulli samples (1 with probability p, else 0) from the global seeded stream. */
+export function bernoulli(shape: Shape, p = 0.5, backend?: Backend): Tensor {
+  return empty(shape, backend).bernoulli_(p);
 }
 
 /** A copy with its own storage, outside the graph. */

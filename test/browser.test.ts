@@ -8,8 +8,9 @@
  * the page shows and loads in Node. Where Chromium offers WebGPU (SwiftShader, a CPU
  * implementation: slow, so 3 small steps) the same run on WebGPU matches the CPU losses to
  * |Δ| ≤ 1e-3 · max(1, |cpu|) (float32, different summation order). A screenshot goes to
- * build/screenshots/browser-after-training.png. It drives another runtime, so it runs once,
- * from the Node pass.
+ * build/screenshots/browser-after-training.png. Runs are waited for while they make
+ * progress, not for a fixed time, so a busy machine makes them slower, never red. It drives
+ * another runtime, so it runs once, from the Node pass.
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
@@ -18,12 +19,16 @@ import { request } from "node:http";
 import type { Browser, Page } from "playwright-core";
 import * as rg from "../src/mod.ts";
 import { chromiumSkipReason, launchChromium, serve, type Served } from "./support/browser.ts";
+import { waitForProgress } from "./support/progress_wait.ts";
 
 const DATA = "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz";
 const skipReason = chromiumSkipReason() ||
   (existsSync(DATA) ? "" : "Fashion-MNIST is not installed (apt-get install -y dataset-fashion-mnist)");
 if (skipReason) console.log(`browser.test: skipped: ${skipReason}`);
 const browserTest = skipReason ? test.skip : test;
+
+/** A run that shows no progress for this long has failed (however long it takes in all). */
+const STALL_MS = 120_000;
 
 let browser: Browser;
 let server: Served;
@@ -62,8 +67,25 @@ interface RunOptions {
   evalImages: number;
   /** CPU threads (default: all the page offers). */
   threads?: number;
-  /** Press Stop once this many steps are done, then Resume. */
+  /** Press Stop as soon as the page shows this many steps, then Resume. */
   stopAt?: number;
+}
+
+/**
+ * Wait until `condition` holds in the page for as long as the run makes progress (steps,
+ * phase, progress bar or message change): a machine busy with other work slows a run down
+ * and must not fail it; a run that stops moving for STALL_MS fails.
+ */
+function whilePageProgresses(what: string, condition: () => boolean): Promise<void> {
+  return waitForProgress({
+    what, stallMs: STALL_MS, pollMs: 250,
+    done: () => page.evaluate(condition),
+    progress: () => page.evaluate(() => {
+      const demo = (globalThis as any).demo;
+      return [demo.phase, demo.losses.length, document.getElementById("message")?.textContent,
+        (document.getElementById("progress") as HTMLProgressElement | null)?.value];
+    }),
+  });
 }
 
 /** Fill in the form, press Train (and Stop/Resume), wait for the end; returns the losses. */
@@ -74,15 +96,28 @@ async function train(o: RunOptions): Promise<{ losses: number[]; testAccuracy: n
   await page.fill("#batch", String(o.batch));
   await page.fill("#eval", String(o.evalImages));
   await page.fill("#threads", String(o.threads ?? await page.evaluate(() => (globalThis as any).demo.threads)));
+  if (o.stopAt !== undefined) {
+    // Stop is pressed by the page itself, in the same task that shows step stopAt: pressed from
+    // the test, it could land after the last step on a busy machine (the button is then off).
+    await page.evaluate((n) => {
+      const observer = new MutationObserver(() => {
+        if ((globalThis as any).demo.losses.length < n) return;
+        observer.disconnect();
+        (document.getElementById("stop") as HTMLButtonElement).click();
+      });
+      observer.observe(document.getElementById("progress-text")!, { childList: true, characterData: true, subtree: true });
+    }, o.stopAt);
+  }
   await page.click("#train");
   if (o.stopAt !== undefined) {
-    await page.waitForFunction((n) => (globalThis as any).demo.losses.length >= n, o.stopAt);
-    await page.click("#stop");
-    await page.waitForFunction(() => (globalThis as any).demo.phase === "stopped");
+    await whilePageProgresses("the run to stop", () => ["stopped", "done", "error"].includes((globalThis as any).demo.phase));
+    const stopped = await page.evaluate(() => (globalThis as any).demo);
+    assert.is(stopped.phase, "stopped", `Stop pressed at step ${o.stopAt} stopped the run (it ended ${stopped.phase} after ${stopped.losses.length} steps)`);
+    assert.ok(stopped.losses.length >= o.stopAt && stopped.losses.length < o.steps, `stopped mid-run, after ${stopped.losses.length} steps`);
     assert.ok(await page.isEnabled("#resume"), "Resume is enabled after Stop");
     await page.click("#resume");
   }
-  await page.waitForFunction(() => ["done", "error"].includes((globalThis as any).demo.phase));
+  await whilePageProgresses("the run to end", () => ["done", "error"].includes((globalThis as any).demo.phase));
   const state = await page.evaluate(() => (globalThis as any).demo);
   assert.is(state.phase, "done", `run ended in ${state.phase}: ${await page.textContent("#message")}`);
   return { losses: state.losses, testAccuracy: state.testAccuracy };
@@ -168,7 +203,7 @@ browserTest("one thread gives exactly the losses of all the page's threads", asy
 });
 
 browserTest("Stop then Resume gives exactly the losses of the uninterrupted run", async () => {
-  const run = await train({ steps: 30, batch: 64, evalImages: 1000, stopAt: 12 });
+  const run = await train({ steps: 30, batch: 64, evalImages: 1000, stopAt: 5 });
   assert.equal(run.losses, cpuLosses);
 });
 

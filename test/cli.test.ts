@@ -181,6 +181,22 @@ realTest("one step from --init weights matches PyTorch: every tensor of model.sa
   }
 });
 
+// Synthetic data: needs no dataset, so only the Deno pass skips it (it spawns Node itself).
+(isDeno ? test.skip : test)("--width: train writes the narrow model, resume keeps its width, eval rebuilds it with --width", () => {
+  const out = join(dir, "narrow");
+  const flags = ["--dataset", "synthetic", "--model", "mlp", "--batch-size", "64", "--threads", "1", "--json"];
+  const stopped = run("node", ["train", ...flags, "--width", "0.25", "--epochs", "2", "--steps", "32", "--out", out]);
+  assert.is(stopped.steps, 32);
+  const config = JSON.parse(readFileSync(join(out, "config.json"), "utf8"));
+  assert.is(config.width, 0.25);
+  const saved = rg.io.readSafetensors(new Uint8Array(readFileSync(join(out, "model.safetensors"))));
+  assert.equal(["layers.0.weight", "layers.3.weight", "layers.6.weight"].map((k) => saved.get(k)!.shape), [[64, 784], [32, 64], [10, 32]]);
+  // A resumed run rebuilds its model from config.json: a width-1 model would not load the checkpoint.
+  assert.is(run("node", ["train", "--resume", out, "--json"]).steps, 32);
+  const evaluated = run("node", ["eval", "--model", "mlp", "--width", "0.25", "--dataset", "synthetic", "--weights", join(out, "model.safetensors"), "--json"]);
+  assert.is(evaluated.testAccuracy, stopped.testAccuracy);
+});
+
 realTest("bad CLI input exits with status 2 and a message naming the flag", () => {
   const r = spawnSync("node", ["dist/cli.mjs", "train", "--lr", "-1"], { encoding: "utf8" });
   assert.is(r.status, 2);

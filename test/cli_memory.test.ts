@@ -3,13 +3,14 @@
  * and its predicted peak are in config.json, every step record carries the measured peak, which
  * equals the prediction from the second step on (the first has no momentum buffers yet during
  * its backward pass); the weights are the bytes of the same run without a budget; a budget below
- * every plan is refused with status 2, naming the flag and the smallest feasible budget. It runs
+ * every plan is refused with status 2, naming the flag and the smallest feasible budget; --resume
+ * trains through the plan config.json recorded, and refuses one that was tampered with. It runs
  * once, from the Node pass of the suite.
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -42,6 +43,15 @@ realTest("--memory-budget: the plan in config.json, measured peaks equal to the 
   const summary = JSON.parse(planned.stdout.trim().split("\n").pop()!);
   assert.equal(summary.memory, { predictedPeakBytes: plan.predictedPeakBytes, measuredPeakBytes: plan.predictedPeakBytes });
   assert.equal(readFileSync(join(dir, "planned", "model.safetensors")), readFileSync(join(dir, "plain", "model.safetensors")), "the same weights");
+
+  // --resume reads the plan back from config.json, checked, and trains through it again.
+  const resumed = spawnSync("node", ["dist/cli.mjs", "train", "--resume", join(dir, "planned"), "--json"], { encoding: "utf8", timeout: 600_000 });
+  assert.is(resumed.status, 0, resumed.stderr);
+  assert.match(resumed.stderr, /memory plan \(optimal, budget 12\.0 MiB/);
+  writeFileSync(join(dir, "planned", "config.json"), JSON.stringify({ ...config, memory: { ...config.memory, plan: { ...plan, method: "fast" } } }));
+  const tampered = spawnSync("node", ["dist/cli.mjs", "train", "--resume", join(dir, "planned")], { encoding: "utf8", timeout: 600_000 });
+  assert.is.not(tampered.status, 0);
+  assert.match(tampered.stderr, /config\.json: memory\.plan\.method must be one of "none", "sqrt", "greedy", "optimal", got "fast"/);
 });
 
 realTest("--memory-budget below every plan's peak: status 2, the flag and the smallest feasible budget named", () => {

@@ -149,6 +149,28 @@ test("customGrad composes with module backward hooks", () => {
   assert.equal(shapes, ["2,2|1,1"]);
 });
 
+test("PowerGrad: the reference through customGrad equals the fused cross-entropy kernel within float32 rounding", () => {
+  rg.manualSeed(13);
+  const logits = rg.scale(rg.randn([7, 10]), 4);
+  const labels = [0, 3, 9, 2, 2, 5, 7];
+  for (const alpha of [1, 0.5, 0.25, 0.1]) {
+    for (const opts of [{}, { labelSmoothing: 0.1 }, { reduction: "sum" as const }]) {
+      const z1 = logits.detach().requireGrad(), z2 = logits.detach().requireGrad();
+      const fused = rg.crossEntropy(z1, labels, { ...opts, powerGrad: alpha });
+      const reference = rg.powerGradCrossEntropy(z2, labels, alpha, opts);
+      assert.equal([...fused.dataSync()], [...reference.dataSync()], "the same forward (ordinary cross-entropy)");
+      rg.mul(fused, 3).backward();
+      rg.mul(reference, 3).backward();
+      assertClose(z2.grad!, z1.grad!, `α = ${alpha} ${JSON.stringify(opts)}`, { rtol: 1e-5, atol: 1e-7 });
+    }
+  }
+  // and not merely the ordinary gradient: α < 1 must differ from α = 1
+  const a = logits.detach().requireGrad(), b = logits.detach().requireGrad();
+  rg.powerGradCrossEntropy(a, labels, 0.25).backward();
+  rg.crossEntropy(b, labels).backward();
+  assert.ok(a.grad!.dataSync().some((v, i) => Math.abs(v - b.grad!.dataSync()[i]) > 1e-3));
+});
+
 test("`using` disposes a tensor at the end of its block", () => {
   let outer: rg.Tensor;
   {

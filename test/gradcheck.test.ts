@@ -65,4 +65,68 @@ test("dropout: the gradient is the saved mask", () => {
   }, [r(4, 5)]);
 });
 
+
+// ---- the generic op tier ----
+
+/** |randn| + 0.5: inside the domain of log, sqrt, rsqrt and non-integer powers. */
+const positive = (...shape: number[]) => rg.noGrad(() => rg.add(rg.abs(r(...shape)), 0.5));
+/** Values at least 0.1 from every multiple of ½ (no step of floor, round, sign or abs within h). */
+const offGrid = (...shape: number[]) => {
+  const v = rg.randn(shape).dataSync().map((x) => {
+    const q = Math.round(2 * x) / 2;
+    return Math.abs(x - q) < 0.1 ? q + 0.15 : x;
+  });
+  return rg.tensor(v, shape);
+};
+/** Distinct values (no ties for max, min, amax, maximum): a shuffled ramp. */
+const distinct = (...shape: number[]) => {
+  const n = shape.reduce((a, b) => a * b, 1);
+  const perm = Array.from({ length: n }, (_, i) => i).sort((a, b) => Math.sin(a * 12.9898) - Math.sin(b * 12.9898));
+  return rg.tensor(perm.map((k) => 0.3 * k - 0.1 * n + 0.05), shape);
+};
+
+test("unary ops: exp, log, sqrt, rsqrt, abs, sign, neg, square, tanh, pow, clamp, floor, round", () => {
+  gradcheck("exp", ([x]) => rg.exp(x), [r(3, 5)]);
+  gradcheck("log", ([x]) => rg.log(x), [positive(3, 5)]);
+  gradcheck("sqrt", ([x]) => rg.sqrt(x), [positive(3, 5)]);
+  gradcheck("rsqrt", ([x]) => rg.rsqrt(x), [positive(3, 5)]);
+  gradcheck("abs", ([x]) => rg.abs(x), [offGrid(3, 5)]);
+  gradcheck("sign", ([x]) => rg.sign(x), [offGrid(3, 5)]);
+  gradcheck("neg", ([x]) => rg.neg(x), [r(3, 5)]);
+  gradcheck("square", ([x]) => rg.square(x), [r(3, 5)]);
+  gradcheck("tanh", ([x]) => rg.tanh(x), [r(3, 5)]);
+  for (const p of [3, 2, 0.5, -0.5, -1, -2, 0, 1, 2.5, -1.5]) {
+    gradcheck(`pow ${p}`, ([x]) => rg.pow(x, p), [Number.isInteger(p) && p > 0 ? r(3, 5) : positive(3, 5)]);
+  }
+  gradcheck("clamp", ([x]) => rg.clamp(x, -0.55, 0.45), [offGrid(3, 5)]);
+  gradcheck("clamp min", ([x]) => rg.clamp(x, -0.55), [offGrid(3, 5)]);
+  gradcheck("floor", ([x]) => rg.floor(x), [offGrid(3, 5)]);
+  gradcheck("round", ([x]) => rg.round(x), [offGrid(3, 5)]);
+});
+
+test("maximum, minimum and where, with broadcasting and numbers", () => {
+  gradcheck("maximum", ([a, b]) => rg.maximum(a, b), [distinct(2, 3, 4), rg.tensor([0.15, -0.45, 1.05, 0.75], [4])]);
+  gradcheck("minimum", ([a, b]) => rg.minimum(a, b), [distinct(2, 3, 4), rg.tensor([0.15, -0.45, 0.75], [3, 1])]);
+  gradcheck("maximum with 0", ([a]) => rg.maximum(a, 0.05), [distinct(3, 4)]);
+  const mask = rg.tensor([1, 0, 0, 1, 1, 0, 1, 0], [2, 1, 4]);
+  gradcheck("where", ([a, b]) => rg.where(mask, a, b), [r(2, 3, 4), r(4)]);
+  gradcheck("where with a number", ([a]) => rg.where(mask, 2, a), [r(2, 3, 4)]);
+});
+
+test("axis reductions: sum, mean, amax, amin, max/min along an axis, var, std, norm", () => {
+  gradcheck("sum axes 0, 2", ([x]) => rg.sum(x, [0, 2]), [r(2, 3, 4, 2)]);
+  gradcheck("sum last, keepdim", ([x]) => rg.sum(x, -1, true), [r(2, 3, 4)]);
+  gradcheck("mean axes 1, 3", ([x]) => rg.mean(x, [1, 3], true), [r(2, 3, 4, 2)]);
+  gradcheck("amax", ([x]) => rg.amax(x, [0, 2]), [distinct(2, 3, 4)], { h: 1e-3 });
+  gradcheck("amin", ([x]) => rg.amin(x, 1, true), [distinct(2, 3, 4)], { h: 1e-3 });
+  gradcheck("max along 1", ([x]) => rg.max(x, 1).values, [distinct(2, 3, 4)], { h: 1e-3 });
+  gradcheck("min along 2", ([x]) => rg.min(x, 2, true).values, [distinct(2, 3, 4)], { h: 1e-3 });
+  gradcheck("var", ([x]) => rg.variance(x, [0, 2]), [r(3, 2, 4)]);
+  gradcheck("var, correction 0", ([x]) => rg.variance(x, 1, { correction: 0, keepdim: true }), [r(3, 4)]);
+  gradcheck("std", ([x]) => rg.std(x, [1]), [r(3, 5)]);
+  gradcheck("norm 1", ([x]) => rg.norm(x, 1, 1), [offGrid(3, 5)]);
+  gradcheck("norm 2", ([x]) => rg.norm(x, 2, [0, 2], true), [r(2, 3, 4)]);
+  gradcheck("norm ∞", ([x]) => rg.norm(x, Infinity, 1), [distinct(3, 5)], { h: 1e-3 });
+});
+
 test.run();

@@ -74,8 +74,9 @@ export function values(x: rg.Tensor | ArrayLike<number>): ArrayLike<number> {
 }
 
 /**
- * Assert |actual − expected| ≤ atol + rtol·|expected| elementwise; the failure message names
- * the label, the worst index and both values.
+ * Assert |actual − expected| ≤ atol + rtol·|expected| elementwise, and where expected is NaN
+ * or ±Infinity, that actual is the same; the failure message names the label, the worst
+ * index and both values.
  */
 export function assertClose(
   actual: rg.Tensor | ArrayLike<number>, expected: rg.Tensor | ArrayLike<number>,
@@ -87,7 +88,9 @@ export function assertClose(
   let worst = -1;
   let worstExcess = 0;
   for (let i = 0; i < a.length; i++) {
-    const excess = Math.abs(a[i] - e[i]) - (atol + rtol * Math.abs(e[i]));
+    const excess = Number.isFinite(e[i])
+      ? Math.abs(a[i] - e[i]) - (atol + rtol * Math.abs(e[i]))
+      : Object.is(a[i], e[i]) ? 0 : Infinity;
     if (!(excess <= worstExcess)) {
       worstExcess = Number.isNaN(excess) ? Infinity : excess;
       worst = i;

@@ -4,8 +4,10 @@
  * parameter gradient, and the full state dict after one SGD step (Nesterov, weight decay;
  * running statistics and num_batches_tracked included). ResNet-20 is compared element by
  * element; ResNet-18 (11M parameters) through per-tensor summaries (Σv, Σ|v|, Σv², 16
- * sampled values) so its fixture stays small. Tolerances: float32 through 20 layers, so
- * relative 1e-3 with an absolute floor scaled to each tensor.
+ * sampled values) so its fixture stays small, and so are ResNet-20 at width 0.25 with and
+ * without BatchNorm. Tolerances: float32 through 20 layers, so relative 1e-3 with an absolute
+ * floor scaled to each tensor. Width multipliers keep every state-dict name and scale only
+ * the shapes.
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
@@ -120,6 +122,83 @@ test("resnet18 (cifar stem) with PowerGrad α = 0.25 matches PyTorch", () => {
   assertClose([lossValue], r18.get("loss_pg"), "loss_pg", { rtol: 1e-5, atol: 0 });
   for (const [name, p] of model.namedParameters()) assertSummary(p.grad!.dataSync(), r18.get(`gsum_pg.${name}`).dataSync(), `grad_pg ${name}`);
   model.dispose();
+});
+
+const narrow = loadFixture("widths.safetensors");
+
+for (const name of ["resnet20", "resnet20-nonorm"]) {
+  test(`${name} at width 0.25: logits, loss, gradients (plain and PowerGrad) and the SGD step match PyTorch`, () => {
+    const build = () => {
+      const model = rg.models.createModel(name, { inChannels: 1, numClasses: 10, imageSize: 12, widthMultiplier: 0.25 });
+      formulaInit(model);
+      return model;
+    };
+    const x = narrow.get("x");
+    const labels = narrow.get("labels");
+    const model = build();
+    const expectedParams = narrow.keys().filter((k) => k.startsWith(`${name}.gsum.`)).map((k) => k.slice(`${name}.gsum.`.length));
+    assert.equal([...model.namedParameters()].map(([k]) => k).sort(), expectedParams.sort(), "the same parameters as PyTorch's");
+    const { lossValue, logitValues } = trainStep(model, x, labels);
+    assertClose(logitValues, narrow.get(`${name}.logits`), "logits", { rtol: 1e-4, atol: 1e-5 });
+    assertClose([lossValue], narrow.get(`${name}.loss`), "loss", { rtol: 1e-5, atol: 0 });
+    for (const [key, p] of model.namedParameters()) assertSummary(p.grad!.dataSync(), narrow.get(`${name}.gsum.${key}`).dataSync(), `grad ${key}`);
+    sgdFor(model, narrow).step();
+    for (const [key, t] of model.stateDict()) assertSummary(t.dataSync(), narrow.get(`${name}.asum.${key}`).dataSync(), `after ${key}`);
+    model.dispose();
+
+    const pg = build();
+    const { lossValue: lossPg } = trainStep(pg, x, labels, 0.25);
+    assertClose([lossPg], narrow.get(`${name}.loss_pg`), "loss_pg", { rtol: 1e-5, atol: 0 });
+    for (const [key, p] of pg.namedParameters()) assertSummary(p.grad!.dataSync(), narrow.get(`${name}.gsum_pg.${key}`).dataSync(), `grad_pg ${key}`);
+    pg.dispose();
+  });
+}
+
+/** [name, shape] of every state-dict entry. */
+const layout = (model: rg.nn.Module) => [...model.stateDict()].map(([k, t]) => [k, t.shape.join("x")]);
+
+test("width multipliers: the same state-dict names, scaled shapes; width 1 is the published model", () => {
+  const spec = { inChannels: 1, numClasses: 10, imageSize: 28 };
+  for (const name of ["resnet20", "resnet32", "resnet20-nonorm", "mlp", "vgg11"]) {
+    const plain = rg.models.createModel(name, spec);
+    const one = rg.models.createModel(name, { ...spec, widthMultiplier: 1 });
+    const half = rg.models.createModel(name, { ...spec, widthMultiplier: 0.5 });
+    assert.equal(layout(one), layout(plain), `${name}: width 1`);
+    assert.equal(layout(half).map(([k]) => k), layout(plain).map(([k]) => k), `${name}: names at width 0.5`);
+    for (const m of [plain, one, half]) m.dispose();
+  }
+  const shapes = (model: rg.nn.Module) => Object.fromEntries(layout(model));
+  const r20 = shapes(rg.models.resnet20({ inChannels: 1, widthMultiplier: 0.125 }));
+  assert.is(r20["conv1.weight"], "2x1x3x3");
+  assert.is(r20["layer2.0.downsample.0.weight"], "4x2x1x1");
+  assert.is(r20["layer3.2.conv2.weight"], "8x8x3x3");
+  assert.is(r20["fc.weight"], "10x8");
+  const mlp = shapes(rg.models.mlp({ inFeatures: 784, widthMultiplier: 0.25 }));
+  assert.equal([mlp["layers.0.weight"], mlp["layers.3.weight"], mlp["layers.6.weight"]], ["64x784", "32x64", "10x32"]);
+  // Rounded to the nearest integer, never below one unit.
+  const tiny = shapes(rg.models.mlp({ inFeatures: 4, hidden: [3, 10], widthMultiplier: 0.1 }));
+  assert.equal([tiny["layers.0.weight"], tiny["layers.3.weight"]], ["1x4", "1x1"]);
+});
+
+test("resnet20-nonorm: no BatchNorm, conv biases, one skip_gain per block starting at 0", () => {
+  const model = rg.models.createModel("resnet20-nonorm", { inChannels: 1, numClasses: 10, imageSize: 28 });
+  const keys = [...model.stateDict().keys()];
+  assert.not.ok(keys.some((k) => k.includes("bn") || k.includes("running")), "no normalisation");
+  const gains = keys.filter((k) => k.endsWith("skip_gain"));
+  assert.is(gains.length, 9);
+  for (const k of gains) assert.equal([...model.stateDict().get(k)!.dataSync()], [0]);
+  assert.ok(keys.includes("layer2.0.conv1.bias") && keys.includes("layer3.0.downsample.0.bias") && keys.includes("conv1.bias"));
+  model.dispose();
+});
+
+test("a bad width multiplier is a ValueError naming the factory and the option", () => {
+  for (const bad of [0, -1, Number.NaN, Infinity, "2"]) {
+    assert.throws(() => rg.models.resnet20({ widthMultiplier: bad as number }),
+      (e: Error) => e instanceof rg.ValueError && /resnet20: widthMultiplier must be a finite number > 0/.test(e.message));
+  }
+  assert.throws(() => rg.models.mlp({ inFeatures: 4, widthMultiplier: 0 }), (e: Error) => e instanceof rg.ValueError && /mlp: widthMultiplier/.test(e.message));
+  assert.throws(() => rg.models.createModel("vgg11", { inChannels: 1, numClasses: 10, imageSize: 28, widthMultiplier: -2 }),
+    (e: Error) => e instanceof rg.ValueError && /vgg11: widthMultiplier/.test(e.message));
 });
 
 test.run();

@@ -46,4 +46,39 @@ test("SGD rejects bad hyper-parameters with clear errors", () => {
   assert.throws(() => new rg.optim.SGD([p], { lr: 0.1, nesterov: true }), /Nesterov/);
 });
 
+test("SGD.loadStateDict is strict: missing, unexpected and mis-shaped momentum buffers are a StateDictError naming them", () => {
+  const make = () => {
+    const params = [rg.zeros([2]).requireGrad(), rg.zeros([3]).requireGrad()];
+    return new rg.optim.SGD(params, { lr: 0.1, momentum: 0.9 });
+  };
+  const trained = make();
+  trained.params.forEach((p) => (p.grad = rg.ones(p.shape)));
+  trained.step();
+  const state = trained.stateDict();
+  const refuses = (s: Map<string, rg.Tensor>, pattern: RegExp) =>
+    assert.throws(() => make().loadStateDict(s), (e: unknown) => e instanceof rg.StateDictError && pattern.test((e as Error).message));
+
+  refuses(new Map([["state.0.momentum_buffer", state.get("state.0.momentum_buffer")!]]), /missing keys: state\.1\.momentum_buffer/);
+  refuses(new Map([...state, ["state.7.momentum_buffer", rg.zeros([2])]]), /unexpected keys: state\.7\.momentum_buffer/);
+  refuses(new Map([...state, ["momentum", rg.zeros([2])]]), /unexpected keys: momentum/);
+  refuses(new Map([["state.0.momentum_buffer", rg.zeros([3])], ["state.1.momentum_buffer", rg.zeros([3])]]),
+    /shape mismatch: state\.0\.momentum_buffer: expected \[2\], got \[3\]/);
+  const plain = new rg.optim.SGD([rg.zeros([2]).requireGrad(), rg.zeros([3]).requireGrad()], { lr: 0.1 });
+  assert.throws(() => plain.loadStateDict(state), /unexpected keys: state\.0\.momentum_buffer, state\.1\.momentum_buffer/,
+    "momentum 0 keeps no buffers");
+
+  // The full state loads, and a step from it equals the original's next step.
+  const restored = make();
+  restored.params.forEach((p, i) => p.backend.write(p.buffer, trained.params[i].dataSync()));
+  restored.loadStateDict(state);
+  for (const opt of [trained, restored]) {
+    opt.params.forEach((p) => (p.grad = rg.ones(p.shape)));
+    opt.step();
+  }
+  restored.params.forEach((p, i) => assert.equal([...p.dataSync()], [...trained.params[i].dataSync()]));
+  // An empty state is a run saved before its first step; strict: false skips what is missing.
+  make().loadStateDict(new Map());
+  make().loadStateDict(new Map([["state.0.momentum_buffer", rg.zeros([2])]]), { strict: false });
+});
+
 test.run();

@@ -1,14 +1,14 @@
 /**
- * Threads on the CPU backend: every split kernel and a whole ResNet-20 training step give
- * bitwise the same bytes at 1 and 2 threads (outputs, gradients, updated weights, running
- * statistics), and the 2-thread runs really were split. Under Node the worker_threads host
+ * Threads on the CPU backend: every split kernel (the generic op tier's included) and a whole
+ * ResNet-20 training step give bitwise the same bytes at 1 and 2 threads (outputs, gradients,
+ * updated weights, running statistics), and the 2-thread runs really were split. Under Node the worker_threads host
  * comes from cli/node_threads.ts; under Deno web Workers are built in.
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import * as rg from "../src/mod.ts";
 import type { CpuBackend } from "../src/backend/cpu/index.ts";
-import type { Broadcast4, ConvGeometry, DeviceBuffer, PoolGeometry } from "../src/backend/backend.ts";
+import { type Broadcast4, type ConvGeometry, type DeviceBuffer, type PoolGeometry, UNARY_OPS } from "../src/backend/backend.ts";
 import { installNodeThreads } from "../cli/node_threads.ts";
 import { recordSteps } from "./helpers.ts";
 import { enableNodeRelaxedSimd } from "../cli/node_wasm.ts";
@@ -165,6 +165,54 @@ test("batch norm (train/eval forward and backward, fused with add and ReLU), poo
     be.sgdStep([{ param: p, grad: a1, momentum: m, firstStep: false }], { lr: 0.1, momentum: 0.9, dampening: 0, weightDecay: 5e-4, nesterov: true });
     take("sgd p", p); take("sgd m", m);
     [x, dy, gamma, beta, y, dx, mean, invstd, rm, rv, dg, db, res, dres, py, am, pdy, a1, b1, r1, r2, p, m].forEach((b) => be.free(b));
+    return out;
+  });
+});
+
+test("generic tier: every unary op and its gradient, maximum/minimum/comparisons, where, axis reductions (both splits), scatter, Bernoulli", async () => {
+  await sameAt1And2("generic", () => {
+    const n = 3 * 65536 + 7; // split into ranges, with a ragged end
+    const values = rand(n, 60).map((v, i) => (i % 97 === 3 ? NaN : i % 89 === 5 ? Infinity : 3 * v));
+    const x = be.alloc(n), y = be.alloc(n), dy = buf(n, 61), dx = be.alloc(n);
+    be.write(x, values);
+    const out: [string, Float32Array][] = [];
+    let splits = be.splitCalls;
+    /** Keep the outputs of the kernel call just made, which must have been split when threaded. */
+    const take = (name: string, ...bufs: DeviceBuffer[]) => {
+      if (rg.getThreads() > 1) assert.ok(be.splitCalls > splits, `${name}: the call was split`);
+      splits = be.splitCalls;
+      bufs.forEach((b, k) => out.push([`${name} ${k}`, be.readSync(b)]));
+    };
+    for (const op of UNARY_OPS) {
+      const params = op === "pow" ? { exponent: 2.5 } : op === "clamp" ? { min: -1, max: 0.5 } : {};
+      be.unary(op, x, y, params); take(op, y);
+      be.unaryBackward(op, x, y, dy, dx, params); take(`${op} dx`, dx);
+    }
+    const same: Broadcast4 = { dims: [1, 1, 1, n], aStrides: [0, 0, 0, 1], bStrides: [0, 0, 0, 1] };
+    for (const op of ["maximum", "minimum", "eq", "ne", "lt", "le", "gt", "ge"] as const) {
+      be.binary(op, x, dy, y, same); take(op, y);
+    }
+    // where over [3, 65538] with a per-row condition and a per-column b
+    const rows = 3, cols = 65538;
+    const cond = be.alloc(rows), w = be.alloc(rows * cols);
+    be.write(cond, new Float32Array([1, 0, NaN]));
+    be.where(cond, x, dy, w, { dims: [1, rows, cols, 1], cStrides: [0, 1, 0, 0], aStrides: [0, cols, 1, 0], bStrides: [0, 0, 1, 0] });
+    take("where", w);
+    // axis reductions: split by blocks of inner outputs ([6, 5, 6007], [3, 10, 6007]) and of outer ones ([6007, 31, 1])
+    for (const view of [{ outer: 6, size: 5, inner: 6007 }, { outer: 3, size: 10, inner: 6007 }, { outer: 6007, size: 31, inner: 1 }]) {
+      const outputs = view.outer * view.inner;
+      const r = be.alloc(outputs), idx = be.alloc(outputs);
+      const label = `[${view.outer}, ${view.size}, ${view.inner}]`;
+      be.reduceAxis(x, r, view, { op: "sum", divisor: 3 }); take(`mean ${label}`, r);
+      for (const op of ["max", "min"] as const) {
+        be.reduceAxis(x, r, view, { op, indices: idx }); take(`${op} ${label}`, r, idx);
+        be.scatterAxis(dy, idx, dx, view); take(`${op} scatter ${label}`, dx);
+      }
+      be.free(r);
+      be.free(idx);
+    }
+    be.random(y, { kind: "bernoulli", p: 0.3 }, { key: 5, counter: 123456 }); take("bernoulli", y);
+    [x, y, dy, dx, w, cond].forEach((b) => be.free(b));
     return out;
   });
 });

@@ -35,13 +35,28 @@ function weights(model: rg.nn.Module): number[] {
 }
 
 const metricsOnly = (h: readonly rg.train.EpochRecord[]) =>
-  h.map(({ epoch, step, lr, trainLoss, trainAccuracy, testLoss, testAccuracy }) => ({ epoch, step, lr, trainLoss, trainAccuracy, testLoss, testAccuracy }));
+  h.map(({ epoch, step, lr, trainLoss, trainAccuracy, testLoss, testAccuracy, measures }) =>
+    ({ epoch, step, lr, trainLoss, trainAccuracy, testLoss, testAccuracy, measures }));
+
+/** Per-epoch measures from the test logits: they must land in the records and survive a resume. */
+function logitMeasures(): rg.train.TrainCallbacks {
+  let sums = new rg.analysis.LogitStatsSum();
+  return {
+    onTestLogits: (z, classes) => sums.add(z, classes),
+    measureEpoch: () => {
+      const { norm, samples } = sums.result();
+      sums = new rg.analysis.LogitStatsSum();
+      return { logitNorm: norm, samples };
+    },
+  };
+}
 
 async function interruptedAt(stopStep: number) {
   rg.manualSeed(config.seed);
   const first = new rg.train.Trainer(smallNet(), data, testData, config);
   let bytes: Uint8Array | null = null;
   const r1 = await first.run({
+    ...logitMeasures(),
     shouldStop: () => first.step === stopStep,
     onInterrupt: async (checkpoint) => void (bytes = await checkpoint()),
   });
@@ -49,14 +64,15 @@ async function interruptedAt(stopStep: number) {
   rg.manualSeed(12345); // a fresh process: whatever state, resume must restore it
   const second = new rg.train.Trainer(smallNet(), data, testData, config);
   second.resume(bytes!, "checkpoint");
-  const r2 = await second.run();
+  const r2 = await second.run(logitMeasures());
   return { model: second.model, history: r2.history };
 }
 
-test("resume after an interruption equals the uninterrupted run, bit for bit", async () => {
+test("resume after an interruption equals the uninterrupted run, bit for bit, per-epoch measures included", async () => {
   rg.manualSeed(config.seed);
   const straight = new rg.train.Trainer(smallNet(), data, testData, config);
-  const full = await straight.run();
+  const full = await straight.run(logitMeasures());
+  assert.is(full.history[2].measures!.samples, testData.n, "each epoch's measures see the whole test set once");
   const expectedWeights = weights(straight.model);
   for (const stopStep of [7, 5, 10]) { // mid-epoch, at an epoch boundary, mid-epoch 3
     const resumed = await interruptedAt(stopStep);
@@ -74,11 +90,25 @@ test("train flags: bad values and unknown names are rejected with helpful messag
   fails(["--epoch", "3"], /unknown flag --epoch \(did you mean --epochs\?\)/);
   fails(["--batch-size", "1.5"], /--batch-size: must be an integer/);
   fails(["--epochs"], /--epochs needs a value/);
+  fails(["--width", "0"], /--width: must be > 0, got "0"/);
   const ok = parseFlags(["--no-shuffle", "--powergrad=0.25", "--augment", "none"], TRAIN_FLAGS);
   assert.is(ok.shuffle, false);
   assert.is(ok.powergrad, 0.25);
   assert.is(ok.model, "resnet20");
   assert.is(ok.nesterov, true);
+});
+
+test("a Trainer and evaluate refuse an empty test set: no test images, not NaN%", async () => {
+  const empty = rg.data.subset(testData, [], "empty-test");
+  assert.throws(() => new rg.train.Trainer(smallNet(), data, empty, config), (e: Error) => e instanceof rg.ValueError && /no test images \(empty-test is empty\)/.test(e.message));
+  let error: unknown;
+  try {
+    await rg.train.evaluate(smallNet(), empty, config);
+  } catch (e) {
+    error = e;
+  }
+  assert.instance(error, rg.ValueError);
+  assert.match((error as Error).message, "evaluate: no test images");
 });
 
 test("a checkpoint write killed midway leaves the previous checkpoint intact", async () => {

@@ -17,11 +17,15 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import * as rg from "../src/mod.ts";
 import { createWebGPUBackend } from "../src/backend/webgpu.ts";
-import { both, compare, cpu, ELEMENTWISE, gemmTol, gpuTest, modelTol, randomValues, REDUCTION } from "./support/gpu.ts";
+import {
+  both, compare, cpu, ELEMENTWISE, forwardAndBackward, gemmTol, gpuTest, modelTol, randomValues, REDUCTION,
+} from "./support/gpu.ts";
 import { DeviceLostError, OutOfMemoryError, WebGPUError } from "../src/errors.ts";
 import type { SgdOptions } from "../src/backend/backend.ts";
 import { fusedSgd, planSgd } from "../gpu/sgd.ts";
-import { assertClose } from "./helpers.ts";
+import { DispatchProfiler } from "../gpu/profiler.ts";
+import { CONV_BACKWARD_WEIGHT, dispatchGemm, GEMM, planGemm, type TileName, TILES } from "../gpu/kernels/gemm.ts";
+import { assertClose, loadFixture } from "./helpers.ts";
 
 // ---- plumbing ----
 
@@ -109,6 +113,34 @@ gpuTest("webgpu: random uniform is bit-identical to the CPU; normals agree to fl
   }
 });
 
+gpuTest("webgpu: the dispatch profiler records each dispatch with its kernel and a GPU time, by timestamps and by replay", async () => {
+  const b = await createWebGPUBackend({ allowFallback: true, optionalFeatures: ["timestamp-query"] });
+  const stamps = b!.device.features.has("timestamp-query");
+  for (const forceReplay of [false, true]) {
+    const profiler = new DispatchProfiler(b!.context, { forceReplay });
+    const x = b!.alloc(5000), y = b!.alloc(5000);
+    b!.fill(x, 2);
+    b!.scale(x, y, 3);
+    const scaled = await b!.read(y); // a submit in the middle: the profile spans two
+    b!.fill(y, 1);
+    const profile = await profiler.stop();
+    assert.equal(profile.method, stamps && !forceReplay ? "timestamp-query" : "replay");
+    assert.equal(profile.dispatches.map((d) => d.key), ["fill", "scale", "fill"]);
+    assert.equal(profile.dispatches.map((d) => d.params.n), [5000, 5000, 5000]);
+    for (const d of profile.dispatches) assert.ok(Number.isFinite(d.ns) && d.ns >= 0, `${d.key}: ${d.ns} ns`);
+    if (profile.spanNs !== undefined) {
+      assert.ok(profile.spanNs >= Math.max(...profile.dispatches.map((d) => d.ns)), "span covers each dispatch");
+    }
+    // Profiling changes no result, and the context dispatches normally afterwards.
+    assert.equal(scaled[4999], 6);
+    assert.equal((await b!.read(y))[0], 1);
+    assert.equal(b!.context.observer, null);
+    b!.free(x);
+    b!.free(y);
+  }
+  b!.destroy();
+});
+
 // ---- GEMM and convolution ----
 
 gpuTest("webgpu: gemm, every transA/transB combination, alpha and beta (K up to 300)", async (g) => {
@@ -138,6 +170,30 @@ gpuTest("webgpu: gemm, every transA/transB combination, alpha and beta (K up to 
   }
 });
 
+gpuTest("webgpu: gemm on every tile, with edges in M, N and K, and transposed operands", async (g) => {
+  // The default plan picks one tile per shape; this runs each on a shape that is not a
+  // multiple of any tile (nor of the 16-deep K slice), against the CPU's GEMM.
+  const c = cpu();
+  const [M, N, K] = [133, 263, 37];
+  for (const tile of Object.keys(TILES) as TileName[]) {
+    for (const [transA, transB] of [[false, false], [true, true]]) {
+      const a = randomValues(M * K, 14), b = randomValues(K * N, 15);
+      const [ac, bc, yc] = [a.length, b.length, M * N].map((n) => c.alloc(n));
+      const [ag, bg, yg] = [a.length, b.length, M * N].map((n) => g.context.alloc(n));
+      c.write(ac, a);
+      c.write(bc, b);
+      g.context.write(ag, a);
+      g.context.write(bg, b);
+      c.gemm({ transA, transB, M, N, K, alpha: 1, a: ac, b: bc, beta: 0, c: yc });
+      dispatchGemm(g.context, GEMM, { M, N, K, groups: 1 }, [ag, bg, yg], { alpha: 1, beta: 0 },
+        { TRANS_A: transA, TRANS_B: transB }, { tile, splits: 1 });
+      assertClose(await g.context.read(yg), c.readSync!(yc), `gemm tile ${tile} tA=${transA} tB=${transB}`, gemmTol(K));
+      for (const x of [ac, bc, yc]) c.free(x);
+      for (const x of [ag, bg, yg]) g.context.free(x);
+    }
+  }
+});
+
 gpuTest("webgpu: matmul and linear forward and backward", async (g) => {
   const [xc, xg] = both(randomValues(6 * 20, 21), [6, 20], g, true);
   const [wc, wg] = both(randomValues(9 * 20, 22), [9, 20], g, true);
@@ -159,7 +215,15 @@ const CONV_CASES: { name: string; x: number[]; w: number[]; opts: rg.Conv2dOptio
   { name: "depthwise", x: [1, 5, 7, 7], w: [5, 1, 3, 3], opts: { groups: 5, padding: 1 } },
   { name: "1×1 stride 2 (projection shortcut)", x: [2, 8, 8, 8], w: [16, 8, 1, 1], opts: { stride: 2 } },
   { name: "K = 288 (32 channels, 3×3)", x: [2, 32, 6, 6], w: [40, 32, 3, 3], opts: { padding: 1 } },
+  // Weight-gradient K = 3·20·20 = 1200: split into 4 slices (304, 304, 304, 288 long) per group.
+  { name: "weight gradient split over K, groups 2", x: [3, 4, 20, 20], w: [6, 2, 3, 3], opts: { groups: 2, padding: 1 } },
 ];
+
+test("webgpu: the weight gradient of the split case is planned in K slices, a short one is not (runs everywhere)", () => {
+  assert.equal(planGemm({ M: 3, N: 18, K: 1200, groups: 2 }, CONV_BACKWARD_WEIGHT.splittable).splits, 4);
+  assert.equal(planGemm({ M: 8, N: 27, K: 162, groups: 1 }, CONV_BACKWARD_WEIGHT.splittable).splits, 1);
+  assert.equal(planGemm({ M: 3, N: 18, K: 1200, groups: 2 }, GEMM.splittable).splits, 1);
+});
 
 for (const cc of CONV_CASES) {
   gpuTest(`webgpu: conv2d ${cc.name}: forward, input and weight gradients, bias`, async (g) => {
@@ -296,14 +360,37 @@ gpuTest("webgpu: max and average pooling (count_include_pad on and off), forward
     ["avg (2,3)/(1,2)", (t) => rg.avgPool2d(t, { kernel: [2, 3], stride: [1, 2] })],
     ["global avg", (t) => rg.globalAvgPool2d(t)],
   ];
-  for (const [name, f] of pools) {
-    const [xc, xg] = both(x, shape, g, true);
-    const yc = f(xc), yg = f(xg);
-    await compare(yg, yc, `${name} forward`, ELEMENTWISE);
-    const [dyc, dyg] = both(randomValues(yc.size, 82), yc.shape, g);
-    yc.backward(dyc);
-    yg.backward(dyg);
-    await compare(xg.grad!, xc.grad!, `${name} backward`, ELEMENTWISE);
+  for (const [name, f] of pools) await forwardAndBackward(g, name, x, shape, f, ELEMENTWISE, 82);
+});
+
+gpuTest("webgpu: NaN and ±Infinity through relu, batchNormRelu (with residual) and max pooling match PyTorch", async (g) => {
+  const fx = loadFixture("nonfinite.safetensors");
+  const onGpu = (name: string) => rg.tensor(fx.get(name).dataSync(), fx.get(name).shape, g).requireGrad();
+  const check = async (t: rg.Tensor, name: string) => assertClose(await t.data(), fx.get(name), `webgpu ${name}`, REDUCTION);
+
+  const x = onGpu("relu.x");
+  const y = rg.relu(x);
+  await check(y, "relu.y");
+  y.backward(rg.tensor(fx.get("relu.dy").dataSync(), y.shape, g));
+  await check(x.grad!, "relu.dx");
+
+  const m = fx.meta("bn_relu") as { momentum: number; eps: number };
+  const [bx, w, b, residual] = ["x", "weight", "bias", "residual"].map((k) => onGpu(`bn_relu.${k}`));
+  const [rm, rv] = ["running_mean", "running_var"].map((k) => rg.tensor(fx.get(`bn_relu.${k}`).dataSync(), [3], g));
+  const by = rg.batchNormRelu(bx, w, b, rm, rv, { training: true, momentum: m.momentum, eps: m.eps }, residual);
+  await check(by, "bn_relu.y");
+  await check(rm, "bn_relu.running_mean_after");
+  await check(rv, "bn_relu.running_var_after");
+  by.backward(rg.tensor(fx.get("bn_relu.dy").dataSync(), by.shape, g));
+  for (const [name, t] of [["x", bx], ["weight", w], ["bias", b], ["residual", residual]] as const) await check(t.grad!, `bn_relu.d${name}`);
+
+  for (const name of ["maxpool_k3", "maxpool_k2"]) {
+    const pm = fx.meta(name) as { kernel: number; stride: number; padding: number };
+    const px = onGpu(`${name}.x`);
+    const py = rg.maxPool2d(px, { kernel: pm.kernel, stride: pm.stride, padding: pm.padding });
+    await check(py, `${name}.y`);
+    py.backward(rg.tensor(fx.get(`${name}.dy`).dataSync(), py.shape, g));
+    await check(px.grad!, `${name}.dx`);
   }
 });
 
@@ -585,7 +672,7 @@ gpuTest("webgpu: an error the device reports (validation) surfaces as WebGPUErro
   other!.destroy();
 });
 
-gpuTest("webgpu: an out-of-memory error the device reports surfaces as OutOfMemoryError on the next call", async () => {
+gpuTest("webgpu: an out-of-memory error the device reports surfaces as OutOfMemoryError (the class the CPU raises too) on the next call", async () => {
   const other = await createWebGPUBackend({ allowFallback: true });
   assert.ok(other, "a second device");
   // lavapipe allocates from host memory, which a test should not exhaust: the device is sent
@@ -593,7 +680,7 @@ gpuTest("webgpu: an out-of-memory error the device reports surfaces as OutOfMemo
   const error = new GPUOutOfMemoryError("allocation failed");
   other!.device.dispatchEvent(new GPUUncapturedErrorEvent("uncapturederror", { error }));
   assert.throws(() => other!.alloc(4),
-    (e: unknown) => e instanceof OutOfMemoryError && e instanceof WebGPUError && /out of GPU memory/.test((e as Error).message));
+    (e: unknown) => e instanceof OutOfMemoryError && e instanceof rg.OutOfMemoryError && /out of GPU memory/.test((e as Error).message));
   other!.destroy();
 });
 

@@ -83,4 +83,16 @@ gpuTest("webgpu core: SGD's tensor-op definition agrees with the fused one-dispa
   }
 });
 
+gpuTest("webgpu core: the PowerGrad reference (customGrad, composed ops) equals the fused kernel on the GPU", async () => {
+  rg.manualSeed(24);
+  const values = rg.scale(rg.randn([9, 10]), 4).dataSync();
+  const labels = [1, 0, 9, 4, 4, 3, 8, 2, 6];
+  for (const alpha of [0.5, 0.1]) {
+    const [z1, z2] = onBackend("webgpu", () => [rg.tensor(values, [9, 10]).requireGrad(), rg.tensor(values, [9, 10]).requireGrad()]);
+    rg.crossEntropy(z1, labels, { powerGrad: alpha, labelSmoothing: 0.1 }).backward();
+    rg.powerGradCrossEntropy(z2, labels, alpha, { labelSmoothing: 0.1 }).backward();
+    await compare(z2.grad!, rg.tensor(await z1.grad!.data(), [9, 10], cpu()), `α = ${alpha}`, { rtol: 1e-5, atol: 1e-7 });
+  }
+});
+
 test.run();

@@ -1,112 +1,273 @@
 /**
  * WGSL for everything GEMM-shaped: the plain GEMM and the three convolution passes, all
- * generated from one tiled template. A 256-thread workgroup computes a (16·TM)×64 tile of
- * C, staging 16-deep slices of A and B in workgroup memory; each thread owns TM×4 outputs.
+ * generated from one register-blocked template. A workgroup of 256 threads (TY×TX) computes a
+ * BM×BN tile of C (BM = TY·TM, BN = TX·TN), staging TILE_K-deep slices of A and B in
+ * workgroup memory as vec4s; each thread owns TM×TN outputs held in TM·TN/4 vec4 accumulators.
+ * The code is generated straight-line (no private arrays indexed in loops: a driver that
+ * cannot prove such an index constant spills the array to local memory, which is what held
+ * the first template to 0.5 % of an H200's fp32 peak), the inner product over a slice is
+ * fully unrolled, and the next slice's global loads are issued into registers before the
+ * current slice is multiplied, so their latency hides behind the arithmetic (one shared
+ * buffer, register double-buffering). A thread's rows and columns are strided by 4·TY and
+ * 4·TX in groups of four, so its vec4 reads of the shared tiles are conflict-free
+ * (broadcast for A, consecutive for B), as in the classic CUDA SGEMM blocking.
+ *
  * A kernel only says how to read A(row, k), B(k, col) and store C(row, col) — so the
  * convolutions are implicit GEMMs: forward and weight-gradient gather input patches on the
  * fly (no im2col buffer), the input gradient gathers the output gradient at the positions
- * each input pixel contributed to (no col2im scatter). Workgroup z is the convolution group.
+ * each input pixel contributed to (no col2im scatter). Workgroup z is the convolution group
+ * and, for the weight gradient, the K slice (split-K: its K = batch·OH·OW is huge while M×N
+ * is small, so slices of K run in parallel into a scratch buffer whose partial sums one more
+ * kernel adds in slice order). Every output element is summed in a fixed order (ascending k
+ * within a slice, slices in order), whatever the tile, so results are deterministic.
  */
+import { foldedGrid, type GpuBuffer, type GpuContext } from "../device.ts";
 import type { KernelSpec, ScalarType, StorageBinding } from "../kernel.ts";
-import { ENTRY_ARGS, read, write } from "../kernel.ts";
+import { elementwiseKernel, ENTRY_ARGS, LINEAR_WORKGROUP, read, write } from "../kernel.ts";
 
 const TILE_K = 16;
-const TILE_N = 64;
 const THREADS = 256;
 
-interface GemmShape {
+/** Thread grid TY×TX (= THREADS) and outputs per thread TM×TN (multiples of 4). */
+interface Tile {
+  readonly ty: number;
+  readonly tx: number;
+  readonly tm: number;
+  readonly tn: number;
+}
+
+/** The tiles, named BM×BN. Narrow ones serve the 16- and 32-channel convolutions of small ResNets. */
+export const TILES = {
+  "16x256": { ty: 4, tx: 64, tm: 4, tn: 4 },
+  "32x256": { ty: 8, tx: 32, tm: 4, tn: 8 },
+  "64x64": { ty: 16, tx: 16, tm: 4, tn: 4 },
+  "64x128": { ty: 16, tx: 16, tm: 4, tn: 8 },
+  "128x64": { ty: 16, tx: 16, tm: 8, tn: 4 },
+  "128x128": { ty: 16, tx: 16, tm: 8, tn: 8 },
+} as const satisfies Record<string, Tile>;
+export type TileName = keyof typeof TILES;
+
+export interface GemmShape {
   key: string;
-  /** Parameters besides the GEMM extents gM, gN, gK (which every kernel gets first). */
+  /** Parameters besides the GEMM extents gM, gN, gK and the split (splits, kSplit), which every kernel gets first. */
   params: readonly (readonly [string, ScalarType])[];
   bindings: readonly StorageBinding[];
   overrides?: KernelSpec["overrides"];
-  /** WGSL defining loadA(row, k, z) -> f32, loadB(k, col, z) -> f32 and storeC(row, col, z, acc). */
+  /**
+   * WGSL defining loadA(row, k, g) -> f32, loadB(k, col, g) -> f32 and storeC(row, col, z, acc),
+   * g the group and z = g·splits + slice (the group itself where K is not split).
+   */
   access: string;
   /** WGSL booleans: whether consecutive k are adjacent in memory for A / for B (picks the coalesced tile-load order). */
   aKFastest: string;
   bKFastest: string;
+  /** Whether K may be split: storeC then writes slice z's partial sums as a [z][gM][gN] array into its one output. */
+  splittable: boolean;
 }
 
-/** Rows per thread for a GEMM with M rows: narrow outputs (a 16-channel conv) get narrow tiles. */
-export function rowsPerThread(M: number): 1 | 2 | 4 {
-  return M <= 16 ? 1 : M <= 32 ? 2 : 4;
-}
+const vecNames = ["x", "y", "z", "w"];
 
-/** Workgroups for an M×N output: x over column tiles, y over row tiles, z over groups. */
-export function gemmGrid(M: number, N: number, groups: number): [number, number, number] {
-  return [Math.ceil(N / TILE_N), Math.ceil(M / (16 * rowsPerThread(M))), groups];
-}
-
-function tiledGemm(shape: GemmShape, TM: number): KernelSpec {
-  const BM = 16 * TM;
+function tiledGemm(shape: GemmShape, tileName: TileName): KernelSpec {
+  const { ty: TY, tx: TX, tm: TM, tn: TN } = TILES[tileName];
+  const QA = (TY * TM) / 4, QB = (TX * TN) / 4; // vec4s per k-row of each shared tile
+  const BM = 4 * QA, BN = 4 * QB;
+  const range = (n: number) => Array.from({ length: n }, (_, i) => i);
+  /**
+   * The global-to-shared copy of one side: unit u (a vec4 of 4 rows of A, or 4 columns of B,
+   * at one k) goes to thread u % THREADS; consecutive threads take consecutive k where k is
+   * the side's fastest dimension in memory, else consecutive vec4s, so loads coalesce.
+   */
+  const side = (s: "a" | "b", Q: number, kFastest: string) => {
+    const units = TILE_K * Q, perThread = Math.ceil(units / THREADS);
+    const guard = (l: number, body: string) => units % THREADS === 0 ? body : `if (${s}u${l} < ${units}u) { ${body} }`;
+    const element = (l: number, e: number) => s === "a"
+      ? `ldA(rowBase + 4u * aq${l} + ${e}u, k + ak${l}, kEnd, g)`
+      : `ldB(k + bk${l}, colBase + 4u * bq${l} + ${e}u, kEnd, g)`;
+    return {
+      setup: range(perThread).map((l) => `  let ${s}u${l} = lid + ${THREADS * l}u;
+  let ${s}k${l} = select(${s}u${l} / ${Q}u, ${s}u${l} % ${TILE_K}u, ${kFastest});
+  let ${s}q${l} = select(${s}u${l} % ${Q}u, ${s}u${l} / ${TILE_K}u, ${kFastest});
+  var ${s}r${l} = vec4<f32>();`).join("\n"),
+      load: range(perThread).map((l) =>
+        guard(l, `${s}r${l} = vec4<f32>(${range(4).map((e) => element(l, e)).join(", ")});`)).join("\n    "),
+      store: range(perThread).map((l) =>
+        guard(l, `tile${s.toUpperCase()}[${s}k${l} * ${Q}u + ${s}q${l}] = ${s}r${l};`)).join("\n    "),
+    };
+  };
+  const a = side("a", QA, shape.aKFastest), b = side("b", QB, shape.bKFastest);
+  const acc = (i: number, j: number) => `c${i}_${j}`;
+  const step = (kk: number) => [
+    ...range(TM / 4).map((g) => `let a${g} = tileA[${kk * QA + g * TY}u + ty];`),
+    ...range(TN / 4).map((h) => `let b${h} = tileB[${kk * QB + h * TX}u + tx];`),
+    ...range(TM).flatMap((i) => range(TN / 4).map((j) =>
+      `${acc(i, j)} = ${acc(i, j)} + a${i >> 2}.${vecNames[i & 3]} * b${j};`)),
+  ].join(" ");
+  const stores = range(TM).map((i) => `  {
+    let row = rowBase + ${(i >> 2) * 4 * TY + (i & 3)}u + 4u * ty;
+    if (row < P.gM) {
+${range(TN / 4).flatMap((j) => range(4).map((e) =>
+    `      if (col${j} + ${e}u < P.gN) { storeC(row, col${j} + ${e}u, wid.z, ${acc(i, j)}.${vecNames[e]}); }`)).join("\n")}
+    }
+  }`).join("\n");
   return {
-    key: `${shape.key}_tm${TM}`,
-    params: [["gM", "u32"], ["gN", "u32"], ["gK", "u32"], ...shape.params],
+    key: `${shape.key}_${tileName}`,
+    params: [["gM", "u32"], ["gN", "u32"], ["gK", "u32"], ["splits", "u32"], ["kSplit", "u32"], ...shape.params],
     bindings: shape.bindings,
     overrides: shape.overrides,
     code: `${shape.access}
-var<workgroup> tileA: array<f32, ${TILE_K * BM}>;
-var<workgroup> tileB: array<f32, ${TILE_K * TILE_N}>;
+fn ldA(row: u32, k: u32, kEnd: u32, g: u32) -> f32 {
+  if (row < P.gM && k < kEnd) { return loadA(row, k, g); }
+  return 0.0;
+}
+fn ldB(k: u32, col: u32, kEnd: u32, g: u32) -> f32 {
+  if (col < P.gN && k < kEnd) { return loadB(k, col, g); }
+  return 0.0;
+}
+var<workgroup> tileA: array<vec4<f32>, ${TILE_K * QA}>;
+var<workgroup> tileB: array<vec4<f32>, ${TILE_K * QB}>;
 
 @compute @workgroup_size(${THREADS})
 fn main(${ENTRY_ARGS}) {
-  let z = wid.z;
+  let g = wid.z / P.splits;
+  let kBegin = (wid.z % P.splits) * P.kSplit;
+  let kEnd = min(P.gK, kBegin + P.kSplit);
   let rowBase = wid.y * ${BM}u;
-  let colBase = wid.x * ${TILE_N}u;
-  let tx = lid % 16u;
-  let ty = lid / 16u;
-  var acc: array<f32, ${TM * 4}>;
-  for (var k0 = 0u; k0 < P.gK; k0 = k0 + ${TILE_K}u) {
-    for (var l = 0u; l < ${TM}u; l = l + 1u) {
-      let e = lid + ${THREADS}u * l;
-      var m = e % ${BM}u;
-      var kk = e / ${BM}u;
-      if (${shape.aKFastest}) { m = e / ${TILE_K}u; kk = e % ${TILE_K}u; }
-      var v = 0.0;
-      if (rowBase + m < P.gM && k0 + kk < P.gK) { v = loadA(rowBase + m, k0 + kk, z); }
-      tileA[kk * ${BM}u + m] = v;
-    }
-    for (var l = 0u; l < 4u; l = l + 1u) {
-      let e = lid + ${THREADS}u * l;
-      var n = e % ${TILE_N}u;
-      var kk = e / ${TILE_N}u;
-      if (${shape.bKFastest}) { n = e / ${TILE_K}u; kk = e % ${TILE_K}u; }
-      var v = 0.0;
-      if (colBase + n < P.gN && k0 + kk < P.gK) { v = loadB(k0 + kk, colBase + n, z); }
-      tileB[kk * ${TILE_N}u + n] = v;
-    }
+  let colBase = wid.x * ${BN}u;
+  let tx = lid % ${TX}u;
+  let ty = lid / ${TX}u;
+${a.setup}
+${b.setup}
+${range(TM).flatMap((i) => range(TN / 4).map((j) => `  var ${acc(i, j)} = vec4<f32>();`)).join("\n")}
+  var k = kBegin;
+  {
+    ${a.load}
+    ${b.load}
+  }
+  loop {
+    if (k >= kEnd) { break; }
+    ${a.store}
+    ${b.store}
     workgroupBarrier();
-    for (var kk = 0u; kk < ${TILE_K}u; kk = kk + 1u) {
-      var a: array<f32, ${TM}>;
-      var b: array<f32, 4>;
-      for (var i = 0u; i < ${TM}u; i = i + 1u) { a[i] = tileA[kk * ${BM}u + ty + 16u * i]; }
-      for (var j = 0u; j < 4u; j = j + 1u) { b[j] = tileB[kk * ${TILE_N}u + tx + 16u * j]; }
-      for (var i = 0u; i < ${TM}u; i = i + 1u) {
-        for (var j = 0u; j < 4u; j = j + 1u) { acc[i * 4u + j] = acc[i * 4u + j] + a[i] * b[j]; }
-      }
+    k = k + ${TILE_K}u;
+    if (k < kEnd) {
+      ${a.load}
+      ${b.load}
     }
+${range(TILE_K).map((kk) => `    { ${step(kk)} }`).join("\n")}
     workgroupBarrier();
   }
-  for (var i = 0u; i < ${TM}u; i = i + 1u) {
-    let row = rowBase + ty + 16u * i;
-    for (var j = 0u; j < 4u; j = j + 1u) {
-      let col = colBase + tx + 16u * j;
-      if (row < P.gM && col < P.gN) { storeC(row, col, z, acc[i * 4u + j]); }
-    }
-  }
+${range(TN / 4).map((j) => `  let col${j} = colBase + ${j * 4 * TX}u + 4u * tx;`).join("\n")}
+${stores}
 }`,
   };
 }
 
-/** The template instantiated for each rows-per-thread variant, picked by `rowsPerThread(M)`. */
-export type GemmFamily = Record<1 | 2 | 4, KernelSpec>;
+const kernels = new Map<string, KernelSpec>();
 
-function family(shape: GemmShape): GemmFamily {
-  return { 1: tiledGemm(shape, 1), 2: tiledGemm(shape, 2), 4: tiledGemm(shape, 4) };
+/** The kernel of `shape` on `tile`, generated once. */
+export function gemmKernel(shape: GemmShape, tile: TileName): KernelSpec {
+  const key = `${shape.key}_${tile}`;
+  let spec = kernels.get(key);
+  if (!spec) kernels.set(key, (spec = tiledGemm(shape, tile)));
+  return spec;
+}
+
+/** out[g, r] = Σ_s partial[g, s, r] over the K slices in order (r < MN): the split-K reduction. */
+const splitSumKernel = elementwiseKernel("gemm_split_sum", [["MN", "u32"], ["splits", "u32"]],
+  [read("partial"), write("out")], `
+  let base = (i / P.MN) * P.splits * P.MN + i % P.MN;
+  var sum = 0.0;
+  for (var s = 0u; s < P.splits; s = s + 1u) { sum = sum + partial[base + s * P.MN]; }
+  out[i] = sum;`);
+
+/** Extents of a GEMM-shaped call: C is M×N, the reduction K long, per group. */
+export interface GemmExtents {
+  M: number;
+  N: number;
+  K: number;
+  groups: number;
+}
+
+/** Which tile, and into how many K slices (1: no split). */
+export interface GemmPlan {
+  tile: TileName;
+  splits: number;
+}
+
+/** Workgroups that keep a large GPU busy (an H200 has 132 SMs; two resident workgroups each). */
+const ENOUGH_WORKGROUPS = 256;
+/** The shortest K slice worth a workgroup of its own (16 shared-memory rounds). */
+const MIN_SLICE_K = 256;
+
+/** The tile every adapter can run (8 KiB of workgroup memory). */
+const SMALL_TILE: TileName = "64x64";
+
+/** Workgroup memory of a tile's two shared slices. */
+function sharedBytes(tile: TileName): number {
+  const { ty, tx, tm, tn } = TILES[tile];
+  return TILE_K * (ty * tm + tx * tn) * 4;
+}
+
+function workgroups(e: GemmExtents, tile: TileName): number {
+  const { ty, tx, tm, tn } = TILES[tile];
+  return Math.ceil(e.M / (ty * tm)) * Math.ceil(e.N / (tx * tn)) * e.groups;
+}
+
+/**
+ * The default plan: the narrowest tile that covers M's channels without waste (16, 32, 64
+ * rows), else the largest tile that still gives ENOUGH_WORKGROUPS; where even the smallest
+ * gives fewer and the shape may split K, as many K slices (at least MIN_SLICE_K long) as
+ * bring the workgroups up to ENOUGH_WORKGROUPS. `only` fixes the tile (the split is still planned).
+ */
+export function planGemm(e: GemmExtents, splittable: boolean, only?: TileName): GemmPlan {
+  const candidates: TileName[] = only ? [only] : e.M <= 16 ? ["16x256"] : e.M <= 32 ? ["32x256"]
+    : e.M <= 64 ? ["64x128", "64x64"] : ["128x128", "128x64", "64x128", "64x64"];
+  const tile = candidates.find((t) => workgroups(e, t) >= ENOUGH_WORKGROUPS) ?? candidates[candidates.length - 1];
+  const wgs = workgroups(e, tile);
+  const splits = splittable && wgs < ENOUGH_WORKGROUPS
+    ? Math.max(1, Math.min(Math.ceil(ENOUGH_WORKGROUPS / wgs), Math.floor(e.K / MIN_SLICE_K)))
+    : 1;
+  return { tile, splits };
+}
+
+/**
+ * Record a GEMM-shaped call: `buffers` in the shape's binding order, `params` the shape's
+ * own. With K split, the output binding gets a scratch buffer of the slices' partial sums,
+ * reduced into the real output by a second dispatch.
+ */
+export function dispatchGemm(
+  ctx: GpuContext, shape: GemmShape, e: GemmExtents, buffers: readonly GpuBuffer[], params: Record<string, number>,
+  constants?: Record<string, number | boolean>, plan: GemmPlan = planGemm(e, shape.splittable),
+): void {
+  const { M, N, K, groups } = e;
+  if (M === 0 || N === 0) return;
+  // The wide tiles stage 17-18 KiB; WebGPU only promises 16 KiB of workgroup memory (desktop adapters give 32 or more).
+  const tileName = sharedBytes(plan.tile) <= ctx.limits.maxComputeWorkgroupStorageSize ? plan.tile : SMALL_TILE;
+  const { ty, tx, tm, tn } = TILES[tileName];
+  // A partial-sum buffer larger than one binding allows falls back to fewer slices.
+  const splits = shape.splittable
+    ? Math.max(1, Math.min(plan.splits, Math.floor(ctx.maxBufferElements / (groups * M * N)))) : 1;
+  const kSplit = Math.ceil(K / splits / TILE_K) * TILE_K;
+  const grid: [number, number, number] = [Math.ceil(N / (tx * tn)), Math.ceil(M / (ty * tm)), groups * splits];
+  const all = { gM: M, gN: N, gK: K, splits, kSplit, ...params };
+  const spec = gemmKernel(shape, tileName);
+  if (splits === 1) {
+    ctx.dispatch(spec, { params: all, constants, buffers, grid });
+    return;
+  }
+  const out = shape.bindings.findIndex((b) => b.writable);
+  const partial = ctx.alloc(groups * splits * M * N);
+  ctx.dispatch(spec, { params: all, constants, buffers: buffers.map((b, i) => i === out ? partial : b), grid });
+  const n = groups * M * N;
+  ctx.dispatch(splitSumKernel, {
+    params: { n, MN: M * N, splits }, buffers: [partial, buffers[out]],
+    grid: foldedGrid(Math.ceil(n / LINEAR_WORKGROUP), ctx.limits.maxComputeWorkgroupsPerDimension),
+  });
+  ctx.free(partial);
 }
 
 /** C = alpha·op(A)·op(B) + beta·C, row-major; C is not read when beta = 0 (NaN-safe). */
-export const gemmKernels = family({
+export const GEMM: GemmShape = {
   key: "gemm",
   params: [["alpha", "f32"], ["beta", "f32"]],
   bindings: [read("A"), read("B"), write("C")],
@@ -126,7 +287,8 @@ fn storeC(row: u32, col: u32, z: u32, acc: f32) {
 }`,
   aKFastest: "!TRANS_A",
   bKFastest: "TRANS_B",
-});
+  splittable: false,
+};
 
 /** Convolution geometry as uniforms (ConvGeometry; `batch` is its N, Cg/Og the per-group channels). */
 const CONV_PARAMS = [
@@ -152,7 +314,7 @@ fn im2col(k: u32, q: u32, g: u32) -> f32 {
 }`;
 
 /** y[n, g·Og+o, p] = Σ_k w[g·Og+o, k] · patches(k, (n, p)): M = Og, N = batch·OH·OW, K = Cg·KH·KW. */
-export const convForwardKernels = family({
+export const CONV_FORWARD: GemmShape = {
   key: "conv2d_forward",
   params: CONV_PARAMS,
   bindings: [read("x"), read("w"), write("y")],
@@ -165,13 +327,14 @@ fn storeC(row: u32, col: u32, g: u32, acc: f32) {
 }`,
   aKFastest: "true",
   bKFastest: "false",
-});
+  splittable: false,
+};
 
 /**
  * dw[g·Og+o, k] = Σ_(n,p) dy[n, g·Og+o, p] · patches(k, (n, p)): the batch is the GEMM's
  * reduction dimension (M = Og, N = Cg·KH·KW, K = batch·OH·OW).
  */
-export const convBackwardWeightKernels = family({
+export const CONV_BACKWARD_WEIGHT: GemmShape = {
   key: "conv2d_backward_weight",
   params: CONV_PARAMS,
   bindings: [read("dy"), read("x"), write("dw")],
@@ -181,17 +344,18 @@ fn loadA(row: u32, q: u32, g: u32) -> f32 {
   return dy[((q / ohw) * P.O + g * P.Og + row) * ohw + q % ohw];
 }
 fn loadB(q: u32, col: u32, g: u32) -> f32 { return im2col(col, q, g); }
-fn storeC(row: u32, col: u32, g: u32, acc: f32) { dw[(g * P.Og + row) * P.gN + col] = acc; }`,
+fn storeC(row: u32, col: u32, z: u32, acc: f32) { dw[(z * P.Og + row) * P.gN + col] = acc; }`,
   aKFastest: "true",
   bKFastest: "true",
-});
+  splittable: true,
+};
 
 /**
  * dx[n, g·Cg+c, ih, iw] = Σ_(o,kh,kw) w[g·Og+o, c, kh, kw] · dy[n, g·Og+o, oh, ow] over the
  * taps whose output position (oh, ow) = ((ih+PH−kh·DH)/SH, (iw+PW−kw·DW)/SW) is whole and in
  * range: M = Cg, N = batch·H·W, K = Og·KH·KW. Every dx element is written, so no zeroing.
  */
-export const convBackwardInputKernels = family({
+export const CONV_BACKWARD_INPUT: GemmShape = {
   key: "conv2d_backward_input",
   params: CONV_PARAMS,
   bindings: [read("dy"), read("w"), write("dx")],
@@ -223,4 +387,5 @@ fn storeC(c: u32, col: u32, g: u32, acc: f32) {
 }`,
   aKFastest: "true",
   bKFastest: "false",
-});
+  splittable: false,
+};

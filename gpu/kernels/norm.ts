@@ -5,7 +5,7 @@
  * CPU), and then the same workgroup writes the normalised output or the input gradient.
  * Evaluation forward is elementwise, as is the epilogue of the fused BatchNorm → ReLU.
  */
-import { elementwiseKernel, ENTRY_ARGS, type KernelSpec, read, workgroupReductions, write } from "../kernel.ts";
+import { elementwiseKernel, ENTRY_ARGS, type KernelSpec, NAN_WGSL, read, workgroupReductions, write } from "../kernel.ts";
 
 /** Threads per channel workgroup. */
 export const CHANNEL_WORKGROUP = 256;
@@ -69,14 +69,14 @@ export const batchNormEvalForwardKernel = elementwiseKernel(
 
 /**
  * The fused BatchNorm → (+ residual) → ReLU's epilogue, in place on the normalised y:
- * y = relu(residual + y) with RESIDUAL, else relu(y) (operand order and NaN → 0 as on the CPU).
+ * y = relu(residual + y) with RESIDUAL, else relu(y) (operand order and NaN kept as on the CPU).
  */
 export const batchNormReluEpilogueKernel = elementwiseKernel(
   "batchnorm_relu_epilogue", [], [write("y"), read("residual")], `
   var v = y[i];
   if (RESIDUAL) { v = residual[i] + v; }
-  y[i] = select(0.0, v, v > 0.0);`,
-  { overrides: [["RESIDUAL", "bool"]] },
+  y[i] = reluKeepNan(v);`,
+  { helpers: NAN_WGSL, overrides: [["RESIDUAL", "bool"]] },
 );
 
 /**

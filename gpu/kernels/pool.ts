@@ -5,7 +5,7 @@
  * scatters — so no atomics are needed and the sums match. Argmax is an i32 view of the
  * float buffer the op allocates (flat h·W + w within the plane).
  */
-import { elementwiseKernel, read, write } from "../kernel.ts";
+import { elementwiseKernel, NAN_WGSL, read, write } from "../kernel.ts";
 
 const POOL_PARAMS = ["batch", "C", "H", "W", "KH", "KW", "SH", "SW", "PH", "PW", "OH", "OW"]
   .map((n) => [n, "u32"] as const);
@@ -60,7 +60,7 @@ const INPUT_COVER = `
 
 const OVERRIDES = [["INCLUDE_PAD", "bool"]] as const;
 
-/** Max over the window; first maximum in row-major order, NaN wins (as PyTorch). */
+/** Max over the window; first maximum in row-major order, a NaN wins and the last NaN is the argmax (as PyTorch). */
 export const maxPoolForwardKernel = elementwiseKernel("maxpool_forward", POOL_PARAMS,
   [read("x"), write("y"), write("argmax", "i32")], `${OUTPUT_WINDOW}
   var best = 0.0;
@@ -68,12 +68,12 @@ export const maxPoolForwardKernel = elementwiseKernel("maxpool_forward", POOL_PA
   for (var h = hs; h < he; h = h + 1) {
     for (var w = ws; w < we; w = w + 1) {
       let v = x[xb + u32(h * i32(P.W) + w)];
-      if (v > best || (v != v && best == best) || bi < 0) { best = v; bi = h * i32(P.W) + w; }
+      if (isNan(v) || bi < 0 || (!isNan(best) && v > best)) { best = v; bi = h * i32(P.W) + w; }
     }
   }
   y[i] = best;
   argmax[i] = max(bi, 0);`,
-  { helpers: POOL_HELPERS });
+  { helpers: POOL_HELPERS + NAN_WGSL });
 
 export const maxPoolBackwardKernel = elementwiseKernel("maxpool_backward", POOL_PARAMS,
   [read("dy"), read("argmax", "i32"), write("dx")], `${INPUT_COVER}

@@ -5,7 +5,7 @@
  * backward (softmax(α·z) − q)·scale. Each output row is one workgroup reducing with
  * wgSum/wgMax; reduce_broadcast with short rows uses one thread per output instead.
  */
-import { ENTRY_ARGS, type KernelSpec, read, workgroupReductions, write } from "../kernel.ts";
+import { entryPoint, type KernelSpec, read, workgroupReductions, write } from "../kernel.ts";
 
 /** Threads per row workgroup. */
 export const ROW_WORKGROUP = 64;
@@ -35,26 +35,18 @@ fn reducedOffset(r: u32) -> u32 {
 
 function reduceBroadcastKernel(perThread: boolean): KernelSpec {
   const entry = perThread
-    ? `@compute @workgroup_size(${ROW_WORKGROUP})
-fn main(${ENTRY_ARGS}) {
-  let j = (wid.y * nwg.x + wid.x) * ${ROW_WORKGROUP}u + lid;
-  if (j >= P.ySize) { return; }
+    ? entryPoint(ROW_WORKGROUP, "j", "P.ySize", `
   let base = keptOffset(j);
   var s = 0.0;
   for (var r = 0u; r < P.R; r = r + 1u) { s = s + x[base + reducedOffset(r)]; }
-  y[j] = s;
-}`
+  y[j] = s;`)
     : `${workgroupReductions(ROW_WORKGROUP)}
-@compute @workgroup_size(${ROW_WORKGROUP})
-fn main(${ENTRY_ARGS}) {
-  let j = wid.y * nwg.x + wid.x;
-  if (j >= P.ySize) { return; }
+${entryPoint(ROW_WORKGROUP, "j", "P.ySize", `
   let base = keptOffset(j);
   var s = 0.0;
   for (var r = lid; r < P.R; r = r + ${ROW_WORKGROUP}u) { s = s + x[base + reducedOffset(r)]; }
   let total = wgSum(s, lid);
-  if (lid == 0u) { y[j] = total; }
-}`;
+  if (lid == 0u) { y[j] = total; }`, true)}`;
   return {
     key: perThread ? "reduce_broadcast_thread" : "reduce_broadcast_workgroup",
     params: [["ySize", "u32"], ["R", "u32"], ...four("kd"), ...four("ky"), ...four("kx"), ...four("rd"), ...four("rx")],
@@ -72,13 +64,9 @@ function softmaxRowKernel(key: string, spec: Omit<KernelSpec, "key" | "code">, b
     key,
     ...spec,
     code: `${workgroupReductions(ROW_WORKGROUP)}
-@compute @workgroup_size(${ROW_WORKGROUP})
-fn main(${ENTRY_ARGS}) {
-  let n = wid.y * nwg.x + wid.x;
-  if (n >= P.rows) { return; }
+${entryPoint(ROW_WORKGROUP, "n", "P.rows", `
   let base = n * P.C;
-  ${body.replaceAll("c += WG", `c = c + ${ROW_WORKGROUP}u`)}
-}`,
+  ${body.replaceAll("c += WG", `c = c + ${ROW_WORKGROUP}u`)}`, true)}`,
   };
 }
 

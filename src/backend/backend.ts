@@ -3,9 +3,11 @@
  * `DeviceBuffer`s) and runs kernels on it; it knows nothing of tensors, shapes beyond the
  * numbers each kernel needs, or autograd. The CPU backend (wasm) and the WebGPU backend
  * implement the same methods, so ops never branch on the backend. Kernels take structured
- * records (geometry, parameters) rather than long positional lists. Fused kernels
- * (BatchNorm→ReLU, the SGD step) are optional fast paths: the ops above compose the same
- * result from the required kernels where a backend lacks them.
+ * records (geometry, parameters) rather than long positional lists. A generic tier of kernel
+ * families with op codes (unary and its backward, binary with comparisons, where, axis
+ * reductions) lets ops compose in TypeScript: a new unary op is one case per backend. Fused
+ * kernels (BatchNorm→ReLU, the SGD step) are optional fast paths: the ops above compose the
+ * same result from the required kernels where a backend lacks them.
  */
 
 /** A block of device memory holding `length` float32 (or int32) elements. */
@@ -35,7 +37,72 @@ export interface Broadcast4 {
   bStrides: [number, number, number, number];
 }
 
-export type BinaryOp = "add" | "sub" | "mul" | "div";
+/**
+ * y = a op b elementwise: arithmetic, the NaN-propagating maximum/minimum, and comparisons
+ * that write 1 where they hold and 0 elsewhere (false wherever an operand is NaN, but for ne).
+ */
+export type BinaryOp =
+  | "add" | "sub" | "mul" | "div"
+  | "maximum" | "minimum"
+  | "eq" | "ne" | "lt" | "le" | "gt" | "ge";
+
+/** A three-operand broadcast (where): Broadcast4 plus the condition's strides. */
+export interface BroadcastSelect extends Broadcast4 {
+  cStrides: [number, number, number, number];
+}
+
+/**
+ * The unary ops of the generic tier, one kernel family with an op code (the position in this
+ * list on the CPU). NaN propagates as in PyTorch; sign(NaN) = 0; round is half to even.
+ */
+export const UNARY_OPS = [
+  "exp", "log", "sqrt", "rsqrt", "abs", "sign", "neg", "square", "pow", "clamp", "floor", "round", "tanh",
+] as const;
+export type UnaryOp = typeof UNARY_OPS[number];
+
+/**
+ * Which forward tensor unaryBackward reads for each op: the input x, the output y, or neither
+ * (dy alone decides). It reads only that one, so the op keeps only that one for the backward
+ * pass and may pass the same buffer as both x and y.
+ */
+export const UNARY_GRAD_READS: Record<UnaryOp, "x" | "y" | "none"> = {
+  exp: "y", log: "x", sqrt: "y", rsqrt: "y", abs: "x", sign: "none", neg: "none", square: "x", pow: "x",
+  clamp: "x", floor: "none", round: "none", tanh: "y",
+};
+
+/** The scalars of the unary ops that take any: pow's exponent, clamp's bounds (absent: unbounded). */
+export interface UnaryParams {
+  exponent?: number;
+  min?: number;
+  max?: number;
+}
+
+/**
+ * The two scalars every unary kernel takes: (exponent, exponent − 1) for pow (its gradient
+ * needs x^(p−1), with p − 1 taken in double precision as PyTorch does), (min, max) for clamp
+ * with ±Infinity for an absent bound, zeros otherwise.
+ */
+export function unaryScalars(op: UnaryOp, params: UnaryParams): [number, number] {
+  if (op === "pow") return [params.exponent ?? 1, (params.exponent ?? 1) - 1];
+  if (op === "clamp") return [params.min ?? -Infinity, params.max ?? Infinity];
+  return [0, 0];
+}
+
+/** x read as [outer, size, inner] (row-major): a reduction over the middle axis into y [outer, inner]. */
+export interface AxisView {
+  outer: number;
+  size: number;
+  inner: number;
+}
+
+/**
+ * What reduceAxis computes. sum: Σ / divisor in float64, rounded once (a mean passes the
+ * count). max/min: the first NaN, else the first extreme value; `indices` (or null) receives
+ * its position along the axis, as a float.
+ */
+export type AxisReduction =
+  | { op: "sum"; divisor: number }
+  | { op: "max" | "min"; indices: DeviceBuffer | null };
 
 /** op(A)·op(B) for gemm: C[M×N] = alpha·op(A)·op(B) + beta·C, row-major, op = transpose when flagged. */
 export interface GemmArgs {
@@ -116,7 +183,9 @@ export interface DrawPosition {
 /** What a random fill draws. */
 export type Distribution =
   | { kind: "uniform"; low: number; high: number }
-  | { kind: "normal"; mean: number; std: number };
+  | { kind: "normal"; mean: number; std: number }
+  /** 1 where the draw's uniform u (24 bits) is below p (rounded to float32), else 0. */
+  | { kind: "bernoulli"; p: number };
 
 export interface SgdOptions {
   lr: number;
@@ -193,6 +262,21 @@ export interface Backend {
   sigmoidForward(x: DeviceBuffer, y: DeviceBuffer): void;
   sigmoidBackward(y: DeviceBuffer, dy: DeviceBuffer, dx: DeviceBuffer): void;
   binary(op: BinaryOp, a: DeviceBuffer, b: DeviceBuffer, y: DeviceBuffer, bc: Broadcast4): void;
+  /** y = cond ≠ 0 ? a : b (a NaN condition counts as true, as bool(NaN) does), broadcast. */
+  where(cond: DeviceBuffer, a: DeviceBuffer, b: DeviceBuffer, y: DeviceBuffer, bc: BroadcastSelect): void;
+  /** y = op(x) elementwise. */
+  unary(op: UnaryOp, x: DeviceBuffer, y: DeviceBuffer, params: UnaryParams): void;
+  /**
+   * dx = dy·op′ from the input x or the output y (PyTorch's derivative formulas; floor, round
+   * and sign give 0, even where dy is not finite; clamp passes dy where min ≤ x ≤ max).
+   */
+  unaryBackward(
+    op: UnaryOp, x: DeviceBuffer, y: DeviceBuffer, dy: DeviceBuffer, dx: DeviceBuffer, params: UnaryParams,
+  ): void;
+  /** y[o, i] = reduction over s of x[o, s, i] (see AxisReduction). */
+  reduceAxis(x: DeviceBuffer, y: DeviceBuffer, view: AxisView, reduction: AxisReduction): void;
+  /** The backward of a max/min with indices: dx[o, s, i] = s = indices[o, i] ? dy[o, i] : 0. */
+  scatterAxis(dy: DeviceBuffer, indices: DeviceBuffer, dx: DeviceBuffer, view: AxisView): void;
   /** Sum x (shape bc.dims) into y along the dims where bc.aStrides is 0. */
   reduceBroadcast(x: DeviceBuffer, y: DeviceBuffer, bc: Broadcast4): void;
   /** Inverted dropout: y = x·mask with mask 0 (probability p) or 1/(1−p), drawn at `at`. */

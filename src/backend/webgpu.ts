@@ -5,14 +5,16 @@
  * kernel's uniforms and records one dispatch into the pending command encoder (copy() is a
  * transfer command instead; sgdStep is one dispatch for all parameters between transfers,
  * see gpu/sgd.ts); nothing is submitted until a read, a flush(), or a full encoder.
- * Device failures surface as WebGPUError (DeviceLostError, OutOfMemoryError, or the
- * validation error itself), thrown by the next call or read. There is no readSync: the host
+ * Device failures surface as WebGPUError (DeviceLostError, or the validation error itself)
+ * or as OutOfMemoryError (the class every backend raises), thrown by the next call or read. There is no readSync: the host
  * sees GPU memory only through `await read()`. Create it with `createWebGPUBackend()`, which
  * returns null where no (acceptable) adapter exists.
  */
-import type {
-  Backend, BatchNormBackwardArgs, BatchNormEvalArgs, BatchNormTrainArgs, BinaryOp, Broadcast4, ConvGeometry,
-  DeviceBuffer, Distribution, DrawPosition, GemmArgs, MemoryInfo, PoolGeometry, SgdOptions, SgdParam, SoftmaxXentArgs,
+import {
+  type AxisReduction, type AxisView, type Backend, type BatchNormBackwardArgs, type BatchNormEvalArgs,
+  type BatchNormTrainArgs, type BinaryOp, type Broadcast4, type BroadcastSelect, type ConvGeometry, type DeviceBuffer,
+  type Distribution, type DrawPosition, type GemmArgs, type MemoryInfo, type PoolGeometry, type SgdOptions,
+  type SgdParam, type SoftmaxXentArgs, type UnaryOp, type UnaryParams, unaryScalars,
 } from "./backend.ts";
 import { DeviceLostError, OutOfMemoryError, RetrogradError, WebGPUError } from "../errors.ts";
 import { mix } from "../random.ts";
@@ -21,12 +23,16 @@ import type { GpuErrors } from "../../gpu/errors.ts";
 import { type KernelSpec, LINEAR_WORKGROUP } from "../../gpu/kernel.ts";
 import { fusedSgd } from "../../gpu/sgd.ts";
 import {
-  axpyKernel, BINARY_OP_CODES, binaryKernel, dropoutKernel, fillKernel, randomNormalKernel, randomUniformKernel,
-  reluBackwardKernel, reluForwardKernel, scaleKernel, sigmoidBackwardKernel, sigmoidForwardKernel,
+  axpyKernel, BINARY_OP_CODES, binaryKernel, dropoutKernel, fillKernel, randomBernoulliKernel, randomNormalKernel,
+  randomUniformKernel, reluBackwardKernel, reluForwardKernel, scaleKernel, sigmoidBackwardKernel, sigmoidForwardKernel,
+  whereKernel,
 } from "../../gpu/kernels/elementwise.ts";
+import { UNARY_OP_CODES, unaryBackwardKernel, unaryForwardKernel } from "../../gpu/kernels/unary.ts";
 import {
-  convBackwardInputKernels, convBackwardWeightKernels, convForwardKernels, type GemmFamily, gemmGrid, gemmKernels,
-  rowsPerThread,
+  AXIS_REDUCTION_CODES, reduceAxisPerThread, reduceAxisPerWorkgroup, scatterAxisKernel,
+} from "../../gpu/kernels/reduce_axis.ts";
+import {
+  CONV_BACKWARD_INPUT, CONV_BACKWARD_WEIGHT, CONV_FORWARD, dispatchGemm, GEMM, type GemmShape,
 } from "../../gpu/kernels/gemm.ts";
 import {
   batchNormBackwardKernel, batchNormEvalForwardKernel, batchNormReluEpilogueKernel, batchNormTrainForwardKernel,
@@ -106,13 +112,17 @@ export class WebGPUBackend implements Backend {
     this.context.dispatch(spec, { params, constants, buffers: buffers.map((b) => this.opt(b)), grid });
   }
 
-  private tiled(family: GemmFamily, M: number, N: number, K: number, groups: number, buffers: DeviceBuffer[],
+  /** One thread per output (short reductions), in workgroups of ROW_WORKGROUP. */
+  private perOutput(spec: KernelSpec, outputs: number, buffers: (DeviceBuffer | null)[], params: Record<string, number>,
+    constants?: Record<string, number | boolean>): void {
+    if (outputs === 0) return;
+    const grid = foldedGrid(Math.ceil(outputs / ROW_WORKGROUP), this.context.limits.maxComputeWorkgroupsPerDimension);
+    this.context.dispatch(spec, { params, constants, buffers: buffers.map((b) => this.opt(b)), grid });
+  }
+
+  private tiled(shape: GemmShape, M: number, N: number, K: number, groups: number, buffers: DeviceBuffer[],
     params: Record<string, number>, constants?: Record<string, number | boolean>): void {
-    if (M === 0 || N === 0) return;
-    this.context.dispatch(family[rowsPerThread(M)], {
-      params: { gM: M, gN: N, gK: K, ...params }, constants, buffers: buffers.map((b) => this.buf(b)),
-      grid: gemmGrid(M, N, groups),
-    });
+    dispatchGemm(this.context, shape, { M, N, K, groups }, buffers.map((b) => this.buf(b)), params, constants);
   }
 
   // ---- memory and transfers ----
@@ -178,6 +188,8 @@ export class WebGPUBackend implements Backend {
     if (dist.kind === "uniform") {
       const span = Math.fround(Math.fround(dist.high) - Math.fround(dist.low));
       this.linear(randomUniformKernel, y.length, [y], { lo: dist.low, span, mixedKey, counter: at.counter, one: 1 });
+    } else if (dist.kind === "bernoulli") {
+      this.linear(randomBernoulliKernel, y.length, [y], { p: dist.p, mixedKey, counter: at.counter });
     } else {
       this.linear(randomNormalKernel, Math.ceil(y.length / 2), [y], {
         length: y.length, mean: dist.mean, stddev: dist.std, mixedKey, counter: at.counter,
@@ -210,6 +222,41 @@ export class WebGPUBackend implements Backend {
       { d1, d2, d3, as0, as1, as2, as3, bs0, bs1, bs2, bs3 }, { OP: BINARY_OP_CODES[op] });
   }
 
+  where(cond: DeviceBuffer, a: DeviceBuffer, b: DeviceBuffer, y: DeviceBuffer, bc: BroadcastSelect): void {
+    const [d0, d1, d2, d3] = bc.dims;
+    const total = d0 * d1 * d2 * d3;
+    this.need("where", y, total, "y");
+    const strides = (prefix: string, s: Four) => Object.fromEntries(s.map((v, k) => [`${prefix}${k}`, v]));
+    this.linear(whereKernel, total, [cond, a, b, y],
+      { d1, d2, d3, ...strides("cs", bc.cStrides), ...strides("as", bc.aStrides), ...strides("bs", bc.bStrides) });
+  }
+
+  unary(op: UnaryOp, x: DeviceBuffer, y: DeviceBuffer, params: UnaryParams): void {
+    this.need(`unary ${op}`, x, y.length, "x");
+    const [p0, p1] = unaryScalars(op, params);
+    this.linear(unaryForwardKernel, y.length, [x, y], { p0, p1 }, { OP: UNARY_OP_CODES[op] });
+  }
+  unaryBackward(op: UnaryOp, x: DeviceBuffer, y: DeviceBuffer, dy: DeviceBuffer, dx: DeviceBuffer, params: UnaryParams): void {
+    for (const [b, what] of [[x, "x"], [y, "y"], [dy, "dy"]] as const) this.need(`unaryBackward ${op}`, b, dx.length, what);
+    const [p0, p1] = unaryScalars(op, params);
+    this.linear(unaryBackwardKernel, dx.length, [x, y, dy, dx], { p0, p1 }, { OP: UNARY_OP_CODES[op] });
+  }
+
+  reduceAxis(x: DeviceBuffer, y: DeviceBuffer, { outer, size, inner }: AxisView, r: AxisReduction): void {
+    const outputs = outer * inner;
+    this.need("reduceAxis", x, outputs * size, "x");
+    this.need("reduceAxis", y, outputs, "y");
+    const indices = r.op === "sum" ? null : r.indices;
+    if (indices) this.need("reduceAxis", indices, outputs, "indices");
+    const params = { outputs, size, inner, divisor: r.op === "sum" ? r.divisor : 1 };
+    const constants = { OP: AXIS_REDUCTION_CODES[r.op], INDICES: indices !== null };
+    if (size <= SHORT_REDUCTION) this.perOutput(reduceAxisPerThread, outputs, [x, y, indices], params, constants);
+    else this.rows(reduceAxisPerWorkgroup, outputs, [x, y, indices], params, constants);
+  }
+  scatterAxis(dy: DeviceBuffer, indices: DeviceBuffer, dx: DeviceBuffer, { size, inner }: AxisView): void {
+    this.linear(scatterAxisKernel, dx.length, [dy, indices, dx], { size, inner });
+  }
+
   reduceBroadcast(x: DeviceBuffer, y: DeviceBuffer, bc: Broadcast4): void {
     const dims = bc.dims;
     const xStrides = contiguousStrides(dims);
@@ -226,14 +273,8 @@ export class WebGPUBackend implements Backend {
     const params: Record<string, number> = { ySize: y.length, R };
     kept.forEach((k, i) => Object.assign(params, { [`kd${i}`]: k.d, [`ky${i}`]: k.y, [`kx${i}`]: k.x }));
     reduced.forEach((r, i) => Object.assign(params, { [`rd${i}`]: r.d, [`rx${i}`]: r.x }));
-    if (R <= SHORT_REDUCTION) {
-      const grid = foldedGrid(Math.ceil(y.length / ROW_WORKGROUP), this.context.limits.maxComputeWorkgroupsPerDimension);
-      if (y.length > 0) {
-        this.context.dispatch(reduceBroadcastPerThread, { params, buffers: [this.buf(x), this.buf(y)], grid });
-      }
-    } else {
-      this.rows(reduceBroadcastPerWorkgroup, y.length, [x, y], params);
-    }
+    if (R <= SHORT_REDUCTION) this.perOutput(reduceBroadcastPerThread, y.length, [x, y], params);
+    else this.rows(reduceBroadcastPerWorkgroup, y.length, [x, y], params);
   }
 
   dropoutForward(x: DeviceBuffer, y: DeviceBuffer, mask: DeviceBuffer, p: number, at: DrawPosition): void {
@@ -248,21 +289,21 @@ export class WebGPUBackend implements Backend {
     this.need("gemm", a, M * K, "A");
     this.need("gemm", b, K * N, "B");
     this.need("gemm", c, M * N, "C");
-    this.tiled(gemmKernels, M, N, K, 1, [a, b, c], { alpha, beta }, { TRANS_A: transA, TRANS_B: transB });
+    this.tiled(GEMM, M, N, K, 1, [a, b, c], { alpha, beta }, { TRANS_A: transA, TRANS_B: transB });
   }
 
   conv2dForward(x: DeviceBuffer, w: DeviceBuffer, y: DeviceBuffer, g: ConvGeometry): void {
     const Og = g.O / g.G, Kc = (g.C / g.G) * g.KH * g.KW;
-    this.tiled(convForwardKernels, Og, g.N * g.OH * g.OW, Kc, g.G, [x, w, y], convParams(g));
+    this.tiled(CONV_FORWARD, Og, g.N * g.OH * g.OW, Kc, g.G, [x, w, y], convParams(g));
   }
   conv2dBackwardInput(dy: DeviceBuffer, w: DeviceBuffer, dx: DeviceBuffer, g: ConvGeometry): void {
     const Og = g.O / g.G, Cg = g.C / g.G;
-    this.tiled(convBackwardInputKernels, Cg, g.N * g.H * g.W, Og * g.KH * g.KW, g.G, [dy, w, dx], convParams(g));
+    this.tiled(CONV_BACKWARD_INPUT, Cg, g.N * g.H * g.W, Og * g.KH * g.KW, g.G, [dy, w, dx], convParams(g));
   }
   conv2dBackwardWeight(dy: DeviceBuffer, x: DeviceBuffer, dw: DeviceBuffer, g: ConvGeometry): void {
     const Og = g.O / g.G, Kc = (g.C / g.G) * g.KH * g.KW;
     if (g.N * g.OH * g.OW === 0) return this.fill(dw, 0);
-    this.tiled(convBackwardWeightKernels, Og, Kc, g.N * g.OH * g.OW, g.G, [dy, x, dw], convParams(g));
+    this.tiled(CONV_BACKWARD_WEIGHT, Og, Kc, g.N * g.OH * g.OW, g.G, [dy, x, dw], convParams(g));
   }
 
   // ---- batch norm ----
@@ -354,9 +395,10 @@ function gpuApi(): GPU | undefined {
  * A WebGPU backend on the runtime's adapter (navigator.gpu in Deno and browsers), or on a
  * `gpu` object the caller brings (in Node: the optional npm `webgpu` package's `create([])`).
  * Null when there is no adapter, or only a software (fallback) one and allowFallback is off.
+ * optionalFeatures are requested where the adapter has them.
  */
 export async function createWebGPUBackend(
-  opts: { allowFallback?: boolean; gpu?: GPU } = {},
+  opts: { allowFallback?: boolean; gpu?: GPU; optionalFeatures?: readonly GPUFeatureName[] } = {},
 ): Promise<WebGPUBackend | null> {
   const gpu = opts.gpu ?? gpuApi();
   if (!gpu) return null;
@@ -367,6 +409,8 @@ export async function createWebGPUBackend(
   if (isFallback && !opts.allowFallback) return null;
   const l = adapter.limits;
   const device = await adapter.requestDevice({
+    // Those the adapter has of optionalFeatures: "timestamp-query" for gpu/profiler.ts.
+    requiredFeatures: (opts.optionalFeatures ?? []).filter((f) => adapter.features.has(f)),
     requiredLimits: {
       maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
       maxBufferSize: l.maxBufferSize,

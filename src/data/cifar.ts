@@ -13,6 +13,9 @@ const CHANNELS = 3;
 const SIDE = 32;
 const PIXELS = CHANNELS * SIDE * SIDE;
 
+/** The most bytes a CIFAR file is read as (a gzipped one inflates no further): 60,000 CIFAR-100 records. */
+export const MAX_CIFAR_FILE_BYTES = 60000 * (2 + PIXELS);
+
 export interface CifarOptions {
   variant: 10 | 100;
 }

@@ -87,6 +87,12 @@ export interface SyntheticOptions {
   width: number;
   classes: number;
   seed: number;
+  /**
+   * Which images: "train" (the default) or "test", an independent draw of images from the same
+   * classes. The class layout (each blob's place and colour) depends on `seed` alone, so two
+   * splits of one seed are one task.
+   */
+  split?: "train" | "test";
 }
 
 /**
@@ -96,11 +102,11 @@ export interface SyntheticOptions {
  * disturb a run's random sequence. Labels cycle 0,1,2,… so classes are balanced.
  */
 export function synthetic(options: SyntheticOptions): Dataset {
-  const { n, channels, height, width, classes, seed } = options;
+  const { n, channels, height, width, classes, seed, split = "train" } = options;
   for (const [key, value] of Object.entries({ n, channels, height, width, classes })) {
     if (!Number.isInteger(value) || value < 1) throw new DatasetError(`synthetic: ${key} must be a positive integer, got ${value}`);
   }
-  const key = mix((seed ^ 0x5eedda7a) >>> 0);
+  let key = mix((seed ^ 0x5eedda7a) >>> 0);
   let draw = 0;
   const next = () => uniform(key, draw++);
   // Per class: a blob centre inside the middle 60% of the image and a colour per channel.
@@ -112,6 +118,9 @@ export function synthetic(options: SyntheticOptions): Dataset {
     centreX[c] = (0.2 + 0.6 * next()) * (width - 1);
     for (let ch = 0; ch < channels; ch++) colour[c * channels + ch] = 0.5 + 0.5 * next();
   }
+  if (split !== "train" && split !== "test") throw new DatasetError(`synthetic: split must be "train" or "test", got ${split}`);
+  // The training images continue the layout's stream; the test images come from their own.
+  if (split === "test") [key, draw] = [mix((key ^ 0x7e5751d) >>> 0), 0];
   const sigma = Math.max(1, Math.min(height, width) / 6);
   const images = new Uint8Array(n * channels * height * width);
   const labels = new Int32Array(n);
@@ -132,7 +141,7 @@ export function synthetic(options: SyntheticOptions): Dataset {
       }
     }
   }
-  return { images, labels, n, channels, height, width, classes, name: `synthetic-${seed}` };
+  return { images, labels, n, channels, height, width, classes, name: `synthetic-${seed}${split === "test" ? "-test" : ""}` };
 }
 
 function shapeOf(ds: Dataset): { channels: number; height: number; width: number } {

@@ -19,9 +19,20 @@ export interface IdxArray {
 const UBYTE = 0x08;
 const TYPE_NAMES: Record<number, string> = { 0x08: "ubyte", 0x09: "sbyte", 0x0b: "short", 0x0c: "int", 0x0d: "float", 0x0e: "double" };
 
-/** Decode an uncompressed IDX file of unsigned bytes; `source` names it in errors. */
-export function parseIdx(bytes: Uint8Array, source: string): IdxArray {
+interface IdxHeader {
+  dims: number[];
+  headerSize: number;
+  /** Data bytes the dims declare. */
+  count: number;
+}
+
+/**
+ * The header of an IDX file from its first bytes: undefined while `bytes` is too short to
+ * hold it (and `complete` is false); a DatasetError as soon as the bytes show a wrong magic.
+ */
+function readHeader(bytes: Uint8Array, source: string, complete: boolean): IdxHeader | undefined {
   if (bytes.length < 4) {
+    if (!complete) return undefined;
     throw new DatasetError(`${source}: too short for an IDX file (${bytes.length} bytes; the header alone is at least 4)`);
   }
   if (bytes[0] !== 0 || bytes[1] !== 0) {
@@ -38,6 +49,7 @@ export function parseIdx(bytes: Uint8Array, source: string): IdxArray {
   const ndim = bytes[3];
   const headerSize = 4 + 4 * ndim;
   if (bytes.length < headerSize) {
+    if (!complete) return undefined;
     throw new DatasetError(`${source}: too short: the header declares ${ndim} dimensions (${headerSize} header bytes) but the file has ${bytes.length} bytes`);
   }
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -48,6 +60,12 @@ export function parseIdx(bytes: Uint8Array, source: string): IdxArray {
     dims.push(size);
     count *= size;
   }
+  return { dims, headerSize, count };
+}
+
+/** Decode an uncompressed IDX file of unsigned bytes; `source` names it in errors. */
+export function parseIdx(bytes: Uint8Array, source: string): IdxArray {
+  const { dims, headerSize, count } = readHeader(bytes, source, true)!;
   const actual = bytes.length - headerSize;
   if (actual !== count) {
     const problem = actual < count ? "truncated" : "has trailing bytes";
@@ -58,9 +76,17 @@ export function parseIdx(bytes: Uint8Array, source: string): IdxArray {
   return { dims, data: bytes.subarray(headerSize) };
 }
 
-/** Decode an IDX file that may be gzipped (decided by its magic bytes, not its name). */
+/**
+ * Decode an IDX file that may be gzipped (decided by its magic bytes, not its name). Gzip
+ * data inflates only as far as the IDX header (its first bytes out) declares.
+ */
 export async function readIdx(bytes: Uint8Array, source: string): Promise<IdxArray> {
-  return parseIdx(isGzip(bytes) ? await gunzip(bytes, source) : bytes, source);
+  if (!isGzip(bytes)) return parseIdx(bytes, source);
+  const declared = (head: Uint8Array) => {
+    const header = readHeader(head, source, false);
+    return header && { bytes: header.headerSize + header.count, what: `the ${header.headerSize + header.count} bytes its IDX header declares (dims [${header.dims.join(", ")}])` };
+  };
+  return parseIdx(await gunzip(bytes, source, { declared }), source);
 }
 
 /**

@@ -11,7 +11,7 @@ import { concatDatasets } from "./dataset.ts";
 import { DatasetError } from "./errors.ts";
 import { gunzip, isGzip } from "./gzip.ts";
 import { idxDataset, readIdx } from "./idx.ts";
-import { parseCifar } from "./cifar.ts";
+import { MAX_CIFAR_FILE_BYTES, parseCifar } from "./cifar.ts";
 
 /** The two file operations the resolver needs; paths use "/" separators. */
 export interface DataFs {
@@ -206,7 +206,7 @@ export async function loadDataset(name: string, split: Split, location: LocateOp
   // One file at a time keeps at most one raw file alongside the parsed data.
   for (const path of paths) {
     let bytes = await fs.read(path);
-    if (isGzip(bytes)) bytes = await gunzip(bytes, path);
+    if (isGzip(bytes)) bytes = await gunzip(bytes, path, { maxBytes: MAX_CIFAR_FILE_BYTES });
     parts.push(parseCifar(bytes, { variant }, path, datasetName));
   }
   return parts.length === 1 ? parts[0] : concatDatasets(parts, datasetName);

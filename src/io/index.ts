@@ -2,3 +2,4 @@
 export { readSafetensors, writeSafetensors, writeSafetensorsAsync, readSafetensorsMetadata } from "./state.ts";
 export { parseSafetensors, serializeSafetensors, type SafetensorsDtype } from "./safetensors.ts";
 export { renderCurves, type Run, type CurvePoint } from "./plot.ts";
+export { stringifyRecord, parseRecord } from "./records.ts";

@@ -10,6 +10,8 @@
  */
 
 import { SafetensorsError } from "../errors.ts";
+// Depth- and length-bounded: a hostile header may nest thousands deep.
+import { describeValue as describe } from "./describe.ts";
 
 export type SafetensorsDtype = "F64" | "F32" | "F16" | "BF16" | "I64" | "I32" | "I16" | "I8" | "U8" | "BOOL";
 
@@ -64,15 +66,6 @@ function elementCount(shape: readonly number[]): number {
   return count;
 }
 
-function describe(value: unknown): string {
-  try {
-    const text = JSON.stringify(value);
-    if (text === undefined) return String(value);
-    return text.length > 80 ? `${text.slice(0, 77)}...` : text;
-  } catch {
-    return String(value);
-  }
-}
 
 // ---------------------------------------------------------------------------------------------
 // Reading

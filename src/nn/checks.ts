@@ -47,6 +47,25 @@ export function bool(where: string, name: string, v: unknown): boolean {
   return v;
 }
 
+/**
+ * A width multiplier: a finite number > 0 that scales a model's layer widths (1: the published
+ * architecture). Checked here so every factory rejects the same bad values with the same words.
+ */
+export function widthMultiplier(where: string, v: unknown): number {
+  if (typeof v !== "number" || !Number.isFinite(v) || v <= 0) {
+    throw new ValueError(`${where}: widthMultiplier must be a finite number > 0, got ${describe(v)}`);
+  }
+  return v;
+}
+
+/**
+ * A layer width times the multiplier, rounded to the nearest integer and at least 1, so a
+ * narrow net keeps every layer (ResNet-20's 16/32/64 channels at 0.125: 2/4/8).
+ */
+export function scaleWidth(width: number, multiplier: number): number {
+  return Math.max(1, Math.round(width * multiplier));
+}
+
 /** A dropout probability: PyTorch's nn.Dropout accepts p in [0, 1); p = 1 would zero everything. */
 export function probability(where: string, name: string, v: unknown): number {
   if (typeof v !== "number" || !(v >= 0 && v < 1)) {

@@ -184,9 +184,13 @@ export abstract class Module {
 
   /**
    * Copy values from `source` into this module's tensors. Strict by default: missing,
-   * unexpected and mis-shaped keys are all listed in one StateDictError.
+   * unexpected and mis-shaped keys are all listed in one StateDictError. Values that are NaN
+   * or ±Infinity are loaded with a warning naming each tensor (console.warn), or refused
+   * with a StateDictError under `nonFinite: "error"`; nothing is written when it throws.
    */
-  loadStateDict(source: StateDict | Record<string, Tensor>, opts: { strict?: boolean } = {}): void {
+  loadStateDict(
+    source: StateDict | Record<string, Tensor>, opts: { strict?: boolean; nonFinite?: "warn" | "error" } = {},
+  ): void {
     const strict = opts.strict ?? true;
     const incoming = source instanceof Map ? source : new Map(Object.entries(source));
     const own = this.stateDict();
@@ -200,13 +204,14 @@ export abstract class Module {
       const fits = s && (sameShape(s.shape, t.shape) || (s.size === 1 && t.size === 1));
       if (s && !fits) mismatched.push(`${key}: expected [${t.shape.join(", ")}], got [${s.shape.join(", ")}]`);
     }
-    if (mismatched.length > 0 || (strict && (missing.length > 0 || unexpected.length > 0))) {
-      const parts = [
-        missing.length ? `missing keys: ${missing.join(", ")}` : "",
-        unexpected.length ? `unexpected keys: ${unexpected.join(", ")}` : "",
-        mismatched.length ? `shape mismatch: ${mismatched.join("; ")}` : "",
-      ].filter(Boolean);
-      throw new StateDictError(`loadStateDict: ${parts.join(". ")}`, missing, unexpected, mismatched);
+    const invalid = StateDictError.check("loadStateDict", strict, missing, unexpected, mismatched);
+    if (invalid) throw invalid;
+    const values = new Map([...own.keys()].filter((k) => incoming.has(k)).map((k) => [k, incoming.get(k)!.dataSync()]));
+    const nonFinite = [...values].map(([key, v]) => nonFiniteSummary(key, v)).filter((d) => d !== "");
+    if (nonFinite.length > 0) {
+      const what = `non-finite values in ${nonFinite.join(", ")}`;
+      if (opts.nonFinite === "error") throw new StateDictError(`loadStateDict: ${what}`);
+      console.warn(`loadStateDict: warning: ${what}; loaded as they are (pass { nonFinite: "error" } to refuse them)`);
     }
     for (const [key, t] of own) {
       const s = incoming.get(key);
@@ -311,4 +316,16 @@ export abstract class Module {
     }
     return output;
   }
+}
+
+/** "name (2 NaN, 1 +Infinity)" for a tensor holding non-finite values, "" for a finite one. */
+function nonFiniteSummary(name: string, values: Float32Array): string {
+  let nan = 0, posInf = 0, negInf = 0;
+  for (const v of values) {
+    if (v !== v) nan++;
+    else if (v === Infinity) posInf++;
+    else if (v === -Infinity) negInf++;
+  }
+  const counts = [[nan, "NaN"], [posInf, "+Infinity"], [negInf, "-Infinity"]].filter(([n]) => n).map(([n, what]) => `${n} ${what}`);
+  return counts.length ? `${name} (${counts.join(", ")})` : "";
 }

@@ -1,11 +1,13 @@
 /**
  * Elementwise ops: the four arithmetic ops with NumPy broadcasting (a per-channel [1,C,1,1]
- * scale or bias is the common case in a convnet), scalar scaling, ReLU and sigmoid. The
- * gradient of a broadcast input is the output gradient summed back to the input's shape.
+ * scale or bias is the common case in a convnet) and a number for either operand, scalar
+ * scaling, ReLU and sigmoid. The gradient of a broadcast input is the output gradient summed
+ * back to the input's shape.
  */
 import type { Backend, BinaryOp, DeviceBuffer } from "../backend/backend.ts";
 import { record } from "../autograd.ts";
 import { empty, Tensor, type Shape } from "../tensor.ts";
+import { type Operand, withOperands } from "./scalar.ts";
 import { broadcast4, broadcastShape, sameBackend, sameShape } from "./util.ts";
 
 /** Sum a gradient of shape `from` back to `to` (identity when no broadcast happened). */
@@ -16,22 +18,23 @@ export function sumToShape(grad: Tensor, to: Shape): Tensor {
   return out;
 }
 
-function binaryForward(op: BinaryOp, a: Tensor, b: Tensor): Tensor {
+/** y = a op b, broadcast, off the tape (the ops below record; comparisons have no gradient). */
+export function binaryForward(op: BinaryOp, a: Tensor, b: Tensor): Tensor {
   sameBackend(op, a, b);
   const shape = broadcastShape(op, a.shape, b.shape);
   const y = empty(shape, a.backend);
-  a.backend.binary(op, a.buffer, b.buffer, y.buffer, broadcast4(shape, a.shape, b.shape));
+  a.backend.binary(op, a.buffer, b.buffer, y.buffer, broadcast4(shape, a.shape, b.shape, op));
   return y;
 }
 
-export function add(a: Tensor, b: Tensor): Tensor {
+function addTensors(a: Tensor, b: Tensor): Tensor {
   return record("add", binaryForward("add", a, b), [a, b], [], (dy) => [
     a.requiresGrad ? sumToShape(dy, a.shape) : null,
     b.requiresGrad ? sumToShape(dy, b.shape) : null,
   ]);
 }
 
-export function sub(a: Tensor, b: Tensor): Tensor {
+function subTensors(a: Tensor, b: Tensor): Tensor {
   return record("sub", binaryForward("sub", a, b), [a, b], [], (dy) => [
     a.requiresGrad ? sumToShape(dy, a.shape) : null,
     b.requiresGrad ? negate(sumToShape(dy, b.shape)) : null,
@@ -46,14 +49,14 @@ function productGrad(dy: Tensor, other: Tensor, shape: Shape): Tensor {
   return reduced;
 }
 
-export function mul(a: Tensor, b: Tensor): Tensor {
+function mulTensors(a: Tensor, b: Tensor): Tensor {
   return record("mul", binaryForward("mul", a, b), [a, b], [a, b], (dy, [sa, sb]) => [
     a.requiresGrad ? productGrad(dy, sb, a.shape) : null,
     b.requiresGrad ? productGrad(dy, sa, b.shape) : null,
   ]);
 }
 
-export function div(a: Tensor, b: Tensor): Tensor {
+function divTensors(a: Tensor, b: Tensor): Tensor {
   const y = binaryForward("div", a, b);
   return record("div", y, [a, b], [b, y], (dy, [sb, sy]) => {
     let da: Tensor | null = null;
@@ -73,6 +76,22 @@ export function div(a: Tensor, b: Tensor): Tensor {
     }
     return [da, db];
   });
+}
+
+export function add(a: Operand, b: Operand): Tensor {
+  return withOperands("add", [a, b], ([x, y]) => addTensors(x, y));
+}
+
+export function sub(a: Operand, b: Operand): Tensor {
+  return withOperands("sub", [a, b], ([x, y]) => subTensors(x, y));
+}
+
+export function mul(a: Operand, b: Operand): Tensor {
+  return withOperands("mul", [a, b], ([x, y]) => mulTensors(x, y));
+}
+
+export function div(a: Operand, b: Operand): Tensor {
+  return withOperands("div", [a, b], ([x, y]) => divTensors(x, y));
 }
 
 function scaled(x: Tensor, alpha: number): Tensor {

@@ -1,9 +1,10 @@
 /**
- * Softmax cross-entropy with label smoothing and the PowerGrad Transform built in
- * (ALGORITHMS.md §1). The forward pass and the reported loss are ordinary cross-entropy;
+ * Softmax cross-entropy with label smoothing and the PowerGrad Transform (Das et al., arXiv
+ * 2111.12495) built in. The forward pass and the reported loss are ordinary cross-entropy;
  * with `powerGrad: α` the backward pass sends (softmax(α·z) − q)·upstream/N instead of
  * (softmax(z) − q)·upstream/N, computed from the saved logits in one fused kernel (never by
- * raising p to α, which underflows). α = 1 is the ordinary gradient.
+ * raising p to α, which underflows). α = 1 is the ordinary gradient. ops/powergrad.ts writes
+ * the same rule out from ops, as the reference this kernel is checked against.
  */
 import { record } from "../autograd.ts";
 import { ShapeError, ValueError } from "../errors.ts";

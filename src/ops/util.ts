@@ -1,8 +1,9 @@
 /**
  * Shape rules shared by the ops: checks that name the op and the shapes involved, and the
- * broadcasting arithmetic (NumPy rules, up to rank 4) that the elementwise kernels take.
+ * broadcasting arithmetic (NumPy rules) that the elementwise kernels take: a rank-4 view, any
+ * rank whose broadcast pattern folds into four runs of dimensions.
  */
-import type { Broadcast4 } from "../backend/backend.ts";
+import type { Broadcast4, BroadcastSelect } from "../backend/backend.ts";
 import { ShapeError } from "../errors.ts";
 import type { Shape, Tensor } from "../tensor.ts";
 
@@ -25,18 +26,17 @@ export function sameBackend(op: string, ...tensors: Tensor[]): void {
   }
 }
 
-/** The broadcast result shape of a and b, or a ShapeError naming the op and both shapes. */
-export function broadcastShape(op: string, a: Shape, b: Shape): number[] {
-  const rank = Math.max(a.length, b.length);
-  if (rank > 4) throw new ShapeError(`${op}: broadcasting supports rank ≤ 4, got ${fmt(a)} and ${fmt(b)}`);
+/** The broadcast result shape of the operands' shapes (NumPy rules), or a ShapeError naming the op and the shapes. */
+export function broadcastShape(op: string, ...shapes: Shape[]): number[] {
+  const rank = Math.max(...shapes.map((s) => s.length));
   const out: number[] = [];
   for (let i = 0; i < rank; i++) {
-    const da = a[a.length - rank + i] ?? 1;
-    const db = b[b.length - rank + i] ?? 1;
-    if (da !== db && da !== 1 && db !== 1) {
-      throw new ShapeError(`${op}: shapes ${fmt(a)} and ${fmt(b)} cannot be broadcast together`);
+    const dims = shapes.map((s) => s[s.length - rank + i] ?? 1);
+    const size = dims.find((d) => d !== 1) ?? 1;
+    if (dims.some((d) => d !== 1 && d !== size)) {
+      throw new ShapeError(`${op}: shapes ${shapes.map(fmt).join(" and ")} cannot be broadcast together`);
     }
-    out.push(da === 1 ? db : da);
+    out.push(size);
   }
   return out;
 }
@@ -60,9 +60,51 @@ function broadcastStrides(shape: Shape, out: Four): Four {
   return strides;
 }
 
-export function broadcast4(out: Shape, a: Shape, b: Shape): Broadcast4 {
-  const dims = padTo4(out);
-  return { dims, aStrides: broadcastStrides(a, dims), bStrides: broadcastStrides(b, dims) };
+/**
+ * The kernels' rank-4 view of a broadcast to `out`: its dims and each operand's element
+ * strides (0 on broadcast dims). Up to rank 4 the dims are `out`'s, padded with leading 1s;
+ * beyond, neighbouring dims are merged where every operand treats them alike (spans both or
+ * is broadcast along both), which must leave at most four.
+ */
+function broadcastView(op: string, out: Shape, operands: Shape[]): { dims: Four; strides: Four[] } {
+  if (out.length <= 4) {
+    const dims = padTo4(out);
+    return { dims, strides: operands.map((s) => broadcastStrides(s, dims)) };
+  }
+  const groups: { size: number; spans: boolean[] }[] = [];
+  out.forEach((size, i) => {
+    if (size === 1) return;
+    const spans = operands.map((s) => (s[s.length - out.length + i] ?? 1) !== 1);
+    const last = groups[groups.length - 1];
+    if (last && last.spans.every((v, k) => v === spans[k])) last.size *= size;
+    else groups.push({ size, spans });
+  });
+  if (groups.length > 4) {
+    throw new ShapeError(`${op}: broadcasting ${operands.map(fmt).join(" and ")} to ${fmt(out)} takes more than 4 runs of dimensions`);
+  }
+  const dims = padTo4(groups.map((g) => g.size));
+  const strides = operands.map((_, k) => {
+    const st: Four = [0, 0, 0, 0];
+    let stride = 1;
+    for (let g = groups.length - 1; g >= 0; g--) {
+      if (!groups[g].spans[k]) continue;
+      st[4 - groups.length + g] = stride;
+      stride *= groups[g].size;
+    }
+    return st;
+  });
+  return { dims, strides };
+}
+
+export function broadcast4(out: Shape, a: Shape, b: Shape, op = "broadcast"): Broadcast4 {
+  const { dims, strides: [aStrides, bStrides] } = broadcastView(op, out, [a, b]);
+  return { dims, aStrides, bStrides };
+}
+
+/** The view of where(cond, a, b) broadcast to `out`. */
+export function broadcastSelect(out: Shape, cond: Shape, a: Shape, b: Shape, op = "where"): BroadcastSelect {
+  const { dims, strides: [cStrides, aStrides, bStrides] } = broadcastView(op, out, [cond, a, b]);
+  return { dims, cStrides, aStrides, bStrides };
 }
 
 export function sameShape(a: Shape, b: Shape): boolean {

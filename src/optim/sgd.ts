@@ -6,9 +6,10 @@
  * over all of them in one dispatch on WebGPU, gpu/sgd.ts), and a test checks the two agree
  * bitwise on the CPU.
  */
-import { ValueError } from "../errors.ts";
+import { StateDictError, ValueError } from "../errors.ts";
 import type { Backend, SgdOptions, SgdParam } from "../backend/backend.ts";
 import { cloneData, empty, keep, type Tensor, tidy } from "../tensor.ts";
+import { sameShape } from "../ops/util.ts";
 import { makeParamGroups, type Optimizer, type ParamGroup, type ParamGroupSpec } from "./optimizer.ts";
 
 export interface SGDConfig {
@@ -102,9 +103,30 @@ export class SGD implements Optimizer {
     return state;
   }
 
-  loadStateDict(state: Map<string, Tensor>): void {
+  /**
+   * Restore momentum buffers saved by stateDict(). Strict by default, like
+   * Module.loadStateDict: a key that names no parameter's buffer, or (once any buffer was
+   * saved, and with momentum) a parameter without one, is a StateDictError listing them all,
+   * as is a buffer of the wrong shape; nothing is loaded then. An empty state means "not
+   * stepped yet": every buffer starts afresh, as torch.optim does. `strict: false` skips
+   * missing and unexpected keys (those buffers start afresh).
+   */
+  loadStateDict(state: Map<string, Tensor>, opts: { strict?: boolean } = {}): void {
+    const strict = opts.strict ?? true;
+    const keyOf = (i: number) => `state.${i}.momentum_buffer`;
+    const withMomentum = this.paramGroups.flatMap((g) => g.params.map(() => g.options.momentum !== 0));
+    const expected = this.params.flatMap((_, i) => withMomentum[i] ? [keyOf(i)] : []);
+    const unexpected = [...state.keys()].filter((k) => !expected.includes(k));
+    const missing = state.size === 0 ? [] : expected.filter((k) => !state.has(k));
+    const mismatched = this.params.flatMap((p, i) => {
+      const saved = state.get(keyOf(i));
+      return saved && !sameShape(saved.shape, p.shape)
+        ? [`${keyOf(i)}: expected [${p.shape.join(", ")}], got [${saved.shape.join(", ")}]`] : [];
+    });
+    const invalid = StateDictError.check("SGD.loadStateDict", strict, missing, unexpected, mismatched);
+    if (invalid) throw invalid;
     this.momentumBuffers.forEach((b, i) => {
-      const saved = state.get(`state.${i}.momentum_buffer`);
+      const saved = withMomentum[i] ? state.get(keyOf(i)) : undefined;
       if (!saved) {
         // Not stepped yet when saved: start afresh, as torch.optim does.
         b?.dispose();
@@ -112,9 +134,6 @@ export class SGD implements Optimizer {
         return;
       }
       const p = this.params[i];
-      if (saved.size !== p.size) {
-        throw new ValueError(`SGD.loadStateDict: state.${i}.momentum_buffer has ${saved.size} values, parameter ${i} has ${p.size}`);
-      }
       (b ?? (this.momentumBuffers[i] = keep(empty(p.shape, p.backend)))).copy_(saved);
     });
   }

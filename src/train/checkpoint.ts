@@ -7,21 +7,14 @@
  */
 import type { Module } from "../nn/module.ts";
 import type { Optimizer } from "../optim/optimizer.ts";
-import type { RandomState } from "../random.ts";
 import type { Tensor } from "../tensor.ts";
 import { readSafetensors, readSafetensorsMetadata, writeSafetensorsAsync } from "../io/state.ts";
-import { ValueError } from "../errors.ts";
-
-export interface TrainingPosition {
-  /** Completed epochs. */
-  epoch: number;
-  /** Batches completed within the current epoch (0 at an epoch boundary). */
-  batchInEpoch: number;
-  /** Optimiser steps taken in total. */
-  step: number;
-  rngAtEpochStart: RandomState;
-  rngNow: RandomState;
-}
+import { CheckpointError } from "../errors.ts";
+import { parseRecord, stringifyRecord } from "../io/records.ts";
+import { describeValue } from "../io/describe.ts";
+import { Fields } from "../io/fields.ts";
+import { readPosition } from "./validate.ts";
+import type { TrainingPosition } from "./records.ts";
 
 export interface CheckpointContents<M> {
   position: TrainingPosition;
@@ -36,16 +29,33 @@ export function encodeCheckpoint<M>(model: Module, optimizer: Optimizer, content
   return writeSafetensorsAsync(tensors, {
     format: "retrograd-checkpoint-v1",
     position: JSON.stringify(contents.position),
-    extra: JSON.stringify(contents.extra),
+    extra: stringifyRecord(contents.extra),
   });
 }
 
-/** Restore model and optimiser in place; returns the position and extra data. */
-export function decodeCheckpoint<M>(bytes: Uint8Array, source: string, model: Module, optimizer: Optimizer): CheckpointContents<M> {
+/**
+ * Restore model and optimiser in place; returns the position and the extra data as `check`
+ * makes it. The metadata is parsed and checked first (the position here, the extra data by
+ * `check`, which throws on what it cannot trust), so a malformed checkpoint loads nothing.
+ */
+export function decodeCheckpoint<M>(
+  bytes: Uint8Array, source: string, model: Module, optimizer: Optimizer,
+  check: (position: TrainingPosition, extra: unknown) => M,
+): CheckpointContents<M> {
   const meta = readSafetensorsMetadata(bytes, source);
   if (meta.format !== "retrograd-checkpoint-v1") {
-    throw new ValueError(`${source}: not a retrograd checkpoint (metadata format is ${JSON.stringify(meta.format)})`);
+    throw new CheckpointError(`${source}: not a retrograd checkpoint (metadata format is ${describeValue(meta.format)})`);
   }
+  const json = (key: string, parse: (text: string) => unknown) => {
+    if (typeof meta[key] !== "string") throw new CheckpointError(`${source}: the metadata has no "${key}"`);
+    try {
+      return parse(meta[key]);
+    } catch (error) {
+      throw new CheckpointError(`${source}: the metadata's "${key}" is not valid JSON (${(error as Error).message})`);
+    }
+  };
+  const position = readPosition(Fields.of(json("position", JSON.parse), source, "position."));
+  const extra = check(position, json("extra", parseRecord));
   const tensors = readSafetensors(bytes, source);
   const part = (prefix: string) =>
     new Map([...tensors].filter(([k]) => k.startsWith(prefix)).map(([k, t]) => [k.slice(prefix.length), t]));
@@ -55,5 +65,5 @@ export function decodeCheckpoint<M>(bytes: Uint8Array, source: string, model: Mo
   } finally {
     for (const t of tensors.values()) t.dispose();
   }
-  return { position: JSON.parse(meta.position), extra: JSON.parse(meta.extra) };
+  return { position, extra };
 }

@@ -1,3 +1,5 @@
 /** `rg.train`: the training loop, evaluation and checkpoints. */
-export { Trainer, evaluate, makeSchedule, type TrainConfig, type TrainCallbacks, type StepRecord, type EpochRecord } from "./trainer.ts";
-export { encodeCheckpoint, decodeCheckpoint, type TrainingPosition } from "./checkpoint.ts";
+export { Trainer, evaluate, makeSchedule, type TrainCallbacks, type LogitsObserver } from "./trainer.ts";
+export type { TrainConfig, StepRecord, EpochRecord, TrainingPosition, TrainingProgress } from "./records.ts";
+export { encodeCheckpoint, decodeCheckpoint } from "./checkpoint.ts";
+export { DivergenceGuard, gradNormSquared, type NonFinitePolicy } from "./divergence.ts";

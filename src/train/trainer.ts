@@ -4,7 +4,8 @@
  * another) with a per-step learning-rate schedule, cross-entropy
  * with optional PowerGrad and label smoothing, a test-set evaluation after every epoch,
  * and checkpoints that resume to exactly the run that was interrupted (same weights, same
- * metrics). Runtime-free: progress, files and signals are the caller's, through callbacks.
+ * metrics). A step whose loss or gradient is not finite is never applied (divergence.ts).
+ * Runtime-free: progress, files and signals are the caller's, through callbacks.
  */
 import type { Module } from "../nn/module.ts";
 import { SGD } from "../optim/sgd.ts";
@@ -17,78 +18,40 @@ import { getRandomState, manualSeed, setRandomState } from "../random.ts";
 import { DataLoader } from "../data/loader.ts";
 import type { Dataset } from "../data/dataset.ts";
 import { ValueError } from "../errors.ts";
-import { decodeCheckpoint, encodeCheckpoint, type TrainingPosition } from "./checkpoint.ts";
+import { decodeCheckpoint, encodeCheckpoint } from "./checkpoint.ts";
+import type { EpochRecord, StepRecord, TrainConfig, TrainingPosition, TrainingProgress } from "./records.ts";
+import { DivergenceGuard, gradNormSquared } from "./divergence.ts";
+import { checkPosition, readProgress } from "./validate.ts";
+import { Fields } from "../io/fields.ts";
 
-export interface TrainConfig {
-  epochs: number;
-  /** Stop after this many optimiser steps in total (0: no limit). */
-  steps: number;
-  batchSize: number;
-  lr: number;
-  momentum: number;
-  nesterov: boolean;
-  weightDecay: number;
-  schedule: "constant" | "step" | "cosine";
-  /** Linear warm-up length in epochs (fractions allowed; at most a quarter of the run). */
-  warmup: number;
-  powerGrad: number;
-  labelSmoothing: number;
-  seed: number;
-  shuffle: boolean;
-  augment: "none" | "standard";
-  /** Per-channel normalisation of pixel/255. */
-  mean: number[];
-  std: number[];
-  evalBatchSize: number;
-}
-
-export interface StepRecord {
-  type: "step";
-  epoch: number;
-  batch: number;
-  batches: number;
-  batchSize: number;
-  step: number;
-  lr: number;
-  loss: number;
-  /** Running training accuracy over the epoch so far. */
-  accuracy: number;
-  imagesPerSec: number;
-}
-
-export interface EpochRecord {
-  type: "epoch";
-  epoch: number;
-  step: number;
-  lr: number;
-  trainLoss: number;
-  trainAccuracy: number;
-  testLoss: number;
-  testAccuracy: number;
-  seconds: number;
-  imagesPerSec: number;
-}
+/** Sees the logits of one evaluation batch ([N, C] row-major), read back, with its labels. */
+export type LogitsObserver = (logits: Float32Array, classes: number, labels: Int32Array) => void;
 
 export interface TrainCallbacks {
   /** After every optimiser step. */
   onStep?(record: StepRecord): void | Promise<void>;
   /** After every epoch's evaluation; `checkpoint()` encodes the state at this point. */
   onEpoch?(record: EpochRecord, checkpoint: () => Promise<Uint8Array>): void | Promise<void>;
+  /** Sees every test batch's logits in the evaluation after each epoch (e.g. for logit statistics). */
+  onTestLogits?: LogitsObserver;
+  /**
+   * After each epoch's evaluation, before `onEpoch`: figures to keep in the epoch's record
+   * (`measures`), so they are saved and restored with the checkpoint like the metrics.
+   */
+  measureEpoch?(): Record<string, number> | Promise<Record<string, number>>;
   /** Polled between steps (Ctrl-C); when true the loop stops and `onInterrupt` runs. */
   shouldStop?(): boolean;
   onInterrupt?(checkpoint: () => Promise<Uint8Array>): void | Promise<void>;
 }
 
-/** What a checkpoint carries besides the weights: the config and the metrics so far. */
-interface Progress {
-  config: TrainConfig;
-  history: EpochRecord[];
-  /** Sums over the epoch in progress, so an interrupted epoch's metrics stay exact. */
-  epochSums: { loss: number; correct: number; seen: number };
-}
-
-/** Mean loss and accuracy of `model` on `data`, in evaluation mode and without the tape. */
-export async function evaluate(model: Module, data: Dataset, config: Pick<TrainConfig, "evalBatchSize" | "mean" | "std">) {
+/**
+ * Mean loss and accuracy of `model` on `data`, in evaluation mode and without the tape;
+ * `onLogits` sees each batch's logits.
+ */
+export async function evaluate(
+  model: Module, data: Dataset, config: Pick<TrainConfig, "evalBatchSize" | "mean" | "std">, onLogits?: LogitsObserver,
+) {
+  if (data.n === 0) throw new ValueError(`evaluate: no test images (${data.name ?? "the dataset"} is empty)`);
   const loader = new DataLoader(data, { batchSize: config.evalBatchSize, shuffle: false, mean: config.mean, std: config.std });
   const wasTraining = model.training;
   model.eval();
@@ -101,7 +64,7 @@ export async function evaluate(model: Module, data: Dataset, config: Pick<TrainC
       return { logits, loss: crossEntropy(logits, batch.labels, { reduction: "sum" }) };
     }));
     batch.x.dispose();
-    const { loss, correct: hits } = await readOutputs(outputs, batch.labels);
+    const { loss, correct: hits } = await readOutputs(outputs, batch.labels, onLogits);
     lossSum += loss;
     correct += hits;
   }
@@ -110,13 +73,20 @@ export async function evaluate(model: Module, data: Dataset, config: Pick<TrainC
   return { loss: lossSum / data.n, accuracy: correct / data.n };
 }
 
-/** Read a step's loss and count correct predictions (device reads are async), then free both. */
-async function readOutputs(outputs: { logits: Tensor; loss: Tensor }, labels: Int32Array) {
-  const [z, loss] = await Promise.all([outputs.logits.data(), outputs.loss.data()]);
+/**
+ * Read a step's loss (and squared gradient norm, when given) and count correct predictions,
+ * in one round of device reads, then free them.
+ */
+async function readOutputs(
+  outputs: { logits: Tensor; loss: Tensor; gradNormSquared?: Tensor | null }, labels: Int32Array, onLogits?: LogitsObserver,
+) {
+  const [z, loss, normSquared] = await Promise.all([outputs.logits.data(), outputs.loss.data(), outputs.gradNormSquared?.data()]);
   const correct = countCorrect(z, outputs.logits.shape[1], labels);
+  onLogits?.(z, outputs.logits.shape[1], labels);
   outputs.logits.dispose();
   outputs.loss.dispose();
-  return { loss: loss[0], correct };
+  outputs.gradNormSquared?.dispose();
+  return { loss: loss[0], correct, gradNormSquared: normSquared?.[0] ?? 0 };
 }
 
 function countCorrect(z: Float32Array, classes: number, labels: Int32Array): number {
@@ -155,8 +125,9 @@ export class Trainer {
   readonly optimizer: Optimizer;
   readonly loader: DataLoader;
   private position: TrainingPosition;
-  private progress: Progress;
+  private progress: TrainingProgress;
   private readonly schedule: schedules.Schedule;
+  private readonly guard: DivergenceGuard;
 
   /**
    * `optimizer` builds the optimiser over the model (default: SGD with the config's lr,
@@ -167,6 +138,7 @@ export class Trainer {
     optimizer: (model: Module, config: TrainConfig) => Optimizer = defaultOptimizer,
   ) {
     if (config.epochs < 1 && config.steps < 1) throw new ValueError("train: need epochs ≥ 1 or steps ≥ 1");
+    if (testData.n === 0) throw new ValueError(`train: no test images (${testData.name ?? "the test set"} is empty), so no epoch could be evaluated`);
     manualSeed(config.seed);
     this.optimizer = optimizer(model, config);
     this.loader = new DataLoader(trainData, {
@@ -175,7 +147,8 @@ export class Trainer {
     });
     this.schedule = makeSchedule(config, this.loader.numBatches);
     this.position = { epoch: 0, batchInEpoch: 0, step: 0, rngAtEpochStart: getRandomState(), rngNow: getRandomState() };
-    this.progress = { config, history: [], epochSums: { loss: 0, correct: 0, seen: 0 } };
+    this.progress = { config, history: [], epochSums: { loss: 0, correct: 0, seen: 0, skipped: 0 } };
+    this.guard = new DivergenceGuard(config.onNonFinite);
   }
 
   get history(): readonly EpochRecord[] {
@@ -193,9 +166,17 @@ export class Trainer {
     });
   }
 
-  /** Continue from a checkpoint written by `checkpoint()`; returns its config for checks. */
+  /**
+   * Continue from a checkpoint written by `checkpoint()`; returns its config for checks.
+   * Its metadata is checked (validate.ts) before any weight is loaded: a CheckpointError
+   * names the file and the field that cannot be trusted.
+   */
   resume(bytes: Uint8Array, source: string): TrainConfig {
-    const { position, extra } = decodeCheckpoint<Progress>(bytes, source, this.model, this.optimizer);
+    const { position, extra } = decodeCheckpoint(bytes, source, this.model, this.optimizer, (position, extra) => {
+      const progress = readProgress(Fields.of(extra, source, "extra."));
+      checkPosition(position, progress, this.loader.numBatches, this.config, source);
+      return progress;
+    });
     this.position = position;
     this.progress = { ...extra, config: this.config };
     setRandomState(position.rngNow);
@@ -245,16 +226,23 @@ export class Trainer {
         }
         const lr = this.schedule(this.position.step / batches);
         this.optimizer.lr = lr;
-        const { loss, correct } = await readOutputs(this.trainStep(x, labels), labels);
+        const { loss, correct, gradNormSquared: normSquared } = await readOutputs(this.forwardBackward(x, labels), labels);
         x.dispose();
-        sums.loss += loss * labels.length;
-        sums.correct += correct;
-        sums.seen += labels.length;
+        const applied = this.guard.admit(this.position.step + 1, this.position.epoch + 1, loss, normSquared);
+        if (applied) {
+          this.optimizer.step();
+          sums.loss += loss * labels.length;
+          sums.correct += correct;
+          sums.seen += labels.length;
+        } else {
+          sums.skipped++;
+        }
         imagesThisRun += labels.length;
         this.position.step++;
         this.position.batchInEpoch = index + 1;
         await callbacks.onStep?.({
           type: "step", epoch: this.position.epoch + 1, batch: index + 1, batches, batchSize: this.config.batchSize, step: this.position.step, lr, loss,
+          gradNorm: Math.sqrt(normSquared), skipped: !applied,
           accuracy: sums.correct / sums.seen, imagesPerSec: imagesThisRun / ((performance.now() - started) / 1000),
         });
         if (this.done()) break;
@@ -262,14 +250,16 @@ export class Trainer {
       // Interrupted after the epoch's last batch: no batch restored the stream above.
       if (pendingRestore) setRandomState(rngNow);
       const seconds = (performance.now() - started) / 1000;
-      const test = await evaluate(this.model, this.testData, this.config);
+      const test = await evaluate(this.model, this.testData, this.config, callbacks.onTestLogits);
+      if (!Number.isFinite(test.loss)) throw this.guard.failedEvaluation(this.position.step, this.position.epoch + 1, test.loss);
       const record: EpochRecord = {
         type: "epoch", epoch: this.position.epoch + 1, step: this.position.step, lr: this.optimizer.lr,
         trainLoss: sums.loss / sums.seen, trainAccuracy: sums.correct / sums.seen,
-        testLoss: test.loss, testAccuracy: test.accuracy, seconds, imagesPerSec: imagesThisRun / seconds,
+        testLoss: test.loss, testAccuracy: test.accuracy, skippedSteps: sums.skipped, seconds, imagesPerSec: imagesThisRun / seconds,
       };
+      if (callbacks.measureEpoch) record.measures = await callbacks.measureEpoch();
       this.progress.history.push(record);
-      this.progress.epochSums = { loss: 0, correct: 0, seen: 0 };
+      this.progress.epochSums = { loss: 0, correct: 0, seen: 0, skipped: 0 };
       this.position.epoch++;
       this.position.batchInEpoch = 0;
       await callbacks.onEpoch?.(record, () => this.checkpoint());
@@ -277,15 +267,17 @@ export class Trainer {
     return { interrupted: false, history: this.progress.history };
   }
 
-  /** One optimiser step; returns the logits and loss (kept out of the tidy) for reading. */
-  private trainStep(x: Tensor, labels: Int32Array): { logits: Tensor; loss: Tensor } {
+  /**
+   * Forward and backward of one step; returns the logits, the loss and Σ‖g‖² (kept out of the
+   * tidy) for reading. The optimiser steps only once they are read and found finite.
+   */
+  private forwardBackward(x: Tensor, labels: Int32Array): { logits: Tensor; loss: Tensor; gradNormSquared: Tensor | null } {
     return tidy(() => {
       this.optimizer.zeroGrad();
       const logits = this.model.forward(x);
       const loss = crossEntropy(logits, labels, { powerGrad: this.config.powerGrad, labelSmoothing: this.config.labelSmoothing });
       loss.backward();
-      this.optimizer.step();
-      return { logits, loss };
+      return { logits, loss, gradNormSquared: gradNormSquared(this.optimizer.paramGroups.flatMap((g) => g.params)) };
     });
   }
 }

@@ -67,6 +67,23 @@ export async function compare(
   assertClose(await gpuTensor.data(), cpuTensor.dataSync(), label, tol);
 }
 
+/**
+ * f on the same values on both backends: the outputs compared, then the input gradients for
+ * the same random dy (stream `dyKey`).
+ */
+export async function forwardAndBackward(
+  g: WebGPUBackend, label: string, values: Float32Array, shape: readonly number[], f: (t: rg.Tensor) => rg.Tensor,
+  tol: { rtol: number; atol: number }, dyKey: number,
+): Promise<void> {
+  const [xc, xg] = both(values, shape, g, true);
+  const yc = f(xc), yg = f(xg);
+  await compare(yg, yc, `${label} forward`, tol);
+  const [dyc, dyg] = both(randomValues(yc.size, dyKey), yc.shape, g);
+  yc.backward(dyc);
+  yg.backward(dyg);
+  await compare(xg.grad!, xc.grad!, `${label} backward`, tol);
+}
+
 export const ELEMENTWISE = { rtol: 1e-5, atol: 1e-6 };
 export const REDUCTION = { rtol: 1e-4, atol: 1e-5 };
 /** GEMM-shaped results with K terms of magnitude ~1: float32 error grows about as √K. */

@@ -4,14 +4,17 @@
  * block of its output each part of a split call computes (runner.ts runs the parts on the
  * threads): gemm by rows (or columns) of C, convolution forward / input gradient by images,
  * weight gradient by input-channel blocks, batch norm by channels, pooling by planes,
- * elementwise ops and SGD by contiguous ranges, broadcasts and reductions along their
- * outermost dimension (reductions only over output elements). Each output element is computed
- * by one thread with the 1-thread summation order, so results are bitwise the same for every
- * thread count. Memory: heap.ts; per-thread scratch: scratch.ts.
+ * elementwise ops, unary ops, Bernoulli fills and SGD by contiguous ranges, broadcasts (binary,
+ * where) and broadcast reductions along their outermost dimension (reductions only over output
+ * elements), axis reductions by blocks of their outer or inner outputs. Each output element
+ * is computed by one thread with the 1-thread summation order, so results are bitwise the same
+ * for every thread count. Memory: heap.ts; per-thread scratch: scratch.ts.
  */
-import type {
-  Backend, BatchNormBackwardArgs, BatchNormEvalArgs, BatchNormTrainArgs, BinaryOp, Broadcast4, ConvGeometry,
-  DeviceBuffer, Distribution, DrawPosition, GemmArgs, MemoryInfo, PoolGeometry, SgdOptions, SgdParam, SoftmaxXentArgs,
+import {
+  type AxisReduction, type AxisView, type Backend, type BatchNormBackwardArgs, type BatchNormEvalArgs,
+  type BatchNormTrainArgs, type BinaryOp, type Broadcast4, type BroadcastSelect, type ConvGeometry, type DeviceBuffer,
+  type Distribution, type DrawPosition, type GemmArgs, type MemoryInfo, type PoolGeometry, type SgdOptions,
+  type SgdParam, type SoftmaxXentArgs, UNARY_OPS, type UnaryOp, type UnaryParams, unaryScalars,
 } from "../backend.ts";
 import type { KernelArgs, KernelName } from "./abi.ts";
 import type { KernelModules } from "./builds.ts";
@@ -30,11 +33,19 @@ function convArgs(g: ConvGeometry): Conv {
   return [g.N, g.C, g.H, g.W, g.O, g.KH, g.KW, g.SH, g.SW, g.PH, g.PW, g.DH, g.DW, g.G, g.OH, g.OW];
 }
 
-const BINARY_OPS: Record<BinaryOp, number> = { add: 0, sub: 1, mul: 2, div: 3 };
+/** The op codes of assembly/elementwise.ts broadcast_binary. */
+const BINARY_OPS: Record<BinaryOp, number> = {
+  add: 0, sub: 1, mul: 2, div: 3, maximum: 4, minimum: 5, eq: 6, ne: 7, lt: 8, le: 9, gt: 10, ge: 11,
+};
+
+/** The op codes of assembly/reduce_axis.ts reduce_axis. */
+const AXIS_REDUCTIONS: Record<AxisReduction["op"], number> = { sum: 0, max: 1, min: 2 };
+
+type Four = [number, number, number, number];
 
 /** Kernels over n contiguous elements whose parts are the same call on offset pointers. */
 type ElementwiseKernel = "fill" | "copy" | "axpy" | "scale" | "relu_forward" | "relu_backward" | "sigmoid_forward"
-  | "sigmoid_backward" | "sgd_update";
+  | "sigmoid_backward" | "sgd_update" | "unary_forward" | "unary_backward" | "random_bernoulli";
 
 export class CpuBackend implements Backend, Threaded {
   readonly name = "cpu";
@@ -132,7 +143,12 @@ export class CpuBackend implements Backend, Threaded {
   random(y: DeviceBuffer, dist: Distribution, at: DrawPosition): void {
     const k = this.runner.k;
     if (dist.kind === "uniform") k.random_uniform(this.p(y), y.length, dist.low, dist.high, at.key, at.counter);
-    else k.random_normal(this.p(y), y.length, dist.mean, dist.std, at.key, at.counter);
+    else if (dist.kind === "normal") k.random_normal(this.p(y), y.length, dist.mean, dist.std, at.key, at.counter);
+    else {
+      // element i is draw counter + i wherever its block starts
+      const py = this.p(y);
+      this.elementwise("random_bernoulli", y.length, (s, n) => [py + 4 * s, n, dist.p, at.key, at.counter + s]);
+    }
   }
 
   // ---- gemm and convolution ----
@@ -273,17 +289,29 @@ export class CpuBackend implements Backend, Threaded {
     for (let i = axis + 1; i < 4; i++) inner *= dims[i];
     return { axis, inner, parts: this.runner.parts(total, MIN_ELEMENTS) };
   }
+  /**
+   * The parts of a broadcast kernel: blocks [s, e) of the outermost dimension of size > 1,
+   * each with its dims and every operand's pointer (and y's) moved to the block's start.
+   */
+  private broadcastParts(dims: Four, operands: [number, Four][], y: number): { dims: Four; at: number[]; y: number }[] {
+    const { axis, inner, parts } = this.outerSplit(dims);
+    return ranges(dims[axis], parts, axis === 3 ? 16 : 1).map(([s, e]) => {
+      const block: Four = [...dims];
+      block[axis] = e - s;
+      return { dims: block, at: operands.map(([p, strides]) => p + 4 * s * strides[axis]), y: y + 4 * s * inner };
+    });
+  }
   binary(op: BinaryOp, a: DeviceBuffer, b: DeviceBuffer, y: DeviceBuffer, bc: Broadcast4): void {
-    const pa = this.p(a), pb = this.p(b), py = this.p(y);
-    const { axis, inner, parts } = this.outerSplit(bc.dims);
-    this.exec("broadcast_binary", ranges(bc.dims[axis], parts, axis === 3 ? 16 : 1).map(([s, e]) => {
-      const dims: [number, number, number, number] = [...bc.dims];
-      dims[axis] = e - s;
-      return [
-        BINARY_OPS[op], pa + 4 * s * bc.aStrides[axis], pb + 4 * s * bc.bStrides[axis], py + 4 * s * inner,
-        ...dims, ...bc.aStrides, ...bc.bStrides,
-      ];
-    }));
+    const parts = this.broadcastParts(bc.dims, [[this.p(a), bc.aStrides], [this.p(b), bc.bStrides]], this.p(y));
+    this.exec("broadcast_binary", parts.map(({ dims, at: [pa, pb], y: py }) => [
+      BINARY_OPS[op], pa, pb, py, ...dims, ...bc.aStrides, ...bc.bStrides,
+    ]));
+  }
+  where(cond: DeviceBuffer, a: DeviceBuffer, b: DeviceBuffer, y: DeviceBuffer, bc: BroadcastSelect): void {
+    const operands: [number, Four][] = [[this.p(cond), bc.cStrides], [this.p(a), bc.aStrides], [this.p(b), bc.bStrides]];
+    this.exec("broadcast_where", this.broadcastParts(bc.dims, operands, this.p(y)).map(({ dims, at: [pc, pa, pb], y: py }) => [
+      pc, pa, pb, py, ...dims, ...bc.cStrides, ...bc.aStrides, ...bc.bStrides,
+    ]));
   }
   reduceBroadcast(x: DeviceBuffer, y: DeviceBuffer, bc: Broadcast4): void {
     const px = this.p(x), py = this.p(y);
@@ -299,6 +327,49 @@ export class CpuBackend implements Backend, Threaded {
       return [px + 4 * s * inner, py + 4 * s * ys, (e - s) * ys, ...dims, ...bc.aStrides];
     }));
   }
+  unary(op: UnaryOp, x: DeviceBuffer, y: DeviceBuffer, params: UnaryParams): void {
+    const code = UNARY_OPS.indexOf(op), [p0, p1] = unaryScalars(op, params);
+    const px = this.p(x), py = this.p(y);
+    this.elementwise("unary_forward", y.length, (s, n) => [code, px + 4 * s, py + 4 * s, n, p0, p1]);
+  }
+  unaryBackward(op: UnaryOp, x: DeviceBuffer, y: DeviceBuffer, dy: DeviceBuffer, dx: DeviceBuffer, params: UnaryParams): void {
+    const code = UNARY_OPS.indexOf(op), [p0, p1] = unaryScalars(op, params);
+    const px = this.p(x), py = this.p(y), pdy = this.p(dy), pdx = this.p(dx);
+    this.elementwise("unary_backward", dx.length, (s, n) => [
+      code, px + 4 * s, py + 4 * s, pdy + 4 * s, pdx + 4 * s, n, p0, p1,
+    ]);
+  }
+
+  /**
+   * Blocks of an axis reduction's outputs: [o0, o1) × every inner output, or every outer ×
+   * [i0, i1) of the inner ones (4-aligned), whichever the shape cuts into more blocks. `part`
+   * gets the block's first outer and inner output and its extents.
+   */
+  private byOutputs<K extends KernelName>(
+    { outer, size, inner }: AxisView, kernel: K, part: (o0: number, i0: number, outers: number, inners: number) => KernelArgs<K>,
+  ): void {
+    const parts = this.runner.parts(outer * size * inner, MIN_ELEMENTS);
+    this.exec(kernel, outer >= Math.ceil(inner / 4)
+      ? ranges(outer, parts, 1).map(([o0, o1]) => part(o0, 0, o1 - o0, inner))
+      : ranges(inner, parts, 4).map(([i0, i1]) => part(0, i0, outer, i1 - i0)));
+  }
+  reduceAxis(x: DeviceBuffer, y: DeviceBuffer, view: AxisView, r: AxisReduction): void {
+    const { size, inner } = view;
+    const px = this.p(x), py = this.p(y), pi = r.op === "sum" ? 0 : this.p(r.indices);
+    const divisor = r.op === "sum" ? r.divisor : 1;
+    this.byOutputs(view, "reduce_axis", (o0, i0, outers, inners) => [
+      AXIS_REDUCTIONS[r.op], px + 4 * (o0 * size * inner + i0), py + 4 * (o0 * inner + i0),
+      pi === 0 ? 0 : pi + 4 * (o0 * inner + i0), outers, size, inners, inner, divisor,
+    ]);
+  }
+  scatterAxis(dy: DeviceBuffer, indices: DeviceBuffer, dx: DeviceBuffer, view: AxisView): void {
+    const { size, inner } = view;
+    const pdy = this.p(dy), pi = this.p(indices), pdx = this.p(dx);
+    this.byOutputs(view, "scatter_axis", (o0, i0, outers, inners) => [
+      pdy + 4 * (o0 * inner + i0), pi + 4 * (o0 * inner + i0), pdx + 4 * (o0 * size * inner + i0), outers, size, inners, inner,
+    ]);
+  }
+
   dropoutForward(x: DeviceBuffer, y: DeviceBuffer, mask: DeviceBuffer, p: number, at: DrawPosition): void {
     this.runner.k.dropout_forward(this.p(x), this.p(y), this.p(mask), y.length, p, at.key, at.counter);
   }

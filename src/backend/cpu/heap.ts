@@ -5,6 +5,7 @@
  * step. Freed ranges are never returned to the engine (wasm memory only grows).
  */
 import type { DeviceBuffer, MemoryInfo } from "../backend.ts";
+import { OutOfMemoryError } from "../../errors.ts";
 
 /** A range of linear memory: `length` 4-byte elements at byte offset `ptr`. */
 export class WasmBuffer implements DeviceBuffer {
@@ -43,11 +44,23 @@ export class Heap {
     const reusable = this.freeLists.get(bytes);
     let ptr = reusable?.pop();
     if (ptr === undefined) {
+      // Grow first and move the top only once the memory is there: a failed request leaves
+      // the allocator as it was, and the backend usable.
+      const memory = this.memory();
+      const needed = this.top + bytes - memory.buffer.byteLength;
+      if (needed > 0) {
+        try {
+          memory.grow(Math.ceil(needed / PAGE));
+        } catch (cause) {
+          throw new OutOfMemoryError(
+            `cpu: out of memory: a tensor of ${length} floats (${bytes} bytes) does not fit in the WebAssembly heap ` +
+              `(${this.bytesInUse} bytes in use by ${this.liveBuffers} live buffers, heap ${memory.buffer.byteLength} bytes, ` +
+              `at most 4 GiB): ${(cause as Error).message}; free tensors or use a smaller batch`,
+          );
+        }
+      }
       ptr = this.top;
       this.top += bytes;
-      const memory = this.memory();
-      const needed = this.top - memory.buffer.byteLength;
-      if (needed > 0) memory.grow(Math.ceil(needed / PAGE));
     }
     this.bytesInUse += bytes;
     this.liveBuffers++;

@@ -17,6 +17,7 @@
  */
 import { KERNEL_NAMES } from "./abi.ts";
 import { cpuWorkerSource, type WorkerListen } from "./worker.ts";
+import { ValueError } from "../../errors.ts";
 
 /** The part of a Worker the pool uses. */
 export interface WorkerLike {
@@ -100,6 +101,9 @@ export function followThreads(b: Threaded): void {
  * workers are up. Results are the same for every count. `setThreads(1)` stops the workers.
  */
 export async function setThreads(n?: number): Promise<number> {
+  if (n !== undefined && !(Number.isInteger(n) && n >= 1)) {
+    throw new ValueError(`setThreads: the thread count must be an integer ≥ 1, got ${n}`);
+  }
   const want = Math.max(1, Math.min(64, Math.floor(n ?? availableThreads())));
   threads = currentHost() ? want : 1;
   const waits: Promise<void>[] = [];

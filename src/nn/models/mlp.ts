@@ -2,13 +2,14 @@
  * A multilayer perceptron: the baseline for small inputs (MNIST-sized images, feature
  * vectors). Input of any shape [N, ...] is flattened to [N, inFeatures], then a Sequential
  * named `layers` runs Linear → ReLU → Dropout per hidden width and a final Linear, so the
- * state dict is layers.0.weight, layers.0.bias, layers.3.weight, ….
+ * state dict is layers.0.weight, layers.0.bias, layers.3.weight, …. `widthMultiplier` scales
+ * every hidden width (for capacity sweeps: [256, 128] at 0.25 is [64, 32]).
  */
 import type { Tensor } from "../../tensor.ts";
 import { Module } from "../module.ts";
 import { Dropout, Flatten, Linear, ReLU, Sequential } from "../layers.ts";
 import { chain, type Step, stepOf } from "../chain.ts";
-import { checkOptionKeys, positiveInt, positiveIntList, probability } from "../checks.ts";
+import { checkOptionKeys, positiveInt, positiveIntList, probability, scaleWidth, widthMultiplier } from "../checks.ts";
 
 export interface MLPOptions {
   /** Features per sample after flattening (e.g. 784 for 1×28×28). Required. */
@@ -19,9 +20,11 @@ export interface MLPOptions {
   numClasses?: number;
   /** Dropout probability after each hidden ReLU (default 0). */
   dropout?: number;
+  /** Scales every hidden width, rounded, at least 1 (default 1). */
+  widthMultiplier?: number;
 }
 
-const OPTION_KEYS = ["inFeatures", "hidden", "numClasses", "dropout"] as const;
+const OPTION_KEYS = ["inFeatures", "hidden", "numClasses", "dropout", "widthMultiplier"] as const;
 
 export class MLP extends Module {
   readonly layers: Sequential;
@@ -30,7 +33,8 @@ export class MLP extends Module {
   constructor(opts: MLPOptions, where = "MLP") {
     super();
     const inFeatures = positiveInt(where, "inFeatures", opts.inFeatures);
-    const hidden = positiveIntList(where, "hidden", opts.hidden ?? [256, 128], { allowEmpty: true });
+    const multiplier = widthMultiplier(where, opts.widthMultiplier ?? 1);
+    const hidden = positiveIntList(where, "hidden", opts.hidden ?? [256, 128], { allowEmpty: true }).map((h) => scaleWidth(h, multiplier));
     const numClasses = positiveInt(where, "numClasses", opts.numClasses ?? 10);
     const p = probability(where, "dropout", opts.dropout ?? 0);
 

@@ -2,11 +2,12 @@
  * Models by name, for the CLI and the browser demo: `createModel("resnet20", { inChannels: 1,
  * numClasses: 10, imageSize: 28 })`. ResNets of the ImageNet family get the CIFAR stem for
  * small images (≤ 64 px), where the ImageNet stem would shrink a 28×28 input to 7×7 at once.
+ * Every model takes the spec's width multiplier.
  */
 import { ValueError } from "../../errors.ts";
 import type { Module } from "../module.ts";
 import {
-  resnet18, resnet18NoNorm, resnet20, resnet32, resnet34, resnet50, resnet56, seResnet18, seResnet50,
+  resnet18, resnet18NoNorm, resnet20, resnet20NoNorm, resnet32, resnet34, resnet50, resnet56, seResnet18, seResnet50,
 } from "./resnet.ts";
 import { vgg11, vgg13, vgg16 } from "./vgg.ts";
 import { mlp } from "./mlp.ts";
@@ -16,12 +17,14 @@ export interface ModelSpec {
   numClasses: number;
   /** Height (= width) of the input images. */
   imageSize: number;
+  /** Scales the model's layer widths (default 1: the published architecture). */
+  widthMultiplier?: number;
 }
 
 type Factory = (s: ModelSpec) => Module;
 
 const stem = (s: ModelSpec) => (s.imageSize <= 64 ? "cifar" : "imagenet") as "cifar" | "imagenet";
-const common = (s: ModelSpec) => ({ inChannels: s.inChannels, numClasses: s.numClasses });
+const common = (s: ModelSpec) => ({ inChannels: s.inChannels, numClasses: s.numClasses, widthMultiplier: s.widthMultiplier ?? 1 });
 
 const FACTORIES: Record<string, Factory> = {
   resnet20: (s) => resnet20(common(s)),
@@ -33,13 +36,14 @@ const FACTORIES: Record<string, Factory> = {
   "se-resnet18": (s) => seResnet18({ ...common(s), stem: stem(s) }),
   "se-resnet50": (s) => seResnet50({ ...common(s), stem: stem(s) }),
   "resnet18-nonorm": (s) => resnet18NoNorm({ ...common(s), stem: stem(s) }),
+  "resnet20-nonorm": (s) => resnet20NoNorm(common(s)),
   vgg11: (s) => vgg11(common(s)),
   "vgg11-bn": (s) => vgg11({ ...common(s), batchNorm: true }),
   vgg13: (s) => vgg13(common(s)),
   "vgg13-bn": (s) => vgg13({ ...common(s), batchNorm: true }),
   vgg16: (s) => vgg16(common(s)),
   "vgg16-bn": (s) => vgg16({ ...common(s), batchNorm: true }),
-  mlp: (s) => mlp({ inFeatures: s.inChannels * s.imageSize * s.imageSize, numClasses: s.numClasses }),
+  mlp: (s) => mlp({ inFeatures: s.inChannels * s.imageSize * s.imageSize, numClasses: s.numClasses, widthMultiplier: s.widthMultiplier ?? 1 }),
 };
 
 export const MODEL_NAMES: readonly string[] = Object.keys(FACTORIES);

@@ -4,7 +4,8 @@
  * ImageNet ResNet-18/34/50, the CIFAR ResNet-20/32/56 (3×3 stem, three stages of 16/32/64
  * channels, projection shortcuts as torchvision uses), and two variants for experiments:
  * squeeze-and-excitation blocks (Hu et al. 2018) and a normalisation-free ResNet that still
- * trains because each residual branch starts switched off (SkipInit, De & Smith 2020).
+ * trains because each residual branch starts switched off (SkipInit, De & Smith 2020). A
+ * width multiplier scales every stage, for capacity sweeps.
  */
 import { ValueError } from "../../errors.ts";
 import { type Tensor, zeros } from "../../tensor.ts";
@@ -16,7 +17,7 @@ import { BatchNorm2d, Conv2d, GlobalAvgPool2d, Linear, MaxPool2d, ReLU, Sequenti
 import { constant_ } from "../init.ts";
 import { bnRelu, initConvNet } from "./common.ts";
 import { chain, type Step, stepOf } from "../chain.ts";
-import { bool, checkOptionKeys, oneOf, positiveInt, positiveIntList } from "../checks.ts";
+import { bool, checkOptionKeys, oneOf, positiveInt, positiveIntList, scaleWidth, widthMultiplier } from "../checks.ts";
 
 export type ResNetNorm = "batch" | "none";
 export type ResNetStem = "imagenet" | "cifar";
@@ -35,6 +36,11 @@ export interface ResNetOptions {
   norm?: ResNetNorm;
   /** Squeeze-and-excitation in every block. */
   se?: boolean;
+  /**
+   * Scales every stage's width, rounded, at least 1 (default 1): ResNet-20 at 0.25 has 4/8/16
+   * channels. The state-dict names do not change, only the shapes.
+   */
+  widthMultiplier?: number;
 }
 
 /** A full architecture for `new ResNet(config)`: the options plus the block type and stage layout. */
@@ -46,7 +52,7 @@ export interface ResNetConfig extends ResNetOptions {
   widths: readonly number[];
 }
 
-const OPTION_KEYS = ["numClasses", "inChannels", "stem", "zeroInitResidual", "norm", "se"] as const;
+const OPTION_KEYS = ["numClasses", "inChannels", "stem", "zeroInitResidual", "norm", "se", "widthMultiplier"] as const;
 
 /** A k×k convolution that keeps the resolution at stride 1 ("same" padding for odd k). */
 function convLayer(inChannels: number, outChannels: number, kernel: number, stride: number, bias: boolean): Conv2d {
@@ -273,7 +279,8 @@ export class ResNet extends Module {
     super();
     const kind = oneOf(where, "block", config.block, ["basic", "bottleneck"] as const);
     const blocksPerStage = positiveIntList(where, "blocksPerStage", config.blocksPerStage);
-    const widths = positiveIntList(where, "widths", config.widths);
+    const multiplier = widthMultiplier(where, config.widthMultiplier ?? 1);
+    const widths = positiveIntList(where, "widths", config.widths).map((w) => scaleWidth(w, multiplier));
     if (blocksPerStage.length !== widths.length) {
       throw new ValueError(`${where}: blocksPerStage has ${blocksPerStage.length} stages but widths has ${widths.length}`);
     }
@@ -398,4 +405,8 @@ export function seResnet50(opts?: Omit<ResNetOptions, "se">): ResNet {
 /** ResNet-18 without BatchNorm: convs carry biases and each block has a `skip_gain` (SkipInit). */
 export function resnet18NoNorm(opts?: Omit<ResNetOptions, "norm">): ResNet {
   return build("resnet18NoNorm", RESNET18, IMAGENET, opts, { norm: "none" });
+}
+/** ResNet-20 without BatchNorm, the same scheme as resnet18NoNorm: conv biases and a `skip_gain` per block. */
+export function resnet20NoNorm(opts?: Omit<ResNetOptions, "norm">): ResNet {
+  return build("resnet20NoNorm", cifarResNet(3), CIFAR, opts, { norm: "none" });
 }

@@ -6,7 +6,7 @@
  * unchanged. The head is NOT torchvision's (7×7 adaptive pool, two 4096-wide layers,
  * ~120M parameters, meant for 224×224 ImageNet): it is global average pooling and
  * Linear(512, 512) → ReLU → Dropout(0.5) → Linear(512, numClasses), so `classifier.*`
- * keys do not match torchvision's.
+ * keys do not match torchvision's. `widthMultiplier` scales every conv and the hidden layer.
  */
 import { ShapeError } from "../../errors.ts";
 import type { Tensor } from "../../tensor.ts";
@@ -17,7 +17,7 @@ import { BatchNorm2d, Conv2d, Dropout, GlobalAvgPool2d, Linear, MaxPool2d, ReLU,
 import { constant_, normal_ } from "../init.ts";
 import { initConvNet } from "./common.ts";
 import { chain, type Step, stepOf } from "../chain.ts";
-import { bool, checkOptionKeys, positiveInt } from "../checks.ts";
+import { bool, checkOptionKeys, positiveInt, scaleWidth, widthMultiplier } from "../checks.ts";
 
 export interface VGGOptions {
   /** BatchNorm after every conv (torchvision's vgg*_bn). Default false. */
@@ -26,6 +26,8 @@ export interface VGGOptions {
   numClasses?: number;
   /** Input channels (default 3). */
   inChannels?: number;
+  /** Scales every conv's channels and the hidden width, rounded, at least 1 (default 1). */
+  widthMultiplier?: number;
 }
 
 /** A conv's output channels, or "M" for a 2×2 max-pool: torchvision's cfgs "A", "B", "D". */
@@ -35,11 +37,13 @@ const VGG11: Layout = [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512
 const VGG13: Layout = [64, 64, "M", 128, 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"];
 const VGG16: Layout = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"];
 
-const OPTION_KEYS = ["batchNorm", "numClasses", "inChannels"] as const;
+const OPTION_KEYS = ["batchNorm", "numClasses", "inChannels", "widthMultiplier"] as const;
 const HIDDEN = 512;
 
 /** torchvision's make_layers: conv3×3 (pad 1) [→ BN] → ReLU per number, MaxPool2d(2, 2) per "M". */
-function makeFeatures(layout: Layout, inChannels: number, batchNorm: boolean): { features: Sequential; outChannels: number; pools: number } {
+function makeFeatures(
+  layout: Layout, inChannels: number, batchNorm: boolean, multiplier: number,
+): { features: Sequential; outChannels: number; pools: number } {
   const layers: Module[] = [];
   let channels = inChannels;
   let pools = 0;
@@ -49,10 +53,11 @@ function makeFeatures(layout: Layout, inChannels: number, batchNorm: boolean): {
       pools++;
       continue;
     }
-    layers.push(new Conv2d(channels, entry, 3, { padding: 1 }));
-    if (batchNorm) layers.push(new BatchNorm2d(entry));
+    const width = scaleWidth(entry, multiplier);
+    layers.push(new Conv2d(channels, width, 3, { padding: 1 }));
+    if (batchNorm) layers.push(new BatchNorm2d(width));
     layers.push(new ReLU());
-    channels = entry;
+    channels = width;
   }
   return { features: new Sequential(...layers), outChannels: channels, pools };
 }
@@ -69,12 +74,14 @@ export class VGG extends Module {
     const batchNorm = bool(where, "batchNorm", opts.batchNorm ?? false);
     const numClasses = positiveInt(where, "numClasses", opts.numClasses ?? 10);
     const inChannels = positiveInt(where, "inChannels", opts.inChannels ?? 3);
-    const built = makeFeatures(layout, inChannels, batchNorm);
+    const multiplier = widthMultiplier(where, opts.widthMultiplier ?? 1);
+    const built = makeFeatures(layout, inChannels, batchNorm, multiplier);
+    const hidden = scaleWidth(HIDDEN, multiplier);
     this.pools = built.pools;
     this.features = this.module("features", built.features);
     const avgpool = this.module("avgpool", new GlobalAvgPool2d());
     this.classifier = this.module("classifier", new Sequential(
-      new Linear(built.outChannels, HIDDEN), new ReLU(), new Dropout(0.5), new Linear(HIDDEN, numClasses),
+      new Linear(built.outChannels, hidden), new ReLU(), new Dropout(0.5), new Linear(hidden, numClasses),
     ));
     this.steps = [stepOf(this.features), stepOf(avgpool), flatten, stepOf(this.classifier)];
 
