@@ -5,19 +5,20 @@
  * exact dynamic program at several budgets, beside each plan's predicted peak and the forward
  * FLOPs it adds. Budgets are given as fractions of the way from the smallest feasible peak (0)
  * to the peak without recomputation (1). The plans' steps are interleaved, `--repeats` rounds
- * of them after a warm-up round, and times are medians: the machine may be shared.
- * JSON on stdout, a markdown table on stderr.
+ * of them after a warm-up round, and times are medians: the machine may be shared (the load
+ * average before and after is recorded with them). JSON on stdout, a markdown table on stderr.
  *
  *   deno run -A bench/memory.ts --model resnet18 --batch 64 --size 32 [--threads 1]
  *     [--budgets 0,0.25,0.5,0.75] [--repeats 3] [--only-plans]
  *
- * `--largest-batch BYTES --batches 64,128`: no timing; profile at those two batches, extrapolate
- * each figure linearly to the largest batch whose least feasible peak (and whose peak without
- * recomputation) fits BYTES, and print those batches with their plans. `--step-with PLAN.json
- * --batch N` then trains two steps at batch N through the plan (a JSON file with `segments`),
- * in a fresh process, and reports the second step's peak, the wasm memory's size and whether it
- * trained.
+ * `--largest-batch BYTES[,BYTES...] --batches 64,128`: no timing; profile at those two batches,
+ * extrapolate each figure linearly to the largest batch whose least feasible peak (and whose
+ * peak without recomputation) fits each limit, and print those batches with their plans.
+ * `--step-with PLAN.json --batch N` then trains two steps at batch N through the plan (a JSON
+ * file with `segments`), in a fresh process, and reports the second step's peak, the wasm
+ * memory's size and whether it trained.
  */
+import { loadavg } from "node:os";
 import * as rg from "../src/mod.ts";
 import { installNodeThreads } from "../cli/node_threads.ts";
 import type { ChainProfile, Plan } from "../src/memory/index.ts";
@@ -110,6 +111,7 @@ async function compare(): Promise<void> {
   const profile = R.profileModel(s.model, s.x, s.labels, { extraBytes: s.momentumBytes });
   const candidates = plansFor(profile, fractions);
   const rows: (Row & { plan: Plan })[] = candidates.map((c) => ({ ...(c as Row & { plan: Plan }), measuredPeakBytes: [], seconds: [] }));
+  const loadBefore = loadavg();
   if (!args.includes("--only-plans")) {
     for (const r of rows) step(s, r.plan); // warm-up round: momentum buffers, scratch
     for (let k = 0; k < repeats; k++) {
@@ -120,9 +122,10 @@ async function compare(): Promise<void> {
       }
     }
   }
+  const loadAfter = loadavg();
   const forward = R.forwardFlops(profile);
   const none = rows[0];
-  console.error(`${modelName}, batch [${profile.inputShape.join(", ")}], ${threads} thread(s), ${rg.getBackend().name}; one forward pass ${(forward / 1e9).toFixed(2)} GFLOP`);
+  console.error(`${modelName}, batch [${profile.inputShape.join(", ")}], ${threads} thread(s), ${rg.getBackend().name}; one forward pass ${(forward / 1e9).toFixed(2)} GFLOP; load average ${loadBefore.map((l) => l.toFixed(1)).join(" ")} before, ${loadAfter.map((l) => l.toFixed(1)).join(" ")} after`);
   console.error("| plan | budget | recomputed segments | extra forward | predicted peak | measured peak | step time (median) |");
   console.error("|---|---|---|---|---|---|---|");
   for (const r of rows) {
@@ -132,7 +135,9 @@ async function compare(): Promise<void> {
     console.error(`| ${r.method} | ${r.budgetBytes === null ? "–" : `${mib(r.budgetBytes)} MiB (${r.budgetFraction})`} | ${r.recomputedSegments} | ${(100 * r.extraForwardFlops / forward).toFixed(0)} % | ${mib(r.predictedPeakBytes)} MiB | ${mib(measured)} MiB (${rel(measured, Math.max(...none.measuredPeakBytes))}) | ${t.toFixed(2)} s (${rel(t, median(none.seconds))}) |`);
   }
   console.log(JSON.stringify({
-    model: modelName, inputShape: profile.inputShape, threads, repeats, forwardFlops: forward, smallestFeasibleBytes: R.smallestPeak(profile).peakBytes,
+    model: modelName, inputShape: profile.inputShape, threads, repeats, loadBefore, loadAfter, forwardFlops: forward, smallestFeasibleBytes: R.smallestPeak(profile).peakBytes,
+    // What no plan touches: parameters, buffers, the batch and momentum (baseBytes), and the gradients (as many bytes as the momentum).
+    baseBytes: profile.baseBytes, gradientBytes: s.momentumBytes,
     rows: rows.map(({ plan, ...r }) => ({ ...r, segments: plan.segments })),
   }));
 }
@@ -157,10 +162,10 @@ function extrapolate(p1: ChainProfile, p2: ChainProfile, b1: number, b2: number,
   };
 }
 
-/** The largest batch whose extrapolated `peakOf` fits `limit`. */
-function largestBatch(fit: (batch: number) => ChainProfile, from: number, limit: number, peakOf: (p: ChainProfile) => number): number {
-  let lo = from, hi = from;
-  while (peakOf(fit(hi)) <= limit) hi *= 2;
+/** The largest batch whose extrapolated `peakOf` fits `limit` (0: not even one). */
+function largestBatch(fit: (batch: number) => ChainProfile, limit: number, peakOf: (p: ChainProfile) => number): number {
+  let lo = 0, hi = 1;
+  while (peakOf(fit(hi)) <= limit) [lo, hi] = [hi, 2 * hi];
   while (hi - lo > 1) {
     const mid = Math.floor((lo + hi) / 2);
     if (peakOf(fit(mid)) <= limit) lo = mid;
@@ -177,7 +182,7 @@ function wasmBytes(): number {
 }
 
 async function largest(): Promise<void> {
-  const limit = Number(arg("largest-batch", String(4 * 2 ** 30)));
+  const limits = arg("largest-batch", String(4 * 2 ** 30)).split(",").map(Number);
   const [b1, b2] = arg("batches", "64,128").split(",").map(Number);
   const profileAt = (batch: number) => {
     const s = setUp(batch);
@@ -188,16 +193,19 @@ async function largest(): Promise<void> {
   };
   const p1 = profileAt(b1), p2 = profileAt(b2);
   const fit = (batch: number) => extrapolate(p1, p2, b1, b2, batch);
-  const without = largestBatch(fit, b2, limit, (p) => R.predict(p, R.keepAll(p)).peakBytes);
-  const withPlan = largestBatch(fit, b2, limit, (p) => R.smallestPeak(p).peakBytes);
-  console.error(`limit ${mib(limit)} MiB: largest batch without recomputation ${without}, with the least-peak plan ${withPlan} (extrapolated from batches ${b1} and ${b2})`);
-  const rows = ([["without", without, false], ["with plan", withPlan, true]] as const).map(([label, batch, planned]) => {
-    const profile = fit(batch);
-    const plan = planned ? R.smallestPeak(profile).plan : R.keepAll(profile);
-    return { label, batch, predictedPeakBytes: R.predict(profile, plan).peakBytes, segments: plan.segments };
+  const rows = limits.flatMap((limit) => {
+    const without = largestBatch(fit, limit, (p) => R.predict(p, R.keepAll(p)).peakBytes);
+    const withPlan = largestBatch(fit, limit, (p) => R.smallestPeak(p).peakBytes);
+    console.error(`limit ${mib(limit)} MiB: largest batch without recomputation ${without}, with the least-peak plan ${withPlan} (extrapolated from batches ${b1} and ${b2})`);
+    return ([["without", without, false], ["with plan", withPlan, true]] as const).map(([label, batch, planned]) => {
+      const profile = fit(batch);
+      const plan = planned ? R.smallestPeak(profile).plan : R.keepAll(profile);
+      const prediction = R.predict(profile, plan);
+      console.error(`  ${label}: batch ${batch}, predicted (extrapolated) peak ${mib(prediction.peakBytes)} MiB, extra forward ${(100 * prediction.extraFlops / R.forwardFlops(profile)).toFixed(0)} %`);
+      return { limit, label, batch, predictedPeakBytes: prediction.peakBytes, extraForwardFlops: prediction.extraFlops, forwardFlops: R.forwardFlops(profile), segments: plan.segments };
+    });
   });
-  for (const r of rows) console.error(`${r.label}: batch ${r.batch}, predicted (extrapolated) peak ${mib(r.predictedPeakBytes)} MiB`);
-  console.log(JSON.stringify({ model: modelName, size, limit, batches: [b1, b2], rows }));
+  console.log(JSON.stringify({ model: modelName, size, threads, batches: [b1, b2], rows }));
 }
 
 /**
