@@ -18,6 +18,7 @@ import type { TrainConfig } from "../src/train/index.ts";
 import { UsageError } from "./flags.ts";
 import { FileError, makeDirectory, nodeFs, readBytes, removeStaleTemporaries } from "./files.ts";
 import { DATASET_NAMES } from "./datasets.ts";
+import { type MemorySettings, readMemorySettings } from "./memory.ts";
 
 export const RUN_FILES = ["config.json", "metrics.jsonl", "checkpoint.safetensors", "curves.svg", "model.safetensors"];
 
@@ -38,6 +39,8 @@ export interface RunSettings {
   runtime: string;
   version: string;
   backend: string;
+  /** The recomputation plan under --memory-budget (a resumed run trains through it again). */
+  memory?: MemorySettings;
 }
 
 type Log = { write(s: string): void };
@@ -86,6 +89,7 @@ export function readRunSettings(text: string, source: string): RunSettings {
     deterministic: f.has("deterministic") ? f.boolean("deterministic") : undefined,
     train: readTrainConfig(f.object("train")), runtime: f.string("runtime"), version: f.string("version"),
     backend: f.string("backend", ["cpu", "auto", "webgpu"]),
+    memory: f.has("memory") ? readMemorySettings(f.object("memory")) : undefined,
   };
 }
 

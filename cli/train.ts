@@ -19,6 +19,7 @@ import { finalTable, Progress } from "./progress.ts";
 import { selectBackend } from "./backend.ts";
 import { VERSION, runtimeName } from "./runtime.ts";
 import { OPTIMIZER_FLAGS, OptimizerOutputs, optimizerSettingsFrom } from "./optimizer_flags.ts";
+import { MEMORY_FLAGS, setUpMemoryPlan } from "./memory.ts";
 
 /** The model's width multiplier; `eval` takes it too, to rebuild the architecture of a run's weights. */
 export const WIDTH_FLAG: Flag = {
@@ -56,6 +57,7 @@ export const TRAIN_FLAGS: Flag[] = [
   { name: "save-every", type: "int", default: 50, min: 1, help: "write a step record to metrics.jsonl every N steps" },
   { name: "on-nonfinite", type: "string", default: "stop", choices: ["stop", "skip"], help: "a step whose loss or gradient norm is NaN or infinite: stop (exit 1, the last checkpoint kept, no model written) or skip its update (counted in metrics)" },
   { name: "json", type: "boolean", default: false, help: "print a machine-readable summary on stdout (progress goes to stderr)" },
+  ...MEMORY_FLAGS,
 ];
 
 function configFrom(flags: FlagValues, mean: number[], std: number[]): TrainConfig {
@@ -131,7 +133,9 @@ export async function train(flags: FlagValues & { _given?: string[] }): Promise<
     inChannels: data.train.channels, numClasses: data.train.classes, imageSize: data.train.height, widthMultiplier: settings.width ?? 1,
   });
   if (initBytes) model.loadStateDict(rg.io.readSafetensors(initBytes, settings.init));
-  const trainer = new Trainer(model, data.train, data.test, settings.train);
+  const memory = setUpMemoryPlan(model, resumeDir ? {} : flags, settings.memory, data.train, settings.train, log);
+  if (memory) settings.memory = memory.settings;
+  const trainer = new Trainer(memory?.model ?? model, data.train, data.test, settings.train);
   const optimizerOutputs = new OptimizerOutputs(model, trainer.optimizer, settings.logRates ?? false);
   const checkpointPath = join(outDir, "checkpoint.safetensors");
   const metricsPath = join(outDir, "metrics.jsonl");
@@ -188,12 +192,14 @@ export async function train(flags: FlagValues & { _given?: string[] }): Promise<
   };
   const result = await runOrExplain({
     onStep: async (r) => {
+      memory?.afterStep();
       progress.step(r);
       if (r.step % settings.saveEvery !== 0) return;
       const rates = await optimizerOutputs.ratesRecord(r);
-      await append(metricsPath, rg.io.stringifyRecord(r) + "\n" + (rates ? rates + "\n" : ""));
+      await append(metricsPath, rg.io.stringifyRecord({ ...r, ...memory?.recordFields() }) + "\n" + (rates ? rates + "\n" : ""));
     },
     onEpoch: async (r, checkpoint) => {
+      memory?.afterEpoch();
       progress.epoch(r);
       const ema = await optimizerOutputs.emaRecord(r, data.test, settings.train);
       await append(metricsPath, rg.io.stringifyRecord(r) + "\n" + (ema ? ema + "\n" : ""));
@@ -214,6 +220,9 @@ export async function train(flags: FlagValues & { _given?: string[] }): Promise<
     if (emaWeights) await writeAtomic(join(outDir, "model_ema.safetensors"), emaWeights);
     log.write("\n" + finalTable(result.history));
   }
+  if (memory) {
+    log.write(`memory: measured peak ${(memory.measuredPeakBytes / 2 ** 20).toFixed(1)} MiB per step, predicted ${(memory.settings.plan.predictedPeakBytes / 2 ** 20).toFixed(1)} MiB, budget ${memory.settings.budgetMiB} MiB\n`);
+  }
   const last = result.history[result.history.length - 1];
   const skippedSteps = result.history.reduce((n, r) => n + r.skippedSteps, 0);
   if (skippedSteps > 0) log.write(`${skippedSteps} steps skipped: their loss or gradient norm was not finite (--on-nonfinite skip)\n`);
@@ -221,6 +230,7 @@ export async function train(flags: FlagValues & { _given?: string[] }): Promise<
     process.stdout.write(rg.io.stringifyRecord({
       out: outDir, interrupted: result.interrupted, steps: trainer.step, epochs: result.history.length, skippedSteps,
       testAccuracy: last?.testAccuracy ?? null, testLoss: last?.testLoss ?? null, history: result.history,
+      ...(memory ? { memory: { predictedPeakBytes: memory.settings.plan.predictedPeakBytes, measuredPeakBytes: memory.measuredPeakBytes } } : {}),
     }) + "\n");
   } else if (last && !result.interrupted) { // an interrupted run has no model.safetensors yet
     log.write(`test accuracy ${(100 * last.testAccuracy).toFixed(2)}% after ${trainer.step} steps; weights in ${join(outDir, "model.safetensors")}\n`);

@@ -10,6 +10,12 @@
  *
  * Nodes are reference counted by the handles and nodes that point at them, so a graph
  * that is never backpropagated (evaluation without noGrad) is freed when its tensors are.
+ *
+ * How a node keeps its saved tensors can be changed for a while with saved-tensor hooks
+ * (PyTorch's torch.autograd.graph.saved_tensors_hooks): inside `withSavedTensorHooks`, each
+ * tensor an op saves goes through `pack`, and its rule gets it back from `unpack`. The graph
+ * itself is recorded as ever, so a backward pass visits the same nodes in the same order; only
+ * where the saved values live changes (recomputation keeps none of them: memory/checkpoint.ts).
  */
 import { Tensor, empty, type TapeNode, track, untracked } from "./tensor.ts";
 import { DisposedError, ShapeError, ValueError } from "./errors.ts";
@@ -29,10 +35,56 @@ function nodeOf(t: Tensor): Node | null {
   return t.gradFn as Node | null;
 }
 
+/**
+ * Hooks that decide how tensors saved for backward rules are kept. `pack` sees each tensor an
+ * op saves (it must not keep the handle it is given, which the op may dispose) and returns
+ * what the node keeps instead; `unpack` gives the tensor back when the rule runs (a handle the
+ * hooks own, valid until `release`), possibly more than once with retainGraph; `release` says
+ * the node is done with it (its rule ran, or its graph was dropped unrun).
+ */
+export interface SavedTensorHooks<P = unknown> {
+  pack(t: Tensor): P;
+  unpack(packed: P): Tensor;
+  release(packed: P): void;
+}
+
+/** A tensor kept for a backward rule until `release()`. */
+export interface SavedTensor {
+  get(): Tensor;
+  release(): void;
+}
+
+/** How the open saved-tensor hooks keep a tensor (null: as a handle of the node's own). */
+let packSaved: ((t: Tensor) => SavedTensor) | null = null;
+
+/**
+ * Run `fn` with the tensors that ops save for their backward rules going through `hooks`
+ * (null: kept as handles, the default). Scopes nest; the innermost one wins.
+ */
+export function withSavedTensorHooks<T, P>(hooks: SavedTensorHooks<P> | null, fn: () => T): T {
+  const previous = packSaved;
+  packSaved = hooks && ((t) => {
+    const packed = hooks.pack(t);
+    return { get: () => hooks.unpack(packed), release: () => hooks.release(packed) };
+  });
+  try {
+    return fn();
+  } finally {
+    packSaved = previous;
+  }
+}
+
+/** Keep `t` for a backward rule as the open saved-tensor hooks say (a handle of its own by default). */
+export function saveForBackward(t: Tensor): SavedTensor {
+  if (packSaved) return packSaved(t);
+  const handle = untracked(() => t.detach());
+  return { get: () => handle, release: () => handle.dispose() };
+}
+
 export class Node implements TapeNode {
   /** Handles and downstream nodes that point here. */
   private refs = 1;
-  saved: Tensor[] | null;
+  private saved: SavedTensor[] | null;
   readonly inputNodes: (Node | null)[];
 
   constructor(
@@ -43,9 +95,20 @@ export class Node implements TapeNode {
     /** The handle this node produced: where its tensor hooks live. */
     readonly output: Tensor,
   ) {
-    this.saved = untracked(() => saved.map((t) => t.detach()));
+    this.saved = saved.map(saveForBackward);
     this.inputNodes = inputs.map(nodeOf);
     for (const n of this.inputNodes) n?.incref();
+  }
+
+  /** Have the saved tensors been let go (the rule ran without retainGraph, or the graph was dropped)? */
+  get released(): boolean {
+    return this.saved === null;
+  }
+
+  /** The tensors the rule needs (unpacked now, where saved-tensor hooks packed them). */
+  savedTensors(): Tensor[] {
+    if (!this.saved) throw new DisposedError(`the saved tensors of "${this.name}" were already released`);
+    return this.saved.map((s) => s.get());
   }
 
   incref(): void {
@@ -59,7 +122,7 @@ export class Node implements TapeNode {
   }
 
   releaseSaved(): void {
-    if (this.saved) for (const t of this.saved) t.dispose();
+    if (this.saved) for (const s of this.saved) s.release();
     this.saved = null;
   }
 }
@@ -98,8 +161,10 @@ export function record(
   name: string, output: Tensor, inputs: readonly Tensor[], saved: readonly Tensor[], rule: BackwardRule,
 ): Tensor {
   if (!gradEnabled || !inputs.some((t) => t.requiresGrad)) return output;
-  output.requiresGrad = true;
+  // The node first, then the mark: saved-tensor hooks then see an op's own output (saved by
+  // some rules) as the fresh tensor it is, not as a leaf that requires grad (a parameter).
   output.gradFn = new Node(name, inputs, saved, rule, output);
+  output.requiresGrad = true;
   return output;
 }
 
@@ -214,13 +279,13 @@ function propagate(pass: Pass): Map<Tensor, Tensor> {
         g.dispose();
         continue;
       }
-      if (!node.saved) {
+      if (node.released) {
         throw new DisposedError(`${pass.caller}: the graph through "${node.name}" was already freed by an earlier backward pass or dispose() (pass retainGraph to backpropagate twice)`);
       }
       g = applyHooks(node.output, g);
       // A target's gradient is kept: a second handle stops the rule from writing over it.
       if (pass.targets?.has(node.output)) captured.set(node.output, g.detach());
-      const inputGrads = node.rule(g, node.saved);
+      const inputGrads = node.rule(g, node.savedTensors());
       if (!pass.retainGraph) node.releaseSaved();
       g.dispose();
       node.inputs.forEach((input, i) => {

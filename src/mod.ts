@@ -6,12 +6,15 @@
  *
  * Tensors and ops at the top level, `rg.nn` for modules, `rg.models` for the zoo,
  * `rg.optim` for optimisers and schedules, `rg.io` for safetensors, `rg.analysis` for
- * measures of models and logits.
+ * measures of models and logits, `rg.recompute` for memory planning (rg.checkpoint itself is
+ * at the top level).
  */
 export {
   Tensor, tensor, zeros, ones, full, randn, rand, bernoulli, empty, tidy, keep, type Shape, type GradHook,
 } from "./tensor.ts";
-export { noGrad, enableGrad, isGradEnabled, grad, type GradOptions, type BackwardOptions } from "./autograd.ts";
+export {
+  noGrad, enableGrad, isGradEnabled, grad, withSavedTensorHooks, type GradOptions, type BackwardOptions, type SavedTensorHooks,
+} from "./autograd.ts";
 export { valueAndGrad, customGrad, type CustomGrad, type TensorTree } from "./functional.ts";
 export { manualSeed, getRandomState, setRandomState, withRandomState, type RandomState } from "./random.ts";
 export { getBackend, setBackend, registerBackend, registerBackendFactory } from "./backend/registry.ts";
@@ -29,6 +32,10 @@ export * as io from "./io/index.ts";
 export * as data from "./data/index.ts";
 export * as train from "./train/index.ts";
 export * as analysis from "./analysis/index.ts";
+export { checkpoint, isRecomputing, type CheckpointFn } from "./memory/checkpoint.ts";
+export { checkpointSequential, type Block } from "./memory/sequential.ts";
+export { RecomputationError, MemoryBudgetError } from "./memory/errors.ts";
+export * as recompute from "./memory/index.ts";
 
 import { getBackend, registerBackendFactory } from "./backend/registry.ts";
 import { createCpuBackend } from "./backend/cpu/index.ts";

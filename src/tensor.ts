@@ -232,6 +232,20 @@ export function untracked<T>(fn: () => T): T {
   }
 }
 
+/**
+ * Run `fn` with new tensors joining the open tidy scopes again, also inside untracked(): for
+ * work in the backward pass that cleans up after itself with tidy (a recomputed forward).
+ */
+export function tracked<T>(fn: () => T): T {
+  const depth = untrackedDepth;
+  untrackedDepth = 0;
+  try {
+    return fn();
+  } finally {
+    untrackedDepth = depth;
+  }
+}
+
 /** Put a tensor made outside any scope (by the backward pass) into the innermost open one. */
 export function track<T extends Tensor>(t: T): T {
   if (scopes.length > 0) scopes[scopes.length - 1].add(t);

@@ -2,6 +2,6 @@
 export { Module, type StateDict, type ForwardHook, type BackwardHook } from "./module.ts";
 export * from "./layers.ts";
 export { functionalCall } from "./functional_call.ts";
-export { frozenStats } from "./frozen_stats.ts";
+export { frozenStats, frozenStatsEverywhere } from "./frozen_stats.ts";
 export * as init from "./init.ts";
 export { crossEntropy } from "../ops/loss.ts";

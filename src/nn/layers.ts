@@ -97,6 +97,8 @@ export class BatchNorm2d extends Module {
   private tracked = 0;
   /** Open frozenStats() scopes over this module (> 0: the running statistics stay as they are). */
   statsFrozen = 0;
+  /** Open frozenStats() scopes over every BatchNorm (a recomputed forward: memory/checkpoint.ts). */
+  static statsFrozenEverywhere = 0;
   readonly trackRunningStats: boolean;
 
   constructor(readonly numFeatures: number, readonly opts: BatchNorm2dOptions = {}) {
@@ -147,7 +149,8 @@ export class BatchNorm2d extends Module {
     const batchStatistics = this.training || !this.trackRunningStats;
     const opts = { training: batchStatistics, momentum: this.opts.momentum, eps: this.opts.eps };
     const mean = this.runningMean, variance = this.runningVar;
-    if (!mean || !variance || (this.training && this.statsFrozen > 0)) return { opts, running: null };
+    const frozen = this.statsFrozen > 0 || BatchNorm2d.statsFrozenEverywhere > 0;
+    if (!mean || !variance || (this.training && frozen)) return { opts, running: null };
     if (this.training) this.numBatchesTracked?.fill_(++this.tracked);
     return { opts, running: { mean, var: variance } };
   }
