@@ -54,6 +54,19 @@ realTest("--memory-budget: the plan in config.json, measured peaks equal to the 
   assert.match(tampered.stderr, /config\.json: memory\.plan\.method must be one of "none", "sqrt", "greedy", "optimal", got "fast"/);
 });
 
+realTest("--memory-budget with AdamW and an EMA: the plan counts their state (two moments and the averaged copy)", () => {
+  const r = train(["--out", join(dir, "adamw"), "--optimizer", "adamw", "--lr", "0.001", "--ema", "0.99", "--memory-budget", "14"]);
+  assert.is(r.status, 0, r.stderr);
+  const plan = JSON.parse(readFileSync(join(dir, "adamw", "config.json"), "utf8")).memory.plan;
+  const peaks = readFileSync(join(dir, "adamw", "metrics.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l))
+    .filter((r) => r.type === "step").map((r) => r.peakBytes);
+  // From the second step on, the state exists through the whole step; its 0-d step counters are
+  // the only bytes the prediction leaves out.
+  for (const peak of peaks.slice(1)) {
+    assert.ok(Math.abs(peak - plan.predictedPeakBytes) <= 0.005 * plan.predictedPeakBytes, `measured ${peak}, predicted ${plan.predictedPeakBytes}`);
+  }
+});
+
 realTest("--memory-budget below every plan's peak: status 2, the flag and the smallest feasible budget named", () => {
   const r = train(["--out", join(dir, "tiny"), "--memory-budget", "1"]);
   assert.is(r.status, 2, r.stderr);
