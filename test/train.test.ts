@@ -104,6 +104,28 @@ test("dithered backprop in training: per-layer sparsity in every step record and
   assert.equal(metricsOnly(resumed.history), metricsOnly(full.history), "metrics and sparsity after resuming at step 7");
 });
 
+test("pipelined backprop (PipelinedSGD with SC and LWP) in the trainer: evaluated on the latest weights, and resume equals the uninterrupted run", async () => {
+  const cfg: rg.train.TrainConfig = { ...config, epochs: 2 };
+  let optimizer: rg.optim.PipelinedSGD | null = null;
+  const pipelined: OptimizerFactory = (m, c) =>
+    (optimizer = new rg.optim.PipelinedSGD(rg.optim.layerStages(m), { lr: c.lr, momentum: c.momentum, spikeCompensation: true, linearWeightPrediction: true }));
+  rg.manualSeed(cfg.seed);
+  const straight = new rg.train.Trainer(smallNet(), data, testData, cfg, pipelined);
+  assert.equal(optimizer!.paramGroups.map((g) => g.options.delay), [4, 2, 0], "conv, BatchNorm, linear: delays 2·(S − 1 − s)");
+  const full = await straight.run(logitMeasures());
+  const forwardWeights = weights(straight.model);
+  const restore = optimizer!.evaluationWeights();
+  const latestWeights = weights(straight.model);
+  const evaluated = await rg.train.evaluate(straight.model, testData, cfg);
+  restore();
+  assert.not.equal(latestWeights, forwardWeights, "after the run the model holds the stale forward weights, not the latest");
+  assert.is(evaluated.accuracy, full.history[1].testAccuracy, "the epoch's test accuracy is the latest weights'");
+  assert.equal(weights(straight.model), forwardWeights, "evaluation left the forward weights in place");
+  const resumed = await interruptedAt(7, cfg, pipelined);
+  assert.equal(weights(resumed.model), forwardWeights, "weights after resuming at step 7");
+  assert.equal(metricsOnly(resumed.history), metricsOnly(full.history), "metrics after resuming at step 7");
+});
+
 test("train flags: bad values and unknown names are rejected with helpful messages", () => {
   const fails = (argv: string[], pattern: RegExp) =>
     assert.throws(() => parseFlags(argv, TRAIN_FLAGS), (e: Error) => e instanceof UsageError && pattern.test(e.message));

@@ -281,7 +281,9 @@ export class Trainer {
       // Interrupted after the epoch's last batch: no batch restored the stream above.
       if (pendingRestore) setRandomState(rngNow);
       const seconds = (performance.now() - started) / 1000;
-      const test = await evaluate(this.model, this.testData, this.config, callbacks.onTestLogits);
+      const restoreTrainingWeights = this.optimizer.evaluationWeights?.();
+      const test = await evaluate(this.model, this.testData, this.config, callbacks.onTestLogits)
+        .finally(() => restoreTrainingWeights?.());
       if (!Number.isFinite(test.loss)) throw this.guard.failedEvaluation(this.position.step, this.position.epoch + 1, test.loss);
       const record: EpochRecord = {
         type: "epoch", epoch: this.position.epoch + 1, step: this.position.step, lr: this.optimizer.lr,
