@@ -4,7 +4,8 @@
  * every seed: SGD with momentum (no pipeline), the simulated pipeline without mitigation, with
  * Spike Compensation, with Linear Weight Prediction, and with both. One stage per layer, stage
  * s of S delayed 2·(S − 1 − s) steps. Each finished run writes DIR/<condition>-s<seed>.json
- * (its epoch records, test accuracy after each epoch on the latest weights); a run whose file
+ * (its epoch records, test accuracy after each epoch on the latest weights, or with
+ * `--evaluate forward` on the stale forward weights, DIR/<condition>-forward-s<seed>.json); a run whose file
  * exists is skipped, so the command can be started again after an interruption. Prints a
  * Markdown table of the finished runs (mean ± std of the final test accuracy) on stdout.
  *
@@ -28,6 +29,10 @@ const FLAGS: Flag[] = [
   { name: "momentum", type: "number", default: 0.9, min: 0, max: 0.999, help: "momentum" },
   { name: "seeds", type: "list", default: "0,1,2", help: "seeds" },
   { name: "test-subset", type: "int", default: 2000, min: 1, help: "test images evaluated after each epoch" },
+  {
+    name: "evaluate", type: "string", default: "latest", choices: ["latest", "forward"],
+    help: "the pipelined runs' evaluation weights: the latest (the optimiser's) or the stale forward weights the BatchNorm statistics were gathered with (files *-forward-s<seed>.json; SGD is not rerun)",
+  },
 ];
 
 const CONDITIONS = {
@@ -43,6 +48,8 @@ const out = flags.out as string;
 const seeds = (flags.seeds as string[]).map(Number);
 const batchSize = flags["batch-size"] as number, steps = flags.steps as number, epochs = flags.epochs as number;
 await rg.setThreads(1);
+const evaluateForward = flags.evaluate === "forward";
+const runName = (condition: string, seed: number) => `${condition}${evaluateForward ? "-forward" : ""}-s${seed}.json`;
 const data = await loadData("fashion-mnist", undefined, 0);
 const first = (set: rg.data.Dataset, n: number) => rg.data.subset(set, Array.from({ length: Math.min(n, set.n) }, (_, i) => i));
 // Each epoch is a pass over a subset of steps/epochs batches, so the run evaluates `epochs` times.
@@ -51,8 +58,8 @@ const test = first(data.test, flags["test-subset"] as number);
 
 for (const seed of seeds) {
   for (const [condition, pipeline] of Object.entries(CONDITIONS)) {
-    const file = join(out, `${condition}-s${seed}.json`);
-    if (existsSync(file)) continue;
+    const file = join(out, runName(condition, seed));
+    if (existsSync(file) || (evaluateForward && !pipeline)) continue;
     const config: rg.train.TrainConfig = {
       epochs, steps, batchSize, lr: flags.lr as number, momentum: flags.momentum as number, nesterov: false, weightDecay: 0,
       schedule: "constant", warmup: 0, powerGrad: 1, labelSmoothing: 0, seed, shuffle: true, augment: "none",
@@ -63,7 +70,8 @@ for (const seed of seeds) {
       inChannels: 1, numClasses: 10, imageSize: 28, widthMultiplier: flags.width as number,
     });
     const optimizer = (m: rg.nn.Module, c: rg.train.TrainConfig): rg.optim.Optimizer => pipeline
-      ? new rg.optim.PipelinedSGD(rg.optim.layerStages(m), { lr: c.lr, momentum: c.momentum, ...pipeline })
+      // An own `evaluationWeights: undefined` hides the method: the trainer then evaluates the forward weights.
+      ? Object.assign(new rg.optim.PipelinedSGD(rg.optim.layerStages(m), { lr: c.lr, momentum: c.momentum, ...pipeline }), evaluateForward ? { evaluationWeights: undefined } : {})
       : new rg.optim.SGD(m.parameters(), { lr: c.lr, momentum: c.momentum });
     const trainer = new rg.train.Trainer(model, train, test, config, optimizer);
     const started = performance.now();
@@ -76,7 +84,7 @@ for (const seed of seeds) {
 }
 
 const rows = Object.keys(CONDITIONS).map((condition) => {
-  const finals = seeds.map((s) => join(out, `${condition}-s${s}.json`)).filter(existsSync)
+  const finals = seeds.map((s) => join(out, condition === "sgd" ? `sgd-s${s}.json` : runName(condition, s))).filter(existsSync)
     .map((f) => JSON.parse(readFileSync(f, "utf8")).history.at(-1).testAccuracy as number);
   const mean = finals.reduce((a, b) => a + b, 0) / Math.max(1, finals.length);
   const sd = finals.length > 1 ? Math.sqrt(finals.reduce((a, b) => a + (b - mean) ** 2, 0) / (finals.length - 1)) : 0;
