@@ -30,6 +30,8 @@ export interface RunSettings {
   data?: string;
   init?: string;
   saveEvery: number;
+  /** A rates record beside each step record (absent in runs from before the flag: off). */
+  logRates?: boolean;
   /** Plain kernels (absent in runs written before the flag existed: they were). */
   deterministic?: boolean;
   train: TrainConfig;
@@ -80,6 +82,7 @@ export function readRunSettings(text: string, source: string): RunSettings {
     model: f.string("model", MODEL_NAMES), width: f.has("width") ? f.number("width", { min: Number.MIN_VALUE }) : undefined,
     dataset: f.string("dataset", DATASET_NAMES),
     data: optionalString("data"), init: optionalString("init"), saveEvery: f.int("saveEvery", 1),
+    ...(f.has("logRates") ? { logRates: f.boolean("logRates") } : {}),
     deterministic: f.has("deterministic") ? f.boolean("deterministic") : undefined,
     train: readTrainConfig(f.object("train")), runtime: f.string("runtime"), version: f.string("version"),
     backend: f.string("backend", ["cpu", "auto", "webgpu"]),

@@ -17,15 +17,16 @@ export interface Run {
   history: readonly CurvePoint[];
 }
 
-const COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2"];
+/** The series colours, in order (other charts reuse them so a run keeps its colour). */
+export const COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2"];
 const PANEL = { width: 420, height: 260, left: 56, right: 16, top: 34, bottom: 40 };
 
-function escapeXml(s: string): string {
+export function escapeXml(s: string): string {
   return s.replace(/[<>&"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
 /** Round tick positions covering [lo, hi]. */
-function ticks(lo: number, hi: number, count = 5): number[] {
+export function ticks(lo: number, hi: number, count = 5): number[] {
   const span = hi - lo || Math.abs(hi) || 1;
   const raw = span / count;
   const step = [1, 2, 5, 10].map((m) => m * 10 ** Math.floor(Math.log10(raw))).find((s) => s >= raw)!;

@@ -55,6 +55,8 @@ interface Slot {
 
 export class PipelinedSGD implements Optimizer {
   readonly paramGroups: ParamGroup<PipelineStageOptions>[];
+  /** Every parameter in stage order: the index of the state names. */
+  readonly params: readonly Tensor[];
   readonly spikeCompensation: boolean;
   readonly linearWeightPrediction: boolean;
   private baseLr = 0;
@@ -83,6 +85,7 @@ export class PipelinedSGD implements Optimizer {
       }
       return { params: [...params], lrScale: 1, options: { delay: delays[s], momentum, weightDecay } };
     });
+    this.params = this.paramGroups.flatMap((g) => g.params);
     // The pipeline starts full of the initial weights.
     this.slots = this.paramGroups.map((g) => g.params.map((param) => ({
       param, master: keep(cloneData(param)), velocity: keep(cloneData(param).zero_()),

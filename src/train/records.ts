@@ -7,6 +7,7 @@
 import type { RandomState } from "../random.ts";
 import type { NonFinitePolicy } from "./divergence.ts";
 import type { DitherRule } from "../ops/dither.ts";
+import type { OptimizerSettings } from "../optim/build.ts";
 
 export interface TrainConfig {
   epochs: number;
@@ -39,6 +40,8 @@ export interface TrainConfig {
    * factor·max|δ| of each layer's output gradient; absent: plain backprop.
    */
   dither?: { rule: DitherRule; factor: number };
+  /** The optimiser and its clipping and EMA (absent: SGD with lr, momentum, nesterov, weightDecay). */
+  optimizer?: OptimizerSettings;
 }
 
 export interface StepRecord {
