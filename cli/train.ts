@@ -44,6 +44,8 @@ export const TRAIN_FLAGS: Flag[] = [
   { name: "warmup", type: "number", default: 0.2, min: 0, help: "linear warm-up from lr/10, in epochs (at most a quarter of the run)" },
   { name: "powergrad", type: "number", default: 1, min: 0, exclusiveMin: true, max: 1, help: "PowerGrad α for the logit gradient (1: plain cross-entropy)" },
   { name: "label-smoothing", type: "number", default: 0, min: 0, max: 1, help: "label smoothing ε" },
+  { name: "dither", type: "number", default: 0, min: 0, help: "dithered backprop: quantise each Conv2d/Linear output gradient with non-subtractive dither of step Δ = this factor × the gradient's spread (--dither-rule); sparsity per layer in metrics.jsonl (0: off)" },
+  { name: "dither-rule", type: "string", default: "std", choices: ["std", "maxabs"], help: "the spread Δ follows under --dither: std (the gradient's standard deviation) or maxabs (its largest magnitude)" },
   { name: "seed", type: "int", default: 0, min: 0, max: 0xffffffff, help: "seed of every random draw" },
   { name: "shuffle", type: "boolean", default: true, help: "shuffle the training set each epoch" },
   { name: "augment", type: "string", default: "none", choices: ["none", "standard"], help: "standard: random crop (padding size/8) and horizontal flip; pays off in longer runs" },
@@ -80,6 +82,7 @@ function configFrom(flags: FlagValues, mean: number[], std: number[]): TrainConf
     evalBatchSize: 500,
     optimizer: optimizerSettingsFrom(flags),
     onNonFinite: flags["on-nonfinite"] as TrainConfig["onNonFinite"],
+    ...((flags.dither as number) > 0 ? { dither: { rule: flags["dither-rule"] as "std" | "maxabs", factor: flags.dither as number } } : {}),
   };
 }
 

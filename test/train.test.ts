@@ -14,6 +14,7 @@ import * as rg from "../src/mod.ts";
 import { parseFlags, UsageError } from "../cli/flags.ts";
 import { TRAIN_FLAGS } from "../cli/train.ts";
 import { writeAtomic } from "../cli/files.ts";
+import { assertClose } from "./helpers.ts";
 
 function smallNet(): rg.nn.Module {
   return new rg.nn.Sequential(
@@ -51,9 +52,11 @@ function logitMeasures(): rg.train.TrainCallbacks {
   };
 }
 
-async function interruptedAt(stopStep: number) {
-  rg.manualSeed(config.seed);
-  const first = new rg.train.Trainer(smallNet(), data, testData, config);
+type OptimizerFactory = ConstructorParameters<typeof rg.train.Trainer>[4];
+
+async function interruptedAt(stopStep: number, cfg = config, optimizer?: OptimizerFactory) {
+  rg.manualSeed(cfg.seed);
+  const first = new rg.train.Trainer(smallNet(), data, testData, cfg, optimizer);
   let bytes: Uint8Array | null = null;
   const r1 = await first.run({
     ...logitMeasures(),
@@ -62,7 +65,7 @@ async function interruptedAt(stopStep: number) {
   });
   assert.ok(r1.interrupted && bytes, "the first run stops and checkpoints");
   rg.manualSeed(12345); // a fresh process: whatever state, resume must restore it
-  const second = new rg.train.Trainer(smallNet(), data, testData, config);
+  const second = new rg.train.Trainer(smallNet(), data, testData, cfg, optimizer);
   second.resume(bytes!, "checkpoint");
   const r2 = await second.run(logitMeasures());
   return { model: second.model, history: r2.history };
@@ -80,6 +83,47 @@ test("resume after an interruption equals the uninterrupted run, bit for bit, pe
     assert.equal(metricsOnly(resumed.history), metricsOnly(full.history), `metrics after resuming at step ${stopStep}`);
   }
   assert.ok(full.history[2].trainLoss < full.history[0].trainLoss, "the run learns");
+});
+
+test("dithered backprop in training: per-layer sparsity in every step record and each epoch's measures, and resume equals the uninterrupted run", async () => {
+  const dithered: rg.train.TrainConfig = { ...config, epochs: 2, dither: { rule: "maxabs", factor: 0.5 } };
+  rg.manualSeed(dithered.seed);
+  const straight = new rg.train.Trainer(smallNet(), data, testData, dithered);
+  const steps: rg.train.StepRecord[] = [];
+  const full = await straight.run({ ...logitMeasures(), onStep: (r) => void steps.push(r) });
+  for (const r of steps) {
+    assert.equal(Object.keys(r.ditherSparsity!), ["0", "6"], `step ${r.step}: the Conv2d and the Linear`);
+    for (const s of Object.values(r.ditherSparsity!)) assert.ok(s > 0 && s < 1, `step ${r.step}: sparsity ${s}`);
+  }
+  const epoch1 = steps.filter((r) => r.epoch === 1);
+  const meanConv = epoch1.reduce((t, r) => t + r.ditherSparsity!["0"], 0) / epoch1.length;
+  assertClose([full.history[0].measures!["dither.0"]], [meanConv], "epoch 1's conv sparsity is the mean of its steps'");
+  assert.ok(full.history[0].measures!["dither.mean"] > 0 && full.history[0].measures!.samples === testData.n);
+  const resumed = await interruptedAt(7, dithered);
+  assert.equal(weights(resumed.model), weights(straight.model), "weights after resuming at step 7");
+  assert.equal(metricsOnly(resumed.history), metricsOnly(full.history), "metrics and sparsity after resuming at step 7");
+});
+
+test("pipelined backprop (PipelinedSGD with SC and LWP) in the trainer: evaluated on the latest weights, and resume equals the uninterrupted run", async () => {
+  const cfg: rg.train.TrainConfig = { ...config, epochs: 2 };
+  let optimizer: rg.optim.PipelinedSGD | null = null;
+  const pipelined: OptimizerFactory = (m, c) =>
+    (optimizer = new rg.optim.PipelinedSGD(rg.optim.layerStages(m), { lr: c.lr, momentum: c.momentum, spikeCompensation: true, linearWeightPrediction: true }));
+  rg.manualSeed(cfg.seed);
+  const straight = new rg.train.Trainer(smallNet(), data, testData, cfg, pipelined);
+  assert.equal(optimizer!.paramGroups.map((g) => g.options.delay), [4, 2, 0], "conv, BatchNorm, linear: delays 2·(S − 1 − s)");
+  const full = await straight.run(logitMeasures());
+  const forwardWeights = weights(straight.model);
+  const restore = optimizer!.evaluationWeights();
+  const latestWeights = weights(straight.model);
+  const evaluated = await rg.train.evaluate(straight.model, testData, cfg);
+  restore();
+  assert.not.equal(latestWeights, forwardWeights, "after the run the model holds the stale forward weights, not the latest");
+  assert.is(evaluated.accuracy, full.history[1].testAccuracy, "the epoch's test accuracy is the latest weights'");
+  assert.equal(weights(straight.model), forwardWeights, "evaluation left the forward weights in place");
+  const resumed = await interruptedAt(7, cfg, pipelined);
+  assert.equal(weights(resumed.model), forwardWeights, "weights after resuming at step 7");
+  assert.equal(metricsOnly(resumed.history), metricsOnly(full.history), "metrics after resuming at step 7");
 });
 
 test("train flags: bad values and unknown names are rejected with helpful messages", () => {

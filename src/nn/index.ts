@@ -3,5 +3,6 @@ export { Module, type StateDict, type ForwardHook, type BackwardHook } from "./m
 export * from "./layers.ts";
 export { functionalCall } from "./functional_call.ts";
 export { frozenStats, frozenStatsEverywhere } from "./frozen_stats.ts";
+export { DitheredBackprop, type DitheredBackpropOptions, type DitherSettings } from "./dither.ts";
 export * as init from "./init.ts";
 export { crossEntropy } from "../ops/loss.ts";

@@ -17,4 +17,6 @@ export type { Axes } from "./axes.ts";
 export type { Operand } from "./scalar.ts";
 export { crossEntropy, type CrossEntropyOptions, type Labels } from "./loss.ts";
 export { powerGradCrossEntropy } from "./powergrad.ts";
+export { eigh, type Eigh, type EighOptions } from "./eigh.ts";
+export { ditherGrad, ditherQuantise, ditherStep, type DitherOptions, type DitherRule } from "./dither.ts";
 import "./methods.ts";

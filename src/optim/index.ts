@@ -16,3 +16,4 @@ export {
 export type { LayerRate, Optimizer, ParamGroup, ParamGroupSpec } from "./optimizer.ts";
 export * as schedules from "./schedule.ts";
 export type { Schedule } from "./schedule.ts";
+export { PipelinedSGD, layerStages, type PipelinedSGDConfig, type PipelineStageOptions } from "./pipelined.ts";

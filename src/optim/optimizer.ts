@@ -44,6 +44,12 @@ export interface Optimizer {
   /** State by PyTorch's names (live tensors). */
   stateDict(): Map<string, Tensor>;
   loadStateDict(state: Map<string, Tensor>): void;
+  /**
+   * For an optimiser whose model trains on other weights than the ones to evaluate (a
+   * pipeline simulation's stale weights, optim/pipelined.ts): put the evaluation weights in
+   * the model and return the function that puts the training weights back.
+   */
+  evaluationWeights?(): () => void;
   /** The rates of the last step, for parameters that had a gradient (rates.ts logs them). */
   layerRates?(): LayerRate[];
 }

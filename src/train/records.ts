@@ -6,6 +6,7 @@
  */
 import type { RandomState } from "../random.ts";
 import type { NonFinitePolicy } from "./divergence.ts";
+import type { DitherRule } from "../ops/dither.ts";
 import type { OptimizerSettings } from "../optim/build.ts";
 
 export interface TrainConfig {
@@ -34,6 +35,11 @@ export interface TrainConfig {
    * "skip" leaves the weights as they are and counts the step.
    */
   onNonFinite?: NonFinitePolicy;
+  /**
+   * Dithered backprop on every Conv2d and Linear (nn/dither.ts): Δ = factor·std or
+   * factor·max|δ| of each layer's output gradient; absent: plain backprop.
+   */
+  dither?: { rule: DitherRule; factor: number };
   /** The optimiser and its clipping and EMA (absent: SGD with lr, momentum, nesterov, weightDecay). */
   optimizer?: OptimizerSettings;
 }
@@ -54,6 +60,8 @@ export interface StepRecord {
   /** Running training accuracy over the epoch's applied steps so far. */
   accuracy: number;
   imagesPerSec: number;
+  /** Under dithered backprop: per dithered layer, the fraction of its quantised gradient that is 0. */
+  ditherSparsity?: Record<string, number>;
 }
 
 export interface EpochRecord {
@@ -69,7 +77,11 @@ export interface EpochRecord {
   skippedSteps: number;
   seconds: number;
   imagesPerSec: number;
-  /** What `TrainCallbacks.measureEpoch` added (absent without it); kept in checkpoints. */
+  /**
+   * What `TrainCallbacks.measureEpoch` added, and under dithered backprop each layer's mean
+   * sparsity over the epoch's steps ("dither.<layer>") and their mean ("dither.mean"); absent
+   * when there is none. Kept in checkpoints.
+   */
   measures?: Record<string, number>;
 }
 
@@ -89,5 +101,9 @@ export interface TrainingProgress {
   config: TrainConfig;
   history: EpochRecord[];
   /** Sums over the epoch in progress, so an interrupted epoch's metrics stay exact. */
-  epochSums: { loss: number; correct: number; seen: number; skipped: number };
+  epochSums: {
+    loss: number; correct: number; seen: number; skipped: number;
+    /** Under dithered backprop: the steps so far and each layer's summed sparsity. */
+    dither?: { steps: number; sums: Record<string, number> };
+  };
 }

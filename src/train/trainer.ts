@@ -5,6 +5,8 @@
  * with optional PowerGrad and label smoothing, a test-set evaluation after every epoch,
  * and checkpoints that resume to exactly the run that was interrupted (same weights, same
  * metrics). A step whose loss or gradient is not finite is never applied (divergence.ts).
+ * With `config.dither` the model backpropagates with dithered gradients (nn/dither.ts) and
+ * every step and epoch record carries the sparsity they reached per layer.
  * Runtime-free: progress, files and signals are the caller's, through callbacks.
  */
 import type { Module } from "../nn/module.ts";
@@ -23,6 +25,7 @@ import type { EpochRecord, StepRecord, TrainConfig, TrainingPosition, TrainingPr
 import { DivergenceGuard, gradNormSquared } from "./divergence.ts";
 import { checkPosition, readProgress } from "./validate.ts";
 import { Fields } from "../io/fields.ts";
+import { DitheredBackprop } from "../nn/dither.ts";
 
 /** Sees the logits of one evaluation batch ([N, C] row-major), read back, with its labels. */
 export type LogitsObserver = (logits: Float32Array, classes: number, labels: Int32Array) => void;
@@ -126,6 +129,8 @@ export class Trainer {
   private progress: TrainingProgress;
   private readonly schedule: schedules.Schedule;
   private readonly guard: DivergenceGuard;
+  /** Dithered backprop's hooks on the model, under `config.dither`. */
+  private readonly dither: DitheredBackprop | null;
 
   /**
    * `optimizer` builds the optimiser over the model (default: the config's `optimizer`, or SGD
@@ -145,8 +150,32 @@ export class Trainer {
     });
     this.schedule = makeSchedule(config, this.loader.numBatches);
     this.position = { epoch: 0, batchInEpoch: 0, step: 0, rngAtEpochStart: getRandomState(), rngNow: getRandomState() };
-    this.progress = { config, history: [], epochSums: { loss: 0, correct: 0, seen: 0, skipped: 0 } };
+    this.dither = config.dither ? new DitheredBackprop(model, config.dither) : null;
+    this.progress = { config, history: [], epochSums: this.emptySums() };
     this.guard = new DivergenceGuard(config.onNonFinite);
+  }
+
+  private emptySums(): TrainingProgress["epochSums"] {
+    return { loss: 0, correct: 0, seen: 0, skipped: 0, ...(this.dither ? { dither: { steps: 0, sums: {} } } : {}) };
+  }
+
+  /** This step's per-layer sparsity under dithered backprop, added to the epoch's sums (null without). */
+  private async readDitherSparsity(): Promise<Record<string, number> | null> {
+    if (!this.dither) return null;
+    const sparsity = await this.dither.readSparsity();
+    const epoch = this.progress.epochSums.dither ??= { steps: 0, sums: {} };
+    epoch.steps++;
+    for (const [layer, s] of Object.entries(sparsity)) epoch.sums[layer] = (epoch.sums[layer] ?? 0) + s;
+    return sparsity;
+  }
+
+  /** The epoch's mean sparsity per dithered layer ("dither.<layer>") and over layers ("dither.mean"). */
+  private ditherMeasures(): Record<string, number> {
+    const epoch = this.progress.epochSums.dither;
+    if (!epoch || epoch.steps === 0) return {};
+    const means = Object.entries(epoch.sums).map(([layer, sum]) => [`dither.${layer}`, sum / epoch.steps] as const);
+    const overall = means.reduce((total, [, m]) => total + m, 0) / Math.max(1, means.length);
+    return { ...Object.fromEntries(means), "dither.mean": overall };
   }
 
   get history(): readonly EpochRecord[] {
@@ -226,6 +255,7 @@ export class Trainer {
         this.optimizer.lr = lr;
         const { loss, correct, gradNormSquared: normSquared } = await readOutputs(this.forwardBackward(x, labels), labels);
         x.dispose();
+        const ditherSparsity = await this.readDitherSparsity();
         const applied = this.guard.admit(this.position.step + 1, this.position.epoch + 1, loss, normSquared);
         if (applied) {
           this.optimizer.step();
@@ -242,22 +272,26 @@ export class Trainer {
           type: "step", epoch: this.position.epoch + 1, batch: index + 1, batches, batchSize: this.config.batchSize, step: this.position.step, lr, loss,
           gradNorm: Math.sqrt(normSquared), skipped: !applied,
           accuracy: sums.correct / sums.seen, imagesPerSec: imagesThisRun / ((performance.now() - started) / 1000),
+          ...(ditherSparsity ? { ditherSparsity } : {}),
         });
         if (this.done()) break;
       }
       // Interrupted after the epoch's last batch: no batch restored the stream above.
       if (pendingRestore) setRandomState(rngNow);
       const seconds = (performance.now() - started) / 1000;
-      const test = await evaluate(this.model, this.testData, this.config, callbacks.onTestLogits);
+      const restoreTrainingWeights = this.optimizer.evaluationWeights?.();
+      const test = await evaluate(this.model, this.testData, this.config, callbacks.onTestLogits)
+        .finally(() => restoreTrainingWeights?.());
       if (!Number.isFinite(test.loss)) throw this.guard.failedEvaluation(this.position.step, this.position.epoch + 1, test.loss);
       const record: EpochRecord = {
         type: "epoch", epoch: this.position.epoch + 1, step: this.position.step, lr: this.optimizer.lr,
         trainLoss: sums.loss / sums.seen, trainAccuracy: sums.correct / sums.seen,
         testLoss: test.loss, testAccuracy: test.accuracy, skippedSteps: sums.skipped, seconds, imagesPerSec: imagesThisRun / seconds,
       };
-      if (callbacks.measureEpoch) record.measures = await callbacks.measureEpoch();
+      const measures = { ...this.ditherMeasures(), ...(callbacks.measureEpoch ? await callbacks.measureEpoch() : {}) };
+      if (callbacks.measureEpoch || this.dither) record.measures = measures;
       this.progress.history.push(record);
-      this.progress.epochSums = { loss: 0, correct: 0, seen: 0, skipped: 0 };
+      this.progress.epochSums = this.emptySums();
       this.position.epoch++;
       this.position.batchInEpoch = 0;
       await callbacks.onEpoch?.(record, () => this.checkpoint());

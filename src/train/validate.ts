@@ -37,8 +37,15 @@ export function readTrainConfig(f: Fields): TrainConfig {
     shuffle: f.boolean("shuffle"), augment: f.string("augment", ["none", "standard"] as const),
     mean: f.numbers("mean"), std, evalBatchSize: f.int("evalBatchSize", 1),
     ...(f.has("onNonFinite") ? { onNonFinite: f.string("onNonFinite", ["stop", "skip"] as const) } : {}),
+    ...(f.has("dither") ? { dither: ditherSettings(f.object("dither")) } : {}),
     ...(f.has("optimizer") ? { optimizer: readOptimizerSettings(f.object("optimizer")) } : {}),
   };
+}
+
+function ditherSettings(f: Fields): NonNullable<TrainConfig["dither"]> {
+  const factor = f.number("factor", { min: 0 });
+  if (factor === 0) f.fail("factor", "a number > 0");
+  return { rule: f.string("rule", ["std", "maxabs"] as const), factor };
 }
 
 function epochRecord(f: Fields): EpochRecord {
@@ -61,8 +68,13 @@ export function readProgress(f: Fields): TrainingProgress {
     epochSums: {
       loss: sums.number("loss", { finite: false }), correct: sums.int("correct", 0, seen), seen,
       skipped: sums.has("skipped") ? sums.int("skipped") : 0,
+      ...(sums.has("dither") ? { dither: ditherSums(sums.object("dither")) } : {}),
     },
   };
+}
+
+function ditherSums(f: Fields): { steps: number; sums: Record<string, number> } {
+  return { steps: f.int("steps"), sums: f.numberRecord("sums") };
 }
 
 /** The position must be one this run can reach: `batches` per epoch, `config`'s length. */
