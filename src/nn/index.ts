@@ -5,3 +5,5 @@ export { functionalCall } from "./functional_call.ts";
 export { frozenStats } from "./frozen_stats.ts";
 export * as init from "./init.ts";
 export { crossEntropy } from "../ops/loss.ts";
+export { LpNorm2d, type LpOrder } from "./lp_norm.ts";
+export { addBatchNormNoise, type BatchNormNoiseOptions } from "./batch_norm_noise.ts";
