@@ -128,7 +128,7 @@ test("curvature: a Hessian-vector product, the top eigenvalue and the trace agai
   model.dispose();
 });
 
-test("logits and filters: the batch's LStat at W^t and the filter norms after the step match PyTorch", async () => {
+test("logits and filters: the batch's LStat and the filter norms at W^t match PyTorch", async () => {
   const logits = await measure("logits");
   assertClose([logits.norm, logits.absMean, logits.absMax, logits.variance] as number[], fx.get("logits.stats"), "LStat", { rtol: 1e-5, atol: 1e-7 });
   const { layers, zeroed } = await measure("filters") as { zeroed: number; layers: { name: string; norms: number[]; zeroed: number }[] };

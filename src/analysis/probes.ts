@@ -11,9 +11,11 @@
  *   landscape    loss variation, gradient predictiveness, effective β-smoothness (landscape.ts)
  *   curvature    top Hessian eigenvalue and Hessian trace                         (curvature.ts)
  *   logits       the PowerGrad authors' LStat of the batch's logits at W^t        (logit_stats.ts)
- *   filters      per-filter L2 norms after the step and the zeroed filters        (filter_norms.ts)
+ *   filters      per-filter L2 norms at W^t and the zeroed filters                (filter_norms.ts)
  *
- * A record is { type: "probe", probe, step, epoch, lr, ...measures }, one per probe and step.
+ * Every probe measures at W^t, the weights the step's gradient was taken at (the update enters
+ * only where a definition needs it: the update ratio, ICS). A record is { type: "probe", probe,
+ * step, epoch, lr, ...measures }, one per probe and step.
  */
 import { ValueError } from "../errors.ts";
 import { activationStatistics, defaultActivationLayers } from "./activations.ts";
@@ -66,7 +68,7 @@ const PROBES: Record<ProbeName, Probe> = {
   filters: async (ctx) => {
     const layers = [];
     for (const { name, weight } of filterLayers(ctx.step.model)) {
-      const norms = await filterNorms(ctx.step.after.get(weight)!);
+      const norms = await filterNorms(ctx.step.before.get(weight)!);
       layers.push({ name, norms: [...norms], zeroed: countZeroed(norms), smallestOverMedian: Math.min(...norms) / median(norms) });
     }
     return { zeroed: layers.reduce((n, l) => n + l.zeroed, 0), layers };
