@@ -73,6 +73,13 @@ export class Fields {
     return v as number[];
   }
 
+  /** An array of strings. */
+  strings(name: string): string[] {
+    const v = this.value[name];
+    if (!Array.isArray(v) || !v.every((s) => typeof s === "string")) this.fail(name, "an array of strings");
+    return v as string[];
+  }
+
   /** An object of numbers by name (metrics: NaN and ±Infinity allowed). */
   numberRecord(name: string): Record<string, number> {
     const f = this.object(name);
