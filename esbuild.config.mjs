@@ -2,22 +2,42 @@
 // then esbuild bundles the library (dist/retrograd.mjs, platform-neutral ESM, no Node
 // built-ins), the Node CLI, the bench (build/bench.mjs), the PowerGrad experiment
 // (build/powergrad.mjs), the bench module of `retrograd bench` (dist/bench.mjs), each test file for Node (build/test/*.mjs), the browser demo
-// (dist/web/) and the cross-runtime run (build/support/run20.mjs).
+// (dist/web/) and the cross-runtime run (build/support/run20.mjs); and the type declarations of
+// the public API (dist/types/, scripts/build_types.mjs) that the npm package ships.
 // `npm run build` runs it; `npm test` runs it first.
 import * as esbuild from "esbuild";
 import { readdir } from "node:fs/promises";
 import { buildWasm } from "./scripts/build_wasm.mjs";
+import { buildTypes } from "./scripts/build_types.mjs";
 
 // TensorFlow.js is a dev dependency of the bench's --vs-tfjs only: resolved from node_modules, never bundled.
 const common = { bundle: true, format: "esm", target: "es2022", logLevel: "warning", sourcemap: false, external: ["@tensorflow/*"] };
 
+/**
+ * Resolves a bundle's import of the ONNX encoder to dist/retrograd-onnx.mjs, `path` being that
+ * file relative to the bundle, so the encoder (with the protobuf library) is built once and
+ * loaded only by a program that exports.
+ */
+const onnxEncoderAt = (path) => ({
+  name: "onnx-encoder-at",
+  setup(build) {
+    build.onResolve({ filter: /\/onnx_encode\.ts$/ }, () => ({ path, external: true }));
+  },
+});
+
 export async function build() {
   await buildWasm();
   const tests = (await readdir("test")).filter((f) => f.endsWith(".test.ts")).map((f) => `test/${f}`);
-  await Promise.all([
-    esbuild.build({ ...common, entryPoints: ["src/mod.ts"], outfile: "dist/retrograd.mjs", platform: "neutral" }),
+  const bundles = Promise.all([
+    // The library, one self-contained file; the ONNX encoder (with the protobuf library) is a
+    // second one beside it, which toOnnx's dynamic import loads only when a program exports
+    // (the CLI and the demo's bundles load the same file).
     esbuild.build({
-      ...common, entryPoints: ["cli/main.ts"], outfile: "dist/cli.mjs", platform: "node",
+      ...common, entryPoints: ["src/mod.ts"], outfile: "dist/retrograd.mjs", platform: "neutral", plugins: [onnxEncoderAt("./retrograd-onnx.mjs")],
+    }),
+    esbuild.build({ ...common, entryPoints: ["src/io/onnx_encode.ts"], outfile: "dist/retrograd-onnx.mjs", platform: "neutral" }),
+    esbuild.build({
+      ...common, entryPoints: ["cli/main.ts"], outfile: "dist/cli.mjs", platform: "node", plugins: [onnxEncoderAt("./retrograd-onnx.mjs")],
       banner: { js: "#!/usr/bin/env node" },
     }),
     esbuild.build({ ...common, entryPoints: ["bench/main.ts"], outfile: "build/bench.mjs", platform: "node" }),
@@ -32,10 +52,13 @@ export async function build() {
     // The browser demo (web/, served by scripts/serve.mjs): the page and its training worker.
     esbuild.build({
       ...common, entryPoints: ["web/app.ts", "web/worker.ts"], outdir: "dist/web", outExtension: { ".js": ".mjs" }, platform: "browser",
+      plugins: [onnxEncoderAt("../retrograd-onnx.mjs")],
     }),
     // The cross-runtime determinism run, one self-contained file for Node, Deno workers and Chromium.
     esbuild.build({ ...common, entryPoints: ["test/support/run20.ts"], outfile: "build/support/run20.mjs", platform: "neutral" }),
   ]);
+  buildTypes(); // synchronous, while esbuild's own process bundles
+  await bundles;
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) await build();

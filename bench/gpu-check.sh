@@ -6,8 +6,9 @@
 # the GPU's fp32 peak, ResNet-20 at batch 64 and ResNet-18 with the CIFAR stem at batch 32:
 # training and inference img/s, dispatches and submits per step), the same workloads in PyTorch
 # on the same GPU (bench/torch_ref.py --device cuda) for the ratios, the GPU time of every
-# kernel of a training step of both models (bench/gpu_profile.ts: timestamp queries), the GEMM
-# kernel variants on sgemm and ResNet-20's convolution shapes (bench/gpu_gemm_variants.ts),
+# kernel of a training step of both models (bench/gpu_profile.ts: timestamp queries), the host
+# time of a ResNet-20 step by layer (bench/gpu_host.ts), the GEMM kernel variants on sgemm and
+# ResNet-20's convolution shapes (bench/gpu_gemm_variants.ts),
 # and the WebGPU parity test (test/webgpu.test.ts: every kernel against the CPU backend), all
 # inside a wall-time budget.
 # Writes $OUT/gpu-check.json (bench/gpu_check_report.py) and $OUT/gpu-check.log.
@@ -180,6 +181,9 @@ stage sgemm 40 "${BENCH[@]}" --sizes "$SIZES" --models "" || failures=$((failure
 stage resnet20 45 "${BENCH[@]}" --sizes "" --models resnet20 --batch "$BATCH_RESNET20" || failures=$((failures + 1))
 stage profile 50 "${DENO_RUN[@]}" bench/gpu_profile.ts --models "resnet20:$BATCH_RESNET20,resnet18:$BATCH_RESNET18" \
   --steps 3 --out "$WORK/profile.json" || failures=$((failures + 1))
+# Host time of a ResNet-20 step by layer, submitting every 32 dispatches (the default) and once per step.
+stage host 30 "${DENO_RUN[@]}" bench/gpu_host.ts --models "resnet20:$BATCH_RESNET20" --steps 10 --per-submit 32,256 \
+  --out "$WORK/host.json" || failures=$((failures + 1))
 # Its own budget (VARIANTS_S) stops it starting new shapes well before the stage's cap.
 stage variants 75 "${DENO_RUN[@]}" bench/gpu_gemm_variants.ts --sizes "$SIZES" --batch "$BATCH_RESNET20" \
   --budget-s "${VARIANTS_S:-45}" || failures=$((failures + 1))

@@ -9,7 +9,8 @@ found (hardware, software, none, nodevice, probe-failed) for the script to act o
 Work-folder files, each optional: kit.json (bench/gpu-kit.sh), gpu.csv (nvidia-smi),
 deno_version.txt, probe.json (bench/gpu_probe.ts), abort.txt, stages.tsv, the bench's JSON per
 stage (sgemm.out, resnet20.out, resnet18.out), PyTorch's (torch.out, torch-peak.out, from
-bench/torch_ref.py), the per-kernel profile (profile.json, bench/gpu_profile.ts --out), the GEMM
+bench/torch_ref.py), the per-kernel profile (profile.json, bench/gpu_profile.ts --out), the host
+time by layer (host.json, bench/gpu_host.ts --out), the GEMM
 variants (variants.out, bench/gpu_gemm_variants.ts) and the parity test's output (parity.out). The settings come from the
 script's environment. The fp32 peak is a datasheet figure looked up by the GPU's name, never
 measured; ratios are retrograd / PyTorch. Python's standard library only: it runs before
@@ -128,6 +129,11 @@ def profile(work):
     return read_json(work, "profile.json")
 
 
+def host(work):
+    """The host time of a step by layer as gpu_host.ts wrote it (one entry per model and dispatchesPerSubmit), or None."""
+    return read_json(work, "host.json")
+
+
 def gemm_variants(work):
     """Per shape: GFLOP/s of the baseline, the default plan ("auto") and the best variant, and the worst error."""
     data = read_json(work, "variants.out")
@@ -177,6 +183,7 @@ def report(work):
         "torch": torch_info,
         "parity": parity(work, stage_rows),
         "profile": profile(work),
+        "host": host(work),
         "gemmVariants": gemm_variants(work),
         "stages": stage_rows,
     }
@@ -219,6 +226,14 @@ def table(r):
         for k in m["kernels"][:8]:
             lines.append(f"  {k['key'][:48]:<48} {fmt(k['countPerStep'], 0):>4}x {fmt(k['msPerStep'], 3):>9} ms "
                          f"{fmt(100 * k['shareOfKernels'], 1, '%'):>6} of kernels")
+    for m in (r["host"] or {}).get("models", []):
+        lines.append(f"host {m['model']} batch {m['batch']}, a submit every {m['dispatchesPerSubmit']} dispatches: "
+                     f"step {fmt(m['stepMs'], 2)} ms ({fmt(m['imagesPerSec'])} img/s) = record {fmt(m['recordMs'], 2)} ms "
+                     f"({fmt(m['usPerDispatch'])} µs per dispatch, {m['submitsPerStep']} submits) + flush {fmt(m['submitMs'], 2)} "
+                     f"+ wait {fmt(m['waitMs'], 2)}; idle synchronize {fmt(m['idleSyncMs'], 2)} ms; "
+                     f"{fmt(m['bindGroupsCreatedPerStep'])} bind groups created per step; largest self times:")
+        for k in m["layers"][:5]:
+            lines.append(f"  {k['layer'][:40]:<40} {fmt(k['msPerStep'], 3):>8} ms {fmt(k['usPerDispatch']):>7} µs/dispatch")
     variants = r["gemmVariants"]
     if variants:
         lines.append("gemm variants GFLOP/s   M×N×K             baseline      auto  auto plan       best variant        max rel err")

@@ -19,6 +19,10 @@ const NORMALISATION: Record<string, { mean: number[]; std: number[] }> = {
 
 export const DATASET_NAMES = Object.keys(NORMALISATION);
 
+export function normalisationOf(name: string): { mean: number[]; std: number[] } {
+  return NORMALISATION[name];
+}
+
 export interface LoadedData {
   train: Dataset;
   test: Dataset;

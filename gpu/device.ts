@@ -2,11 +2,13 @@
 /**
  * WebGPU plumbing under the webgpu backend: the device and its failure state, a buffer pool
  * by size class, caches of shader modules / layouts / pipelines, a uniform arena, and the
- * lazily submitted command encoder. Every dispatch of a training step is recorded into one
- * encoder (one compute pass while no copy intervenes); the encoder is submitted when someone
- * reads, when it holds MAX_DISPATCHES_PER_SUBMIT dispatches, or on flush(). Uniforms are
- * packed into a CPU-side arena and uploaded with one writeBuffer just before the submit, so
- * steady-state dispatching creates no GPU buffers, only bind groups.
+ * lazily submitted command encoder. Dispatches are recorded into one encoder (one compute
+ * pass while no copy intervenes); the encoder is submitted when someone reads, on flush(), and
+ * every `dispatchesPerSubmit` dispatches, so that the GPU starts on the first part of a
+ * training step while JavaScript records the rest. Uniforms are packed into a CPU-side arena
+ * and uploaded with one writeBuffer just before the submit; a dispatch gives its slot as the
+ * uniform binding's dynamic offset, so bind groups depend only on the storage buffers bound
+ * and are cached: steady-state dispatching creates no GPU objects.
  */
 import { type GpuErrors, plainGpuErrors } from "./errors.ts";
 import { type KernelSpec, shaderSource, uniformBytes } from "./kernel.ts";
@@ -17,8 +19,18 @@ import { type KernelSpec, shaderSource, uniformBytes } from "./kernel.ts";
  */
 const LOST_GRACE_MS = 200;
 
-/** Dispatches per command encoder before it is submitted; bounds the uniform arena too. */
+/** The most dispatches one command encoder holds; sizes the uniform arena (and the profiler's queries). */
 export const MAX_DISPATCHES_PER_SUBMIT = 256;
+
+/**
+ * Dispatches per submit by default. One submit per step leaves the GPU idle while the whole
+ * step is recorded (on an H200, ~10 ms of JavaScript before 13 ms of kernels); submitting
+ * every 32 dispatches (ResNet-20: 7 submits per step) lets the kernels of one part run while
+ * the next is recorded. encoder.finish costs per dispatch, not per submit (bench/gpu_host.ts
+ * on lavapipe); what the submits cost on a GPU, and what they gain, the host stage of
+ * bench/gpu-check.sh measures (a submit every 32 against every 256 dispatches).
+ */
+const DISPATCHES_PER_SUBMIT = 32;
 
 // Functions, not constants: GPUBufferUsage exists only where WebGPU does, and this module
 // must load everywhere (Node imports it and finds no adapter).
@@ -52,6 +64,42 @@ export interface DispatchObserver {
   beforeSubmit(encoder: GPUCommandEncoder): void;
 }
 
+/** Bind groups kept at most; past it the cache starts again (a step binds a few hundred). */
+const MAX_CACHED_BIND_GROUPS = 4096;
+
+/** A node of a kernel's bind-group cache: one level per binding, keyed by the GPU buffer bound there. */
+interface BindGroupNode {
+  group: GPUBindGroup | null;
+  readonly next: Map<GPUBuffer, BindGroupNode>;
+}
+
+/** What a context keeps per kernel (by its key): layouts, module, pipelines and bind groups. */
+interface KernelState {
+  readonly group: GPUBindGroupLayout;
+  readonly pipelineLayout: GPUPipelineLayout;
+  module: GPUShaderModule | null;
+  readonly uniformBytes: number;
+  /** By constantsKey() of their specialisation constants. */
+  readonly pipelines: Map<string, GPUComputePipeline>;
+  readonly bindGroups: BindGroupNode;
+}
+
+/** "NAME=value,..." over the constants in name order ("" for none): one key per specialisation. */
+function constantsKey(constants: Record<string, number | boolean> | undefined): string {
+  if (!constants) return "";
+  const names = Object.keys(constants);
+  if (names.length > 1) names.sort();
+  let key = "";
+  for (const n of names) key += `${key ? "," : ""}${n}=${+constants[n]}`;
+  return key;
+}
+
+/** Whether buffers[i] is also bound at another of the first `count` slots. */
+function aliased(buffers: readonly GPUBuffer[], count: number, i: number): boolean {
+  for (let j = 0; j < count; j++) if (j !== i && buffers[j] === buffers[i]) return true;
+  return false;
+}
+
 /**
  * Round a byte count up to its size class: 256-byte steps up to 4 KiB, then four classes per
  * power of two, so freed buffers serve similar requests and waste stays under 25 %.
@@ -81,15 +129,21 @@ export class GpuContext {
     minUniformBufferOffsetAlignment: number;
   };
 
+  /** Free storage buffers by size class, each list sorted newest first, so pop() gives the oldest. */
   private readonly pool = new Map<number, GPUBuffer[]>();
+  /** Creation number of each storage buffer: the pool's order. */
+  private readonly serial = new WeakMap<GPUBuffer, number>();
+  private storageBuffersMade = 0;
   private readonly stagingPool = new Map<number, GPUBuffer[]>();
   private bytesInUse = 0;
   private peakBytes = 0;
   private liveBuffers = 0;
 
-  private readonly modules = new Map<string, GPUShaderModule>();
-  private readonly layouts = new Map<string, { group: GPUBindGroupLayout; pipeline: GPUPipelineLayout }>();
-  private readonly pipelines = new Map<string, GPUComputePipeline>();
+  private readonly kernels = new Map<string, KernelState>();
+  private cachedBindGroups = 0;
+  /** Scratch for dispatch(): the GPU buffers bound, and the uniforms' dynamic offset. */
+  private readonly bound: GPUBuffer[] = [];
+  private readonly dynamicOffset = new Uint32Array(1);
 
   private readonly uniformBuffer: GPUBuffer;
   private readonly uniformArena: ArrayBuffer;
@@ -98,14 +152,20 @@ export class GpuContext {
 
   private encoder: GPUCommandEncoder | null = null;
   private pass: GPUComputePassEncoder | null = null;
+  /** The pipeline last set on `pass` (a dispatch of the same kernel does not set it again). */
+  private passPipeline: GPUComputePipeline | null = null;
   private pendingDispatches = 0;
   /** Buffers the unsubmitted encoder touches: a write() to one of them must submit first. */
   private readonly pendingBuffers = new Set<GPUBuffer>();
   /** Per-binding-slot stand-ins for null (optional) buffers; one per slot so they never alias. */
   private readonly dummies: GPUBuffer[] = [];
 
+  /** Submit after this many dispatches (1 to MAX_DISPATCHES_PER_SUBMIT); a tuning knob for benches. */
+  dispatchesPerSubmit = DISPATCHES_PER_SUBMIT;
   dispatches = 0;
   submits = 0;
+  /** Bind groups created since creation (the rest of the dispatches found theirs cached). */
+  bindGroupsCreated = 0;
   /** Null except while profiling: the normal path pays one test per dispatch for it. */
   observer: DispatchObserver | null = null;
 
@@ -165,8 +225,7 @@ export class GpuContext {
       );
     }
     const cls = Math.min(sizeClass(bytes), limit);
-    const gpu = this.pool.get(cls)?.pop() ??
-      this.device.createBuffer({ label: `retrograd ${cls}B`, size: cls, usage: storageUsage() });
+    const gpu = this.pool.get(cls)?.pop() ?? this.newStorage(cls, `retrograd ${cls}B`);
     this.bytesInUse += cls;
     this.liveBuffers++;
     if (this.bytesInUse > this.peakBytes) this.peakBytes = this.bytesInUse;
@@ -179,10 +238,29 @@ export class GpuContext {
     this.liveBuffers--;
   }
 
+  private newStorage(bytes: number, label: string): GPUBuffer {
+    const gpu = this.device.createBuffer({ label, size: bytes, usage: storageUsage() });
+    this.serial.set(gpu, this.storageBuffersMade++);
+    return gpu;
+  }
+
+  /**
+   * Return a storage buffer to the pool, in creation order. Which buffer an allocation gets
+   * then depends only on which buffers are free, not on the order they were freed in: a
+   * training step's tensors get the same buffers step after step, and its dispatches the
+   * same cached bind groups (freed last-in-first-out, they would rotate among the buffers).
+   */
   private recycle(gpu: GPUBuffer, bytes: number): void {
     let list = this.pool.get(bytes);
     if (!list) this.pool.set(bytes, (list = []));
-    list.push(gpu);
+    const s = this.serial.get(gpu)!;
+    let lo = 0, hi = list.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.serial.get(list[mid])! > s) lo = mid + 1;
+      else hi = mid;
+    }
+    list.splice(lo, 0, gpu);
   }
 
   memory(): { bytesInUse: number; peakBytes: number; buffers: number } {
@@ -195,6 +273,7 @@ export class GpuContext {
 
   /** Destroy the pooled (free) buffers, giving their memory back to the driver. */
   trim(): void {
+    this.clearBindGroups();
     for (const list of [...this.pool.values(), ...this.stagingPool.values()]) for (const b of list) b.destroy();
     this.pool.clear();
     this.stagingPool.clear();
@@ -212,12 +291,14 @@ export class GpuContext {
     if (this.pendingBuffers.has(buf.gpu)) {
       const old = buf.gpu;
       const candidates = this.pool.get(buf.bytes) ?? [];
-      const k = candidates.findIndex((g) => !this.pendingBuffers.has(g));
-      buf.gpu = k >= 0 ? candidates.splice(k, 1)[0]
-        : this.device.createBuffer({ label: `retrograd ${buf.bytes}B`, size: buf.bytes, usage: storageUsage() });
+      let k = candidates.length - 1; // the oldest first, as alloc() takes them
+      while (k >= 0 && this.pendingBuffers.has(candidates[k])) k--;
+      buf.gpu = k >= 0 ? candidates.splice(k, 1)[0] : this.newStorage(buf.bytes, `retrograd ${buf.bytes}B`);
       this.recycle(old, buf.bytes);
     }
-    this.device.queue.writeBuffer(buf.gpu, 0, data.buffer, data.byteOffset, buf.length * 4);
+    // The source may view a SharedArrayBuffer (the threaded CPU heap): the spec's writeBuffer takes
+    // AllowSharedBufferSource, though Deno's lib declares BufferSource only.
+    this.device.queue.writeBuffer(buf.gpu, 0, data.buffer as ArrayBuffer, data.byteOffset, buf.length * 4);
   }
 
   async read(buf: GpuBuffer): Promise<Float32Array> {
@@ -264,61 +345,98 @@ export class GpuContext {
 
   // ---- kernels ----
 
-  private layoutFor(spec: KernelSpec): { group: GPUBindGroupLayout; pipeline: GPUPipelineLayout } {
-    let layout = this.layouts.get(spec.key);
-    if (!layout) {
+  /** The cached objects of `spec` (by its key), made on first use. */
+  private kernel(spec: KernelSpec): KernelState {
+    let state = this.kernels.get(spec.key);
+    if (!state) {
       const group = this.device.createBindGroupLayout({
         label: spec.key,
         entries: [
-          { binding: 0, visibility: GPUShaderStage.COMPUTE, buffer: { type: "uniform" } },
+          // Every dispatch's uniforms sit at their own offset of one arena buffer, given at
+          // setBindGroup time, so a bind group does not depend on them and can be reused.
+          { binding: 0, visibility: GPUShaderStage.COMPUTE, buffer: { type: "uniform", hasDynamicOffset: true } },
           ...spec.bindings.map((b, i): GPUBindGroupLayoutEntry => ({
             binding: i + 1, visibility: GPUShaderStage.COMPUTE,
             buffer: { type: b.writable ? "storage" : "read-only-storage" },
           })),
         ],
       });
-      layout = { group, pipeline: this.device.createPipelineLayout({ label: spec.key, bindGroupLayouts: [group] }) };
-      this.layouts.set(spec.key, layout);
+      state = {
+        group,
+        pipelineLayout: this.device.createPipelineLayout({ label: spec.key, bindGroupLayouts: [group] }),
+        module: null,
+        uniformBytes: uniformBytes(spec),
+        pipelines: new Map(),
+        bindGroups: { group: null, next: new Map() },
+      };
+      this.kernels.set(spec.key, state);
     }
-    return layout;
+    return state;
   }
 
-  /** The pipeline of `spec` specialised by `constants`, compiled once per distinct key. */
-  pipeline(spec: KernelSpec, constants: Record<string, number | boolean> = {}): GPUComputePipeline {
-    const names = Object.keys(constants).sort();
-    const key = `${spec.key}|${names.map((n) => `${n}=${+constants[n]}`).join(",")}`;
-    let pipeline = this.pipelines.get(key);
+  /** The pipeline of `spec` specialised by `constants`, compiled once per distinct set of values. */
+  pipeline(spec: KernelSpec, constants?: Record<string, number | boolean>): GPUComputePipeline {
+    const state = this.kernel(spec);
+    const key = constantsKey(constants);
+    let pipeline = state.pipelines.get(key);
     if (!pipeline) {
-      let module = this.modules.get(spec.key);
-      if (!module) {
-        module = this.device.createShaderModule({ label: spec.key, code: shaderSource(spec) });
-        this.modules.set(spec.key, module);
-      }
+      state.module ??= this.device.createShaderModule({ label: spec.key, code: shaderSource(spec) });
       const numeric: Record<string, number> = {};
-      for (const n of names) numeric[n] = +constants[n];
+      for (const n in constants) numeric[n] = +constants[n];
       pipeline = this.device.createComputePipeline({
-        label: key, layout: this.layoutFor(spec).pipeline,
-        compute: { module, entryPoint: "main", constants: numeric },
+        label: key ? `${spec.key}|${key}` : spec.key, layout: state.pipelineLayout,
+        compute: { module: state.module, entryPoint: "main", constants: numeric },
       });
-      this.pipelines.set(key, pipeline);
+      state.pipelines.set(key, pipeline);
     }
     return pipeline;
   }
 
-  private packUniforms(spec: KernelSpec, params: Record<string, number>): number {
+  /**
+   * The bind group of `state`'s layout over `buffers` (the uniform arena at binding 0), made
+   * once per distinct combination: a training step binds the same pooled buffers in the same
+   * roles every step, so after the first step nearly every dispatch finds its group here.
+   */
+  private bindGroupFor(state: KernelState, buffers: readonly GPUBuffer[], count: number): GPUBindGroup {
+    let node = state.bindGroups;
+    for (let i = 0; i < count; i++) {
+      let next = node.next.get(buffers[i]);
+      if (!next) node.next.set(buffers[i], (next = { group: null, next: new Map() }));
+      node = next;
+    }
+    if (!node.group) {
+      // Bounded: a workload whose buffers keep changing would otherwise grow the cache without end.
+      if (this.cachedBindGroups >= MAX_CACHED_BIND_GROUPS) this.clearBindGroups();
+      const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: this.uniformBuffer, size: state.uniformBytes } }];
+      for (let i = 0; i < count; i++) entries.push({ binding: i + 1, resource: { buffer: buffers[i] } });
+      node.group = this.device.createBindGroup({ layout: state.group, entries });
+      this.cachedBindGroups++;
+      this.bindGroupsCreated++;
+    }
+    return node.group;
+  }
+
+  /** Forget every cached bind group (they hold their buffers: needed before buffers are destroyed). */
+  private clearBindGroups(): void {
+    for (const state of this.kernels.values()) state.bindGroups.next.clear();
+    this.cachedBindGroups = 0;
+  }
+
+  private packUniforms(state: KernelState, spec: KernelSpec, params: Record<string, number> | undefined): number {
     const align = Math.max(16, this.limits.minUniformBufferOffsetAlignment);
     const offset = Math.ceil(this.uniformCursor / align) * align;
-    const size = uniformBytes(spec);
-    if (offset + size > this.uniformArena.byteLength) throw this.errors.failure("webgpu: uniform arena overflow");
-    spec.params.forEach(([name, type], k) => {
-      const v = params[name];
+    if (offset + state.uniformBytes > this.uniformArena.byteLength) throw this.errors.failure("webgpu: uniform arena overflow");
+    const view = this.uniformView;
+    for (let k = 0; k < spec.params.length; k++) {
+      const [name, type] = spec.params[k];
+      const v = params?.[name];
       if (v === undefined) throw this.errors.failure(`webgpu: kernel ${spec.key} needs parameter ${name}`);
       const at = offset + 4 * k;
-      if (type === "f32") this.uniformView.setFloat32(at, v, true);
-      else if (type === "u32") this.uniformView.setUint32(at, v >>> 0, true);
-      else this.uniformView.setInt32(at, v | 0, true);
-    });
-    this.uniformCursor = offset + size;
+      if (type === "f32") view.setFloat32(at, v, true);
+      else if (type === "u32") view.setUint32(at, v >>> 0, true);
+      else view.setInt32(at, v | 0, true);
+    }
+    this.uniformCursor = offset + state.uniformBytes;
     return offset;
   }
 
@@ -328,57 +446,56 @@ export class GpuContext {
 
   dispatch(spec: KernelSpec, d: Dispatch): void {
     this.check();
-    const [gx, gy, gz] = d.grid;
+    const gx = d.grid[0], gy = d.grid[1], gz = d.grid[2];
     if (gx === 0 || gy === 0 || gz === 0) return;
     const maxDim = this.limits.maxComputeWorkgroupsPerDimension;
     if (gx > maxDim || gy > maxDim || gz > maxDim) {
       throw this.errors.failure(`webgpu: ${spec.key} needs a grid of ${gx}×${gy}×${gz} workgroups; this device allows ${maxDim} per dimension`);
     }
-    if (d.buffers.length !== spec.bindings.length) {
-      throw this.errors.failure(`webgpu: ${spec.key} takes ${spec.bindings.length} buffers, got ${d.buffers.length}`);
+    const count = spec.bindings.length;
+    if (d.buffers.length !== count) {
+      throw this.errors.failure(`webgpu: ${spec.key} takes ${count} buffers, got ${d.buffers.length}`);
     }
-    if (this.pendingDispatches >= MAX_DISPATCHES_PER_SUBMIT) this.flush();
+    if (this.pendingDispatches >= Math.min(this.dispatchesPerSubmit, MAX_DISPATCHES_PER_SUBMIT)) this.flush();
+    const state = this.kernel(spec);
     const pipeline = this.pipeline(spec, d.constants);
 
+    // The GPU buffers in binding order, in a scratch array (no allocation per dispatch).
+    const gpuBuffers = this.bound;
+    for (let i = 0; i < count; i++) gpuBuffers[i] = d.buffers[i]?.gpu ?? this.dummy(i);
     // A written buffer may not be bound twice in one dispatch (WebGPU forbids aliasing a
     // writable binding). In-place calls such as binary(mul, dz, dy, dz) run on a copy of
     // the output that is copied back afterwards.
-    const gpuBuffers = d.buffers.map((b, i) => b?.gpu ?? this.dummy(i));
-    const writeBacks: { temp: GPUBuffer; target: GPUBuffer; bytes: number }[] = [];
-    spec.bindings.forEach((binding, i) => {
-      const target = gpuBuffers[i];
+    let writeBacks: { temp: GPUBuffer; target: GPUBuffer; bytes: number }[] | null = null;
+    for (let i = 0; i < count; i++) {
       const buf = d.buffers[i];
-      if (!binding.writable || !buf || !gpuBuffers.some((g, j) => j !== i && g === target)) return;
-      const temp = this.pool.get(buf.bytes)?.pop() ??
-        this.device.createBuffer({ label: "retrograd alias temp", size: buf.bytes, usage: storageUsage() });
+      if (!spec.bindings[i].writable || !buf || !aliased(gpuBuffers, count, i)) continue;
+      const target = gpuBuffers[i];
+      const temp = this.pool.get(buf.bytes)?.pop() ?? this.newStorage(buf.bytes, "retrograd alias temp");
       this.copyRaw(target, temp, buf.bytes);
       gpuBuffers[i] = temp;
-      writeBacks.push({ temp, target, bytes: buf.bytes });
-    });
+      (writeBacks ??= []).push({ temp, target, bytes: buf.bytes });
+    }
 
-    const offset = this.packUniforms(spec, d.params ?? {});
-    const bindGroup = this.device.createBindGroup({
-      layout: this.layoutFor(spec).group,
-      entries: [
-        { binding: 0, resource: { buffer: this.uniformBuffer, offset, size: uniformBytes(spec) } },
-        ...gpuBuffers.map((buffer, i) => ({ binding: i + 1, resource: { buffer } })),
-      ],
-    });
+    this.dynamicOffset[0] = this.packUniforms(state, spec, d.params);
+    const bindGroup = this.bindGroupFor(state, gpuBuffers, count);
     if (this.observer) {
       this.endPass();
       this.pass = this.commandEncoder().beginComputePass(this.observer.passFor(spec, d));
     }
     const pass = this.computePass();
-    pass.setPipeline(pipeline);
-    pass.setBindGroup(0, bindGroup);
+    if (pipeline !== this.passPipeline) pass.setPipeline((this.passPipeline = pipeline));
+    pass.setBindGroup(0, bindGroup, this.dynamicOffset, 0, 1);
     pass.dispatchWorkgroups(gx, gy, gz);
     if (this.observer) this.endPass();
-    for (const g of gpuBuffers) this.pendingBuffers.add(g);
+    for (let i = 0; i < count; i++) this.pendingBuffers.add(gpuBuffers[i]);
     this.pendingDispatches++;
     this.dispatches++;
-    for (const w of writeBacks) {
-      this.copyRaw(w.temp, w.target, w.bytes);
-      this.recycle(w.temp, w.bytes);
+    if (writeBacks) {
+      for (const w of writeBacks) {
+        this.copyRaw(w.temp, w.target, w.bytes);
+        this.recycle(w.temp, w.bytes);
+      }
     }
   }
 
@@ -395,6 +512,7 @@ export class GpuContext {
   private endPass(): void {
     this.pass?.end();
     this.pass = null;
+    this.passPipeline = null;
   }
 
   /** Submit everything recorded so far (uniforms first, in one upload). */

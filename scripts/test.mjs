@@ -7,6 +7,8 @@ import { readdirSync } from "node:fs";
 const args = process.argv.slice(2);
 const runtimes = args.includes("--node") ? ["node"] : args.includes("--deno") ? ["deno"] : ["node", "deno"];
 const filter = args.find((a) => !a.startsWith("--")) ?? "";
+// Under Deno itself (`deno task test`, no Node needed) the same binary runs the tests.
+const deno = "Deno" in globalThis ? process.execPath : "node_modules/.bin/deno";
 const files = readdirSync("test").filter((f) => f.endsWith(".test.ts") && f.includes(filter)).sort();
 
 let passed = 0, failed = 0, skipped = 0;
@@ -15,7 +17,7 @@ for (const runtime of runtimes) {
   for (const file of files) {
     const cmd = runtime === "node"
       ? ["node", [`build/test/${file.replace(/\.ts$/, ".mjs")}`]]
-      : ["node_modules/.bin/deno", ["run", "-A", "--quiet", `test/${file}`]];
+      : [deno, ["run", "-A", "--quiet", `test/${file}`]];
     const started = Date.now();
     const r = spawnSync(cmd[0], cmd[1], { encoding: "utf8", env: { ...process.env, FORCE_COLOR: "0", NO_COLOR: "1" } });
     const out = (r.stdout ?? "") + (r.stderr ?? "");

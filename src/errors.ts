@@ -83,3 +83,13 @@ export class DivergenceError extends RetrogradError {
 
 /** A checkpoint or run directory holds something that cannot be trusted: it names the file and the field. */
 export class CheckpointError extends RetrogradError {}
+
+/** Why no WebGPU device could be had, for the caller to report or fall back on the CPU. */
+export type WebGPUUnavailableReason = "no-api" | "no-adapter" | "software-adapter" | "device-refused";
+
+/** No usable WebGPU device: `reason` says which step failed, the message what to do. */
+export class WebGPUUnavailableError extends WebGPUError {
+  constructor(readonly reason: WebGPUUnavailableReason, message: string) {
+    super(message);
+  }
+}

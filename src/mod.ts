@@ -18,7 +18,8 @@ export { getBackend, setBackend, registerBackend, registerBackendFactory } from 
 export { setThreads, getThreads, registerThreadsHost, type ThreadsHost, type WorkerLike } from "./backend/cpu/threads.ts";
 export { setDeterministic, isDeterministic } from "./backend/cpu/index.ts";
 export type { Backend, MemoryInfo } from "./backend/backend.ts";
-export { createWebGPUBackend, WebGPUBackend } from "./backend/webgpu.ts";
+export { acquireWebGPU, createWebGPUBackend, WebGPUBackend } from "./backend/webgpu.ts";
+export { useWebGPU, type UseWebGPUOptions } from "./backend/use_webgpu.ts";
 export * from "./ops/index.ts";
 export * from "./errors.ts";
 export * as nn from "./nn/index.ts";

@@ -23,6 +23,8 @@ import {
 import { DeviceLostError, OutOfMemoryError, WebGPUError } from "../src/errors.ts";
 import type { SgdOptions } from "../src/backend/backend.ts";
 import { fusedSgd, planSgd } from "../gpu/sgd.ts";
+import { MAX_DISPATCHES_PER_SUBMIT } from "../gpu/device.ts";
+import { CHANNEL_WORKGROUP, channelBlocks } from "../gpu/kernels/norm.ts";
 import { DispatchProfiler } from "../gpu/profiler.ts";
 import { CONV_BACKWARD_WEIGHT, dispatchGemm, GEMM, planGemm, type TileName, TILES } from "../gpu/kernels/gemm.ts";
 import { assertClose, loadFixture } from "./helpers.ts";
@@ -245,54 +247,70 @@ for (const cc of CONV_CASES) {
 
 // ---- normalisation, activations, broadcasting ----
 
-gpuTest("webgpu: batchNorm training (running stats) and evaluation, forward and backward", async (g) => {
-  const shape = [3, 5, 6, 7];
-  const x = randomValues(3 * 5 * 42, 41, -2, 3);
-  for (const training of [true, false]) {
-    const [xc, xg] = both(x, shape, g, true);
-    const [gc, gg] = both(randomValues(5, 42, 0.5, 1.5), [5], g, true);
-    const [bc, bg] = both(randomValues(5, 43), [5], g, true);
-    const [mc, mg] = both(randomValues(5, 44), [5], g);
-    const [vc, vg] = both(randomValues(5, 45, 0.5, 2), [5], g);
-    const opts = { training, momentum: 0.2, eps: 1e-4 };
-    const yc = rg.batchNorm(xc, gc, bc, mc, vc, opts), yg = rg.batchNorm(xg, gg, bg, mg, vg, opts);
-    const mode = training ? "train" : "eval";
-    await compare(yg, yc, `batchNorm ${mode} y`, REDUCTION);
-    await compare(mg, mc, `batchNorm ${mode} running_mean`, REDUCTION);
-    await compare(vg, vc, `batchNorm ${mode} running_var`, REDUCTION);
-    const [dyc, dyg] = both(randomValues(x.length, 46), shape, g);
-    yc.backward(dyc);
-    yg.backward(dyg);
-    await compare(xg.grad!, xc.grad!, `batchNorm ${mode} dx`, { rtol: 1e-4, atol: 1e-4 });
-    await compare(gg.grad!, gc.grad!, `batchNorm ${mode} dgamma`, { rtol: 1e-4, atol: 1e-4 });
-    await compare(bg.grad!, bc.grad!, `batchNorm ${mode} dbeta`, { rtol: 1e-4, atol: 1e-4 });
+test("webgpu: a channel's N·HW values are cut into 1 to 256 blocks of at least 1024 that cover them once (runs everywhere)", () => {
+  for (const count of [0, 1, 1024, 1025, 2645, 262144, 262145, 300000, 1e7]) {
+    const { blocks, blockLen } = channelBlocks(count);
+    assert.ok(blocks >= 1 && blocks <= CHANNEL_WORKGROUP && blockLen >= 1024, `${count}: ${blocks} × ${blockLen}`);
+    assert.ok(blocks * blockLen >= count && (blocks - 1) * blockLen < Math.max(count, 1), `${count}: ${blocks} × ${blockLen}`);
+  }
+  assert.equal(channelBlocks(2645), { blocks: 3, blockLen: 1024 });
+  assert.equal(channelBlocks(300000), { blocks: 256, blockLen: 1172 });
+});
+
+// [3, 5, 6, 7]: one block per channel; [5, 3, 23, 23]: 3 blocks, the last short; [3, 2, 250, 400]: 256 blocks of 1172.
+const BATCH_NORM_SHAPES = [[3, 5, 6, 7], [5, 3, 23, 23], [3, 2, 250, 400]];
+
+gpuTest("webgpu: batchNorm training (running stats) and evaluation, forward and backward, over 1 to 256 blocks per channel", async (g) => {
+  for (const shape of BATCH_NORM_SHAPES) {
+    const C = shape[1], n = shape.reduce((p, d) => p * d, 1);
+    const x = randomValues(n, 41, -2, 3);
+    for (const training of [true, false]) {
+      const [xc, xg] = both(x, shape, g, true);
+      const [gc, gg] = both(randomValues(C, 42, 0.5, 1.5), [C], g, true);
+      const [bc, bg] = both(randomValues(C, 43), [C], g, true);
+      const [mc, mg] = both(randomValues(C, 44), [C], g);
+      const [vc, vg] = both(randomValues(C, 45, 0.5, 2), [C], g);
+      const opts = { training, momentum: 0.2, eps: 1e-4 };
+      const yc = rg.batchNorm(xc, gc, bc, mc, vc, opts), yg = rg.batchNorm(xg, gg, bg, mg, vg, opts);
+      const mode = `${training ? "train" : "eval"} ${shape.join("×")}`;
+      await compare(yg, yc, `batchNorm ${mode} y`, REDUCTION);
+      await compare(mg, mc, `batchNorm ${mode} running_mean`, REDUCTION);
+      await compare(vg, vc, `batchNorm ${mode} running_var`, REDUCTION);
+      const [dyc, dyg] = both(randomValues(n, 46), shape, g);
+      yc.backward(dyc);
+      yg.backward(dyg);
+      await compare(xg.grad!, xc.grad!, `batchNorm ${mode} dx`, { rtol: 1e-4, atol: 1e-4 });
+      await compare(gg.grad!, gc.grad!, `batchNorm ${mode} dgamma`, { rtol: 1e-4, atol: 1e-4 });
+      await compare(bg.grad!, bc.grad!, `batchNorm ${mode} dbeta`, { rtol: 1e-4, atol: 1e-4 });
+    }
   }
 });
 
 gpuTest("webgpu: batchNormRelu (training; with and without a residual) forward, running stats and every gradient", async (g) => {
-  const shape = [3, 5, 6, 7];
-  const n = 3 * 5 * 42;
-  for (const withResidual of [false, true]) {
-    const [xc, xg] = both(randomValues(n, 47, -2, 3), shape, g, true);
-    const [gc, gg] = both(randomValues(5, 48, 0.5, 1.5), [5], g, true);
-    const [bc, bg] = both(randomValues(5, 49), [5], g, true);
-    const [mc, mg] = both(randomValues(5, 50), [5], g);
-    const [vc, vg] = both(randomValues(5, 53, 0.5, 2), [5], g);
-    const [rc, rgpu] = withResidual ? both(randomValues(n, 54), shape, g, true) : [null, null];
-    const opts = { training: true, momentum: 0.2, eps: 1e-4 };
-    const yc = rg.batchNormRelu(xc, gc, bc, mc, vc, opts, rc), yg = rg.batchNormRelu(xg, gg, bg, mg, vg, opts, rgpu);
-    const label = `batchNormRelu${withResidual ? " + residual" : ""}`;
-    await compare(yg, yc, `${label} y`, REDUCTION);
-    await compare(mg, mc, `${label} running_mean`, REDUCTION);
-    await compare(vg, vc, `${label} running_var`, REDUCTION);
-    const [dyc, dyg] = both(randomValues(n, 55), shape, g);
-    yc.backward(dyc);
-    yg.backward(dyg);
-    const tol = { rtol: 1e-4, atol: 1e-4 };
-    await compare(xg.grad!, xc.grad!, `${label} dx`, tol);
-    await compare(gg.grad!, gc.grad!, `${label} dgamma`, tol);
-    await compare(bg.grad!, bc.grad!, `${label} dbeta`, tol);
-    if (rc && rgpu) await compare(rgpu.grad!, rc.grad!, `${label} dresidual`, ELEMENTWISE);
+  for (const shape of BATCH_NORM_SHAPES.slice(0, 2)) {
+    const C = shape[1], n = shape.reduce((p, d) => p * d, 1);
+    for (const withResidual of [false, true]) {
+      const [xc, xg] = both(randomValues(n, 47, -2, 3), shape, g, true);
+      const [gc, gg] = both(randomValues(C, 48, 0.5, 1.5), [C], g, true);
+      const [bc, bg] = both(randomValues(C, 49), [C], g, true);
+      const [mc, mg] = both(randomValues(C, 50), [C], g);
+      const [vc, vg] = both(randomValues(C, 53, 0.5, 2), [C], g);
+      const [rc, rgpu] = withResidual ? both(randomValues(n, 54), shape, g, true) : [null, null];
+      const opts = { training: true, momentum: 0.2, eps: 1e-4 };
+      const yc = rg.batchNormRelu(xc, gc, bc, mc, vc, opts, rc), yg = rg.batchNormRelu(xg, gg, bg, mg, vg, opts, rgpu);
+      const label = `batchNormRelu${withResidual ? " + residual" : ""} ${shape.join("×")}`;
+      await compare(yg, yc, `${label} y`, REDUCTION);
+      await compare(mg, mc, `${label} running_mean`, REDUCTION);
+      await compare(vg, vc, `${label} running_var`, REDUCTION);
+      const [dyc, dyg] = both(randomValues(n, 55), shape, g);
+      yc.backward(dyc);
+      yg.backward(dyg);
+      const tol = { rtol: 1e-4, atol: 1e-4 };
+      await compare(xg.grad!, xc.grad!, `${label} dx`, tol);
+      await compare(gg.grad!, gc.grad!, `${label} dgamma`, tol);
+      await compare(bg.grad!, bc.grad!, `${label} dbeta`, tol);
+      if (rc && rgpu) await compare(rgpu.grad!, rc.grad!, `${label} dresidual`, ELEMENTWISE);
+    }
   }
 });
 
@@ -607,6 +625,85 @@ gpuTest("webgpu: no leak — bytes in use return to the same value after every o
   }
   assert.ok(losses[19] < losses[0], `the loss falls (${losses[0]} → ${losses[19]})`);
   model.dispose();
+  x.dispose();
+});
+
+/** One SGD step of `model` on (x, labels), keeping nothing but the updated parameters. */
+function trainStep(model: rg.nn.Module, x: rg.Tensor, labels: Int32Array, opt: rg.optim.SGD): void {
+  const { logits, loss } = lossAndBackward(model, x, labels, 1);
+  opt.step();
+  opt.zeroGrad();
+  logits.dispose();
+  loss.dispose();
+}
+
+gpuTest("webgpu: repeated training steps find every bind group cached (none created after the third step), results unchanged", async (g) => {
+  rg.manualSeed(3);
+  const make = () => new rg.nn.Sequential(
+    new rg.nn.Conv2d(3, 4, 3, { padding: 1 }), new rg.nn.BatchNorm2d(4), new rg.nn.ReLU(),
+    new rg.nn.Conv2d(4, 4, 3, { padding: 1 }), new rg.nn.BatchNorm2d(4), new rg.nn.ReLU(),
+    new rg.nn.MaxPool2d(2), new rg.nn.Flatten(), new rg.nn.Linear(4 * 4 * 4, 5),
+  );
+  const cpuModel = make();
+  const gpuModel = mirrorOnGpu(make, cpuModel);
+  const [xc, xg] = both(randomValues(2 * 3 * 64, 131), [2, 3, 8, 8], g);
+  const labels = Int32Array.from([1, 4]);
+  const train = (model: rg.nn.Module) => new rg.optim.SGD(model.parameters(), { lr: 0.05, momentum: 0.9, weightDecay: 1e-3 });
+  const [optC, optG] = [train(cpuModel), train(gpuModel)];
+  const created: number[] = [];
+  for (let step = 0; step < 6; step++) {
+    const before = g.context.bindGroupsCreated, dispatches = g.context.dispatches;
+    for (const [model, x, opt] of [[cpuModel, xc, optC], [gpuModel, xg, optG]] as const) trainStep(model, x, labels, opt);
+    await g.synchronize();
+    assert.ok(g.context.dispatches - dispatches > 20, `step ${step + 1} recorded dispatches`);
+    created.push(g.context.bindGroupsCreated - before);
+  }
+  assert.ok(created[0] > 20, `the first step creates its bind groups (${created[0]})`);
+  assert.equal(created.slice(3), [0, 0, 0], `bind groups created per step: ${created.join(", ")}`);
+  const [pc, pg] = [cpuModel.parameters(), gpuModel.parameters()];
+  for (let i = 0; i < pc.length; i++) {
+    const expected = pc[i].dataSync();
+    assertClose(await pg[i].data(), expected, `parameter ${i} after 6 steps`, modelTol(expected));
+  }
+  for (const t of [cpuModel, gpuModel, xc, xg]) t.dispose();
+});
+
+gpuTest("webgpu: a training step submitted every 3 dispatches gives the same bits as one submitted whole", async (g) => {
+  const make = () => new rg.nn.Sequential(
+    new rg.nn.Conv2d(3, 4, 3, { padding: 1 }), new rg.nn.BatchNorm2d(4), new rg.nn.ReLU(),
+    new rg.nn.MaxPool2d(2), new rg.nn.Flatten(), new rg.nn.Linear(4 * 4 * 4, 5),
+  );
+  const x = rg.tensor(randomValues(2 * 3 * 64, 141), [2, 3, 8, 8], g);
+  const labels = Int32Array.from([2, 3]);
+  const run = async (perSubmit: number) => {
+    rg.manualSeed(4);
+    rg.setBackend("webgpu");
+    let model: rg.nn.Module;
+    try {
+      model = make();
+    } finally {
+      rg.setBackend("cpu");
+    }
+    const opt = new rg.optim.SGD(model.parameters(), { lr: 0.05, momentum: 0.9 });
+    const saved = g.context.dispatchesPerSubmit;
+    g.context.dispatchesPerSubmit = perSubmit;
+    const s0 = g.stats();
+    try {
+      for (let step = 0; step < 2; step++) trainStep(model, x, labels, opt);
+      await g.synchronize();
+    } finally {
+      g.context.dispatchesPerSubmit = saved;
+    }
+    const s1 = g.stats();
+    const values = await Promise.all(model.parameters().map((p) => p.data()));
+    model.dispose();
+    return { values, dispatches: s1.dispatches - s0.dispatches, submits: s1.submits - s0.submits };
+  };
+  const whole = await run(MAX_DISPATCHES_PER_SUBMIT);
+  const parts = await run(3);
+  assert.is(whole.submits, 1, "one submit for both steps");
+  assert.ok(parts.submits >= Math.floor(parts.dispatches / 3), `${parts.submits} submits for ${parts.dispatches} dispatches`);
+  whole.values.forEach((v, i) => assert.equal([...parts.values[i]], [...v], `parameter ${i}`));
   x.dispose();
 });
 

@@ -1,62 +1,138 @@
 /**
- * WGSL for batch normalisation over x [N, C, HW] (semantics of assembly/norm.ts). Training
- * forward and both backward passes run one workgroup per channel: the threads stride over
- * the channel's N·HW values, reduce with wgSum (two passes for the variance, as on the
- * CPU), and then the same workgroup writes the normalised output or the input gradient.
- * Evaluation forward is elementwise, as is the epilogue of the fused BatchNorm → ReLU.
+ * WGSL for batch normalisation over x [N, C, HW] (semantics of assembly/norm.ts). The
+ * per-channel reductions of training run in three dispatches, so that a channel's N·HW values
+ * are spread over many workgroups instead of one (ResNet-20 has 16 to 64 channels: one
+ * workgroup each left most of a large GPU idle):
+ * 1. partial: a grid of (blocks × channels) workgroups, each reducing one block of a
+ *    channel's values (forward: its sum and its squared deviations from the block's own
+ *    mean; backward: Σdy and Σdy·(x − mean));
+ * 2. finalize: one workgroup per channel combines its blocks' partials in block order with a
+ *    fixed tree (forward: Chan et al.'s pairwise update, "Updating formulae and a pairwise
+ *    algorithm for computing sample variances", 1979: M2 = Σ M2_b + Σ n_b·(mean_b − mean)²,
+ *    the two-pass variance of the CPU up to rounding) and writes the channel's statistics
+ *    (mean, invstd, running statistics; or dγ, dβ);
+ * 3. an elementwise pass: the normalised output with the fused (+ residual) → ReLU epilogue
+ *    of BatchNorm → ReLU, or the input gradient.
+ * Every sum runs in a fixed order, so results are the same bits on every run.
+ * Evaluation forward is elementwise.
  */
 import { elementwiseKernel, ENTRY_ARGS, type KernelSpec, NAN_WGSL, read, workgroupReductions, write } from "../kernel.ts";
 
-/** Threads per channel workgroup. */
+/** Threads per workgroup of the partial and finalize kernels (and the most blocks one channel is cut into). */
 export const CHANNEL_WORKGROUP = 256;
+/** The fewest values a block holds: 4 per thread, so a block's reduction is not all overhead. */
+const MIN_BLOCK = 4 * CHANNEL_WORKGROUP;
+
+/** How a channel's `count` values are cut: `blocks` blocks (1 to CHANNEL_WORKGROUP) of `blockLen` values, the last shorter. */
+export function channelBlocks(count: number): { blocks: number; blockLen: number } {
+  const blockLen = Math.max(MIN_BLOCK, Math.ceil(count / CHANNEL_WORKGROUP));
+  return { blocks: Math.max(1, Math.ceil(count / blockLen)), blockLen };
+}
 
 const BN_PARAMS = [["batch", "u32"], ["C", "u32"], ["HW", "u32"]] as const;
+const BLOCK_PARAMS = [...BN_PARAMS, ["blocks", "u32"], ["blockLen", "u32"]] as const;
 
 /** Flat index of the e-th value of channel c (e runs over n, then the plane). */
 const CHANNEL_INDEX = `
 fn channelIndex(e: u32, c: u32) -> u32 { return ((e / P.HW) * P.C + c) * P.HW + e % P.HW; }`;
 
-/** A per-channel kernel: `body` runs with c (the channel), count (N·HW) and lid; loop with `for (var e = lid; e < count; e += WG)`. */
-function channelKernel(key: string, spec: Omit<KernelSpec, "key" | "code">, body: string): KernelSpec {
+/** A kernel of CHANNEL_WORKGROUP threads with wgSum: `helpers`, then `main` with `body` (count = N·HW is defined). */
+function channelWorkgroupKernel(key: string, spec: Omit<KernelSpec, "key" | "code">, helpers: string, body: string): KernelSpec {
   return {
     key,
     ...spec,
     code: `${workgroupReductions(CHANNEL_WORKGROUP)}
-${CHANNEL_INDEX}
+${helpers}
 @compute @workgroup_size(${CHANNEL_WORKGROUP})
 fn main(${ENTRY_ARGS}) {
-  let c = wid.x;
   let count = P.batch * P.HW;
-  ${body.replaceAll("e += WG", `e = e + ${CHANNEL_WORKGROUP}u`)}
+  ${body}
 }`,
   };
 }
 
-/** Batch statistics (biased variance), running statistics with the unbiased variance, y. */
-export const batchNormTrainForwardKernel = channelKernel("batchnorm_train_forward", {
-  params: [...BN_PARAMS, ["momentum", "f32"], ["eps", "f32"], ["updateRunning", "u32"]],
-  bindings: [read("x"), read("gamma"), read("beta"), write("y"), write("saveMean"), write("saveInvstd"),
-    write("runningMean"), write("runningVar")],
+/**
+ * A kernel over (block, channel) = (wid.x, wid.y): `body` runs with c, b, count, the block's
+ * [start, end) and lid, and loops `for (var e = start + lid; e < end; e += WG)`.
+ * partial[slot] and partial[slot + 1] take the block's two results.
+ */
+function blockKernel(key: string, spec: Omit<KernelSpec, "key" | "code">, body: string): KernelSpec {
+  return channelWorkgroupKernel(key, spec, CHANNEL_INDEX, `
+  let b = wid.x;
+  let c = wid.y;
+  let start = b * P.blockLen;
+  let end = min(start + P.blockLen, count);
+  let slot = 2u * (c * P.blocks + b);
+  ${body.replaceAll("e += WG", `e = e + ${CHANNEL_WORKGROUP}u`)}`);
+}
+
+/**
+ * A kernel with one workgroup per channel c = wid.x that combines the channel's partials:
+ * thread lid < blocks holds block lid's pair as (first, second) and its length nb (else 0s).
+ */
+function finalizeKernel(key: string, spec: Omit<KernelSpec, "key" | "code">, body: string, helpers = ""): KernelSpec {
+  return channelWorkgroupKernel(key, spec, helpers, `
+  let c = wid.x;
+  var first = 0.0;
+  var second = 0.0;
+  var nb = 0.0;
+  if (lid < P.blocks) {
+    first = partial[2u * (c * P.blocks + lid)];
+    second = partial[2u * (c * P.blocks + lid) + 1u];
+    nb = f32(min(P.blockLen, count - lid * P.blockLen));
+  }
+  ${body}`);
+}
+
+/** Per block: the sum and the sum of squared deviations from the block's mean. */
+export const batchNormStatsPartialKernel = blockKernel("batchnorm_stats_partial", {
+  params: BLOCK_PARAMS,
+  bindings: [read("x"), write("partial")],
 }, `
   var s = 0.0;
-  for (var e = lid; e < count; e += WG) { s = s + x[channelIndex(e, c)]; }
-  let mean = wgSum(s, lid) / f32(count);
+  for (var e = start + lid; e < end; e += WG) { s = s + x[channelIndex(e, c)]; }
+  let sum = wgSum(s, lid);
+  let blockMean = sum / f32(end - start);
   var q = 0.0;
-  for (var e = lid; e < count; e += WG) { let d = x[channelIndex(e, c)] - mean; q = q + d * d; }
+  for (var e = start + lid; e < end; e += WG) { let d = x[channelIndex(e, c)] - blockMean; q = q + d * d; }
+  let m2 = wgSum(q, lid);
+  if (lid == 0u) { partial[slot] = sum; partial[slot + 1u] = m2; }`);
+
+/** Batch statistics (biased variance) of each channel from its blocks; running statistics with the unbiased variance. */
+export const batchNormStatsFinalizeKernel = finalizeKernel("batchnorm_stats_finalize", {
+  params: [...BLOCK_PARAMS, ["momentum", "f32"], ["eps", "f32"], ["updateRunning", "u32"]],
+  bindings: [read("partial"), write("saveMean"), write("saveInvstd"), write("runningMean"), write("runningVar")],
+}, `
+  let mean = wgSum(first, lid) / f32(count);
+  var q = 0.0;
+  if (lid < P.blocks) { let d = first / nb - mean; q = second + nb * d * d; }
   let variance = wgSum(q, lid) / f32(count);
-  let invstd = 1.0 / sqrt(variance + P.eps);
   if (lid == 0u) {
     saveMean[c] = mean;
-    saveInvstd[c] = invstd;
+    saveInvstd[c] = 1.0 / sqrt(variance + P.eps);
     if (P.updateRunning != 0u) {
       let unbiased = select(variance, variance * f32(count) / f32(count - 1u), count > 1u);
       runningMean[c] = (1.0 - P.momentum) * runningMean[c] + P.momentum * mean;
       runningVar[c] = (1.0 - P.momentum) * runningVar[c] + P.momentum * unbiased;
     }
+  }`);
+
+/**
+ * y = (x − mean)·(invstd·γ) + β from the saved batch statistics, then with RELU the fused
+ * epilogue: relu(residual + y) with RESIDUAL, else relu(y) (operand order and NaN kept as on the CPU).
+ */
+export const batchNormNormalizeKernel = elementwiseKernel(
+  "batchnorm_normalize", BN_PARAMS,
+  [read("x"), read("gamma"), read("beta"), read("mean"), read("invstd"), read("residual"), write("y")], `
+  let c = (i / P.HW) % P.C;
+  var v = (x[i] - mean[c]) * (invstd[c] * gamma[c]) + beta[c];
+  if (RELU) {
+    if (RESIDUAL) { v = residual[i] + v; }
+    v = reluKeepNan(v);
   }
-  let scale = invstd * gamma[c];
-  let shift = beta[c];
-  for (var e = lid; e < count; e += WG) { let i = channelIndex(e, c); y[i] = (x[i] - mean) * scale + shift; }`);
+  y[i] = v;`,
+  { helpers: NAN_WGSL, overrides: [["RELU", "bool"], ["RESIDUAL", "bool"]] },
+);
 
 /** y = (x − running_mean)·(invstd·γ) + β with invstd = 1/√(running_var + eps). */
 export const batchNormEvalForwardKernel = elementwiseKernel(
@@ -67,46 +143,57 @@ export const batchNormEvalForwardKernel = elementwiseKernel(
   y[i] = (x[i] - runningMean[c]) * scale + beta[c];`,
 );
 
-/**
- * The fused BatchNorm → (+ residual) → ReLU's epilogue, in place on the normalised y:
- * y = relu(residual + y) with RESIDUAL, else relu(y) (operand order and NaN kept as on the CPU).
- */
-export const batchNormReluEpilogueKernel = elementwiseKernel(
-  "batchnorm_relu_epilogue", [], [write("y"), read("residual")], `
-  var v = y[i];
-  if (RESIDUAL) { v = residual[i] + v; }
-  y[i] = reluKeepNan(v);`,
-  { helpers: NAN_WGSL, overrides: [["RESIDUAL", "bool"]] },
-);
-
-/**
- * dγ = Σ dy·(x − mean)·invstd, dβ = Σ dy, and dx. Training (EVAL = false): mean/invstd are
- * the saved batch statistics and dx goes through them; evaluation (EVAL = true): `stat`
- * holds running_var, invstd is derived, and dx = dy·γ·invstd.
- */
-export const batchNormBackwardKernel = channelKernel("batchnorm_backward", {
-  params: [...BN_PARAMS, ["eps", "f32"]],
-  bindings: [read("dy"), read("x"), read("gamma"), read("mean"), read("stat"), write("dx"), write("dgamma"),
-    write("dbeta")],
-  overrides: [["EVAL", "bool"]],
+/** Per block: Σdy and Σdy·(x − mean) over the block. */
+export const batchNormBackwardPartialKernel = blockKernel("batchnorm_backward_partial", {
+  params: BLOCK_PARAMS,
+  bindings: [read("dy"), read("x"), read("mean"), write("partial")],
 }, `
   let m = mean[c];
-  var invstd = stat[c];
-  if (EVAL) { invstd = 1.0 / sqrt(stat[c] + P.eps); }
   var sdy = 0.0;
   var sdot = 0.0;
-  for (var e = lid; e < count; e += WG) {
+  for (var e = start + lid; e < end; e += WG) {
     let i = channelIndex(e, c);
     sdy = sdy + dy[i];
     sdot = sdot + dy[i] * (x[i] - m);
   }
   let totalDy = wgSum(sdy, lid);
-  let dg = wgSum(sdot, lid) * invstd;
-  if (lid == 0u) { dbeta[c] = totalDy; dgamma[c] = dg; }
+  let dot = wgSum(sdot, lid);
+  if (lid == 0u) { partial[slot] = totalDy; partial[slot + 1u] = dot; }`);
+
+/** The invstd of channel c: the saved one (training), or 1/√(running_var + eps) (EVAL: `stat` holds running_var). */
+const INVSTD = `
+fn channelInvstd(c: u32) -> f32 {
+  if (EVAL) { return 1.0 / sqrt(stat[c] + P.eps); }
+  return stat[c];
+}`;
+
+/** dβ = Σdy and dγ = Σdy·(x − mean)·invstd of each channel from its blocks. */
+export const batchNormBackwardFinalizeKernel = finalizeKernel("batchnorm_backward_finalize", {
+  params: [...BLOCK_PARAMS, ["eps", "f32"]],
+  bindings: [read("partial"), read("stat"), write("dgamma"), write("dbeta")],
+  overrides: [["EVAL", "bool"]],
+}, `
+  let totalDy = wgSum(first, lid);
+  let dot = wgSum(second, lid);
+  if (lid == 0u) { dbeta[c] = totalDy; dgamma[c] = dot * channelInvstd(c); }`, INVSTD);
+
+/**
+ * dx. Training (EVAL = false): mean/invstd are the saved batch statistics and dx goes through
+ * them, dx = γ·invstd·((dy − dβ/count) − (x − mean)·dγ·invstd/count); evaluation (EVAL =
+ * true): `stat` holds running_var and dx = dy·γ·invstd.
+ */
+export const batchNormBackwardInputKernel = elementwiseKernel(
+  "batchnorm_backward_input", [...BN_PARAMS, ["eps", "f32"]],
+  [read("dy"), read("x"), read("gamma"), read("mean"), read("stat"), read("dgamma"), read("dbeta"), write("dx")], `
+  let c = (i / P.HW) % P.C;
+  let invstd = channelInvstd(c);
   let a = gamma[c] * invstd;
-  let b = totalDy / f32(count);
-  let k = dg * invstd / f32(count);
-  for (var e = lid; e < count; e += WG) {
-    let i = channelIndex(e, c);
-    if (EVAL) { dx[i] = dy[i] * a; } else { dx[i] = a * ((dy[i] - b) - (x[i] - m) * k); }
-  }`);
+  if (EVAL) {
+    dx[i] = dy[i] * a;
+  } else {
+    let count = f32(P.batch * P.HW);
+    let k = dgamma[c] * invstd / count;
+    dx[i] = a * ((dy[i] - dbeta[c] / count) - (x[i] - mean[c]) * k);
+  }`,
+  { helpers: INVSTD, overrides: [["EVAL", "bool"]] },
+);

@@ -1,14 +1,17 @@
-/// <reference types="@webgpu/types" />
+/// <reference types="@webgpu/types" preserve="true" />
 /**
  * The WebGPU backend: the Backend interface on WGSL compute kernels (gpu/kernels/) through
  * the device plumbing of gpu/device.ts. Each method checks its arguments' sizes, packs the
  * kernel's uniforms and records one dispatch into the pending command encoder (copy() is a
  * transfer command instead; sgdStep is one dispatch for all parameters between transfers,
- * see gpu/sgd.ts); nothing is submitted until a read, a flush(), or a full encoder.
+ * see gpu/sgd.ts); the encoder is submitted at a read, a flush(), or every few dispatches
+ * (GpuContext.dispatchesPerSubmit).
  * Device failures surface as WebGPUError (DeviceLostError, or the validation error itself)
- * or as OutOfMemoryError (the class every backend raises), thrown by the next call or read. There is no readSync: the host
- * sees GPU memory only through `await read()`. Create it with `createWebGPUBackend()`, which
- * returns null where no (acceptable) adapter exists.
+ * or as OutOfMemoryError (the class every backend raises), thrown by the next call or read.
+ * There is no readSync: the host sees GPU memory only through `await read()`. Create it with
+ * `acquireWebGPU()`, which says why when no (acceptable) adapter exists, or
+ * `createWebGPUBackend()`, which returns null then (`rg.useWebGPU()` also makes it the backend
+ * for new tensors).
  */
 import {
   type AxisReduction, type AxisView, type Backend, type BatchNormBackwardArgs, type BatchNormEvalArgs,
@@ -16,9 +19,9 @@ import {
   type Distribution, type DrawPosition, type GemmArgs, type MemoryInfo, type PoolGeometry, type SgdOptions,
   type SgdParam, type SoftmaxXentArgs, type UnaryOp, type UnaryParams, unaryScalars,
 } from "./backend.ts";
-import { DeviceLostError, OutOfMemoryError, RetrogradError, WebGPUError } from "../errors.ts";
+import { DeviceLostError, OutOfMemoryError, RetrogradError, WebGPUError, WebGPUUnavailableError } from "../errors.ts";
 import { mix } from "../random.ts";
-import { foldedGrid, GpuBuffer, GpuContext } from "../../gpu/device.ts";
+import { foldedGrid, GpuBuffer, GpuContext, MAX_DISPATCHES_PER_SUBMIT } from "../../gpu/device.ts";
 import type { GpuErrors } from "../../gpu/errors.ts";
 import { type KernelSpec, LINEAR_WORKGROUP } from "../../gpu/kernel.ts";
 import { fusedSgd } from "../../gpu/sgd.ts";
@@ -35,7 +38,8 @@ import {
   CONV_BACKWARD_INPUT, CONV_BACKWARD_WEIGHT, CONV_FORWARD, dispatchGemm, GEMM, type GemmShape,
 } from "../../gpu/kernels/gemm.ts";
 import {
-  batchNormBackwardKernel, batchNormEvalForwardKernel, batchNormReluEpilogueKernel, batchNormTrainForwardKernel,
+  batchNormBackwardFinalizeKernel, batchNormBackwardInputKernel, batchNormBackwardPartialKernel, batchNormEvalForwardKernel,
+  batchNormNormalizeKernel, batchNormStatsFinalizeKernel, batchNormStatsPartialKernel, channelBlocks,
 } from "../../gpu/kernels/norm.ts";
 import {
   avgPoolBackwardKernel, avgPoolForwardKernel, maxPoolBackwardKernel, maxPoolForwardKernel,
@@ -309,32 +313,68 @@ export class WebGPUBackend implements Backend {
   // ---- batch norm ----
 
   batchNormTrainForward(a: BatchNormTrainArgs): void {
-    this.rows(batchNormTrainForwardKernel, a.C,
-      [a.x, a.gamma, a.beta, a.y, a.saveMean, a.saveInvstd, a.running?.mean ?? null, a.running?.var ?? null],
-      { batch: a.N, C: a.C, HW: a.HW, momentum: a.running?.momentum ?? 0, eps: a.eps, updateRunning: a.running ? 1 : 0 });
+    this.batchNormTrain(a, null, false);
   }
   batchNormEvalForward(a: BatchNormEvalArgs): void {
     this.linear(batchNormEvalForwardKernel, a.N * a.C * a.HW, [a.x, a.gamma, a.beta, a.runningMean, a.runningVar, a.y],
       { batch: a.N, C: a.C, HW: a.HW, eps: a.eps });
   }
-  /** One kernel: the batch statistics (mean, invstd) or, EVAL, the running ones (mean, var with eps). */
+  /**
+   * Three dispatches (gpu/kernels/norm.ts): Σdy and Σdy·(x − mean) per block of each channel,
+   * dγ and dβ per channel, then dx elementwise; with the batch statistics (mean, invstd) or,
+   * EVAL, the running ones (mean, var with eps).
+   */
   batchNormBackward(a: BatchNormBackwardArgs): void {
     const batch = a.stats.kind === "batch";
     const second = a.stats.kind === "batch" ? a.stats.invstd : a.stats.var;
-    this.rows(batchNormBackwardKernel, a.C, [a.dy, a.x, a.gamma, a.stats.mean, second, a.dx, a.dgamma, a.dbeta],
-      { batch: a.N, C: a.C, HW: a.HW, eps: batch ? 0 : a.eps }, { EVAL: !batch });
+    const params = { batch: a.N, C: a.C, HW: a.HW, eps: batch ? 0 : a.eps };
+    const constants = { EVAL: !batch };
+    this.channelReduction(batchNormBackwardPartialKernel, batchNormBackwardFinalizeKernel, a, [a.dy, a.x, a.stats.mean],
+      [second, a.dgamma, a.dbeta], params, constants);
+    this.linear(batchNormBackwardInputKernel, a.N * a.C * a.HW,
+      [a.dy, a.x, a.gamma, a.stats.mean, second, a.dgamma, a.dbeta, a.dx], params, constants);
+  }
+
+  /** BatchNorm → (+ residual) → ReLU: the training forward with the epilogue in its elementwise pass. */
+  batchNormReluTrainForward(a: BatchNormTrainArgs & { residual: DeviceBuffer | null }): void {
+    if (a.residual) this.need("batchNormReluTrainForward", a.residual, a.y.length, "residual");
+    this.batchNormTrain(a, a.residual, true);
   }
 
   /**
-   * Two dispatches: the batch-norm kernel writes the normalised values into y, an elementwise
-   * epilogue adds the residual and applies the ReLU in place. (One kernel would bind more
-   * storage buffers than the 8 every adapter allows.)
+   * Three dispatches (gpu/kernels/norm.ts): partial statistics per block of each channel,
+   * the channel's mean, invstd and running statistics, then y elementwise (with `relu`, the
+   * fused epilogue: relu(residual + y), or relu(y) without a residual).
    */
-  batchNormReluTrainForward(a: BatchNormTrainArgs & { residual: DeviceBuffer | null }): void {
-    this.batchNormTrainForward(a);
-    if (a.residual) this.need("batchNormReluTrainForward", a.residual, a.y.length, "residual");
-    this.linear(batchNormReluEpilogueKernel, a.y.length, [a.y, a.residual], {}, { RESIDUAL: a.residual !== null });
+  private batchNormTrain(a: BatchNormTrainArgs, residual: DeviceBuffer | null, relu: boolean): void {
+    const params = {
+      batch: a.N, C: a.C, HW: a.HW, momentum: a.running?.momentum ?? 0, eps: a.eps, updateRunning: a.running ? 1 : 0,
+    };
+    this.channelReduction(batchNormStatsPartialKernel, batchNormStatsFinalizeKernel, a, [a.x],
+      [a.saveMean, a.saveInvstd, a.running?.mean ?? null, a.running?.var ?? null], params);
+    this.linear(batchNormNormalizeKernel, a.N * a.C * a.HW, [a.x, a.gamma, a.beta, a.saveMean, a.saveInvstd, residual, a.y],
+      params, { RELU: relu, RESIDUAL: residual !== null });
   }
+
+  /**
+   * A per-channel reduction in two dispatches: `partial` over (blocks × channels) workgroups
+   * on `inputs`, writing two values per block into a temporary, then `finalize`, one
+   * workgroup per channel, on the temporary and `rest` (its outputs among them).
+   */
+  private channelReduction(partial: KernelSpec, finalize: KernelSpec, a: { N: number; C: number; HW: number },
+    inputs: DeviceBuffer[], rest: (DeviceBuffer | null)[], params: Record<string, number>,
+    constants?: Record<string, number | boolean>): void {
+    if (a.C === 0) return;
+    const { blocks, blockLen } = channelBlocks(a.N * a.HW);
+    const partials = this.context.alloc(2 * blocks * a.C);
+    const all = { ...params, blocks, blockLen };
+    this.context.dispatch(partial, {
+      params: all, buffers: [...inputs.map((b) => this.buf(b)), partials], grid: [blocks, a.C, 1],
+    });
+    this.rows(finalize, a.C, [partials, ...rest], all, constants);
+    this.context.free(partials);
+  }
+
   /** The masked gradient (relu_backward) goes to dresidual, or a temporary, then through batchNormBackward. */
   batchNormReluBackward(a: BatchNormBackwardArgs & { y: DeviceBuffer; dresidual: DeviceBuffer | null }): void {
     const masked = a.dresidual ?? this.alloc(a.dx.length);
@@ -388,37 +428,64 @@ function gpuApi(): GPU | undefined {
 }
 
 /**
- * A WebGPU backend on the host's adapter, or null when there is no WebGPU, no adapter, or
- * only a fallback (software) adapter and `allowFallback` is not set.
- */
-/**
  * A WebGPU backend on the runtime's adapter (navigator.gpu in Deno and browsers), or on a
  * `gpu` object the caller brings (in Node: the optional npm `webgpu` package's `create([])`).
- * Null when there is no adapter, or only a software (fallback) one and allowFallback is off.
+ * Throws WebGPUUnavailableError saying why there is none: no WebGPU API, no adapter, only a
+ * software (fallback) adapter while allowFallback is off, or a device the adapter refused.
  * optionalFeatures are requested where the adapter has them.
  */
+export async function acquireWebGPU(
+  opts: { allowFallback?: boolean; gpu?: GPU; optionalFeatures?: readonly GPUFeatureName[] } = {},
+): Promise<WebGPUBackend> {
+  const gpu = opts.gpu ?? gpuApi();
+  if (!gpu) {
+    throw new WebGPUUnavailableError("no-api", "WebGPU is not available: this runtime has no navigator.gpu (Deno and browsers have it; " +
+      "in Node, install the optional npm package `webgpu` and pass its GPU as { gpu: create([]) })");
+  }
+  const adapter = await gpu.requestAdapter();
+  if (!adapter) {
+    throw new WebGPUUnavailableError("no-adapter", "WebGPU found no adapter: navigator.gpu.requestAdapter() returned null " +
+      "(no GPU, or no driver this runtime can use; for a CPU Vulkan, install Mesa's lavapipe: mesa-vulkan-drivers)");
+  }
+  const info = adapter.info as GPUAdapterInfo & { isFallbackAdapter?: boolean } | undefined;
+  const isFallback = info?.isFallbackAdapter ?? (adapter as { isFallbackAdapter?: boolean }).isFallbackAdapter ?? false;
+  const description = [info?.vendor, info?.architecture, info?.description].filter(Boolean).join(" ") || "unknown adapter";
+  if (isFallback && !opts.allowFallback) {
+    throw new WebGPUUnavailableError("software-adapter", `WebGPU's only adapter is a software one (${description}), slower than ` +
+      "the CPU backend; allow it with { allowSoftware: true } (CLI: --backend webgpu) or stay on the CPU");
+  }
+  const l = adapter.limits;
+  let device: GPUDevice;
+  try {
+    device = await adapter.requestDevice({
+      // Those the adapter has of optionalFeatures: "timestamp-query" for gpu/profiler.ts.
+      requiredFeatures: (opts.optionalFeatures ?? []).filter((f) => adapter.features.has(f)),
+      requiredLimits: {
+        maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
+        maxBufferSize: l.maxBufferSize,
+        maxComputeWorkgroupStorageSize: l.maxComputeWorkgroupStorageSize,
+        maxComputeInvocationsPerWorkgroup: l.maxComputeInvocationsPerWorkgroup,
+        maxStorageBuffersPerShaderStage: l.maxStorageBuffersPerShaderStage,
+      },
+    });
+  } catch (error) {
+    throw new WebGPUUnavailableError("device-refused", `WebGPU adapter ${description} refused a device: ${(error as Error).message}`);
+  }
+  const context = new GpuContext(device, TYPED_ERRORS);
+  // A software adapter's "GPU" is this machine's CPU, and Mesa's lavapipe waits on the host
+  // for the previous submit before it takes the next: submitting in parts only adds waits.
+  if (isFallback) context.dispatchesPerSubmit = MAX_DISPATCHES_PER_SUBMIT;
+  return new WebGPUBackend(context, description);
+}
+
+/** acquireWebGPU, or null where no (acceptable) adapter exists. */
 export async function createWebGPUBackend(
   opts: { allowFallback?: boolean; gpu?: GPU; optionalFeatures?: readonly GPUFeatureName[] } = {},
 ): Promise<WebGPUBackend | null> {
-  const gpu = opts.gpu ?? gpuApi();
-  if (!gpu) return null;
-  const adapter = await gpu.requestAdapter();
-  if (!adapter) return null;
-  const info = adapter.info as GPUAdapterInfo & { isFallbackAdapter?: boolean } | undefined;
-  const isFallback = info?.isFallbackAdapter ?? (adapter as { isFallbackAdapter?: boolean }).isFallbackAdapter ?? false;
-  if (isFallback && !opts.allowFallback) return null;
-  const l = adapter.limits;
-  const device = await adapter.requestDevice({
-    // Those the adapter has of optionalFeatures: "timestamp-query" for gpu/profiler.ts.
-    requiredFeatures: (opts.optionalFeatures ?? []).filter((f) => adapter.features.has(f)),
-    requiredLimits: {
-      maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
-      maxBufferSize: l.maxBufferSize,
-      maxComputeWorkgroupStorageSize: l.maxComputeWorkgroupStorageSize,
-      maxComputeInvocationsPerWorkgroup: l.maxComputeInvocationsPerWorkgroup,
-      maxStorageBuffersPerShaderStage: l.maxStorageBuffersPerShaderStage,
-    },
-  });
-  const description = [info?.vendor, info?.architecture, info?.description].filter(Boolean).join(" ") || "unknown adapter";
-  return new WebGPUBackend(new GpuContext(device, TYPED_ERRORS), description);
+  try {
+    return await acquireWebGPU(opts);
+  } catch (error) {
+    if (error instanceof WebGPUUnavailableError) return null;
+    throw error;
+  }
 }
