@@ -4,7 +4,7 @@
  * step's loss, gradient norm and accuracy; every epoch's) as the same run without probes. On
  * models whose forward pass draws randomness (VGG's dropout, noisy BatchNorm) and on a ResNet,
  * whose fused BatchNorm→ReLU the activation probe's hooks switch off for the probe's pass. This
- * file runs under Node and under Deno; test/webgpu_probes.test.ts runs the same on WebGPU.
+ * file runs under Node and under Deno (WebGPU has no such test yet).
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";

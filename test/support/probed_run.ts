@@ -1,7 +1,7 @@
 /**
  * A short seeded training run, once with every probe on and once without, on whatever backend
  * is current: what the probes' promise to leave the run alone is tested with, on the CPU
- * (test/probed_run.test.ts, under Node and Deno) and on WebGPU (test/webgpu_probes.test.ts).
+ * (test/probed_run.test.ts, under Node and Deno); shaped to run on WebGPU as well, which no test does yet.
  * The model draws randomness in its forward pass (dropout in VGG's classifier, the noise of
  * noisy BatchNorm) and has BatchNorm statistics that move, so a probe that forked no stream or
  * froze no statistic would change the run.
