@@ -4,8 +4,8 @@ standard deviation over seeds of each run's outcomes, read from the copied run l
 
     python3 bench/batchnorm_report.py [docs/data/batchnorm]
 
-Per run: the last evaluation's test accuracy and loss, the mean training loss of the last
-step records, and over the probed steps (all, and the second half of training) the mean of
+Per run: the last evaluation's test accuracy and loss, the mean training loss (batch loss of
+the step records) over each 50 steps, and over the probed steps (all, and the second half of training) the mean of
 Santurkar et al.'s landscape measures; per layer, the mean internal covariate shift
 ‖G − G′‖₂, the shift relative to ‖G‖₂ and cos(G, G′); and how much the activations'
 distribution moves over training: the standard deviation over probed steps of each layer's
@@ -21,7 +21,9 @@ from pathlib import Path
 
 def read_jsonl(path):
     def number(value):
-        return {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}.get(value, value)
+        if isinstance(value, str):
+            return {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}.get(value, value)
+        return value
 
     records = []
     for line in path.read_text().splitlines():
@@ -36,6 +38,8 @@ def mean_std(values):
         return "–"
     mean = statistics.fmean(values)
     std = statistics.stdev(values) if len(values) > 1 else 0.0
+    if all(isinstance(v, int) for v in values):
+        return f"{mean:.0f} ± {std:.0f}"
     digits = 3 if abs(mean) < 100 else 1
     return f"{mean:.{digits}g} ± {std:.2g}" if abs(mean) < 1000 else f"{mean:.0f} ± {std:.0f}"
 
@@ -47,13 +51,14 @@ def run_outcomes(run_dir):
     steps = [r for r in metrics if r["type"] == "step"]
     last = epochs[-1] if epochs else None
     total = max((r["step"] for r in steps), default=0)
-    tail = [r["loss"] for r in steps if r["step"] > total - 50]
     out = {
         "steps": total,
         "test accuracy %": 100 * last["testAccuracy"] if last else None,
         "test loss": last["testLoss"] if last else None,
-        "train loss (last 50 steps)": statistics.fmean(tail) if tail else None,
     }
+    for start in range(0, total, 50):
+        window = [r["loss"] for r in steps if start < r["step"] <= start + 50]
+        out[f"train loss, steps {start + 1}–{start + 50}"] = statistics.fmean(window) if window else None
     landscape = [r for r in probes if r["probe"] == "landscape"]
     late = [r for r in landscape if r["step"] > total / 2]
     for key in ["lossVariation", "gradientPredictiveness", "effectiveBetaSmoothness", "gradNorm"]:
