@@ -102,11 +102,18 @@ export function icsFigure(runs: readonly ProbeRun[], maxLayers = 4): string {
   return renderFigure(panels, { columns: chosen.length, legend: legendOf(groups), note: "layers numbered from the input; G′: the layer's gradient after the layers below took the step's update" });
 }
 
+/**
+ * How many activation layers every group's first run has: the k-th layer is then drawn for each
+ * group (a network without BatchNorm summarises its hidden linear layer too, one layer more).
+ */
+function commonActivationLayers(groups: readonly Group[]): number {
+  return Math.min(...groups.map((g) => objects(recordsOf(g.runs[0], "activations")[0]?.layers).length));
+}
+
 /** Activation quantile bands (2–98 %, 10–90 %, 25–75 %, median) over steps: layers as rows, groups as columns. */
 export function activationFigure(runs: readonly ProbeRun[], maxLayers = 3): string {
   const groups = groupRuns(runs);
-  const layerCount = Math.max(...groups.map((g) => objects(recordsOf(g.runs[0], "activations")[0]?.layers).length));
-  const chosen = spread(layerCount, maxLayers);
+  const chosen = spread(commonActivationLayers(groups), maxLayers);
   const panels: Panel[] = [];
   for (const i of chosen) {
     for (const g of groups) {
@@ -127,12 +134,12 @@ export function activationFigure(runs: readonly ProbeRun[], maxLayers = 3): stri
 /** Histograms over time (a ridge plot): groups as rows, chosen layers as columns. */
 export function histogramFigure(runs: readonly ProbeRun[], maxLayers = 3, snapshots = 8): string {
   const groups = groupRuns(runs);
+  const layers = spread(commonActivationLayers(groups), maxLayers);
   const panels: Panel[] = [];
   for (const g of groups) {
     const records = recordsOf(g.runs[0], "activations");
-    const layerCount = objects(records[0]?.layers).length;
     const picked = spread(records.length, snapshots).map((k) => records[k]);
-    for (const i of spread(layerCount, maxLayers)) {
+    for (const i of layers) {
       const lines: Line[] = [];
       const yTicks: { value: number; text: string }[] = [];
       picked.forEach((r, k) => {
