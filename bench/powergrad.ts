@@ -18,7 +18,8 @@ import { installNodeThreads } from "../cli/node_threads.ts";
 import { loadData } from "../cli/datasets.ts";
 import { writeAtomic } from "../cli/files.ts";
 import { type Flag, helpText, parseFlags, UsageError } from "../cli/flags.ts";
-import { GridError, type GridSpec, orderedRuns, parseRow } from "./grid/spec.ts";
+import { runTool } from "./grid/entry.ts";
+import { type GridSpec, orderedRuns, parseRow } from "./grid/spec.ts";
 import { work } from "./grid/run.ts";
 import { buildReport } from "./grid/report.ts";
 import { exportResults } from "./grid/export.ts";
@@ -106,10 +107,4 @@ async function main(argv: string[]): Promise<number> {
   return 0;
 }
 
-try {
-  process.exitCode = await main(process.argv.slice(2));
-} catch (error) {
-  if (!(error instanceof rg.RetrogradError)) throw error;
-  process.stderr.write(`powergrad: ${error.message}\n`);
-  process.exitCode = error instanceof UsageError || error instanceof GridError ? 2 : 1;
-}
+await runTool("powergrad", main);

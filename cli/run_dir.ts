@@ -31,6 +31,8 @@ export interface RunSettings {
   data?: string;
   init?: string;
   saveEvery: number;
+  /** A rates record beside each step record (absent in runs from before the flag: off). */
+  logRates?: boolean;
   /** Plain kernels (absent in runs written before the flag existed: they were). */
   deterministic?: boolean;
   /** Noise after every BatchNorm (--noisy-bn; absent: none). */
@@ -85,6 +87,7 @@ export function readRunSettings(text: string, source: string): RunSettings {
     model: f.string("model", MODEL_NAMES), width: f.has("width") ? f.number("width", { min: Number.MIN_VALUE }) : undefined,
     dataset: f.string("dataset", DATASET_NAMES),
     data: optionalString("data"), init: optionalString("init"), saveEvery: f.int("saveEvery", 1),
+    ...(f.has("logRates") ? { logRates: f.boolean("logRates") } : {}),
     deterministic: f.has("deterministic") ? f.boolean("deterministic") : undefined,
     noisyBatchNorm: f.has("noisyBatchNorm") ? f.boolean("noisyBatchNorm") : undefined,
     probes: f.has("probes") ? readProbeSettings(f.object("probes")) : undefined,

@@ -19,6 +19,7 @@ import { finalTable, Progress } from "./progress.ts";
 import { selectBackend } from "./backend.ts";
 import { VERSION, runtimeName } from "./runtime.ts";
 import { PROBE_FLAGS, PROBE_LOG, probeSettingsFrom, probeWriter } from "./probes.ts";
+import { OPTIMIZER_FLAGS, OptimizerOutputs, optimizerSettingsFrom } from "./optimizer_flags.ts";
 
 /** The model's width multiplier; `eval` takes it too, to rebuild the architecture of a run's weights. */
 export const WIDTH_FLAG: Flag = {
@@ -36,9 +37,10 @@ export const TRAIN_FLAGS: Flag[] = [
   { name: "steps", type: "int", default: 0, min: 0, help: "stop after this many steps; the schedule then spans them (0: train for --epochs)" },
   { name: "batch-size", type: "int", default: 128, min: 1, help: "images per step" },
   { name: "lr", type: "number", default: 0.1, min: 0, exclusiveMin: true, help: "peak learning rate" },
-  { name: "momentum", type: "number", default: 0.9, min: 0, max: 1, help: "SGD momentum" },
+  { name: "momentum", type: "number", default: 0.9, min: 0, max: 1, help: "momentum of sgd, lars and scale-amended" },
   { name: "nesterov", type: "boolean", default: true, help: "Nesterov momentum" },
-  { name: "weight-decay", type: "number", default: 5e-4, min: 0, help: "L2 weight decay" },
+  { name: "weight-decay", type: "number", default: 5e-4, min: 0, help: "weight decay (L2 in the gradient; decoupled for adamw)" },
+  ...OPTIMIZER_FLAGS,
   { name: "schedule", type: "string", default: "cosine", choices: ["constant", "step", "cosine"], help: "learning-rate schedule (step: ÷10 at 50% and 75%)" },
   { name: "warmup", type: "number", default: 0.2, min: 0, help: "linear warm-up from lr/10, in epochs (at most a quarter of the run)" },
   { name: "powergrad", type: "number", default: 1, min: 0, exclusiveMin: true, max: 1, help: "PowerGrad α for the logit gradient (1: plain cross-entropy)" },
@@ -77,6 +79,7 @@ function configFrom(flags: FlagValues, mean: number[], std: number[]): TrainConf
     augment: flags.augment as TrainConfig["augment"],
     mean, std,
     evalBatchSize: 500,
+    optimizer: optimizerSettingsFrom(flags),
     onNonFinite: flags["on-nonfinite"] as TrainConfig["onNonFinite"],
   };
 }
@@ -120,7 +123,7 @@ export async function train(flags: FlagValues & { _given?: string[] }): Promise<
     settings = {
       model: flags.model as string, width: flags.width as number, dataset: flags.dataset as string, data: flags.data as string | undefined,
       ...(flags["noisy-bn"] ? { noisyBatchNorm: true } : {}), probes: probeSettingsFrom(flags),
-      init: flags.init as string | undefined, saveEvery: flags["save-every"] as number,
+      init: flags.init as string | undefined, saveEvery: flags["save-every"] as number, logRates: flags["log-rates"] as boolean,
       deterministic: flags.deterministic as boolean,
       train: configFrom(flags, [], []), runtime: runtimeName(), version: VERSION, backend: (flags.backend as string | undefined) ?? "cpu",
     };
@@ -145,6 +148,7 @@ export async function train(flags: FlagValues & { _given?: string[] }): Promise<
   if (initBytes) model.loadStateDict(rg.io.readSafetensors(initBytes, settings.init));
   const probe = settings.probes && probeWriter(settings.probes, outDir, model);
   const trainer = new Trainer(model, data.train, data.test, settings.train);
+  const optimizerOutputs = new OptimizerOutputs(model, trainer.optimizer, settings.logRates ?? false);
   const checkpointPath = join(outDir, "checkpoint.safetensors");
   const metricsPath = join(outDir, "metrics.jsonl");
 
@@ -201,11 +205,14 @@ export async function train(flags: FlagValues & { _given?: string[] }): Promise<
   const result = await runOrExplain({
     onStep: async (r) => {
       progress.step(r);
-      if (r.step % settings.saveEvery === 0) await append(metricsPath, rg.io.stringifyRecord(r) + "\n");
+      if (r.step % settings.saveEvery !== 0) return;
+      const rates = await optimizerOutputs.ratesRecord(r);
+      await append(metricsPath, rg.io.stringifyRecord(r) + "\n" + (rates ? rates + "\n" : ""));
     },
     onEpoch: async (r, checkpoint) => {
       progress.epoch(r);
-      await append(metricsPath, rg.io.stringifyRecord(r) + "\n");
+      const ema = await optimizerOutputs.emaRecord(r, data.test, settings.train);
+      await append(metricsPath, rg.io.stringifyRecord(r) + "\n" + (ema ? ema + "\n" : ""));
       await saveCheckpoint(checkpoint);
       await saveCurves(trainer.history);
     },
@@ -220,6 +227,8 @@ export async function train(flags: FlagValues & { _given?: string[] }): Promise<
 
   if (!result.interrupted) {
     await writeAtomic(join(outDir, "model.safetensors"), await rg.io.writeSafetensorsAsync(model.stateDict()));
+    const emaWeights = await optimizerOutputs.emaWeights();
+    if (emaWeights) await writeAtomic(join(outDir, "model_ema.safetensors"), emaWeights);
     log.write("\n" + finalTable(result.history));
   }
   const last = result.history[result.history.length - 1];

@@ -8,7 +8,7 @@
 import * as assert from "uvu/assert";
 import { test } from "uvu";
 import * as rg from "../src/mod.ts";
-import { compare, cpu, ELEMENTWISE, gpuTest, modelTol } from "./support/gpu.ts";
+import { compare, cpu, ELEMENTWISE, gpuTest, modelTol, onBackend } from "./support/gpu.ts";
 
 async function bits(t: rg.Tensor): Promise<number[]> {
   return [...new Uint32Array((await t.data()).buffer)];
@@ -18,16 +18,6 @@ async function buffers(model: rg.nn.Module): Promise<Map<string, number[]>> {
   const out = new Map<string, number[]>();
   for (const [name, t] of model.namedBuffers()) out.set(name, await bits(t));
   return out;
-}
-
-function onBackend<T>(name: string, fn: () => T): T {
-  const previous = rg.getBackend().name;
-  rg.setBackend(name);
-  try {
-    return fn();
-  } finally {
-    rg.setBackend(previous);
-  }
 }
 
 gpuTest("webgpu core: rg.grad of ResNet-20's loss equals backward()'s .grad bitwise; a frozen-statistics forward moves no buffer", async () => {

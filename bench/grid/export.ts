@@ -11,13 +11,15 @@ import { isFinished, RESULT_FILE } from "./run.ts";
 import { type GridSpec, orderedRuns } from "./spec.ts";
 
 /** Returns how many runs were copied. */
-export async function exportResults(spec: GridSpec, outDir: string, target: string): Promise<number> {
-  let copied = 0;
-  for (const run of orderedRuns(spec).filter((r) => isFinished(outDir, r))) {
-    for (const file of ["config.json", RESULT_FILE]) {
-      await writeAtomic(join(target, run.name, file), readFileSync(join(outDir, run.name, file)));
-    }
-    copied++;
+export function exportResults(spec: GridSpec, outDir: string, target: string): Promise<number> {
+  const finished = orderedRuns(spec).filter((r) => isFinished(outDir, r)).map((r) => r.name);
+  return copyRunFiles(outDir, target, finished, ["config.json", RESULT_FILE]);
+}
+
+/** Copy `files` of each run directory named in `runs` from outDir to target; returns how many runs were copied. */
+export async function copyRunFiles(outDir: string, target: string, runs: readonly string[], files: readonly string[]): Promise<number> {
+  for (const run of runs) {
+    for (const file of files) await writeAtomic(join(target, run, file), readFileSync(join(outDir, run, file)));
   }
-  return copied;
+  return runs.length;
 }

@@ -2,8 +2,9 @@
  * What the trainer and checkpoints know of an optimiser: parameter groups, each with its own
  * learning-rate scale (the schedule sets one base rate; group g steps at lr × g.lrScale, so a
  * schedule applies to every group, as torch.optim's schedulers do), a step, zeroGrad, and its
- * state as tensors under PyTorch's state-dict names (`state.<i>.momentum_buffer`, i counting
- * parameters across groups in order). SGD implements it; others arrive in optim/.
+ * state as tensors under PyTorch's state-dict names (`state.<i>.momentum_buffer`,
+ * `state.<i>.exp_avg`, i counting parameters across groups in order). Every optimiser in
+ * optim/ implements it (base.ts holds what they share).
  */
 import { Tensor } from "../tensor.ts";
 import { ValueError } from "../errors.ts";
@@ -19,10 +20,23 @@ export interface ParamGroup<O> {
 /** A group as a user gives it: its parameters, optionally a rate scale and option overrides. */
 export type ParamGroupSpec<O> = { params: Iterable<Tensor>; lrScale?: number } & Partial<O>;
 
+/**
+ * A parameter's rate in the last step: the group's rate and, for optimisers that adapt it per
+ * layer (LARS's and LAMB's trust ratio, scale-amended SGD's multiplier), the factor applied
+ * on top, a scalar or one value per output channel (kept until the next step).
+ */
+export interface LayerRate {
+  readonly param: Tensor;
+  readonly lr: number;
+  readonly factor: Tensor | null;
+}
+
 export interface Optimizer {
   /** The base learning rate (what a schedule sets). */
   lr: number;
   readonly paramGroups: readonly ParamGroup<unknown>[];
+  /** Every parameter in group order: the index of PyTorch's state names. */
+  readonly params: readonly Tensor[];
   /** Update every parameter that has a gradient. */
   step(): void;
   /** Drop every parameter's gradient. */
@@ -30,6 +44,8 @@ export interface Optimizer {
   /** State by PyTorch's names (live tensors). */
   stateDict(): Map<string, Tensor>;
   loadStateDict(state: Map<string, Tensor>): void;
+  /** The rates of the last step, for parameters that had a gradient (rates.ts logs them). */
+  layerRates?(): LayerRate[];
 }
 
 /**
@@ -54,6 +70,11 @@ export function makeParamGroups<O extends object>(
       seen.add(p);
     }
     if (!(lrScale >= 0) || !Number.isFinite(lrScale)) throw new ValueError(`${where}: group ${g} lrScale must be a finite number ≥ 0, got ${lrScale}`);
+    for (const key of Object.keys(overrides)) {
+      if (!Object.hasOwn(defaults, key)) {
+        throw new ValueError(`${where}: group ${g} has an unknown option "${key}"; options: ${["lrScale", ...Object.keys(defaults)].join(", ")}`);
+      }
+    }
     return { params: list, lrScale, options: { ...defaults, ...overrides as Partial<O> } };
   });
 }

@@ -6,6 +6,7 @@
  */
 import type { RandomState } from "../random.ts";
 import type { NonFinitePolicy } from "./divergence.ts";
+import type { OptimizerSettings } from "../optim/build.ts";
 
 export interface TrainConfig {
   epochs: number;
@@ -33,6 +34,8 @@ export interface TrainConfig {
    * "skip" leaves the weights as they are and counts the step.
    */
   onNonFinite?: NonFinitePolicy;
+  /** The optimiser and its clipping and EMA (absent: SGD with lr, momentum, nesterov, weightDecay). */
+  optimizer?: OptimizerSettings;
 }
 
 export interface StepRecord {

@@ -1,7 +1,7 @@
 /**
  * The training loop behind `retrograd train` (and the browser demo): epochs of seeded,
- * optionally augmented batches, an optimiser (SGD from the config unless the caller brings
- * another) with a per-step learning-rate schedule, cross-entropy
+ * optionally augmented batches, an optimiser (the config's, SGD by default, unless the caller
+ * brings another) with a per-step learning-rate schedule, cross-entropy
  * with optional PowerGrad and label smoothing, a test-set evaluation after every epoch,
  * and checkpoints that resume to exactly the run that was interrupted (same weights, same
  * metrics). A step whose loss or gradient is not finite is never applied (divergence.ts).
@@ -9,8 +9,8 @@
  * Runtime-free: progress, files and signals are the caller's, through callbacks.
  */
 import type { Module } from "../nn/module.ts";
-import { SGD } from "../optim/sgd.ts";
 import type { Optimizer } from "../optim/optimizer.ts";
+import { createOptimizer } from "../optim/build.ts";
 import * as schedules from "../optim/schedule.ts";
 import { crossEntropy } from "../ops/loss.ts";
 import { noGrad } from "../autograd.ts";
@@ -129,9 +129,7 @@ export function makeSchedule(config: TrainConfig, batchesPerEpoch: number): sche
 }
 
 function defaultOptimizer(model: Module, config: TrainConfig): Optimizer {
-  return new SGD(model.parameters(), {
-    lr: config.lr, momentum: config.momentum, nesterov: config.nesterov, weightDecay: config.weightDecay,
-  });
+  return createOptimizer(model, config.optimizer ?? { name: "sgd" }, config);
 }
 
 export class Trainer {
@@ -143,8 +141,8 @@ export class Trainer {
   private readonly guard: DivergenceGuard;
 
   /**
-   * `optimizer` builds the optimiser over the model (default: SGD with the config's lr,
-   * momentum, Nesterov and weight decay); the schedule sets its base rate every step.
+   * `optimizer` builds the optimiser over the model (default: the config's `optimizer`, or SGD
+   * with its lr, momentum, Nesterov and weight decay); the schedule sets its base rate every step.
    */
   constructor(
     readonly model: Module, readonly trainData: Dataset, readonly testData: Dataset, readonly config: TrainConfig,
@@ -313,7 +311,7 @@ export class Trainer {
       const logits = this.model.forward(x);
       const loss = this.loss(logits, labels);
       loss.backward();
-      return { logits, loss, gradNormSquared: gradNormSquared(this.optimizer.paramGroups.flatMap((g) => g.params)) };
+      return { logits, loss, gradNormSquared: gradNormSquared(this.optimizer.params) };
     });
   }
 

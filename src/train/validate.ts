@@ -10,6 +10,7 @@ import { CheckpointError } from "../errors.ts";
 import type { Fields } from "../io/fields.ts";
 import type { RandomState } from "../random.ts";
 import type { EpochRecord, TrainConfig, TrainingPosition, TrainingProgress } from "./records.ts";
+import { readOptimizerSettings } from "../optim/build.ts";
 
 function randomState(f: Fields): RandomState {
   return { seed: f.int("seed", 0, 0xffffffff), counter: f.int("counter") };
@@ -36,6 +37,7 @@ export function readTrainConfig(f: Fields): TrainConfig {
     shuffle: f.boolean("shuffle"), augment: f.string("augment", ["none", "standard"] as const),
     mean: f.numbers("mean"), std, evalBatchSize: f.int("evalBatchSize", 1),
     ...(f.has("onNonFinite") ? { onNonFinite: f.string("onNonFinite", ["stop", "skip"] as const) } : {}),
+    ...(f.has("optimizer") ? { optimizer: readOptimizerSettings(f.object("optimizer")) } : {}),
   };
 }
 

@@ -42,6 +42,17 @@ export function gpuTest(name: string, fn: (g: WebGPUBackend) => Promise<void> | 
 
 export const cpu = () => rg.getBackend("cpu");
 
+/** Run `fn` with `name` as the backend of new tensors, the previous one restored after. */
+export function onBackend<T>(name: string, fn: () => T): T {
+  const previous = rg.getBackend().name;
+  rg.setBackend(name);
+  try {
+    return fn();
+  } finally {
+    rg.setBackend(previous);
+  }
+}
+
 /** Deterministic values in [lo, hi) from the shared hash (stream `key`). */
 export function randomValues(n: number, key: number, lo = -1, hi = 1): Float32Array {
   const v = new Float32Array(n);

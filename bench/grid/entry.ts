@@ -1,0 +1,18 @@
+/**
+ * How a grid tool (bench/powergrad.ts, bench/optimisers.ts) ends: its exit code from main, a
+ * RetrogradError printed as one line under the tool's name (exit 2 for a bad flag or a grid
+ * that does not match its directory, 1 otherwise), anything else thrown as the bug it is.
+ */
+import { RetrogradError } from "../../src/errors.ts";
+import { UsageError } from "../../cli/flags.ts";
+import { GridError } from "./spec.ts";
+
+export async function runTool(tool: string, main: (argv: string[]) => Promise<number>): Promise<void> {
+  try {
+    process.exitCode = await main(process.argv.slice(2));
+  } catch (error) {
+    if (!(error instanceof RetrogradError)) throw error;
+    process.stderr.write(`${tool}: ${error.message}\n`);
+    process.exitCode = error instanceof UsageError || error instanceof GridError ? 2 : 1;
+  }
+}
