@@ -2,13 +2,14 @@
  * The `retrograd` command, one surface under both runtimes:
  *   deno run -A cli/main.ts train [flags]      (or: deno task train)
  *   npx retrograd train [flags]                (Node, after npm install; dist/cli.mjs)
- * Subcommands: train, eval, export, plot, bench. `retrograd <command> --help` lists every flag.
+ * Subcommands: train, eval, export, plot, analyze, bench. `retrograd <command> --help` lists every flag.
  */
 import { helpText, parseFlags, UsageError, type Flag } from "./flags.ts";
 import { train, TRAIN_FLAGS } from "./train.ts";
 import { EVAL_FLAGS, evalCommand } from "./eval.ts";
 import { plot, PLOT_FLAGS } from "./plot.ts";
 import { EXPORT_FLAGS, exportCommand } from "./export.ts";
+import { analyze, ANALYZE_FLAGS } from "./analyze.ts";
 import { RetrogradError } from "../src/errors.ts";
 import { setThreads } from "../src/backend/cpu/threads.ts";
 import { installNodeThreads } from "./node_threads.ts";
@@ -24,7 +25,8 @@ const COMMANDS: Record<string, Command> = {
   train: { summary: "train a model (default: ResNet-20 on Fashion-MNIST)", flags: TRAIN_FLAGS, run: train },
   eval: { summary: "test loss and accuracy of saved weights", flags: EVAL_FLAGS, run: evalCommand },
   export: { summary: "saved weights to an ONNX model for inference: export --onnx FILE --weights W", flags: EXPORT_FLAGS, run: exportCommand },
-  plot: { summary: "overlay the curves of run directories in one SVG: plot DIR... [--out FILE]", flags: PLOT_FLAGS, run: plot },
+  plot: { summary: "overlay the curves of run directories in one SVG: plot DIR... [--out FILE]; --probes: their probes' figures", flags: PLOT_FLAGS, run: plot },
+  analyze: { summary: "probes of the backward pass on saved weights: analyze RUN_DIR | --model M --weights FILE [--probe LIST]", flags: ANALYZE_FLAGS, run: analyze },
   bench: {
     summary: "throughput benchmark (as npm run bench): bench [--threads 1,2] [--models resnet20,resnet18] [--vs-torch] [--vs-tfjs] [--backend webgpu]",
     flags: [],
@@ -52,7 +54,7 @@ async function loadBench(): Promise<typeof import("../bench/throughput.ts")> {
 }
 
 function usage(): string {
-  const rows = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(6)} ${c.summary}`);
+  const rows = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(7)} ${c.summary}`);
   return `usage: retrograd <command> [flags]\n\n${rows.join("\n")}\n\nretrograd <command> --help lists the flags.\n`;
 }
 

@@ -16,11 +16,12 @@ import { MODEL_NAMES } from "../src/nn/models/index.ts";
 import { readTrainConfig } from "../src/train/validate.ts";
 import type { TrainConfig } from "../src/train/index.ts";
 import { UsageError } from "./flags.ts";
-import { FileError, makeDirectory, nodeFs, readBytes, removeStaleTemporaries } from "./files.ts";
+import { FileError, makeDirectory, nodeFs, readBytes, removeStaleTemporaries, writeAtomic } from "./files.ts";
 import { DATASET_NAMES } from "./datasets.ts";
 import { type MemorySettings, readMemorySettings } from "./memory.ts";
+import { type ProbeSettings, readProbeSettings } from "./probes.ts";
 
-export const RUN_FILES = ["config.json", "metrics.jsonl", "checkpoint.safetensors", "curves.svg", "model.safetensors"];
+export const RUN_FILES = ["config.json", "metrics.jsonl", "checkpoint.safetensors", "curves.svg", "model.safetensors", "probes.jsonl"];
 
 /** config.json: everything a run needs to be continued, and where it ran. */
 export interface RunSettings {
@@ -35,6 +36,10 @@ export interface RunSettings {
   logRates?: boolean;
   /** Plain kernels (absent in runs written before the flag existed: they were). */
   deterministic?: boolean;
+  /** Noise after every BatchNorm (--noisy-bn; absent: none). */
+  noisyBatchNorm?: boolean;
+  /** The probes to run (--probe; absent: none). */
+  probes?: ProbeSettings;
   train: TrainConfig;
   runtime: string;
   version: string;
@@ -87,6 +92,8 @@ export function readRunSettings(text: string, source: string): RunSettings {
     data: optionalString("data"), init: optionalString("init"), saveEvery: f.int("saveEvery", 1),
     ...(f.has("logRates") ? { logRates: f.boolean("logRates") } : {}),
     deterministic: f.has("deterministic") ? f.boolean("deterministic") : undefined,
+    noisyBatchNorm: f.has("noisyBatchNorm") ? f.boolean("noisyBatchNorm") : undefined,
+    probes: f.has("probes") ? readProbeSettings(f.object("probes")) : undefined,
     train: readTrainConfig(f.object("train")), runtime: f.string("runtime"), version: f.string("version"),
     backend: f.string("backend", ["cpu", "auto", "webgpu"]),
     memory: f.has("memory") ? readMemorySettings(f.object("memory")) : undefined,
@@ -136,4 +143,14 @@ export async function readMetricsLog(path: string, log: Log): Promise<{ line: st
     else log.write(`warning: ${path}: line ${i + 1} is not a complete record (a write cut short by a crash?); skipped\n`);
   });
   return out;
+}
+
+/**
+ * Keep only the records of a run's log (metrics.jsonl, probes.jsonl) up to `step`: what a
+ * resumed run does with the lines written after its checkpoint, which it will write again.
+ */
+export async function trimLog(path: string, step: number, log: { write(s: string): void }): Promise<void> {
+  const records = await readMetricsLog(path, log);
+  const keep = records.filter(({ record }) => typeof record.step === "number" && record.step <= step).map(({ line }) => line);
+  await writeAtomic(path, keep.length ? keep.join("\n") + "\n" : "");
 }

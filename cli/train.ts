@@ -12,12 +12,13 @@ import { MODEL_NAMES } from "../src/nn/models/index.ts";
 import { Trainer, type EpochRecord, type TrainConfig } from "../src/train/index.ts";
 import { type Flag, type FlagValues, UsageError } from "./flags.ts";
 import { append, readBytes, writeAtomic } from "./files.ts";
-import { openNewRun, openRunToResume, readMetricsLog, type RunSettings } from "./run_dir.ts";
+import { openNewRun, openRunToResume, type RunSettings, trimLog } from "./run_dir.ts";
 import { StopSignals } from "./signals.ts";
 import { DATASET_NAMES, loadData } from "./datasets.ts";
 import { finalTable, Progress } from "./progress.ts";
 import { selectBackend } from "./backend.ts";
 import { VERSION, runtimeName } from "./runtime.ts";
+import { PROBE_FLAGS, PROBE_LOG, probeSettingsFrom, probeWriter } from "./probes.ts";
 import { OPTIMIZER_FLAGS, OptimizerOutputs, optimizerSettingsFrom } from "./optimizer_flags.ts";
 import { MEMORY_FLAGS, setUpMemoryPlan } from "./memory.ts";
 
@@ -30,6 +31,7 @@ export const WIDTH_FLAG: Flag = {
 export const TRAIN_FLAGS: Flag[] = [
   { name: "model", type: "string", default: "resnet20", choices: MODEL_NAMES, help: "model to train" },
   WIDTH_FLAG,
+  { name: "noisy-bn", type: "boolean", default: false, help: "add Santurkar et al.'s noise after every BatchNorm in training (models with BatchNorm)" },
   { name: "dataset", type: "string", default: "fashion-mnist", choices: DATASET_NAMES, help: "dataset by name" },
   { name: "data", type: "string", default: undefined, help: "directory holding the dataset files (else the cache, then /usr/share/datasets/<name>)" },
   { name: "epochs", type: "int", default: 2, min: 1, help: "training epochs" },
@@ -60,6 +62,7 @@ export const TRAIN_FLAGS: Flag[] = [
   { name: "on-nonfinite", type: "string", default: "stop", choices: ["stop", "skip"], help: "a step whose loss or gradient norm is NaN or infinite: stop (exit 1, the last checkpoint kept, no model written) or skip its update (counted in metrics)" },
   { name: "json", type: "boolean", default: false, help: "print a machine-readable summary on stdout (progress goes to stderr)" },
   ...MEMORY_FLAGS,
+  ...PROBE_FLAGS,
 ];
 
 function configFrom(flags: FlagValues, mean: number[], std: number[]): TrainConfig {
@@ -87,6 +90,19 @@ function configFrom(flags: FlagValues, mean: number[], std: number[]): TrainConf
 }
 
 /** Flags a resumed run may take: where and how it computes, not what it computes. */
+/** The run's model; --noisy-bn on a model without BatchNorm is a UsageError naming the flag. */
+function createModelOrExplain(settings: RunSettings, images: { channels: number; classes: number; height: number }): rg.nn.Module {
+  try {
+    return rg.models.createModel(settings.model, {
+      inChannels: images.channels, numClasses: images.classes, imageSize: images.height, widthMultiplier: settings.width ?? 1,
+      noisyBatchNorm: settings.noisyBatchNorm ?? false,
+    });
+  } catch (error) {
+    if (settings.noisyBatchNorm && error instanceof rg.ValueError) throw new UsageError(`--noisy-bn: ${settings.model}: ${error.message}`);
+    throw error;
+  }
+}
+
 const RESUME_FLAGS = ["resume", "backend", "threads", "json", "data"];
 
 export async function train(flags: FlagValues & { _given?: string[] }): Promise<number> {
@@ -111,6 +127,7 @@ export async function train(flags: FlagValues & { _given?: string[] }): Promise<
     outDir = (flags.out as string | undefined) ?? join("runs", `${flags.model}-${flags.dataset}-seed${flags.seed}`);
     settings = {
       model: flags.model as string, width: flags.width as number, dataset: flags.dataset as string, data: flags.data as string | undefined,
+      ...(flags["noisy-bn"] ? { noisyBatchNorm: true } : {}), probes: probeSettingsFrom(flags),
       init: flags.init as string | undefined, saveEvery: flags["save-every"] as number, logRates: flags["log-rates"] as boolean,
       deterministic: flags.deterministic as boolean,
       train: configFrom(flags, [], []), runtime: runtimeName(), version: VERSION, backend: (flags.backend as string | undefined) ?? "cpu",
@@ -132,12 +149,11 @@ export async function train(flags: FlagValues & { _given?: string[] }): Promise<
     `(${data.train.n} train / ${data.test.n} test images, ${data.train.channels}×${data.train.height}×${data.train.width}), output ${outDir}\n`);
 
   rg.manualSeed(settings.train.seed);
-  const model = rg.models.createModel(settings.model, {
-    inChannels: data.train.channels, numClasses: data.train.classes, imageSize: data.train.height, widthMultiplier: settings.width ?? 1,
-  });
+  const model = createModelOrExplain(settings, data.train);
   if (initBytes) model.loadStateDict(rg.io.readSafetensors(initBytes, settings.init));
   const memory = setUpMemoryPlan(model, resumeDir ? {} : flags, settings.memory, data.train, settings.train, log);
   if (memory) settings.memory = memory.settings;
+  const probe = settings.probes && probeWriter(settings.probes, outDir, model);
   const trainer = new Trainer(memory?.model ?? model, data.train, data.test, settings.train);
   const optimizerOutputs = new OptimizerOutputs(model, trainer.optimizer, settings.logRates ?? false);
   const checkpointPath = join(outDir, "checkpoint.safetensors");
@@ -151,14 +167,14 @@ export async function train(flags: FlagValues & { _given?: string[] }): Promise<
     if (differing.length > 0) {
       throw new rg.CheckpointError(`${checkpointPath} was written by a run with other settings than ${join(outDir, "config.json")}: ${differing.join("; ")}`);
     }
-    // Drop metric records written after the checkpoint, so the log equals an uninterrupted run's.
-    const records = await readMetricsLog(metricsPath, log);
-    const keep = records.filter(({ record }) => typeof record.step === "number" && record.step <= trainer.step).map(({ line }) => line);
-    await writeAtomic(metricsPath, keep.length ? keep.join("\n") + "\n" : "");
+    // Drop records written after the checkpoint, so the logs equal an uninterrupted run's.
+    await trimLog(metricsPath, trainer.step, log);
+    if (settings.probes) await trimLog(join(outDir, PROBE_LOG), trainer.step, log);
     log.write(`resumed at step ${trainer.step} (${trainer.history.length} epochs done)\n`);
   } else {
     await writeAtomic(join(outDir, "config.json"), JSON.stringify(settings, null, 2) + "\n");
     await writeAtomic(metricsPath, "");
+    if (settings.probes) await writeAtomic(join(outDir, PROBE_LOG), "");
   }
 
   const signals = new StopSignals(log);
@@ -209,6 +225,7 @@ export async function train(flags: FlagValues & { _given?: string[] }): Promise<
       await saveCheckpoint(checkpoint);
       await saveCurves(trainer.history);
     },
+    probe,
     shouldStop: () => signals.requested,
     onInterrupt: async (checkpoint) => {
       await saveCheckpoint(checkpoint);

@@ -5,7 +5,7 @@
  * per layer) get colours along a blue-to-red ramp in their order, and the legend wraps into
  * columns under the plot.
  */
-import { COLOURS, escapeXml, ticks } from "../../src/io/plot.ts";
+import { COLOURS, escapeXml, ticks } from "../../src/io/svg_chart.ts";
 
 export interface Series {
   name: string;

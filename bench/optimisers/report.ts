@@ -12,7 +12,8 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import * as rg from "../../src/mod.ts";
-import { COLOURS, renderCurves } from "../../src/io/plot.ts";
+import { renderCurves } from "../../src/io/plot.ts";
+import { COLOURS } from "../../src/io/svg_chart.ts";
 import { parseRecord } from "../../src/io/records.ts";
 import type { EpochRecord } from "../../src/train/index.ts";
 import { writeAtomic } from "../../cli/files.ts";

@@ -48,15 +48,27 @@ export async function filterNorms(weight: Tensor): Promise<Float64Array> {
   return norms;
 }
 
+/** The Conv2d and Linear layers of `model` in module order, with the names of their weights. */
+export function weightLayers(model: Module): { name: string; weight: string; module: Conv2d | Linear }[] {
+  return [...model.namedModules()]
+    .filter((entry): entry is [string, Conv2d | Linear] => entry[1] instanceof Conv2d || entry[1] instanceof Linear)
+    .map(([name, module]) => ({ name, weight: name ? `${name}.weight` : "weight", module }));
+}
+
 /**
- * The filter norms of every Conv2d and Linear layer of `model` in module order, except the
- * last Linear: the classifier, whose rows are class templates, not features that can die.
+ * The layers whose filters can die: weightLayers(model) except the last Linear, the
+ * classifier, whose rows are class templates, not features.
  */
+export function filterLayers(model: Module): { name: string; weight: string; module: Conv2d | Linear }[] {
+  const layers = weightLayers(model);
+  const classifier = layers.filter((l) => l.module instanceof Linear).pop();
+  return layers.filter((l) => l !== classifier);
+}
+
+/** The filter norms of every layer of filterLayers(model), from the model's own weights. */
 export async function modelFilterNorms(model: Module): Promise<LayerFilterNorms[]> {
-  const layers = [...model.namedModules()].filter(([, m]) => m instanceof Conv2d || m instanceof Linear) as [string, Conv2d | Linear][];
-  const lastLinear = layers.map(([, m]) => m).filter((m) => m instanceof Linear).pop();
   const out: LayerFilterNorms[] = [];
-  for (const [name, m] of layers) if (m !== lastLinear) out.push({ name, norms: await filterNorms(m.weight) });
+  for (const { name, module } of filterLayers(model)) out.push({ name, norms: await filterNorms(module.weight) });
   return out;
 }
 

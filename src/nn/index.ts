@@ -6,3 +6,5 @@ export { frozenStats, frozenStatsEverywhere } from "./frozen_stats.ts";
 export { DitheredBackprop, type DitheredBackpropOptions, type DitherSettings } from "./dither.ts";
 export * as init from "./init.ts";
 export { crossEntropy } from "../ops/loss.ts";
+export { LpNorm2d, type LpOrder } from "./lp_norm.ts";
+export { addBatchNormNoise, type BatchNormNoiseOptions } from "./batch_norm_noise.ts";

@@ -7,6 +7,7 @@
  * metrics). A step whose loss or gradient is not finite is never applied (divergence.ts).
  * With `config.dither` the model backpropagates with dithered gradients (nn/dither.ts) and
  * every step and epoch record carries the sparsity they reached per layer.
+ * Probes (src/analysis/) may measure chosen steps; they never change the run.
  * Runtime-free: progress, files and signals are the caller's, through callbacks.
  */
 import type { Module } from "../nn/module.ts";
@@ -26,9 +27,19 @@ import { DivergenceGuard, gradNormSquared } from "./divergence.ts";
 import { checkPosition, readProgress } from "./validate.ts";
 import { Fields } from "../io/fields.ts";
 import { DitheredBackprop } from "../nn/dither.ts";
+import type { ProbedStep } from "../analysis/probed_step.ts";
+import { disposeParams, snapshotParameters } from "../analysis/param_maps.ts";
 
 /** Sees the logits of one evaluation batch ([N, C] row-major), read back, with its labels. */
 export type LogitsObserver = (logits: Float32Array, classes: number, labels: Int32Array) => void;
+
+/** Measures chosen steps (rg.analysis.Prober does): see TrainCallbacks.probe. */
+export interface StepProbe {
+  /** Is step `step` (1-based) to be measured? Asked before the step, so its weights before the update can be kept. */
+  due(step: number): boolean;
+  /** Measure the step just taken: after its update, before onStep. Only applied steps are measured. */
+  measure(step: ProbedStep): void | Promise<void>;
+}
 
 export interface TrainCallbacks {
   /** After every optimiser step. */
@@ -42,6 +53,8 @@ export interface TrainCallbacks {
    * (`measures`), so they are saved and restored with the checkpoint like the metrics.
    */
   measureEpoch?(): Record<string, number> | Promise<Record<string, number>>;
+  /** Probes of the backward pass: the step's batch, the random state of its forward pass, the weights before and after. */
+  probe?: StepProbe;
   /** Polled between steps (Ctrl-C); when true the loop stops and `onInterrupt` runs. */
   shouldStop?(): boolean;
   onInterrupt?(checkpoint: () => Promise<Uint8Array>): void | Promise<void>;
@@ -253,10 +266,23 @@ export class Trainer {
         }
         const lr = this.schedule(this.position.step / batches);
         this.optimizer.lr = lr;
-        const { loss, correct, gradNormSquared: normSquared } = await readOutputs(this.forwardBackward(x, labels), labels);
-        x.dispose();
+        // A probed step keeps its weights before the update and the stream its forward pass draws from.
+        const randomState = getRandomState();
+        const before = callbacks.probe?.due(this.position.step + 1) ? snapshotParameters(this.model) : null;
+        const dropStep = () => {
+          x.dispose();
+          if (before) disposeParams(before);
+        };
+        let outputs: Awaited<ReturnType<typeof readOutputs>>, applied: boolean;
+        try {
+          outputs = await readOutputs(this.forwardBackward(x, labels), labels);
+          applied = this.guard.admit(this.position.step + 1, this.position.epoch + 1, outputs.loss, outputs.gradNormSquared);
+        } catch (error) {
+          dropStep();
+          throw error;
+        }
+        const { loss, correct, gradNormSquared: normSquared } = outputs;
         const ditherSparsity = await this.readDitherSparsity();
-        const applied = this.guard.admit(this.position.step + 1, this.position.epoch + 1, loss, normSquared);
         if (applied) {
           this.optimizer.step();
           sums.loss += loss * labels.length;
@@ -268,6 +294,16 @@ export class Trainer {
         imagesThisRun += labels.length;
         this.position.step++;
         this.position.batchInEpoch = index + 1;
+        try {
+          if (before && applied) {
+            await callbacks.probe!.measure({
+              step: this.position.step, epoch: this.position.epoch + 1, lr, model: this.model, batch: { x, labels, randomState },
+              loss: (logits, y) => this.loss(logits, y), before, after: new Map(this.model.namedParameters()),
+            });
+          }
+        } finally {
+          dropStep();
+        }
         await callbacks.onStep?.({
           type: "step", epoch: this.position.epoch + 1, batch: index + 1, batches, batchSize: this.config.batchSize, step: this.position.step, lr, loss,
           gradNorm: Math.sqrt(normSquared), skipped: !applied,
@@ -307,9 +343,14 @@ export class Trainer {
     return tidy(() => {
       this.optimizer.zeroGrad();
       const logits = this.model.forward(x);
-      const loss = crossEntropy(logits, labels, { powerGrad: this.config.powerGrad, labelSmoothing: this.config.labelSmoothing });
+      const loss = this.loss(logits, labels);
       loss.backward();
       return { logits, loss, gradNormSquared: gradNormSquared(this.optimizer.params) };
     });
+  }
+
+  /** The training loss: cross-entropy with the run's PowerGrad α and label smoothing. */
+  private loss(logits: Tensor, labels: Int32Array): Tensor {
+    return crossEntropy(logits, labels, { powerGrad: this.config.powerGrad, labelSmoothing: this.config.labelSmoothing });
   }
 }

@@ -8,6 +8,6 @@ export {
   type ResNetOptions, type ResNetStem, SqueezeExcitation,
   resnet18, resnet20, resnet32, resnet34, resnet50, resnet56, resnet18NoNorm, resnet20NoNorm, seResnet18, seResnet50,
 } from "./resnet.ts";
-export { VGG, type VGGOptions, vgg11, vgg13, vgg16 } from "./vgg.ts";
+export { VGG, type VGGNormalization, type VGGOptions, VGG_NORMALIZATIONS, vgg11, vgg13, vgg16 } from "./vgg.ts";
 export { MLP, type MLPOptions, mlp } from "./mlp.ts";
 export { createModel, MODEL_NAMES, type ModelSpec } from "./registry.ts";

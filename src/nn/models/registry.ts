@@ -2,14 +2,18 @@
  * Models by name, for the CLI and the browser demo: `createModel("resnet20", { inChannels: 1,
  * numClasses: 10, imageSize: 28 })`. ResNets of the ImageNet family get the CIFAR stem for
  * small images (≤ 64 px), where the ImageNet stem would shrink a 28×28 input to 7×7 at once.
- * Every model takes the spec's width multiplier.
+ * Every model takes the spec's width multiplier, and any model with BatchNorm takes
+ * `noisyBatchNorm` (Santurkar et al.'s noise after each BatchNorm, ../batch_norm_noise.ts). The
+ * VGGs come with no normalisation, BatchNorm (`-bn`) or ℓ1/ℓ2/ℓ∞ normalisation (`-l1`, `-l2`,
+ * `-linf`), and fit themselves to images below 32 px.
  */
 import { ValueError } from "../../errors.ts";
 import type { Module } from "../module.ts";
 import {
   resnet18, resnet18NoNorm, resnet20, resnet20NoNorm, resnet32, resnet34, resnet50, resnet56, seResnet18, seResnet50,
 } from "./resnet.ts";
-import { vgg11, vgg13, vgg16 } from "./vgg.ts";
+import { type VGG, type VGGNormalization, type VGGOptions, vgg11, vgg13, vgg16 } from "./vgg.ts";
+import { addBatchNormNoise } from "../batch_norm_noise.ts";
 import { mlp } from "./mlp.ts";
 
 export interface ModelSpec {
@@ -19,12 +23,21 @@ export interface ModelSpec {
   imageSize: number;
   /** Scales the model's layer widths (default 1: the published architecture). */
   widthMultiplier?: number;
+  /** Noise after every BatchNorm in training (default false; a model without BatchNorm refuses it). */
+  noisyBatchNorm?: boolean;
 }
 
 type Factory = (s: ModelSpec) => Module;
 
 const stem = (s: ModelSpec) => (s.imageSize <= 64 ? "cifar" : "imagenet") as "cifar" | "imagenet";
 const common = (s: ModelSpec) => ({ inChannels: s.inChannels, numClasses: s.numClasses, widthMultiplier: s.widthMultiplier ?? 1 });
+
+/** name, name-bn, name-l1, name-l2, name-linf: the VGG without normalisation, with BatchNorm, with ℓp normalisation. */
+function vggFactories(name: string, make: (opts: VGGOptions) => VGG): Record<string, Factory> {
+  const suffixes: [string, VGGNormalization][] = [["", "none"], ["-bn", "batch"], ["-l1", "l1"], ["-l2", "l2"], ["-linf", "linf"]];
+  return Object.fromEntries(suffixes.map(([suffix, normalization]) =>
+    [name + suffix, (s: ModelSpec) => make({ ...common(s), normalization, imageSize: s.imageSize })]));
+}
 
 const FACTORIES: Record<string, Factory> = {
   resnet20: (s) => resnet20(common(s)),
@@ -37,12 +50,9 @@ const FACTORIES: Record<string, Factory> = {
   "se-resnet50": (s) => seResnet50({ ...common(s), stem: stem(s) }),
   "resnet18-nonorm": (s) => resnet18NoNorm({ ...common(s), stem: stem(s) }),
   "resnet20-nonorm": (s) => resnet20NoNorm(common(s)),
-  vgg11: (s) => vgg11(common(s)),
-  "vgg11-bn": (s) => vgg11({ ...common(s), batchNorm: true }),
-  vgg13: (s) => vgg13(common(s)),
-  "vgg13-bn": (s) => vgg13({ ...common(s), batchNorm: true }),
-  vgg16: (s) => vgg16(common(s)),
-  "vgg16-bn": (s) => vgg16({ ...common(s), batchNorm: true }),
+  ...vggFactories("vgg11", vgg11),
+  ...vggFactories("vgg13", vgg13),
+  ...vggFactories("vgg16", vgg16),
   mlp: (s) => mlp({ inFeatures: s.inChannels * s.imageSize * s.imageSize, numClasses: s.numClasses, widthMultiplier: s.widthMultiplier ?? 1 }),
 };
 
@@ -51,5 +61,7 @@ export const MODEL_NAMES: readonly string[] = Object.keys(FACTORIES);
 export function createModel(name: string, spec: ModelSpec): Module {
   const factory = Object.hasOwn(FACTORIES, name) ? FACTORIES[name] : undefined;
   if (!factory) throw new ValueError(`unknown model "${name}"; available: ${MODEL_NAMES.join(", ")}`);
-  return factory(spec);
+  const model = factory(spec);
+  if (spec.noisyBatchNorm) addBatchNormNoise(model);
+  return model;
 }

@@ -7,21 +7,34 @@
  * ~120M parameters, meant for 224×224 ImageNet): it is global average pooling and
  * Linear(512, 512) → ReLU → Dropout(0.5) → Linear(512, numClasses), so `classifier.*`
  * keys do not match torchvision's. `widthMultiplier` scales every conv and the hidden layer.
+ * `normalization` may put Santurkar et al.'s ℓp normalisation (../lp_norm.ts) where BatchNorm
+ * goes, under the same keys. For images smaller than 32 px (28×28 Fashion-MNIST) `imageSize`
+ * leaves out the final max-pool, which would shrink a 1×1 map to nothing; it is the layout's
+ * last entry, so no layer's index changes.
  */
 import { ShapeError } from "../../errors.ts";
 import type { Tensor } from "../../tensor.ts";
 import { flatten } from "../../ops/shape.ts";
 import { fmt } from "../../ops/util.ts";
 import { Module } from "../module.ts";
+import { LpNorm2d } from "../lp_norm.ts";
 import { BatchNorm2d, Conv2d, Dropout, GlobalAvgPool2d, Linear, MaxPool2d, ReLU, Sequential } from "../layers.ts";
 import { constant_, normal_ } from "../init.ts";
 import { initConvNet } from "./common.ts";
 import { chain, type Step, stepOf } from "../chain.ts";
-import { bool, checkOptionKeys, positiveInt, scaleWidth, widthMultiplier } from "../checks.ts";
+import { bool, checkOptionKeys, oneOf, positiveInt, scaleWidth, widthMultiplier } from "../checks.ts";
+
+/** What follows each conv before its ReLU: nothing, BatchNorm, or ℓ1/ℓ2/ℓ∞ normalisation. */
+export type VGGNormalization = "none" | "batch" | "l1" | "l2" | "linf";
+export const VGG_NORMALIZATIONS: readonly VGGNormalization[] = ["none", "batch", "l1", "l2", "linf"];
 
 export interface VGGOptions {
   /** BatchNorm after every conv (torchvision's vgg*_bn). Default false. */
   batchNorm?: boolean;
+  /** The layer after every conv (default "batch" with batchNorm, else "none"); overrides batchNorm. */
+  normalization?: VGGNormalization;
+  /** Height (= width) of the input images, when known: below 32 px the final max-pool is left out. */
+  imageSize?: number;
   /** Output classes (default 10). */
   numClasses?: number;
   /** Input channels (default 3). */
@@ -37,12 +50,24 @@ const VGG11: Layout = [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512
 const VGG13: Layout = [64, 64, "M", 128, 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"];
 const VGG16: Layout = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"];
 
-const OPTION_KEYS = ["batchNorm", "numClasses", "inChannels", "widthMultiplier"] as const;
+const OPTION_KEYS = ["batchNorm", "normalization", "imageSize", "numClasses", "inChannels", "widthMultiplier"] as const;
 const HIDDEN = 512;
 
-/** torchvision's make_layers: conv3×3 (pad 1) [→ BN] → ReLU per number, MaxPool2d(2, 2) per "M". */
+function normLayer(kind: VGGNormalization, width: number): Module | null {
+  if (kind === "batch") return new BatchNorm2d(width);
+  if (kind === "none") return null;
+  return new LpNorm2d(width, kind === "l1" ? 1 : kind === "l2" ? 2 : Infinity);
+}
+
+/** `layout` without its final max-pool when that pool would halve a 1×1 map (images below 2^pools px). */
+function fitLayout(layout: Layout, imageSize: number | undefined): Layout {
+  const pools = layout.filter((e) => e === "M").length;
+  return imageSize !== undefined && imageSize < 2 ** pools && layout[layout.length - 1] === "M" ? layout.slice(0, -1) : layout;
+}
+
+/** torchvision's make_layers: conv3×3 (pad 1) [→ norm] → ReLU per number, MaxPool2d(2, 2) per "M". */
 function makeFeatures(
-  layout: Layout, inChannels: number, batchNorm: boolean, multiplier: number,
+  layout: Layout, inChannels: number, normalization: VGGNormalization, multiplier: number,
 ): { features: Sequential; outChannels: number; pools: number } {
   const layers: Module[] = [];
   let channels = inChannels;
@@ -55,7 +80,8 @@ function makeFeatures(
     }
     const width = scaleWidth(entry, multiplier);
     layers.push(new Conv2d(channels, width, 3, { padding: 1 }));
-    if (batchNorm) layers.push(new BatchNorm2d(width));
+    const norm = normLayer(normalization, width);
+    if (norm) layers.push(norm);
     layers.push(new ReLU());
     channels = width;
   }
@@ -72,10 +98,12 @@ export class VGG extends Module {
   constructor(layout: Layout, opts: VGGOptions = {}, where = "VGG") {
     super();
     const batchNorm = bool(where, "batchNorm", opts.batchNorm ?? false);
+    const normalization = oneOf(where, "normalization", opts.normalization ?? (batchNorm ? "batch" : "none"), VGG_NORMALIZATIONS);
+    const imageSize = opts.imageSize === undefined ? undefined : positiveInt(where, "imageSize", opts.imageSize);
     const numClasses = positiveInt(where, "numClasses", opts.numClasses ?? 10);
     const inChannels = positiveInt(where, "inChannels", opts.inChannels ?? 3);
     const multiplier = widthMultiplier(where, opts.widthMultiplier ?? 1);
-    const built = makeFeatures(layout, inChannels, batchNorm, multiplier);
+    const built = makeFeatures(fitLayout(layout, imageSize), inChannels, normalization, multiplier);
     const hidden = scaleWidth(HIDDEN, multiplier);
     this.pools = built.pools;
     this.features = this.module("features", built.features);

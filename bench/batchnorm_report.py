@@ -1,0 +1,111 @@
+"""Tables of the BatchNorm experiment (bench/batchnorm.sh, docs/diagnostics.md): mean ± sample
+standard deviation over seeds of each run's outcomes, read from the copied run logs
+(docs/data/batchnorm/<condition>-s<seed>/{metrics,probes}.jsonl). Standard library only.
+
+    python3 bench/batchnorm_report.py [docs/data/batchnorm]
+
+Per run: the last evaluation's test accuracy and loss, the mean training loss (batch loss of
+the step records) over each 50 steps, and over the probed steps (all, and the second half of training) the mean of
+Santurkar et al.'s landscape measures; per layer, the mean internal covariate shift
+‖G − G′‖₂, the shift relative to ‖G‖₂ and cos(G, G′); and how much the activations'
+distribution moves over training: the standard deviation over probed steps of each layer's
+activation mean and of its activation standard deviation, averaged over layers.
+"""
+import json
+import math
+import statistics
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+
+def read_jsonl(path):
+    def number(value):
+        if isinstance(value, str):
+            return {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}.get(value, value)
+        return value
+
+    records = []
+    for line in path.read_text().splitlines():
+        if line.strip():
+            records.append({k: number(v) for k, v in json.loads(line).items()})
+    return records
+
+
+def mean_std(values):
+    values = [v for v in values if v is not None]
+    if not values:
+        return "–"
+    mean = statistics.fmean(values)
+    std = statistics.stdev(values) if len(values) > 1 else 0.0
+    if all(isinstance(v, int) for v in values):
+        return f"{mean:.0f} ± {std:.0f}"
+    digits = 3 if abs(mean) < 100 else 1
+    return f"{mean:.{digits}g} ± {std:.2g}" if abs(mean) < 1000 else f"{mean:.0f} ± {std:.0f}"
+
+
+def run_outcomes(run_dir):
+    metrics = read_jsonl(run_dir / "metrics.jsonl")
+    probes = read_jsonl(run_dir / "probes.jsonl")
+    epochs = [r for r in metrics if r["type"] == "epoch"]
+    steps = [r for r in metrics if r["type"] == "step"]
+    last = epochs[-1] if epochs else None
+    total = max((r["step"] for r in steps), default=0)
+    out = {
+        "steps": total,
+        "test accuracy %": 100 * last["testAccuracy"] if last else None,
+        "test loss": last["testLoss"] if last else None,
+    }
+    for start in range(0, total, 50):
+        window = [r["loss"] for r in steps if start < r["step"] <= start + 50]
+        out[f"train loss, steps {start + 1}–{start + 50}"] = statistics.fmean(window) if window else None
+    landscape = [r for r in probes if r["probe"] == "landscape"]
+    late = [r for r in landscape if r["step"] > total / 2]
+    for key in ["lossVariation", "gradientPredictiveness", "effectiveBetaSmoothness", "gradNorm"]:
+        out[f"{key} (all)"] = statistics.fmean(r[key] for r in landscape) if landscape else None
+        out[f"{key} (2nd half)"] = statistics.fmean(r[key] for r in late) if late else None
+    ics = [r for r in probes if r["probe"] == "ics"]
+    layers = defaultdict(lambda: defaultdict(list))
+    for r in ics:
+        for i, layer in enumerate(r["layers"]):
+            layers[i]["name"] = layer["name"]
+            layers[i]["shift"].append(layer["shift"])
+            layers[i]["relative"].append(layer["shift"] / layer["gradNorm"] if layer["gradNorm"] > 0 else math.nan)
+            layers[i]["cosine"].append(layer["cosine"])
+    out["ics"] = {i: {k: (v if k == "name" else statistics.fmean(v)) for k, v in d.items()} for i, d in layers.items()}
+    activations = [r for r in probes if r["probe"] == "activations"]
+    if len(activations) > 1:
+        count = len(activations[0]["layers"])
+        out["activation mean drift"] = statistics.fmean(statistics.pstdev(r["layers"][i]["mean"] for r in activations) for i in range(count))
+        out["activation std drift"] = statistics.fmean(statistics.pstdev(r["layers"][i]["std"] for r in activations) for i in range(count))
+    return out
+
+
+def main(data_dir):
+    runs = defaultdict(dict)
+    for run_dir in sorted(Path(data_dir).iterdir()):
+        if (run_dir / "probes.jsonl").exists() and "-s" in run_dir.name:
+            condition, seed = run_dir.name.rsplit("-s", 1)
+            runs[condition][seed] = run_outcomes(run_dir)
+    conditions = list(runs)
+    print("| outcome | " + " | ".join(f"{c} ({len(runs[c])} seeds)" for c in conditions) + " |")
+    print("|---" * (len(conditions) + 1) + "|")
+    keys = [k for k in next(iter(next(iter(runs.values())).values())) if k != "ics"]
+    for key in keys:
+        print(f"| {key} | " + " | ".join(mean_std([o.get(key) for o in runs[c].values()]) for c in conditions) + " |")
+    print()
+    print("Internal covariate shift per layer, mean over probed steps (then mean ± std over seeds):")
+    print()
+    print("| layer | " + " | ".join(f"{c}: ‖G − G′‖₂ | {c}: ‖G − G′‖₂/‖G‖₂ | {c}: cos(G, G′)" for c in conditions) + " |")
+    print("|---" * (3 * len(conditions) + 1) + "|")
+    first = next(iter(runs[conditions[0]].values()))["ics"]
+    for i in sorted(first)[1:]:
+        cells = []
+        for c in conditions:
+            for key in ["shift", "relative", "cosine"]:
+                cells.append(mean_std([o["ics"][i][key] for o in runs[c].values() if i in o["ics"]]))
+        print(f"| #{i + 1} {first[i]['name']} | " + " | ".join(cells) + " |")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1] if len(sys.argv) > 1 else "docs/data/batchnorm")
