@@ -27,10 +27,10 @@ import * as rg from "../src/mod.ts";
 import { loadData } from "../cli/datasets.ts";
 import { type Flag, helpText, parseFlags, UsageError } from "../cli/flags.ts";
 import { installNodeThreads } from "../cli/node_threads.ts";
-import { runTool } from "./grid/entry.ts";
+import { logLine, runTool } from "./grid/entry.ts";
 import { copyRunFiles } from "./grid/export.ts";
 import { ARMS, LOG_FILE, pendingRuns, type Recipe, RESULT_FILE, TRAINING_SET_SIZE, tuneRuns, tuneTrainImages } from "./optimisers/spec.ts";
-import { type Data, type Log, pad, work } from "./optimisers/run.ts";
+import { type Data, pad, work } from "./optimisers/run.ts";
 import { writeReport } from "./optimisers/report.ts";
 
 const FLAGS: Flag[] = [
@@ -78,7 +78,7 @@ async function main(argv: string[]): Promise<number> {
   const flags = parseFlags(argv, FLAGS);
   const recipe = recipeFrom(flags);
   const outDir = flags.out as string;
-  const log: Log = (line) => process.stderr.write(`[${new Date().toISOString()} pid ${process.pid}] ${line}\n`);
+  const log = logLine;
   if (flags.report) {
     await writeReport(recipe, outDir, flags.docs as string, log);
     return 0;

@@ -18,7 +18,7 @@ import { installNodeThreads } from "../cli/node_threads.ts";
 import { loadData } from "../cli/datasets.ts";
 import { writeAtomic } from "../cli/files.ts";
 import { type Flag, helpText, parseFlags, UsageError } from "../cli/flags.ts";
-import { runTool } from "./grid/entry.ts";
+import { logLine, runTool } from "./grid/entry.ts";
 import { type GridSpec, orderedRuns, parseRow } from "./grid/spec.ts";
 import { work } from "./grid/run.ts";
 import { buildReport } from "./grid/report.ts";
@@ -78,7 +78,7 @@ async function main(argv: string[]): Promise<number> {
   const flags = parseFlags(argv, FLAGS);
   const spec = gridSpec(flags);
   const outDir = flags.out as string;
-  const log = (line: string) => process.stderr.write(`[${new Date().toISOString()} pid ${process.pid}] ${line}\n`);
+  const log = logLine;
   if (flags.report) {
     const report = buildReport(spec, outDir, `node build/powergrad.mjs ${argv.join(" ")}`);
     await writeAtomic(join(outDir, "report.md"), report.markdown);

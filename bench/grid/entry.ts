@@ -1,11 +1,17 @@
 /**
- * How a grid tool (bench/powergrad.ts, bench/optimisers.ts) ends: its exit code from main, a
- * RetrogradError printed as one line under the tool's name (exit 2 for a bad flag or a grid
- * that does not match its directory, 1 otherwise), anything else thrown as the bug it is.
+ * How a grid tool (bench/powergrad.ts, bench/optimisers.ts) logs and ends: progress lines stamped
+ * with the time and pid; its exit code from main; a RetrogradError printed as one line under
+ * the tool's name (exit 2 for a bad flag or a grid that does not match its directory, 1
+ * otherwise), anything else thrown as the bug it is.
  */
 import { RetrogradError } from "../../src/errors.ts";
 import { UsageError } from "../../cli/flags.ts";
 import { GridError } from "./spec.ts";
+
+/** A progress line on stderr, stamped with the time and the process (several may share a grid). */
+export function logLine(line: string): void {
+  process.stderr.write(`[${new Date().toISOString()} pid ${process.pid}] ${line}\n`);
+}
 
 export async function runTool(tool: string, main: (argv: string[]) => Promise<number>): Promise<void> {
   try {
