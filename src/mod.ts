@@ -32,7 +32,7 @@ export * as io from "./io/index.ts";
 export * as data from "./data/index.ts";
 export * as train from "./train/index.ts";
 export * as analysis from "./analysis/index.ts";
-export { checkpoint, isRecomputing, type CheckpointFn } from "./memory/checkpoint.ts";
+export { checkpoint, checkpointMany, type CheckpointFn, type CheckpointManyFn, isRecomputing } from "./memory/checkpoint.ts";
 export { checkpointSequential, type Block } from "./memory/sequential.ts";
 export { RecomputationError, MemoryBudgetError } from "./memory/errors.ts";
 export * as recompute from "./memory/index.ts";

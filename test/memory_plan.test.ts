@@ -9,9 +9,9 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import * as rg from "../src/mod.ts";
-import { uniform } from "../src/random.ts";
-import type { BlockProfile, ChainProfile, Plan, Segment } from "../src/memory/index.ts";
+import type { ChainProfile, Plan, Segment } from "../src/memory/index.ts";
 import { dropoutNet, recordSteps } from "./support/replay.ts";
+import { randomProfile } from "./support/chain_profiles.ts";
 
 const R = rg.recompute;
 
@@ -25,22 +25,6 @@ function allPlans(n: number): Plan[] {
   };
   walk(0, []);
   return out;
-}
-
-/** A made-up profile of n blocks and a loss, from the seeded hash (stream `key`). */
-function randomProfile(n: number, key: number): ChainProfile {
-  let i = 0;
-  const r = (lo: number, hi: number) => Math.floor(lo + (hi - lo) * uniform(key, i++));
-  const blocks: BlockProfile[] = Array.from({ length: n + 1 }, (_, k) => {
-    const outputBytes = r(1, 50) * 64, keptBytes = r(0, 200) * 64;
-    return {
-      name: k < n ? `b${k}` : "loss", outputBytes, keptBytes, keepsInput: r(0, 2) === 1, keepsOutput: r(0, 2) === 1,
-      forwardPeak: outputBytes + keptBytes + r(0, 40) * 64, checkpointedForwardPeak: outputBytes + r(0, 40) * 64,
-      backwardPeak: r(0, 120) * 64, backwardNet: -keptBytes + r(0, 30) * 64, untilBackward: r(0, 300) * 64,
-      flops: k < n ? r(1, 1000) : 0,
-    };
-  });
-  return { blocks, inputBytes: r(1, 50) * 64, baseBytes: r(0, 1000) * 64, backend: "none", inputShape: [1] };
 }
 
 /** Brute force: the least FLOPs of a plan within `budget` (Infinity if none) and the least peak of any plan. */

@@ -34,6 +34,9 @@ import { RecomputationError } from "./errors.ts";
 /** A function of tensors to checkpoint: any ops, modules and hooks. */
 export type CheckpointFn = (...inputs: Tensor[]) => Tensor;
 
+/** The same with several outputs (a segment of a graph that hands on more than one tensor). */
+export type CheckpointManyFn = (...inputs: Tensor[]) => Tensor[];
+
 /** Replays now running (nested checkpoints recompute inside one another). */
 let replaysRunning = 0;
 
@@ -64,7 +67,7 @@ class Recomputation implements SavedTensorHooks<number> {
   private replayed = false;
   private inputsReleased = false;
 
-  constructor(private readonly fn: CheckpointFn, inputs: readonly Tensor[]) {
+  constructor(private readonly fn: (...inputs: Tensor[]) => Tensor | Tensor[], inputs: readonly Tensor[]) {
     this.inputs = inputs.map(saveForBackward);
     this.inputRequiresGrad = inputs.map((t) => t.requiresGrad);
     this.inputSet = new Set(inputs);
@@ -164,6 +167,18 @@ class Recomputation implements SavedTensorHooks<number> {
  * The intermediates `fn` makes are freed when it returns, whether or not it disposes them.
  */
 export function checkpoint(fn: CheckpointFn, ...inputs: Tensor[]): Tensor {
+  return checkpointed(fn, inputs);
+}
+
+/**
+ * `checkpoint` for a function with several outputs: one replay refills what all of them need
+ * (a segment of a graph whose later part reads more than one of its tensors).
+ */
+export function checkpointMany(fn: CheckpointManyFn, ...inputs: Tensor[]): Tensor[] {
+  return checkpointed(fn, inputs);
+}
+
+function checkpointed<T extends Tensor | Tensor[]>(fn: (...inputs: Tensor[]) => T, inputs: Tensor[]): T {
   if (!isGradEnabled()) return tidy(() => fn(...inputs));
   const recomputation = new Recomputation(fn, inputs);
   try {

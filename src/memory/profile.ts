@@ -66,7 +66,7 @@ export interface ProfileOptions {
 }
 
 /** Bytes `backend`'s allocator hands out for a tensor of `shape` (its size class). */
-function allocatedBytes(backend: Backend, shape: readonly number[]): number {
+export function allocatedBytes(backend: Backend, shape: readonly number[]): number {
   const before = backend.memory().bytesInUse;
   const probe = empty(shape, backend);
   const bytes = backend.memory().bytesInUse - before;
@@ -75,7 +75,7 @@ function allocatedBytes(backend: Backend, shape: readonly number[]): number {
 }
 
 /** Count the forward FLOPs of the convolutions and linear layers inside `blocks` while `fn` runs. */
-function countingFlops<T>(blocks: readonly Module[], fn: (flopsOf: () => number) => T): T {
+export function countingFlops<T>(blocks: readonly Module[], fn: (flopsOf: () => number) => T): T {
   let flops = 0;
   const handles = blocks.flatMap((block) => [...block.namedModules()].map(([, m]) => m)).flatMap((m) => {
     if (m instanceof Conv2d) return [m.registerForwardHook((_m, _x, y) => void (flops += 2 * y.size * (m.weight.size / m.outChannels)))];

@@ -121,8 +121,8 @@ export abstract class ResidualBlock extends Module {
   readonly se: SqueezeExcitation | null;
   readonly downsample: Sequential | null;
 
-  /** The branch up to its last convolution, or to its end where `tail` is null. */
-  private readonly branch: Step[] = [];
+  /** The branch up to its last convolution, or to its end where `tail` is null, by name. */
+  private readonly branch: [string, Step][] = [];
   /** The last BatchNorm, run fused with the shortcut add and the ReLU (null: SE or no norm). */
   private readonly tail: BatchNorm2d | null;
 
@@ -135,15 +135,15 @@ export abstract class ResidualBlock extends Module {
       // A conv followed by BatchNorm needs no bias: BN's β replaces it.
       const conv = this.module(`conv${i + 1}`, convLayer(spec.inChannels, spec.outChannels, spec.kernel, spec.stride, !normalised));
       this.convs.push(conv);
-      this.branch.push(stepOf(conv));
+      this.branch.push([`conv${i + 1}`, stepOf(conv)]);
       const last = i === specs.length - 1;
       if (normalised) {
         const bn = this.module(`bn${i + 1}`, new BatchNorm2d(spec.outChannels));
         this.norms.push(bn);
-        if (!last) this.branch.push((t) => bnRelu(bn, t));
-        else if (withSe) this.branch.push(stepOf(bn));
+        if (!last) this.branch.push([`bn${i + 1}+relu`, (t) => bnRelu(bn, t)]);
+        else if (withSe) this.branch.push([`bn${i + 1}`, stepOf(bn)]);
       } else if (!last) {
-        this.branch.push(relu);
+        this.branch.push([`relu${i + 1}`, relu]);
       }
     });
     this.tail = normalised && !withSe ? this.norms[this.norms.length - 1] : null;
@@ -152,7 +152,7 @@ export abstract class ResidualBlock extends Module {
     const outChannels = specs[specs.length - 1].outChannels;
     const stride = specs.reduce((s, spec) => s * spec.stride, 1);
     this.se = withSe ? this.module("se", new SqueezeExcitation(outChannels)) : null;
-    if (this.se) this.branch.push(stepOf(this.se));
+    if (this.se) this.branch.push(["se", stepOf(this.se)]);
 
     this.downsample = stride !== 1 || inChannels !== outChannels
       ? this.module("downsample", new Sequential(
@@ -163,7 +163,7 @@ export abstract class ResidualBlock extends Module {
 
     if (!normalised) {
       this.param("skip_gain", zeros([1]));
-      this.branch.push((t) => mul(t, this.skipGain!));
+      this.branch.push(["skip_gain", (t) => mul(t, this.skipGain!)]);
     }
   }
 
@@ -177,17 +177,30 @@ export abstract class ResidualBlock extends Module {
     return this.norms[this.norms.length - 1] ?? null;
   }
 
+  /**
+   * The forward pass in parts, for planners that cut inside the block: the branch's steps by
+   * name, the shortcut's (none: the input itself), and the join of the two, run in this order.
+   */
+  parts(): { branch: [string, Step][]; shortcut: [string, Step][]; join: (branch: Tensor, shortcut: Tensor) => Tensor } {
+    const shortcut: [string, Step][] = this.downsample
+      ? this.downsample.layers.map((m, i) => [`downsample.${i}`, stepOf(m)])
+      : [];
+    return { branch: [...this.branch], shortcut, join: (b, s) => this.join(b, s) };
+  }
+
+  /** relu(shortcut + branch), the last BatchNorm fused in where there is one. */
+  private join(branch: Tensor, shortcut: Tensor): Tensor {
+    if (this.tail) return bnRelu(this.tail, branch, shortcut);
+    const sum = add(shortcut, branch);
+    const out = relu(sum);
+    sum.dispose();
+    return out;
+  }
+
   forward(x: Tensor): Tensor {
-    const branch = chain(x, this.branch);
+    const branch = chain(x, this.branch.map(([, step]) => step));
     const shortcut = this.downsample ? this.downsample.forward(x) : x;
-    let out: Tensor;
-    if (this.tail) {
-      out = bnRelu(this.tail, branch, shortcut);
-    } else {
-      const sum = add(shortcut, branch);
-      out = relu(sum);
-      sum.dispose();
-    }
+    const out = this.join(branch, shortcut);
     branch.dispose();
     if (shortcut !== x) shortcut.dispose();
     return out;
@@ -241,11 +254,18 @@ export class Stem extends Module {
   get bn1(): BatchNorm2d | null {
     return this.child("bn1") as BatchNorm2d | null;
   }
-  forward(x: Tensor): Tensor {
+  /** Its steps by name, in order (for planners that cut inside it). */
+  steps(): [string, Step][] {
     const bn1 = this.bn1, relu = this.child("relu")!, maxpool = this.child("maxpool");
-    return chain(x, [
-      stepOf(this.conv1), bn1 ? (t) => bnRelu(bn1, t, null, relu) : stepOf(relu), ...(maxpool ? [stepOf(maxpool)] : []),
-    ]);
+    return [
+      ["conv1", stepOf(this.conv1)],
+      bn1 ? ["bn1+relu", (t) => bnRelu(bn1, t, null, relu)] : ["relu", stepOf(relu)],
+      ...(maxpool ? [["maxpool", stepOf(maxpool)] as [string, Step]] : []),
+    ];
+  }
+
+  forward(x: Tensor): Tensor {
+    return chain(x, this.steps().map(([, step]) => step));
   }
 }
 
