@@ -200,7 +200,10 @@ test("a ResNet's graph opens each residual block: branch, shortcut, join; cuts i
   // The graph as measured: ancestor set of a branch node, and what crossing it keeps.
   rg.manualSeed(62);
   const x = rg.randn([2, 3, 8, 8]);
+  const inUse = rg.memory().bytesInUse;
   const graph = R.profileModelGraph(model, x, [0, 1]);
+  assert.is(rg.memory().bytesInUse, inUse, "profiling leaves nothing behind (no gradients)");
+  assert.equal(model.parameters().map((p) => p.grad), model.parameters().map(() => null));
   x.dispose();
   assert.equal(graph.nodes.map((n) => n.name), names(model));
   const family = R.lowerSetFamily(graph);
@@ -217,6 +220,31 @@ test("a ResNet's graph opens each residual block: branch, shortcut, join; cuts i
     "layer1.0.downsample.0", "layer1.0.downsample.1", "layer1.0.join",
     "layer1.1.conv1", "layer1.1.bn1+relu",
   ]);
+});
+
+test("predicted peaks against measured ones (ResNet-20, CPU): within 10 %, the coarser model of values and saved tensors", () => {
+  const model = rg.models.resnet20({ inChannels: 1, numClasses: 10 });
+  rg.manualSeed(66);
+  const x = rg.randn([8, 1, 12, 12]);
+  const labels = [0, 1, 2, 3, 4, 5, 6, 7];
+  const graph = R.profileModelGraph(model, x, labels);
+  const least = R.leastPeak(R.lowerSetFamily(graph), R.kusumotoModel(graph)).peakBytes;
+  const top = R.predictGraphPlan(graph, R.keepAllGraph(graph)).peakBytes;
+  const measured = (plan: GraphPlan) => rg.nn.frozenStats(model, () => {
+    rg.getBackend().resetPeak();
+    rg.tidy(() => rg.crossEntropy(new R.GraphPlannedModel(model, plan).forward(x), labels).backward());
+    model.zeroGrad();
+    return rg.memory().peakBytes;
+  });
+  const errors: string[] = [];
+  for (const f of [0, 0.5, 1]) {
+    const chosen = R.chooseGraphPlan(graph, least + f * (top - least));
+    const m = measured(chosen.plan);
+    errors.push(`${f}: ${(100 * (m / chosen.prediction.peakBytes - 1)).toFixed(1)} %`);
+    assert.ok(Math.abs(m / chosen.prediction.peakBytes - 1) <= 0.1, `budget at ${f}: measured ${m}, predicted ${chosen.prediction.peakBytes}`);
+  }
+  assert.ok(least < top, errors.join(", "));
+  x.dispose();
 });
 
 /** A plan with cuts inside residual blocks: alternating recomputed and recorded runs of `size` ops. */

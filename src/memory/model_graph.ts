@@ -75,7 +75,7 @@ export function profileGraph(model: Module, x: Tensor, loss: (out: Tensor) => Te
   const params = model.parameters().filter((p, i, all) => p.requiresGrad && all.indexOf(p) === i);
   return withRandomState(getRandomState(), () => frozenStatsEverywhere(() => {
     // Warm-up: the kernels' scratch grows to its size for these shapes and stays.
-    tidy(() => grad(loss(model.forward(x)), params, { allowUnused: true }));
+    tidy(() => void grad(loss(model.forward(x)), params, { allowUnused: true }));
     const base = inUse();
     const nodes: GraphNode[] = countingFlops([model], (flopsOf) => tidy(() => {
       const out: GraphNode[] = [];
