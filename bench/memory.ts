@@ -17,6 +17,11 @@
  * `--step-with PLAN.json --batch N` then trains two steps at batch N through the plan (a JSON
  * file with `segments`), in a fresh process, and reports the second step's peak, the wasm
  * memory's size and whether it trained.
+ *
+ * `--graph --budget-bytes B1,B2,…`: no timing; each budget (in bytes: those of the tables
+ * above) planned by Kusumoto et al.'s lower-set program over the model's graph of ops
+ * (rg.recompute.chooseGraphPlan), and also the graph model's own least peak; for each, the
+ * predicted peak, the FLOPs added and the measured peak of one step, after a warm-up step.
  */
 import { loadavg } from "node:os";
 import * as rg from "../src/mod.ts";
@@ -60,9 +65,8 @@ function setUp(batch: number) {
 
 type Setup = ReturnType<typeof setUp>;
 
-/** One training step through `plan`; its peak and seconds. */
-function step(s: Setup, plan: Plan): { peak: number; seconds: number } {
-  const planned = new R.PlannedModel(s.model, plan);
+/** One training step through `plan` (a chain plan, or `planned`: a model wrapped in any plan); its peak and seconds. */
+function step(s: Setup, plan: Plan | null, planned: rg.nn.Module = new R.PlannedModel(s.model, plan!)): { peak: number; seconds: number } {
   const backend = rg.getBackend();
   backend.resetPeak();
   const t0 = performance.now();
@@ -229,9 +233,46 @@ async function trainSteps(): Promise<void> {
   console.log(JSON.stringify({ model: modelName, batch, measuredPeakBytes: peak, wasmMemoryBytes: wasmBytes(), outcome, segments: plan.segments }));
 }
 
+/** Graph plans at the chain's budgets: predicted and measured peaks, no timing. */
+function compareGraph(): void {
+  const batch = Number(arg("batch", "64"));
+  const loadBefore = loadavg();
+  const s = setUp(batch);
+  const graph = R.profileModelGraph(s.model, s.x, s.labels, { extraBytes: s.momentumBytes });
+  const graphSmallest = R.leastPeak(R.lowerSetFamily(graph), R.kusumotoModel(graph)).peakBytes;
+  const budgets = [
+    ...arg("budget-bytes", "").split(",").filter(Boolean).map((b) => ({ ownLeast: false, budget: Number(b) })),
+    { ownLeast: true, budget: graphSmallest },
+  ];
+  const forward = graph.nodes.reduce((f, node) => f + node.flops, 0);
+  const keepAll = R.keepAllGraph(graph);
+  step(s, null, new R.GraphPlannedModel(s.model, keepAll)); // warm-up: momentum buffers, scratch
+  const none = step(s, null, new R.GraphPlannedModel(s.model, keepAll)).peak;
+  console.error(`${modelName}, batch [${graph.inputShape.join(", ")}], ${graph.nodes.length} nodes; without recomputation: predicted ${mib(R.predictGraphPlan(graph, keepAll).peakBytes)} MiB, measured ${mib(none)} MiB`);
+  const rows = budgets.map(({ ownLeast, budget }) => {
+    try {
+      const chosen = R.chooseGraphPlan(graph, budget);
+      const measured = step(s, null, new R.GraphPlannedModel(s.model, chosen.plan)).peak;
+      const recomputed = chosen.plan.segments.filter((seg) => seg.recompute);
+      console.error(`| graph | ${mib(budget)}${ownLeast ? " (its least)" : ""} | ${recomputed.length} | ${(100 * chosen.prediction.extraFlops / forward).toFixed(0)} % | ${mib(chosen.prediction.peakBytes)} | ${mib(measured)} (${(100 * (measured / none - 1)).toFixed(0)} %) |`);
+      return { budgetBytes: budget, ownLeastPeak: ownLeast, predictedPeakBytes: chosen.prediction.peakBytes, measuredPeakBytes: measured, extraForwardFlops: chosen.prediction.extraFlops, segments: chosen.plan.segments.map((seg) => ({ ...seg, names: seg.nodes.map((v) => graph.nodes[v].name) })) };
+    } catch (error) {
+      if (!(error instanceof rg.MemoryBudgetError)) throw error;
+      console.error(`| graph | ${mib(budget)} | refused: ${error.message} |`);
+      return { budgetBytes: budget, refused: error.message };
+    }
+  });
+  console.log(JSON.stringify({
+    model: modelName, inputShape: graph.inputShape, threads, forwardFlops: forward, nodes: graph.nodes.length, fixedBytes: graph.fixedBytes,
+    graphSmallestFeasibleBytes: graphSmallest, keepAllPredictedBytes: R.predictGraphPlan(graph, keepAll).peakBytes, keepAllMeasuredBytes: none,
+    loadBefore, loadAfter: loadavg(), rows,
+  }));
+}
+
 installNodeThreads();
 await rg.setThreads(threads);
 if (args.includes("--largest-batch")) await largest();
 else if (args.includes("--step-with")) await trainSteps();
+else if (args.includes("--graph")) compareGraph();
 else await compare();
 await rg.setThreads(1);

@@ -1,6 +1,7 @@
 /**
- * `retrograd train --memory-budget MiB [--memory-plan optimal|greedy|sqrt|none]`: profile one
- * training step of the model on a batch of the run's shape, choose a recomputation plan whose
+ * `retrograd train --memory-budget MiB [--memory-plan optimal|greedy|sqrt|none|graph]`: profile
+ * one training step of the model on a batch of the run's shape (for "graph": its graph of ops,
+ * planned by Kusumoto et al.'s lower-set program), choose a recomputation plan whose
  * predicted peak fits the budget (a budget no plan fits is refused, naming the smallest that
  * does), print it and train through it. The plan and its predicted peak go to config.json (a
  * resumed run reads them back, checked, and trains through the same plan), the measured peak
@@ -16,9 +17,12 @@ import { type Flag, type FlagValues, UsageError } from "./flags.ts";
 
 const MiB = 2 ** 20;
 
+/** The chain's planners, and the program over the graph of ops. */
+const MEMORY_PLANS = [...rg.recompute.PLAN_METHODS, "graph"] as const;
+
 export const MEMORY_FLAGS: Flag[] = [
   { name: "memory-budget", type: "number", default: undefined, min: 0, exclusiveMin: true, help: "train within this peak memory in MiB (rg.memory().peakBytes of a step): recompute parts of the forward pass as planned to fit; ResNet models" },
-  { name: "memory-plan", type: "string", default: "optimal", choices: rg.recompute.PLAN_METHODS, help: "with --memory-budget: optimal (fewest recomputed FLOPs, exact), greedy (Chen et al.), sqrt (√n segments) or none" },
+  { name: "memory-plan", type: "string", default: "optimal", choices: MEMORY_PLANS, help: "with --memory-budget: optimal (fewest recomputed FLOPs over cuts between blocks, exact), greedy (Chen et al.), sqrt (√n segments), none, or graph (Kusumoto et al.'s lower-set program over the ops, cuts inside residual blocks too)" },
 ];
 
 /** What config.json keeps of the plan. */
@@ -34,8 +38,9 @@ export function readMemorySettings(f: Fields): MemorySettings {
   return {
     budgetMiB: f.number("budgetMiB", { min: Number.MIN_VALUE }),
     plan: {
-      method: p.string("method", rg.recompute.PLAN_METHODS), budgetBytes: nonNegative("budgetBytes"),
+      method: p.string("method", MEMORY_PLANS), budgetBytes: nonNegative("budgetBytes"),
       segments: p.objects("segments").map((s) => ({ start: s.int("start"), end: s.int("end"), recompute: s.boolean("recompute"), blocks: s.strings("blocks") })),
+      ...(p.has("graphSegments") ? { graphSegments: p.objects("graphSegments").map((s) => ({ nodes: s.numbers("nodes"), recompute: s.boolean("recompute"), names: s.strings("names") })) } : {}),
       predictedPeakBytes: nonNegative("predictedPeakBytes"), keepAllPeakBytes: nonNegative("keepAllPeakBytes"),
       smallestFeasibleBytes: nonNegative("smallestFeasibleBytes"), extraForwardFlops: nonNegative("extraForwardFlops"), forwardFlops: nonNegative("forwardFlops"),
       backend: p.string("backend"), inputShape: p.numbers("inputShape"),
@@ -81,12 +86,16 @@ function copiesBytes(params: readonly rg.Tensor[]): number {
 /** Profile `model` on a batch shaped like `data`'s and choose a plan for the budget. */
 function plan(model: Module, flags: FlagValues, data: Dataset, train: TrainConfig): MemorySettings {
   const budgetMiB = flags["memory-budget"] as number;
-  const method = flags["memory-plan"] as rg.recompute.PlanMethod;
+  const method = flags["memory-plan"] as (typeof MEMORY_PLANS)[number];
   const batch = train.batchSize;
   const x = rg.withRandomState(0, () => rg.randn([batch, data.channels, data.height, data.width]));
   const labels = Array.from({ length: batch }, (_, i) => i % data.classes);
   try {
     const extraBytes = optimizerStateCopies(train) * copiesBytes(model.parameters());
+    if (method === "graph") {
+      const graph = rg.recompute.profileModelGraph(model, x, labels, { extraBytes });
+      return { budgetMiB, plan: rg.recompute.summarizeGraphPlan(rg.recompute.chooseGraphPlan(graph, budgetMiB * MiB), graph) };
+    }
     const profile = rg.recompute.profileModel(model, x, labels, { extraBytes });
     const chosen = rg.recompute.choosePlan(profile, method, budgetMiB * MiB);
     return { budgetMiB, plan: rg.recompute.summarizePlan(chosen, profile) };
@@ -110,7 +119,8 @@ export function setUpMemoryPlan(
   const settings = saved ?? plan(model, flags, data, train);
   train.evalBatchSize = train.batchSize;
   log.write(`${rg.recompute.describePlan(settings.plan)}\n`);
-  const planned = new rg.recompute.PlannedModel(model, rg.recompute.planOf(settings.plan));
+  const graphPlan = rg.recompute.graphPlanOf(settings.plan);
+  const planned = graphPlan ? new rg.recompute.GraphPlannedModel(model, graphPlan) : new rg.recompute.PlannedModel(model, rg.recompute.planOf(settings.plan));
   let measured = 0;
   let sinceRecord = 0;
   const backend = rg.getBackend();

@@ -22,7 +22,7 @@ export { forwardFlops, type Plan, predict, type Prediction, type Segment } from 
 export {
   choosePlan, type ChosenPlan, greedyAt, greedyPlan, keepAll, optimalPlan, PLAN_METHODS, type PlanMethod, smallestPeak, sqrtPlan,
 } from "./planners.ts";
-export { describePlan, planOf, type PlanSummary, summarizePlan } from "./report.ts";
+export { describePlan, graphPlanOf, planOf, type PlanSummary, summarizeGraphPlan, summarizePlan } from "./report.ts";
 export { PlannedModel, runPlan } from "./plan_runner.ts";
 export { ancestorSet, boundary, type ComputationGraph, type GraphNode, lowerSetFamily, type LowerSet, successorsOf } from "./graph.ts";
 export { type CutState, fewestFlops, leastPeak, type LowerSetChain, paretoChains, type SegmentEffect, type SegmentModel } from "./lower_set_dp.ts";

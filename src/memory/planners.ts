@@ -21,10 +21,10 @@
  *   cost model, with no discretisation. Each state has n + 1 successors at most.
  *
  * Not here: Gruslys et al. 2016's multi-level schedules (a segment replayed inside a replay,
- * Q(t, m)); checkpoint() nests, but the planners only plan one level. Kusumoto et al.'s lower-set
- * program over a graph's nodes: on a ResNet the lower sets this program cuts at are the block
- * outputs' ancestor sets, the only ones a chain of blocks offers; cuts inside a residual block
- * (keeping a branch tensor and the block input together) are not considered.
+ * Q(t, m)); checkpoint() nests, but the planners only plan one level. On a ResNet the cuts this
+ * program considers are the block outputs' ancestor sets, the only lower sets a chain of blocks
+ * offers; Kusumoto et al.'s program over the graph of ops, with cuts inside residual blocks,
+ * is graph_planner.ts (with their coarser cost model, not this file's measured one).
  */
 import { ValueError } from "../errors.ts";
 import { advance, finish, initialState, type Plan, type PlanState, predict, type Prediction, type Segment } from "./cost_model.ts";
