@@ -14,7 +14,7 @@ import * as rg from "../src/mod.ts";
 import { uniform } from "../src/random.ts";
 import type { ChainProfile, ComputationGraph, GraphPlan, LowerSet, SegmentModel } from "../src/memory/index.ts";
 import { advance, finish, initialState } from "../src/memory/cost_model.ts";
-import { dropoutNet, recordSteps } from "./support/replay.ts";
+import { dropoutNet, recordSteps, stripedGraphPlan } from "./support/replay.ts";
 import { randomProfile } from "./support/chain_profiles.ts";
 
 const R = rg.recompute;
@@ -247,22 +247,13 @@ test("predicted peaks against measured ones (ResNet-20, CPU): within 10 %, the c
   x.dispose();
 });
 
-/** A plan with cuts inside residual blocks: alternating recomputed and recorded runs of `size` ops. */
-function stripes(count: number, size: number): GraphPlan {
-  const segments: GraphPlan["segments"] = [];
-  for (let start = 0, k = 0; start < count; start += size, k++) {
-    segments.push({ nodes: Array.from({ length: Math.min(size, count - start) }, (_, i) => start + i), recompute: k % 2 === 0 });
-  }
-  return { segments };
-}
-
 test("plans over the graph train to the same bits: ResNet-20 (cuts inside blocks, several outputs per checkpoint), a bottleneck ResNet, a net with dropout", async () => {
   const resnet = { build: () => rg.models.resnet20({ inChannels: 1, numClasses: 4 }), inputShape: [4, 1, 12, 12], labels: [0, 1, 2, 3], steps: 3, seed: 63 };
   const bottleneck = { build: () => rg.models.resnet50({ inChannels: 1, numClasses: 4, widthMultiplier: 0.0625 }), inputShape: [2, 1, 32, 32], labels: [0, 3], steps: 2, seed: 64 };
   const dropout = { build: dropoutNet, inputShape: [6, 1, 8, 8], labels: [0, 1, 2, 3, 4, 0], steps: 3, seed: 65 };
   for (const [label, spec, size] of [["ResNet-20", resnet, 3], ["bottleneck ResNet", bottleneck, 4], ["dropout net", dropout, 1]] as const) {
     const count = R.opsOf(spec.build()).length;
-    const plan = stripes(count, size);
+    const plan = stripedGraphPlan(count, size);
     const expected = await recordSteps({ ...spec, forward: (m, x) => m.forward(x) });
     const actual = await recordSteps({ ...spec, forward: (m, x) => new R.GraphPlannedModel(m, plan).forward(x) });
     assert.equal(actual, expected, label);

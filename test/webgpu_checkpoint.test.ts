@@ -2,15 +2,16 @@
 /**
  * Recomputation on the WebGPU backend: training with checkpoints gives the same bits as
  * training without them there too (every step's loss and gradients, then the weights, the
- * running statistics and the random stream), for ResNet-20 and for a convnet with dropout,
- * whose masks the GPU draws from the same seeded stream; and the planner's predicted peaks
- * are the measured ones there too. Skipped where no adapter exists.
+ * running statistics and the random stream), for ResNet-20 (block checkpoints, and a graph
+ * plan with cuts inside residual blocks) and for a convnet with dropout, whose masks the GPU
+ * draws from the same seeded stream; and the planner's predicted peaks are the measured ones
+ * there too. Skipped where no adapter exists.
  */
 import * as assert from "uvu/assert";
 import { test } from "uvu";
 import * as rg from "../src/mod.ts";
 import { gpuTest } from "./support/gpu.ts";
-import { dropoutNet, recordSteps, type StepsSpec } from "./support/replay.ts";
+import { dropoutNet, recordSteps, type StepsSpec, stripedGraphPlan } from "./support/replay.ts";
 
 async function onWebGPU<T>(fn: () => Promise<T>): Promise<T> {
   const previous = rg.getBackend().name;
@@ -22,8 +23,7 @@ async function onWebGPU<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
-async function assertSameRun(spec: Omit<StepsSpec, "forward">, segments: number, label: string) {
-  const forward = (model: rg.nn.Module, x: rg.Tensor) => rg.checkpointSequential(rg.recompute.blocksOf(model), segments, x);
+async function assertSameRun(spec: Omit<StepsSpec, "forward">, forward: StepsSpec["forward"], label: string) {
   const [expected, actual] = await onWebGPU(async () => [
     await recordSteps({ ...spec, forward: (model, x) => model.forward(x) }),
     await recordSteps({ ...spec, forward }),
@@ -36,12 +36,18 @@ async function assertSameRun(spec: Omit<StepsSpec, "forward">, segments: number,
 
 gpuTest("webgpu: ResNet-20 trains to the same bits with every block checkpointed", async () => {
   const spec = { build: () => rg.models.resnet20({ inChannels: 1, numClasses: 4 }), inputShape: [3, 1, 8, 8], labels: [0, 1, 2], steps: 2, seed: 41 };
-  await assertSameRun(spec, 11, "ResNet-20");
+  await assertSameRun(spec, (model, x) => rg.checkpointSequential(rg.recompute.blocksOf(model), 11, x), "ResNet-20");
+});
+
+gpuTest("webgpu: ResNet-20 trains to the same bits through a graph plan with cuts inside residual blocks", async () => {
+  const spec = { build: () => rg.models.resnet20({ inChannels: 1, numClasses: 4 }), inputShape: [3, 1, 8, 8], labels: [0, 1, 2], steps: 2, seed: 44 };
+  const plan = stripedGraphPlan(rg.recompute.opsOf(spec.build()).length, 3);
+  await assertSameRun(spec, (model, x) => new rg.recompute.GraphPlannedModel(model, plan).forward(x), "ResNet-20, graph plan");
 });
 
 gpuTest("webgpu: a convnet with dropout trains to the same bits with every block checkpointed", async () => {
   const spec = { build: dropoutNet, inputShape: [6, 1, 8, 8], labels: [0, 1, 2, 3, 4, 0], steps: 3, seed: 42 };
-  await assertSameRun(spec, 4, "dropout");
+  await assertSameRun(spec, (model, x) => rg.checkpointSequential(rg.recompute.blocksOf(model), 4, x), "dropout");
 });
 
 gpuTest("webgpu: the planner's predicted peaks equal the measured ones", async () => {

@@ -61,6 +61,18 @@ export async function recordSteps(spec: StepsSpec): Promise<RecordedRun> {
   return run;
 }
 
+/**
+ * A graph plan (rg.recompute.GraphPlan) of `count` ops in runs of `size`, recomputed and recorded
+ * in turn: on a ResNet most runs start or end inside a residual block.
+ */
+export function stripedGraphPlan(count: number, size: number): rg.recompute.GraphPlan {
+  const segments: rg.recompute.GraphSegment[] = [];
+  for (let start = 0, k = 0; start < count; start += size, k++) {
+    segments.push({ nodes: Array.from({ length: Math.min(size, count - start) }, (_, i) => start + i), recompute: k % 2 === 0 });
+  }
+  return { segments };
+}
+
 /** A small convnet with BatchNorm and dropout, as a Sequential (so it is a chain of blocks). */
 export function dropoutNet(): rg.nn.Sequential {
   const { Sequential, Conv2d, BatchNorm2d, ReLU, Dropout, Flatten, Linear, MaxPool2d } = rg.nn;
