@@ -222,7 +222,7 @@ test("a ResNet's graph opens each residual block: branch, shortcut, join; cuts i
   ]);
 });
 
-test("predicted peaks against measured ones (ResNet-20, CPU): within 10 %, the coarser model of values and saved tensors", () => {
+test("predicted peaks against measured ones (ResNet-20, CPU): the coarser model of values and saved tensors over-predicts these plans, by less than 15 %", () => {
   const model = rg.models.resnet20({ inChannels: 1, numClasses: 10 });
   rg.manualSeed(66);
   const x = rg.randn([8, 1, 12, 12]);
@@ -237,11 +237,13 @@ test("predicted peaks against measured ones (ResNet-20, CPU): within 10 %, the c
     return rg.memory().peakBytes;
   });
   const errors: string[] = [];
+  // Not a bound in general (ResNet-50's least-peak plan measured 3 % over, docs/memory.md); here,
+  // with what the model leaves out, it errs on the safe side for each of these plans.
   for (const f of [0, 0.5, 1]) {
     const chosen = R.chooseGraphPlan(graph, least + f * (top - least));
     const m = measured(chosen.plan);
     errors.push(`${f}: ${(100 * (m / chosen.prediction.peakBytes - 1)).toFixed(1)} %`);
-    assert.ok(Math.abs(m / chosen.prediction.peakBytes - 1) <= 0.1, `budget at ${f}: measured ${m}, predicted ${chosen.prediction.peakBytes}`);
+    assert.ok(m <= chosen.prediction.peakBytes && m >= 0.85 * chosen.prediction.peakBytes, `budget at ${f}: measured ${m}, predicted ${chosen.prediction.peakBytes}`);
   }
   assert.ok(least < top, errors.join(", "));
   x.dispose();
