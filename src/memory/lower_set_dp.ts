@@ -20,8 +20,7 @@
  * as the model counts them (their implementation counts time in < 5·|V| units; a model may too,
  * graph_planner.ts).
  */
-import type { LowerSet } from "./graph.ts";
-import { properSubset } from "./graph.ts";
+import { type LowerSet, properSubset } from "./graph.ts";
 
 /** Where a plan stands after some segments. */
 export interface CutState {
