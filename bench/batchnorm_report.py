@@ -1,4 +1,4 @@
-"""Tables of the BatchNorm experiment (bench/batchnorm.sh, docs/diagnostics.md): mean ± sample
+"""Tables of the BatchNorm experiment (bench/batchnorm.sh, docs/batchnorm.md): mean ± sample
 standard deviation over seeds of each run's outcomes, read from the copied run logs
 (docs/data/batchnorm/<condition>-s<seed>/{metrics,probes}.jsonl). Standard library only.
 
