@@ -6,6 +6,12 @@ standard deviation over seeds of each run's outcomes, read from the copied run l
 
 CONDITIONs (directory names without -s<seed>) choose the columns and their order; default: all.
 
+    python3 bench/batchnorm_report.py --same RUN_A RUN_B
+
+says whether two runs' metrics.jsonl and probes.jsonl hold the same records once the timings
+and the curvature probe's records are left out: a run repeated with the curvature probe added
+must equal the first (probes change nothing).
+
 Per run: the last evaluation's test accuracy and loss, the mean training loss (batch loss of
 the step records) over each 50 steps, and over the probed steps (all, and the second half of training) the mean of
 Santurkar et al.'s landscape measures; per layer, the mean internal covariate shift
@@ -93,6 +99,22 @@ def run_outcomes(run_dir):
     return out
 
 
+def same_records(run_a, run_b):
+    def records(path):
+        kept = []
+        for r in read_jsonl(path):
+            if r.get("probe") != "curvature":
+                kept.append({k: v for k, v in r.items() if k not in ("seconds", "imagesPerSec")})
+        return kept
+
+    for name in ["metrics.jsonl", "probes.jsonl"]:
+        a, b = records(Path(run_a) / name), records(Path(run_b) / name)
+        same = json.dumps(a) == json.dumps(b)
+        print(f"{name}: {len(a)} and {len(b)} records, {'the same' if same else 'DIFFERENT'}")
+        if not same:
+            sys.exit(1)
+
+
 def main(data_dir, chosen):
     runs = defaultdict(dict)
     for run_dir in sorted(Path(data_dir).iterdir()):
@@ -120,4 +142,7 @@ def main(data_dir, chosen):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "docs/data/batchnorm", sys.argv[2:])
+    if sys.argv[1:2] == ["--same"]:
+        same_records(sys.argv[2], sys.argv[3])
+    else:
+        main(sys.argv[1] if len(sys.argv) > 1 else "docs/data/batchnorm", sys.argv[2:])
