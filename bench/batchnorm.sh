@@ -1,14 +1,14 @@
 #!/bin/sh
-# The BatchNorm experiment of docs/diagnostics.md (Santurkar et al., "How does batch
+# The BatchNorm experiment of docs/batchnorm.md (Santurkar et al., "How does batch
 # normalization help optimization?", NeurIPS 2018, at a small scale): VGG-11 on Fashion-MNIST
 # with BatchNorm, without it and with noisy BatchNorm, plain SGD at a constant rate, probing
 # the landscape along the gradient, internal covariate shift and the activations as it trains.
 # Resumable: a finished run (model.safetensors) is skipped, an interrupted one continues from
 # its last checkpoint (--resume), one that stopped before its first checkpoint starts over.
 # A run that stops on a non-finite loss (train exits 1: "training diverged") is recorded as
-# such (its stderr in train.log, a `stopped` marker) and not retried; the experiment goes on.
-# Each finished or stopped run's config.json, metrics.jsonl and probes.jsonl (and train.log) are
-# copied to $DATA.
+# such (a `diverged` record in its metrics.jsonl, its stderr in train.log, a `stopped` marker)
+# and not retried; the experiment goes on. Each finished or stopped run's config.json,
+# metrics.jsonl and probes.jsonl (and train.log, which git ignores) are copied to $DATA.
 #
 #   npm run build && nohup nice -n 10 sh bench/batchnorm.sh >> runs/batchnorm.log 2>&1 &
 #
