@@ -22,10 +22,10 @@ import { assertSameRun, probedRun } from "./support/probed_run.ts";
  * losses and logit statistics of one evaluation agree to 1e-5; quantities made of differences
  * of two gradients (ICS, the landscape's gradient changes and β) lose a digit or two to
  * cancellation, 1e-4 (as against PyTorch in test/probes.test.ts). Curvature divides a
- * difference of gradients by 2h (h = 1e-3·‖W‖ ≈ 5e-3), magnifying the backends' ~1e-7
- * difference about a hundredfold, and power iteration compounds it over its steps: 1e-3 (seen:
- * 1.4e-5 for the eigenvalue, 3e-5 for the trace). The absolute floor covers a conv bias before
- * BatchNorm, whose gradient is float32 noise (~1e-8) on both.
+ * difference of gradients by 2h (h = 1e-3·‖W‖/‖v‖, ‖W‖ ≈ 5), magnifying the backends' ~1e-7
+ * differences (about a hundredfold for a unit v), and power iteration compounds them over its
+ * steps: 1e-3 (seen: 4e-6 for the eigenvalue, 3e-5 for the trace). The absolute floor covers
+ * a conv bias before BatchNorm, whose gradient is float32 noise (~1e-8) on both.
  */
 const TOLERANCE: Record<rg.analysis.ProbeName, { rtol: number; atol: number }> = {
   layers: { rtol: 1e-5, atol: 1e-7 }, activations: { rtol: 1e-5, atol: 1e-6 }, logits: { rtol: 1e-5, atol: 1e-7 },
