@@ -1,15 +1,25 @@
-"""Tables of the BatchNorm experiment (bench/batchnorm.sh, docs/diagnostics.md): mean ± sample
+"""Tables of the BatchNorm experiment (bench/batchnorm.sh, docs/batchnorm.md): mean ± sample
 standard deviation over seeds of each run's outcomes, read from the copied run logs
 (docs/data/batchnorm/<condition>-s<seed>/{metrics,probes}.jsonl). Standard library only.
 
-    python3 bench/batchnorm_report.py [docs/data/batchnorm]
+    python3 bench/batchnorm_report.py [docs/data/batchnorm [CONDITION...]]
+
+CONDITIONs (directory names without -s<seed>) choose the columns and their order; default: all.
+
+    python3 bench/batchnorm_report.py --same RUN_A RUN_B
+
+says whether two runs' metrics.jsonl and probes.jsonl hold the same records once the timings
+and the curvature probe's records are left out: a run repeated with the curvature probe added
+must equal the first (probes change nothing).
 
 Per run: the last evaluation's test accuracy and loss, the mean training loss (batch loss of
 the step records) over each 50 steps, and over the probed steps (all, and the second half of training) the mean of
 Santurkar et al.'s landscape measures; per layer, the mean internal covariate shift
-‖G − G′‖₂, the shift relative to ‖G‖₂ and cos(G, G′); and how much the activations'
+‖G − G′‖₂, the shift relative to ‖G‖₂ and cos(G, G′); how much the activations'
 distribution moves over training: the standard deviation over probed steps of each layer's
-activation mean and of its activation standard deviation, averaged over layers.
+activation mean and of its activation standard deviation, averaged over layers; and where the
+curvature probe ran, at each of its steps the top Hessian eigenvalue's estimate (with how many
+seeds' power iterations converged), the Hutchinson trace and its standard error.
 """
 import json
 import math
@@ -36,12 +46,15 @@ def mean_std(values):
     values = [v for v in values if v is not None]
     if not values:
         return "–"
+    if all(isinstance(v, bool) for v in values):
+        return f"{sum(values)} of {len(values)}"
     mean = statistics.fmean(values)
     std = statistics.stdev(values) if len(values) > 1 else 0.0
     if all(isinstance(v, int) for v in values):
         return f"{mean:.0f} ± {std:.0f}"
-    digits = 3 if abs(mean) < 100 else 1
-    return f"{mean:.{digits}g} ± {std:.2g}" if abs(mean) < 1000 else f"{mean:.0f} ± {std:.0f}"
+    if max(abs(mean), std) >= 100:
+        return f"{mean:.0f} ± {std:.0f}"
+    return f"{mean:.3g} ± {std:.2g}"
 
 
 def run_outcomes(run_dir):
@@ -78,19 +91,40 @@ def run_outcomes(run_dir):
         count = len(activations[0]["layers"])
         out["activation mean drift"] = statistics.fmean(statistics.pstdev(r["layers"][i]["mean"] for r in activations) for i in range(count))
         out["activation std drift"] = statistics.fmean(statistics.pstdev(r["layers"][i]["std"] for r in activations) for i in range(count))
+    for r in (r for r in probes if r["probe"] == "curvature"):
+        out[f"top Hessian eigenvalue, step {r['step']}"] = r["topEigenvalue"]
+        out[f"power iteration converged, step {r['step']}"] = bool(r["converged"])
+        out[f"Hessian trace, step {r['step']}"] = r["trace"]
+        out[f"Hessian trace's standard error, step {r['step']}"] = r["traceStandardError"]
     return out
 
 
-def main(data_dir):
+def same_records(run_a, run_b):
+    def records(path):
+        kept = []
+        for r in read_jsonl(path):
+            if r.get("probe") != "curvature":
+                kept.append({k: v for k, v in r.items() if k not in ("seconds", "imagesPerSec")})
+        return kept
+
+    for name in ["metrics.jsonl", "probes.jsonl"]:
+        a, b = records(Path(run_a) / name), records(Path(run_b) / name)
+        same = json.dumps(a) == json.dumps(b)
+        print(f"{name}: {len(a)} and {len(b)} records, {'the same' if same else 'DIFFERENT'}")
+        if not same:
+            sys.exit(1)
+
+
+def main(data_dir, chosen):
     runs = defaultdict(dict)
     for run_dir in sorted(Path(data_dir).iterdir()):
         if (run_dir / "probes.jsonl").exists() and "-s" in run_dir.name:
             condition, seed = run_dir.name.rsplit("-s", 1)
             runs[condition][seed] = run_outcomes(run_dir)
-    conditions = list(runs)
+    conditions = chosen or list(runs)
     print("| outcome | " + " | ".join(f"{c} ({len(runs[c])} seeds)" for c in conditions) + " |")
     print("|---" * (len(conditions) + 1) + "|")
-    keys = [k for k in next(iter(next(iter(runs.values())).values())) if k != "ics"]
+    keys = list(dict.fromkeys(k for c in conditions for o in runs[c].values() for k in o if k != "ics"))
     for key in keys:
         print(f"| {key} | " + " | ".join(mean_std([o.get(key) for o in runs[c].values()]) for c in conditions) + " |")
     print()
@@ -108,4 +142,7 @@ def main(data_dir):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "docs/data/batchnorm")
+    if sys.argv[1:2] == ["--same"]:
+        same_records(sys.argv[2], sys.argv[3])
+    else:
+        main(sys.argv[1] if len(sys.argv) > 1 else "docs/data/batchnorm", sys.argv[2:])

@@ -4,12 +4,11 @@
  * step's loss, gradient norm and accuracy; every epoch's) as the same run without probes. On
  * models whose forward pass draws randomness (VGG's dropout, noisy BatchNorm) and on a ResNet,
  * whose fused BatchNorm→ReLU the activation probe's hooks switch off for the probe's pass. This
- * file runs under Node and under Deno (WebGPU has no such test yet).
+ * file runs under Node and under Deno; test/webgpu_probes.test.ts does the same on WebGPU.
  */
 import { test } from "uvu";
-import * as assert from "uvu/assert";
 import * as rg from "../src/mod.ts";
-import { probedRun } from "./support/probed_run.ts";
+import { assertSameRun, probedRun } from "./support/probed_run.ts";
 
 const data = {
   train: rg.data.synthetic({ n: 64, channels: 1, height: 28, width: 28, classes: 4, seed: 3 }),
@@ -25,12 +24,7 @@ for (const [label, make, options] of [
   test(`${label}: every probe at every step, and the run ends with the same bits`, async () => {
     const plain = await probedRun(make, false, data);
     const probed = await probedRun(make, true, data, options);
-    assert.is(probed.probes.length, 8 * rg.analysis.PROBE_NAMES.length, "every probe at each of the 8 steps");
-    assert.equal(probed.steps, plain.steps, "step records");
-    assert.equal(probed.epochs, plain.epochs, "epoch records");
-    assert.equal(probed.weights, plain.weights, "weights and BatchNorm buffers");
-    assert.equal(probed.optimizer, plain.optimizer, "momentum buffers");
-    assert.ok(probed.probes.every((r) => r.probe !== "landscape" || Number.isFinite(r.effectiveBetaSmoothness)), "the probes measured something");
+    assertSameRun(probed, plain, 8);
   });
 }
 

@@ -1,42 +1,21 @@
 /**
  * The probes of the backward pass (src/analysis/) against a PyTorch reimplementation
  * (test/fixtures/gen_fixtures.py gen_probes, probes.safetensors) on a small network with
- * BatchNorm: conv → BN → ReLU → conv (stride 2) → BN → ReLU → global pool → linear, one batch
- * of 4, in training mode, W^{t+1} = W^t − 0.1·∇L. The references are float64 from the same
- * float32 inputs; the tolerances below say how far float32 may drift. Then: probes leave the
+ * BatchNorm (test/support/probe_net.ts), one batch of 4, in training mode, W^{t+1} = W^t − 0.1·∇L.
+ * The references are float64 from the same float32 inputs; the tolerances below say how far float32 may drift. Then: probes leave the
  * model, its buffers, the random stream, `.grad` and memory as they were; the ℓp normalisation
  * layers against PyTorch; and the BatchNorm noise's distribution.
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import * as rg from "../src/mod.ts";
-import { assertClose, loadFixture } from "./helpers.ts";
+import { assertClose } from "./helpers.ts";
+import { probeFixture, probeFixtureStep, probeLr, probeNet, probeParamNames } from "./support/probe_net.ts";
 
-const fx = loadFixture("probes.safetensors");
-const names = fx.meta("names") as unknown as string[];
-const lr = Number(fx.meta("lr"));
-
-function probeNet(): rg.nn.Module {
-  const { Sequential, Conv2d, BatchNorm2d, ReLU, GlobalAvgPool2d, Flatten, Linear } = rg.nn;
-  const model = new Sequential(
-    new Conv2d(1, 3, 3, { padding: 1 }), new BatchNorm2d(3), new ReLU(),
-    new Conv2d(3, 4, 3, { stride: 2, padding: 1 }), new BatchNorm2d(4), new ReLU(),
-    new GlobalAvgPool2d(), new Flatten(), new Linear(4, 3),
-  );
-  model.loadStateDict(new Map(fx.keys().filter((k) => k.startsWith("model.")).map((k) => [k.slice(6), fx.get(k)])));
-  return model;
-}
-
-/** The fixture's step: W^t the model's weights, W^{t+1} the fixture's, its batch. */
-function fixtureStep(model: rg.nn.Module): rg.analysis.ProbedStep {
-  return {
-    step: 1, epoch: 1, lr, model,
-    batch: { x: fx.get("x"), labels: Int32Array.from(fx.get("labels").dataSync()), randomState: { seed: 7, counter: 0 } },
-    loss: (logits, labels) => rg.crossEntropy(logits, labels),
-    before: rg.analysis.snapshotParameters(model),
-    after: new Map(names.map((n) => [n, fx.get(`after.${n}`)])),
-  };
-}
+const fx = probeFixture;
+const names = probeParamNames;
+const lr = probeLr;
+const fixtureStep = (model: rg.nn.Module) => probeFixtureStep(model);
 
 async function measure(probe: rg.analysis.ProbeName, options: rg.analysis.ProbeOptions = {}) {
   const model = probeNet();

@@ -18,7 +18,7 @@ import * as assert from "uvu/assert";
 import * as rg from "../src/mod.ts";
 import { createWebGPUBackend } from "../src/backend/webgpu.ts";
 import {
-  both, compare, cpu, ELEMENTWISE, forwardAndBackward, gemmTol, gpuTest, modelTol, randomValues, REDUCTION,
+  both, compare, cpu, ELEMENTWISE, forwardAndBackward, gemmTol, gpuTest, mirrorOnGpu, modelTol, randomValues, REDUCTION,
 } from "./support/gpu.ts";
 import { DeviceLostError, OutOfMemoryError, WebGPUError } from "../src/errors.ts";
 import type { SgdOptions } from "../src/backend/backend.ts";
@@ -524,22 +524,6 @@ gpuTest("webgpu: an SGD step larger than one buffer runs one dispatch per buffer
 });
 
 // ---- whole models ----
-
-/** Build the same model on the GPU: construct under setBackend("webgpu"), then copy the CPU model's values. */
-function mirrorOnGpu<M extends rg.nn.Module>(make: () => M, cpuModel: M): M {
-  rg.setBackend("webgpu");
-  let model: M;
-  try {
-    model = make();
-  } finally {
-    rg.setBackend("cpu");
-  }
-  // Not loadStateDict: BatchNorm2d.afterLoad reads num_batches_tracked with dataSync, which
-  // a GPU tensor cannot do. Writing the values directly is the same copy without that hook.
-  const source = cpuModel.stateDict();
-  for (const [name, t] of model.stateDict()) t.backend.write(t.buffer, source.get(name)!.dataSync());
-  return model;
-}
 
 function lossAndBackward(model: rg.nn.Module, x: rg.Tensor, labels: Int32Array, powerGrad: number) {
   return rg.tidy(() => {

@@ -107,3 +107,13 @@ export function modelTol(expected: ArrayLike<number>): { rtol: number; atol: num
   return { rtol: 1e-3, atol: Math.max(1e-6, 1e-3 * Math.sqrt(s / Math.max(1, expected.length))) };
 }
 
+
+/** Build the same model on the GPU: construct under setBackend("webgpu"), then copy the CPU model's values. */
+export function mirrorOnGpu<M extends rg.nn.Module>(make: () => M, cpuModel: M): M {
+  const model = onBackend("webgpu", make);
+  // Not loadStateDict: BatchNorm2d.afterLoad reads num_batches_tracked with dataSync, which
+  // a GPU tensor cannot do. Writing the values directly is the same copy without that hook.
+  const source = cpuModel.stateDict();
+  for (const [name, t] of model.stateDict()) t.backend.write(t.buffer, source.get(name)!.dataSync());
+  return model;
+}

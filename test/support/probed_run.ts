@@ -1,11 +1,12 @@
 /**
  * A short seeded training run, once with every probe on and once without, on whatever backend
  * is current: what the probes' promise to leave the run alone is tested with, on the CPU
- * (test/probed_run.test.ts, under Node and Deno); shaped to run on WebGPU as well, which no test does yet.
+ * (test/probed_run.test.ts, under Node and Deno) and on WebGPU (test/webgpu_probes.test.ts).
  * The model draws randomness in its forward pass (dropout in VGG's classifier, the noise of
  * noisy BatchNorm) and has BatchNorm statistics that move, so a probe that forked no stream or
  * froze no statistic would change the run.
  */
+import * as assert from "uvu/assert";
 import * as rg from "../../src/mod.ts";
 
 export interface RunOutcome {
@@ -51,4 +52,14 @@ export async function probedRun(
   for (const t of optimizerState.values()) t.dispose();
   model.dispose();
   return outcome;
+}
+
+/** `probed` (every probe at each of its `steps` steps) ended with the same bits as `plain`, and the probes measured something. */
+export function assertSameRun(probed: RunOutcome, plain: RunOutcome, steps: number): void {
+  assert.is(probed.probes.length, steps * rg.analysis.PROBE_NAMES.length, `every probe at each of the ${steps} steps`);
+  assert.equal(probed.steps, plain.steps, "step records");
+  assert.equal(probed.epochs, plain.epochs, "epoch records");
+  assert.equal(probed.weights, plain.weights, "weights and BatchNorm buffers");
+  assert.equal(probed.optimizer, plain.optimizer, "momentum buffers");
+  assert.ok(probed.probes.every((r) => r.probe !== "landscape" || Number.isFinite(r.effectiveBetaSmoothness)), "the probes measured something");
 }
