@@ -1,0 +1,308 @@
+// Winograd minimal filtering F(2×2, 3×3) (Lavin & Gray, "Fast Algorithms for Convolutional
+// Neural Networks", CVPR 2016) for 3×3, stride-1, pad-1, undilated, ungrouped convolutions:
+// the forward pass. Each 2×2 block of outputs is Aᵀ[Σ_k U_k ⊙ V_k]A, where V_k = Bᵀ d_k B is the
+// transform of the 4×4 input patch d_k of channel k and U_k = G g_k Gᵀ of the 3×3 filter g_k:
+// 16 multiplies per 2×2 outputs and input channel instead of 36 (2.25× fewer), paid for by the
+// input and output transforms (and a different rounding: see below).
+//
+// Layout, per call: the filters are transformed once (in float64, rounded once to f32) and
+// packed as 16 B matrices U[ξ] (k-major NR-strips of the m outputs, KC blocks, as the direct
+// path packs filters). Per image: a zero-padded copy of the source planes (pad 1 on top and
+// left; enough zeros on the right and bottom that every tile, and every group of 4 tiles,
+// reads a whole 4×4 patch); then, block by block of tile rows (sized to stay in cache), the
+// input transform V[ξ][k][t] for the block's tiles t (tile rows padded to a multiple of 4
+// tiles), 16 products M[ξ][m][t] = Σ_k U[ξ][k][m]·V[ξ][k][t] on tile.ts's 4×8 register tile
+// (4 adjacent tiles × 8 outputs), and the output transform of M into the destination.
+//
+// Summation order (depends only on shapes): every M element sums k in increasing order in
+// fixed KC blocks (blocks added in increasing order); the transforms are fixed expressions.
+// Images are independent, so the backend's split by images gives the same bits at any thread
+// count. Rounding: every output is a fixed ±1 combination of 16 products' sums instead of a
+// 9·K-term dot product, so its error differs from the direct path's (measured in
+// bench/winograd.ts; the transforms' coefficients 0, ±½, ±1 are exact).
+import { gemmScratchPtr } from "./gemm";
+import { directTile, KC, MC, MR, NC, NR } from "./tile";
+
+// Bytes of V and M that one block of tile rows may use (L2-sized on the machines we measured).
+// @ts-ignore: decorator
+@inline const BLOCK_BYTES: i32 = 192 * 1024;
+// Largest transformed filter bank (floats) a call will build in its scratch.
+// @ts-ignore: decorator
+@inline const MAX_FILTER_FLOATS: i64 = 1 << 22;
+
+// ---- geometry of one call (module globals; kernels run one at a time) ----
+let gK: i32 = 0; // reduction channels (source planes)
+let gM: i32 = 0; // output channels
+let gMp: i32 = 0; // gM rounded up to NR
+let gH: i32 = 0, gW: i32 = 0; // source = destination plane
+let gTH: i32 = 0, gTWg: i32 = 0; // tile rows; tiles per row, rounded up to 4
+let gHp: i32 = 0, gWp: i32 = 0; // padded plane
+let gRows: i32 = 0; // tile rows per block
+let gTb: i32 = 0; // tiles per block (gRows·gTWg)
+
+function setGeom(K: i32, M: i32, H: i32, W: i32): void {
+  gK = K; gM = M; gMp = (M + NR - 1) & ~(NR - 1); gH = H; gW = W;
+  gTH = (H + 1) >> 1;
+  gTWg = (((W + 1) >> 1) + 3) & ~3;
+  gHp = 2 * gTH + 2;
+  gWp = 2 * gTWg + 4; // the last group of 4 tiles loads 12 floats from its first column
+  const perTile = 16 * (K + M) * 4;
+  gRows = min(gTH, max(1, BLOCK_BYTES / (perTile * gTWg)));
+  gTb = gRows * gTWg;
+}
+
+// Scratch floats: [U: 16·K·Mp][P: one padded plane Hp·Wp][R: K·Hp·4·TWg][V: 16·K·Tb][M: 16·M·Tb].
+function filterFloats(): i64 { return <i64>16 * <i64>gK * <i64>gMp; }
+function rowFloats(): i64 { return <i64>gK * <i64>gHp * <i64>(4 * gTWg); }
+function scratchFloats(): i64 {
+  return filterFloats() + <i64>(gHp * gWp) + rowFloats() + <i64>16 * <i64>(gK + gM) * <i64>gTb;
+}
+
+/** Does F(2×2, 3×3) apply to this convolution (and fit the kernel's limits)? */
+export function winogradFits(N: i32, C: i32, H: i32, W: i32, O: i32, KH: i32, KW: i32, SH: i32, SW: i32,
+                             PH: i32, PW: i32, DH: i32, DW: i32, G: i32, OH: i32, OW: i32): bool {
+  if (!(N > 0 && C > 0 && O > 0 && H > 0 && W > 0 && KH == 3 && KW == 3 && SH == 1 && SW == 1 &&
+        PH == 1 && PW == 1 && DH == 1 && DW == 1 && G == 1 && OH == H && OW == W)) return false;
+  if (C > MC * KC || O > MC * KC) return false; // tap offsets live in the pack-A area
+  setGeom(C, O, H, W);
+  const a = filterFloats();
+  setGeom(O, C, H, W);
+  const b = filterFloats();
+  return max(a, b) <= MAX_FILTER_FLOATS;
+}
+
+/** Col scratch floats of the Winograd forward. */
+export function winogradScratchFloats(C: i32, H: i32, W: i32, O: i32): i32 {
+  setGeom(C, O, H, W);
+  return <i32>scratchFloats();
+}
+
+// U[ξ] = (G g Gᵀ)[ξ] for every (k, m), packed: floats at U + ξ·K·Mp + pc·Mp + strip·kc + p·NR + jj
+// for k = pc + p (KC block pc), m = strip + jj, g = w[m][k] (w is [O][C][3][3]).
+function transformFilters(w: usize, U: usize): void {
+  const K = gK, M = gM, Mp = gMp;
+  const xi = <usize>(K * Mp) << 2;
+  memory.fill(U, 0, <usize>filterFloats() << 2);
+  for (let k = 0; k < K; k++) {
+    const pc = (k / KC) * KC, kc = min(KC, K - pc), p = k - pc;
+    for (let m = 0; m < M; m++) {
+      const src = w + (<usize>((m * K + k) * 9) << 2);
+      const strip = m & ~(NR - 1);
+      const base = U + (<usize>(pc * Mp + strip * kc + p * NR + m - strip) << 2);
+      // t = G·g (4×3; G's rows [1,0,0], [½,½,½], [½,-½,½], [0,0,1]), one column at a time,
+      // then each row of t times Gᵀ is a row of U
+      for (let j = 0; j < 3; j++) {
+        const a = tap(src, j), b = tap(src, 3 + j), c = tap(src, 6 + j);
+        tCol(j, a, 0.5 * (a + b + c), 0.5 * (a - b + c), c);
+      }
+      filterRow(base, xi, 0, t00, t01, t02);
+      filterRow(base, xi, 1, t10, t11, t12);
+      filterRow(base, xi, 2, t20, t21, t22);
+      filterRow(base, xi, 3, t30, t31, t32);
+    }
+  }
+}
+
+// Filter tap i (row-major 3×3) as float64.
+// @ts-ignore: decorator
+@inline
+function tap(src: usize, i: i32): f64 {
+  return <f64>load<f32>(src + (<usize>i << 2));
+}
+
+// t = G·g, held in globals (AssemblyScript has no local arrays without an allocator).
+let t00: f64 = 0, t01: f64 = 0, t02: f64 = 0, t10: f64 = 0, t11: f64 = 0, t12: f64 = 0;
+let t20: f64 = 0, t21: f64 = 0, t22: f64 = 0, t30: f64 = 0, t31: f64 = 0, t32: f64 = 0;
+
+// @ts-ignore: decorator
+@inline
+function tCol(j: i32, r0: f64, r1: f64, r2: f64, r3: f64): void {
+  if (j == 0) { t00 = r0; t10 = r1; t20 = r2; t30 = r3; }
+  else if (j == 1) { t01 = r0; t11 = r1; t21 = r2; t31 = r3; }
+  else { t02 = r0; t12 = r1; t22 = r2; t32 = r3; }
+}
+
+// Row i of U = (row i of t)·Gᵀ, rounded once to f32, at ξ = 4i .. 4i+3 (xi bytes apart).
+// @ts-ignore: decorator
+@inline
+function filterRow(base: usize, xi: usize, i: i32, a: f64, b: f64, c: f64): void {
+  const row = base + <usize>(4 * i) * xi;
+  store<f32>(row, <f32>a);
+  store<f32>(row + xi, <f32>(0.5 * (a + b + c)));
+  store<f32>(row + 2 * xi, <f32>(0.5 * (a - b + c)));
+  store<f32>(row + 3 * xi, <f32>c);
+}
+
+// Channel k of one image, zero-padded into the Hp×Wp plane P (one zero row and column on top
+// and left, the rest at the bottom and right), then its rows times B into R: R[k][ρ][j][tw] =
+// (d·B)[·][j] of padded row ρ for tile column tw (each padded row serves two tile rows, so the
+// row half of Bᵀ d B is done once per row, four tiles at a time).
+function padAndRowTransform(src: usize, P: usize, R: usize): void {
+  const HW = gH * gW;
+  const rowBytes = <usize>(4 * gTWg) << 2;
+  memory.fill(P, 0, <usize>(gHp * gWp) << 2);
+  for (let k = 0; k < gK; k++) {
+    for (let h = 0; h < gH; h++) {
+      memory.copy(P + (<usize>((h + 1) * gWp + 1) << 2), src + (<usize>(k * HW + h * gW) << 2), <usize>gW << 2);
+    }
+    const Rk = R + <usize>(k * gHp) * rowBytes;
+    for (let r = 0; r < gHp; r++) {
+      const row = P + (<usize>(r * gWp) << 2);
+      const out = Rk + <usize>r * rowBytes;
+      for (let tw = 0; tw < gTWg; tw += 4) rowB(row + (<usize>(2 * tw) << 2), out + (<usize>tw << 2), <usize>gTWg << 2);
+    }
+  }
+}
+
+// One padded row of four horizontally adjacent tiles (columns 2·tw .. 2·tw+9 from `row`):
+// s_j = column j of each tile's patch; d·B = [s0 - s2, s1 + s2, s2 - s1, s1 - s3], stored at
+// out + j·jBytes. Bᵀ = [[1,0,-1,0],[0,1,1,0],[0,-1,1,0],[0,1,0,-1]].
+// @ts-ignore: decorator
+@inline
+function rowB(row: usize, out: usize, jBytes: usize): void {
+  const a = v128.load(row), b = v128.load(row, 16), c = v128.load(row, 32);
+  const e0 = v128.shuffle<f32>(a, b, 0, 2, 4, 6), o0 = v128.shuffle<f32>(a, b, 1, 3, 5, 7);
+  const e1 = v128.shuffle<f32>(b, c, 0, 2, 4, 6), o1 = v128.shuffle<f32>(b, c, 1, 3, 5, 7);
+  const s2 = v128.shuffle<f32>(e0, e1, 1, 2, 3, 6), s3 = v128.shuffle<f32>(o0, o1, 1, 2, 3, 6);
+  v128.store(out, f32x4.sub(e0, s2));
+  v128.store(out + jBytes, f32x4.add(o0, s2));
+  v128.store(out + 2 * jBytes, f32x4.sub(s2, o0));
+  v128.store(out + 3 * jBytes, f32x4.sub(o0, s3));
+}
+
+// V[ξ = 4i + j][k][t - t0] = (Bᵀ·(d·B))[i][j] for the tiles of tile rows [r0, r1), four
+// tiles at a time, from the row-transformed padded rows 2·th .. 2·th+3 in R.
+function inputTransform(R: usize, V: usize, r0: i32, r1: i32): void {
+  const xiBytes = <usize>(gK * gTb) << 2;
+  const jBytes = <usize>gTWg << 2;
+  const rowBytes = 4 * jBytes;
+  for (let k = 0; k < gK; k++) {
+    const Rk = R + <usize>(k * gHp) * rowBytes;
+    for (let th = r0; th < r1; th++) {
+      const d = Rk + <usize>(2 * th) * rowBytes;
+      const out = V + (<usize>(k * gTb + (th - r0) * gTWg) << 2);
+      for (let tw = 0; tw < gTWg; tw += 4) {
+        const q = d + (<usize>tw << 2), o = out + (<usize>tw << 2);
+        for (let j = 0; j < 4; j++) {
+          const c = q + <usize>j * jBytes;
+          const w0 = v128.load(c), w1 = v128.load(c + rowBytes), w2 = v128.load(c + 2 * rowBytes), w3 = v128.load(c + 3 * rowBytes);
+          const oj = o + <usize>j * xiBytes;
+          v128.store(oj, f32x4.sub(w0, w2));
+          v128.store(oj + 4 * xiBytes, f32x4.add(w1, w2));
+          v128.store(oj + 8 * xiBytes, f32x4.sub(w2, w1));
+          v128.store(oj + 12 * xiBytes, f32x4.sub(w1, w3));
+        }
+      }
+    }
+  }
+}
+
+// M[ξ][m][t] = Σ_k U[ξ][k][m]·V[ξ][k][t] for the block's nt tiles (a multiple of 4).
+function products(U: usize, V: usize, Mt: usize, nt: i32): void {
+  const sp = gemmScratchPtr();
+  const offs = sp; // tap offsets: k·Tb floats (the pack-A area)
+  const tile = sp + (<usize>(MC * KC + KC * NC) << 2);
+  for (let k = 0; k < gK; k++) store<i32>(offs + (<usize>k << 2), (k * gTb) << 2);
+  for (let xi = 0; xi < 16; xi++) {
+    const Ux = U + (<usize>(xi * gK * gMp) << 2);
+    const Vx = V + (<usize>(xi * gK * gTb) << 2);
+    const Mx = Mt + (<usize>(xi * gM * gTb) << 2);
+    for (let pc = 0; pc < gK; pc += KC) {
+      const kc = min(KC, gK - pc);
+      const mode = pc > 0 ? 2 : 0;
+      const ob = offs + (<usize>pc << 2);
+      const wb = Ux + (<usize>(pc * gMp) << 2);
+      for (let jr = 0; jr < gM; jr += NR) {
+        const pb = wb + (<usize>(jr * kc) << 2);
+        const c = Mx + (<usize>(jr * gTb) << 2);
+        for (let t = 0; t < nt; t += MR) {
+          directTile(kc, ob, Vx + (<usize>t << 2), pb, c + (<usize>t << 2), gTb, mode, MR, min(NR, gM - jr), tile);
+        }
+      }
+    }
+  }
+}
+
+// dst[m][2·th + i][2·tw + j] = (Aᵀ M A)[i][j] for the tiles of rows [r0, r1), four tiles at a
+// time, dropping what falls outside the H×W plane. Aᵀ = [[1,1,1,0],[0,1,-1,-1]].
+function outputTransform(Mt: usize, dst: usize, r0: i32, r1: i32): void {
+  const xiBytes = <usize>(gM * gTb) << 2;
+  const HW = gH * gW;
+  for (let m = 0; m < gM; m++) {
+    const plane = dst + (<usize>(m * HW) << 2);
+    for (let th = r0; th < r1; th++) {
+      for (let tw = 0; tw < gTWg; tw += 4) {
+        const src = Mt + (<usize>(m * gTb + (th - r0) * gTWg + tw) << 2);
+        // r_i = Aᵀ rows applied to the 4 rows of M, column by column
+        const m00 = v128.load(src), m01 = v128.load(src + xiBytes), m02 = v128.load(src + 2 * xiBytes), m03 = v128.load(src + 3 * xiBytes);
+        const m10 = v128.load(src + 4 * xiBytes), m11 = v128.load(src + 5 * xiBytes), m12 = v128.load(src + 6 * xiBytes), m13 = v128.load(src + 7 * xiBytes);
+        const m20 = v128.load(src + 8 * xiBytes), m21 = v128.load(src + 9 * xiBytes), m22 = v128.load(src + 10 * xiBytes), m23 = v128.load(src + 11 * xiBytes);
+        const m30 = v128.load(src + 12 * xiBytes), m31 = v128.load(src + 13 * xiBytes), m32 = v128.load(src + 14 * xiBytes), m33 = v128.load(src + 15 * xiBytes);
+        const a0 = f32x4.add(f32x4.add(m00, m10), m20), b0 = f32x4.sub(f32x4.sub(m10, m20), m30);
+        const a1 = f32x4.add(f32x4.add(m01, m11), m21), b1 = f32x4.sub(f32x4.sub(m11, m21), m31);
+        const a2 = f32x4.add(f32x4.add(m02, m12), m22), b2 = f32x4.sub(f32x4.sub(m12, m22), m32);
+        const a3 = f32x4.add(f32x4.add(m03, m13), m23), b3 = f32x4.sub(f32x4.sub(m13, m23), m33);
+        const oh = 2 * th, ow = 2 * tw;
+        storeOutputRow(plane, oh, ow, f32x4.add(f32x4.add(a0, a1), a2), f32x4.sub(f32x4.sub(a1, a2), a3));
+        if (oh + 1 < gH) storeOutputRow(plane, oh + 1, ow, f32x4.add(f32x4.add(b0, b1), b2), f32x4.sub(f32x4.sub(b1, b2), b3));
+      }
+    }
+  }
+}
+
+// Output row oh, columns ow .. ow+7: the four tiles' left (y0) and right (y1) columns interleaved.
+// @ts-ignore: decorator
+@inline
+function storeOutputRow(plane: usize, oh: i32, ow: i32, y0: v128, y1: v128): void {
+  const lo = v128.shuffle<f32>(y0, y1, 0, 4, 1, 5), hi = v128.shuffle<f32>(y0, y1, 2, 6, 3, 7);
+  const p = plane + (<usize>(oh * gW + ow) << 2);
+  if (ow + 8 <= gW) {
+    v128.store(p, lo);
+    v128.store(p, hi, 16);
+    return;
+  }
+  for (let j = 0; j < 8 && ow + j < gW; j++) store<f32>(p + (<usize>j << 2), laneOf(j < 4 ? lo : hi, j & 3));
+}
+
+// @ts-ignore: decorator
+@inline
+function laneOf(v: v128, i: i32): f32 {
+  switch (i) {
+    case 0: return f32x4.extract_lane(v, 0);
+    case 1: return f32x4.extract_lane(v, 1);
+    case 2: return f32x4.extract_lane(v, 2);
+    default: return f32x4.extract_lane(v, 3);
+  }
+}
+
+// dst image n = the 3×3 pad-1 convolution of source image n (planes srcImgBytes / dstImgBytes
+// apart) with the filters w, for n < N. col: winogradScratchFloats floats.
+function winogradConv(src: usize, srcImgBytes: usize, w: usize, dst: usize, dstImgBytes: usize,
+                      col: usize, N: i32): void {
+  const U = col;
+  const P = U + (<usize>filterFloats() << 2);
+  const R = P + (<usize>(gHp * gWp) << 2);
+  const V = R + (<usize>rowFloats() << 2);
+  const Mt = V + (<usize>(16 * gK * gTb) << 2);
+  transformFilters(w, U);
+  for (let n = 0; n < N; n++) {
+    padAndRowTransform(src + <usize>n * srcImgBytes, P, R);
+    const out = dst + <usize>n * dstImgBytes;
+    for (let r0 = 0; r0 < gTH; r0 += gRows) {
+      const r1 = min(gTH, r0 + gRows);
+      inputTransform(R, V, r0, r1);
+      products(U, V, Mt, (r1 - r0) * gTWg);
+      outputTransform(Mt, out, r0, r1);
+    }
+  }
+}
+
+/** y = conv2d(x, w) by F(2×2, 3×3); winogradFits must hold. col: conv_scratch_floats(3, …) floats. */
+export function conv2d_forward_winograd(x: usize, w: usize, y: usize, col: usize,
+                                        N: i32, C: i32, H: i32, W: i32, O: i32, KH: i32, KW: i32,
+                                        SH: i32, SW: i32, PH: i32, PW: i32, DH: i32, DW: i32, G: i32,
+                                        OH: i32, OW: i32): void {
+  if (!winogradFits(N, C, H, W, O, KH, KW, SH, SW, PH, PW, DH, DW, G, OH, OW)) return; // the backend checks
+  setGeom(C, O, H, W);
+  winogradConv(x, <usize>(C * H * W) << 2, w, y, <usize>(O * H * W) << 2, col, N);
+}
