@@ -318,8 +318,8 @@ function backwardInputDirect(N: i32, C: i32, H: i32, W: i32, O: i32, KH: i32, KW
 
 /**
  * Floats of col scratch a convolution kernel needs (kind 0 forward, 1 input gradient, 2 weight
- * gradient, 3 the Winograd forward of winograd.ts, -1 where it does not apply; N = the
- * images of one call): on the direct path one zero-padded image, or up to
+ * gradient, 3 / 4 the Winograd forward / input gradient of winograd.ts, -1 where it does not
+ * apply; N = the images of one call): on the direct path one zero-padded image, or up to
  * IMG_CHUNK when the filters do not fit the pack buffer; otherwise the im2col buffer of one
  * image and group (none for 1×1 stride 1); for the weight gradient, the padded images, tap
  * offsets and side-by-side dy of imagesPerGemm images.
@@ -328,9 +328,9 @@ function backwardInputDirect(N: i32, C: i32, H: i32, W: i32, O: i32, KH: i32, KW
 export function conv_scratch_floats(kind: i32, N: i32, C: i32, H: i32, W: i32, O: i32, KH: i32, KW: i32,
                                     SH: i32, SW: i32, PH: i32, PW: i32, DH: i32, DW: i32, G: i32,
                                     OH: i32, OW: i32): i32 {
-  if (kind == 3) {
+  if (kind >= 3) {
     if (!winogradFits(N, C, H, W, O, KH, KW, SH, SW, PH, PW, DH, DW, G, OH, OW)) return -1;
-    return winogradScratchFloats(C, H, W, O);
+    return winogradScratchFloats(kind == 4, C, H, W, O);
   }
   const Cg = C / G, Og = O / G;
   const pointwise = isPointwise(H, W, KH, KW, SH, SW, PH, PW, OH, OW);

@@ -1,6 +1,7 @@
 // Winograd minimal filtering F(2×2, 3×3) (Lavin & Gray, "Fast Algorithms for Convolutional
 // Neural Networks", CVPR 2016) for 3×3, stride-1, pad-1, undilated, ungrouped convolutions:
-// the forward pass. Each 2×2 block of outputs is Aᵀ[Σ_k U_k ⊙ V_k]A, where V_k = Bᵀ d_k B is the
+// the forward pass, and the input gradient (the same product with the flipped, transposed
+// filters). Each 2×2 block of outputs is Aᵀ[Σ_k U_k ⊙ V_k]A, where V_k = Bᵀ d_k B is the
 // transform of the 4×4 input patch d_k of channel k and U_k = G g_k Gᵀ of the 3×3 filter g_k:
 // 16 multiplies per 2×2 outputs and input channel instead of 36 (2.25× fewer), paid for by the
 // input and output transforms (and a different rounding: see below).
@@ -71,28 +72,30 @@ export function winogradFits(N: i32, C: i32, H: i32, W: i32, O: i32, KH: i32, KW
   return max(a, b) <= MAX_FILTER_FLOATS;
 }
 
-/** Col scratch floats of the Winograd forward. */
-export function winogradScratchFloats(C: i32, H: i32, W: i32, O: i32): i32 {
-  setGeom(C, O, H, W);
+/** Col scratch floats of the Winograd forward (backward false) or input gradient (true). */
+export function winogradScratchFloats(backward: bool, C: i32, H: i32, W: i32, O: i32): i32 {
+  if (backward) setGeom(O, C, H, W);
+  else setGeom(C, O, H, W);
   return <i32>scratchFloats();
 }
 
 // U[ξ] = (G g Gᵀ)[ξ] for every (k, m), packed: floats at U + ξ·K·Mp + pc·Mp + strip·kc + p·NR + jj
-// for k = pc + p (KC block pc), m = strip + jj, g = w[m][k] (w is [O][C][3][3]).
-function transformFilters(w: usize, U: usize): void {
+// for k = pc + p (KC block pc), m = strip + jj. Forward (flip false): g = w[m][k]; input
+// gradient: g[kh][kw] = w[k][m][2-kh][2-kw] (w is [O][C][3][3] either way).
+function transformFilters(w: usize, flip: bool, U: usize): void {
   const K = gK, M = gM, Mp = gMp;
   const xi = <usize>(K * Mp) << 2;
   memory.fill(U, 0, <usize>filterFloats() << 2);
   for (let k = 0; k < K; k++) {
     const pc = (k / KC) * KC, kc = min(KC, K - pc), p = k - pc;
     for (let m = 0; m < M; m++) {
-      const src = w + (<usize>((m * K + k) * 9) << 2);
+      const src = w + (<usize>((flip ? k * M + m : m * K + k) * 9) << 2);
       const strip = m & ~(NR - 1);
       const base = U + (<usize>(pc * Mp + strip * kc + p * NR + m - strip) << 2);
       // t = G·g (4×3; G's rows [1,0,0], [½,½,½], [½,-½,½], [0,0,1]), one column at a time,
       // then each row of t times Gᵀ is a row of U
       for (let j = 0; j < 3; j++) {
-        const a = tap(src, j), b = tap(src, 3 + j), c = tap(src, 6 + j);
+        const a = tap(src, flip, j), b = tap(src, flip, 3 + j), c = tap(src, flip, 6 + j);
         tCol(j, a, 0.5 * (a + b + c), 0.5 * (a - b + c), c);
       }
       filterRow(base, xi, 0, t00, t01, t02);
@@ -103,11 +106,11 @@ function transformFilters(w: usize, U: usize): void {
   }
 }
 
-// Filter tap i (row-major 3×3) as float64.
+// Filter tap i (row-major 3×3) as float64, the filter flipped (tap 8 - i) for the input gradient.
 // @ts-ignore: decorator
 @inline
-function tap(src: usize, i: i32): f64 {
-  return <f64>load<f32>(src + (<usize>i << 2));
+function tap(src: usize, flip: bool, i: i32): f64 {
+  return <f64>load<f32>(src + (<usize>(flip ? 8 - i : i) << 2));
 }
 
 // t = G·g, held in globals (AssemblyScript has no local arrays without an allocator).
@@ -277,14 +280,14 @@ function laneOf(v: v128, i: i32): f32 {
 
 // dst image n = the 3×3 pad-1 convolution of source image n (planes srcImgBytes / dstImgBytes
 // apart) with the filters w, for n < N. col: winogradScratchFloats floats.
-function winogradConv(src: usize, srcImgBytes: usize, w: usize, dst: usize, dstImgBytes: usize,
+function winogradConv(src: usize, srcImgBytes: usize, w: usize, flip: bool, dst: usize, dstImgBytes: usize,
                       col: usize, N: i32): void {
   const U = col;
   const P = U + (<usize>filterFloats() << 2);
   const R = P + (<usize>(gHp * gWp) << 2);
   const V = R + (<usize>rowFloats() << 2);
   const Mt = V + (<usize>(16 * gK * gTb) << 2);
-  transformFilters(w, U);
+  transformFilters(w, flip, U);
   for (let n = 0; n < N; n++) {
     padAndRowTransform(src + <usize>n * srcImgBytes, P, R);
     const out = dst + <usize>n * dstImgBytes;
@@ -304,5 +307,16 @@ export function conv2d_forward_winograd(x: usize, w: usize, y: usize, col: usize
                                         OH: i32, OW: i32): void {
   if (!winogradFits(N, C, H, W, O, KH, KW, SH, SW, PH, PW, DH, DW, G, OH, OW)) return; // the backend checks
   setGeom(C, O, H, W);
-  winogradConv(x, <usize>(C * H * W) << 2, w, y, <usize>(O * H * W) << 2, col, N);
+  winogradConv(x, <usize>(C * H * W) << 2, w, false, y, <usize>(O * H * W) << 2, col, N);
+}
+
+/** dx = the input gradient of that layer (dy convolved with the flipped, transposed filters)
+ * by F(2×2, 3×3); winogradFits must hold. col: conv_scratch_floats(4, …) floats. */
+export function conv2d_backward_input_winograd(dy: usize, w: usize, dx: usize, col: usize,
+                                               N: i32, C: i32, H: i32, W: i32, O: i32, KH: i32, KW: i32,
+                                               SH: i32, SW: i32, PH: i32, PW: i32, DH: i32, DW: i32, G: i32,
+                                               OH: i32, OW: i32): void {
+  if (!winogradFits(N, C, H, W, O, KH, KW, SH, SW, PH, PW, DH, DW, G, OH, OW)) return;
+  setGeom(O, C, H, W);
+  winogradConv(dy, <usize>(O * H * W) << 2, w, true, dx, <usize>(C * H * W) << 2, col, N);
 }

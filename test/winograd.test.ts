@@ -1,10 +1,11 @@
 /**
  * The Winograd F(2×2, 3×3) kernels of the CPU backend (assembly/winograd.ts) against a float64
- * direct convolution: the forward pass on many shapes (odd planes,
+ * direct convolution: the forward pass and the input gradient on many shapes (odd planes,
  * channel counts that are not multiples of 4 or 8, batch 1, a 1×1 plane, more than KC = 256
  * input channels), each within a bound scaled to its terms (|err| ≤ 8·2⁻²⁴·Σ|x·w|, the same
  * form of bound as the direct kernels' and several times under what an F(2×2, 3×3) kernel
- * with a broken transform gives); the switch (convAlgorithm, setConvAlgorithm): the direct path stays the default and what
+ * with a broken transform gives); the adjoint identity ⟨conv(x), dy⟩ = ⟨x, conv_inputgrad(dy)⟩
+ * (a gradient check of the pair); the switch (convAlgorithm, setConvAlgorithm): the direct path stays the default and what
  * Winograd cannot do (stride 2, groups, 5×5, no padding) falls back to it bit for bit.
  */
 import { test } from "uvu";
@@ -68,7 +69,7 @@ const SHAPES: [number, number, number, number, number][] = [
   [1, 64, 8, 8, 70],
 ];
 
-for (const pass of ["forward"] as const) {
+for (const pass of ["forward", "backwardInput"] as const) {
   test(`winograd ${pass}: within ${BOUND}·ε·Σ|x·w| of float64 on ${SHAPES.length} shapes, and not the direct kernel's bits`, () => {
     let differs = 0;
     for (const [i, [N, C, H, W, O]] of SHAPES.entries()) {
@@ -88,6 +89,21 @@ for (const pass of ["forward"] as const) {
     assert.ok(differs >= SHAPES.length - 2, `only ${differs} of ${SHAPES.length} shapes differ from the direct kernel: did Winograd run?`);
   });
 }
+
+test("winograd: the adjoint identity ⟨conv(x), dy⟩ = ⟨x, conv_inputgrad(dy)⟩ (a gradient check of the pair)", () => {
+  for (const [i, [N, C, H, W, O]] of [[2, 5, 7, 9, 6], [1, 40, 12, 12, 24]].entries()) {
+    const g = geom(N, C, H, W, O);
+    const x = rand(N * C * H * W, 300 + i), w = rand(O * C * 9, 310 + i), dy = rand(N * O * H * W, 320 + i);
+    const y = run("winograd", "forward", x, w, g), dx = run("winograd", "backwardInput", dy, w, g);
+    let lhs = 0, rhs = 0, mag = 0;
+    for (let j = 0; j < y.length; j++) {
+      lhs += y[j] * dy[j];
+      mag += Math.abs(y[j] * dy[j]);
+    }
+    for (let j = 0; j < x.length; j++) rhs += x[j] * dx[j];
+    assert.ok(Math.abs(lhs - rhs) <= 1e-5 * mag, `case ${i}: ⟨y, dy⟩ = ${lhs}, ⟨x, dx⟩ = ${rhs}`);
+  }
+});
 
 test("convAlgorithm: direct by default; Winograd falls back to the direct kernels where it does not apply", () => {
   assert.is(rg.getConvAlgorithm(), "direct");

@@ -179,7 +179,7 @@ export class CpuBackend implements Backend, Threaded {
   }
 
   /** Col scratch floats of one conv kernel call over `images` images (the kernels' own rule). */
-  private colFloats(kind: 0 | 1 | 2 | 3, g: ConvGeometry, images = g.N): number {
+  private colFloats(kind: 0 | 1 | 2 | 3 | 4, g: ConvGeometry, images = g.N): number {
     const dims = convArgs(g);
     dims[0] = images;
     return this.runner.k.conv_scratch_floats(kind, ...dims);
@@ -189,8 +189,8 @@ export class CpuBackend implements Backend, Threaded {
   }
   /**
    * Forward-type conv kernels split by images: x-side and y-side tensors offset per image. The
-   * forward pass goes to the Winograd kernel where the algorithm asks for it and the kernel
-   * applies (its scratch rule says -1 where it does not).
+   * Winograd kernel of the same pass where the algorithm asks for it and the kernel applies
+   * (its scratch rule says -1 where it does not).
    */
   private convByImages(
     pass: "forward" | "backwardInput", src: number, srcImg: number, w: number,
@@ -199,12 +199,12 @@ export class CpuBackend implements Backend, Threaded {
     const blocks = ranges(g.N, this.runner.parts(this.convFlops(g), MIN_FLOPS), 1);
     const images = Math.max(...blocks.map(([n0, n1]) => n1 - n0));
     const forward = pass === "forward";
-    let kernel: "conv2d_forward" | "conv2d_backward_input" | "conv2d_forward_winograd" =
+    let kernel: "conv2d_forward" | "conv2d_backward_input" | "conv2d_forward_winograd" | "conv2d_backward_input_winograd" =
       forward ? "conv2d_forward" : "conv2d_backward_input";
     let colFloats = -1;
-    if (forward && wantsWinograd(this.algorithm, pass, g)) {
-      colFloats = this.colFloats(3, g, images);
-      if (colFloats >= 0) kernel = "conv2d_forward_winograd";
+    if (wantsWinograd(this.algorithm, pass, g)) {
+      colFloats = this.colFloats(forward ? 3 : 4, g, images);
+      if (colFloats >= 0) kernel = forward ? "conv2d_forward_winograd" : "conv2d_backward_input_winograd";
     }
     if (colFloats < 0) colFloats = this.colFloats(forward ? 0 : 1, g, images);
     const parts = blocks.map(([n0, n1]): KernelArgs<typeof kernel> => {
