@@ -13,6 +13,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import * as rg from "../src/mod.ts";
+import type { CpuBackend } from "../src/backend/cpu/index.ts";
 import { assertClose, formulaInit, loadFixture, tolFor } from "./helpers.ts";
 
 const withPrefix = (fx: ReturnType<typeof loadFixture>, prefix: string) =>
@@ -68,6 +69,7 @@ test("resnet20: a PyTorch state dict loads, and equals the shared formula init (
 function withConvAlgorithm(algorithm: rg.ConvAlgorithm, fn: () => void): void {
   rg.setConvAlgorithm(algorithm);
   try {
+    assert.is((rg.getBackend("cpu") as CpuBackend).convAlgorithm, algorithm);
     fn();
   } finally {
     rg.setConvAlgorithm("direct");

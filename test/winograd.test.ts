@@ -5,8 +5,9 @@
  * input channels), each within a bound scaled to its terms (|err| ≤ 8·2⁻²⁴·Σ|x·w|, the same
  * form of bound as the direct kernels' and several times under what an F(2×2, 3×3) kernel
  * with a broken transform gives); the adjoint identity ⟨conv(x), dy⟩ = ⟨x, conv_inputgrad(dy)⟩
- * (a gradient check of the pair); the switch (convAlgorithm, setConvAlgorithm): the direct path stays the default and what
- * Winograd cannot do (stride 2, groups, 5×5, no padding) falls back to it bit for bit.
+ * (a gradient check of the pair); the switch (convAlgorithm, setConvAlgorithm): the direct
+ * path stays the default, what Winograd cannot do (stride 2, groups, 5×5, no padding) falls
+ * back to it bit for bit, and "auto" follows its table.
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
@@ -64,7 +65,8 @@ const SHAPES: [number, number, number, number, number][] = [
   [2, 7, 1, 1, 6], // a 1×1 plane: one tile, mostly padding
   [1, 6, 2, 11, 10], // one tile row
   [2, 24, 10, 3, 8],
-  [1, 300, 5, 6, 12], // C > KC: the products sum two KC blocks
+  [1, 300, 5, 6, 12], // C > KC: the forward products sum two KC blocks
+  [2, 12, 5, 6, 270], // O > KC: the input gradient's products sum two KC blocks
   [2, 32, 32, 32, 32], // a ResNet-20 stage-2-sized plane, several tile-row blocks
   [1, 64, 8, 8, 70],
 ];
@@ -121,6 +123,23 @@ test("convAlgorithm: direct by default; Winograd falls back to the direct kernel
       assert.equal(run("winograd", pass, a, w, g), run("direct", pass, a, w, g), `${name} ${pass}`);
     }
   }
+});
+
+test("auto: Winograd for a shape in its table (32→32 14×14), the direct kernels for one that is not (16→16 28×28 input gradient, 3→16)", () => {
+  const bits = (algorithm: rg.ConvAlgorithm, pass: Pass, g: ConvGeometry) => {
+    const w = rand(g.O * g.C * 9, 9);
+    return run(algorithm, pass, rand(pass === "forward" ? g.N * g.C * g.H * g.W : g.N * g.O * g.H * g.W, 10), w, g);
+  };
+  for (const pass of ["forward", "backwardInput"] as const) {
+    const g = geom(2, 32, 14, 14, 32);
+    const auto = bits("auto", pass, g);
+    assert.equal(auto, bits("winograd", pass, g), `32→32 14×14 ${pass}: auto is Winograd`);
+    assert.ok(auto.some((v, j) => v !== bits("direct", pass, g)[j]), `32→32 14×14 ${pass}: and not the direct kernel`);
+  }
+  const g16 = geom(1, 16, 28, 28, 16);
+  assert.equal(bits("auto", "backwardInput", g16), bits("direct", "backwardInput", g16), "16→16 28×28 input gradient: direct");
+  const stem = geom(1, 3, 32, 32, 16);
+  assert.equal(bits("auto", "forward", stem), bits("direct", "forward", stem), "3→16 stem: direct");
 });
 
 test("setConvAlgorithm reaches every CPU backend and rejects a bad name with a ValueError", () => {

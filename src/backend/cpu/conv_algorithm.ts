@@ -25,10 +25,25 @@ export function checkConvAlgorithm(a: unknown): ConvAlgorithm {
 export type WinogradPass = "forward" | "backwardInput";
 
 /**
- * Layer shapes ("pass C→O H×W") where Winograd won the interleaved A/B of bench/winograd.ts
- * (medians, one process, on the machine of the table's commit); "auto" uses Winograd there only.
+ * Layer shapes ("pass C→O H×W", any batch) where Winograd was at least 1.1× faster than the
+ * direct kernels in every interleaved A/B of bench/winograd.ts (1 thread, medians of 9–11
+ * rounds; docs/data/winograd/ab-run*.json, 2026-11-30, a shared 2-core Zen 3): ResNet-20 on
+ * 3×32×32 and on Fashion-MNIST's 1×28×28, ResNet-18 with the CIFAR stem. Not here, because they
+ * lost or did not win every time: the stems (1 or 3 input channels), the 16-channel 32×32 and
+ * 28×28 input gradients (0.96–1.33×) and ResNet-18's 512-channel 4×4 layer (0.75–0.96×: its
+ * 2×2 tiles fill half of each group of 4). "auto" uses Winograd for these shapes only.
  */
-const WINOGRAD_WINS: ReadonlySet<string> = new Set<string>([]);
+const WINOGRAD_WINS: ReadonlySet<string> = new Set<string>([
+  "forward 16→16 32×32",
+  "forward 32→32 16×16", "backwardInput 32→32 16×16",
+  "forward 64→64 8×8", "backwardInput 64→64 8×8",
+  "forward 16→16 28×28",
+  "forward 32→32 14×14", "backwardInput 32→32 14×14",
+  "forward 64→64 7×7", "backwardInput 64→64 7×7",
+  "forward 64→64 32×32", "backwardInput 64→64 32×32",
+  "forward 128→128 16×16", "backwardInput 128→128 16×16",
+  "forward 256→256 8×8", "backwardInput 256→256 8×8",
+]);
 
 function shapeKey(pass: WinogradPass, g: ConvGeometry): string {
   return `${pass} ${g.C}→${g.O} ${g.H}×${g.W}`;

@@ -1,0 +1,108 @@
+/**
+ * Winograd F(2×2, 3×3) against the direct kernels on the CPU backend, per 3×3 stride-1 layer
+ * shape of ResNet-20 (batch 64, 3×32×32; 16/32/64 channels) and ResNet-18 with the CIFAR stem
+ * (batch 32; 64…512 channels), and of the main job's ResNet-20 on 1×28×28 (batch 64 here),
+ * forward and input gradient:
+ * - error: max |y − y₆₄| (y₆₄ a float64 direct convolution, on the first images of the batch),
+ *   the same divided by max |y₆₄|, and the worst |y − y₆₄| / (2⁻²⁴·Σ|x·w|), for both algorithms;
+ * - time: an A/B interleaved in this one process (direct and Winograd alternate, which goes
+ *   first alternates too, `--repeats` rounds, medians), at the thread count of `--threads`.
+ *   The machine may be shared: the ratio is the figure, the milliseconds are indicative.
+ * JSON on stdout (progress on stderr):
+ *
+ *   node esbuild.config.mjs && node build/winograd.mjs [--repeats 9] [--threads 1] [--no-time] > out.json
+ */
+import * as rg from "../src/mod.ts";
+import type { CpuBackend } from "../src/backend/cpu/index.ts";
+import type { ConvGeometry, DeviceBuffer } from "../src/backend/backend.ts";
+import { installNodeThreads } from "../cli/node_threads.ts";
+import { conv3x3Errors, conv3x3Reference, flipTranspose, lcgValues } from "../test/support/conv3x3.ts";
+
+type Pass = "forward" | "backwardInput";
+interface Layer { model: string; N: number; C: number; O: number; H: number }
+
+const LAYERS: Layer[] = [
+  { model: "resnet20", N: 64, C: 3, O: 16, H: 32 },
+  { model: "resnet20", N: 64, C: 16, O: 16, H: 32 },
+  { model: "resnet20", N: 64, C: 32, O: 32, H: 16 },
+  { model: "resnet20", N: 64, C: 64, O: 64, H: 8 },
+  // the main job: ResNet-20 on Fashion-MNIST's 1×28×28 (its batch is 128; 64 here)
+  { model: "resnet20-fmnist", N: 64, C: 1, O: 16, H: 28 },
+  { model: "resnet20-fmnist", N: 64, C: 16, O: 16, H: 28 },
+  { model: "resnet20-fmnist", N: 64, C: 32, O: 32, H: 14 },
+  { model: "resnet20-fmnist", N: 64, C: 64, O: 64, H: 7 },
+  { model: "resnet18", N: 32, C: 3, O: 64, H: 32 },
+  { model: "resnet18", N: 32, C: 64, O: 64, H: 32 },
+  { model: "resnet18", N: 32, C: 128, O: 128, H: 16 },
+  { model: "resnet18", N: 32, C: 256, O: 256, H: 8 },
+  { model: "resnet18", N: 32, C: 512, O: 512, H: 4 },
+];
+/** Images of the batch the float64 reference covers. */
+const CHECKED_IMAGES = 2;
+
+function option(name: string, fallback: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  return i < 0 ? fallback : Number(process.argv[i + 1]);
+}
+const repeats = option("repeats", 9);
+const threads = option("threads", 1);
+const timing = !process.argv.includes("--no-time");
+const log = (s: string) => process.stderr.write(`${s}\n`);
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+async function main(): Promise<void> {
+  installNodeThreads();
+  await rg.setThreads(threads);
+  const be = rg.getBackend("cpu") as CpuBackend;
+  const rows: unknown[] = [];
+  for (const [li, L] of LAYERS.entries()) {
+    const { N, C, O, H } = L;
+    const g: ConvGeometry = { N, C, H, W: H, O, KH: 3, KW: 3, SH: 1, SW: 1, PH: 1, PW: 1, DH: 1, DW: 1, G: 1, OH: H, OW: H };
+    const xs = N * C * H * H, ys = N * O * H * H;
+    const xv = lcgValues(xs, 1 + li), wv = lcgValues(O * C * 9, 2 + li), dyv = lcgValues(ys, 3 + li);
+    const upload = (v: Float32Array): DeviceBuffer => { const b = be.alloc(v.length); be.write(b, v); return b; };
+    const x = upload(xv), w = upload(wv), dy = upload(dyv), y = be.alloc(ys), dx = be.alloc(xs);
+    for (const pass of ["forward", "backwardInput"] as Pass[]) {
+      const call = () => pass === "forward" ? be.conv2dForward(x, w, y, g) : be.conv2dBackwardInput(dy, w, dx, g);
+      const out = () => be.readSync(pass === "forward" ? y : dx);
+      const ref = pass === "forward"
+        ? conv3x3Reference(xv, wv, CHECKED_IMAGES, C, O, H, H)
+        : conv3x3Reference(dyv, flipTranspose(wv, C, O), CHECKED_IMAGES, O, C, H, H);
+      const error: Record<string, ReturnType<typeof conv3x3Errors>> = {};
+      for (const a of ["direct", "winograd"] as const) {
+        be.convAlgorithm = a;
+        call();
+        error[a] = conv3x3Errors(out(), ref);
+      }
+      const ms: Record<string, number[]> = { direct: [], winograd: [] };
+      if (timing) {
+        for (let r = 0; r < repeats; r++) {
+          const order = r % 2 === 0 ? ["direct", "winograd"] as const : ["winograd", "direct"] as const;
+          for (const a of order) {
+            be.convAlgorithm = a;
+            const t0 = performance.now();
+            call();
+            ms[a].push(performance.now() - t0);
+          }
+        }
+      }
+      be.convAlgorithm = "direct";
+      const row = {
+        ...L, pass, shape: `${pass} ${C}→${O} ${H}×${H}`, error,
+        ...(timing ? {
+          medianMs: { direct: median(ms.direct), winograd: median(ms.winograd) },
+          speedup: median(ms.direct) / median(ms.winograd),
+          ms,
+        } : {}),
+      };
+      log(`${row.shape} N=${N}: err direct ${error.direct.maxScaled.toFixed(2)}ε winograd ${error.winograd.maxScaled.toFixed(2)}ε` +
+        (timing ? `; ms direct ${median(ms.direct).toFixed(1)} winograd ${median(ms.winograd).toFixed(1)} (×${(median(ms.direct) / median(ms.winograd)).toFixed(2)})` : ""));
+      rows.push(row);
+    }
+    [x, w, dy, y, dx].forEach((b) => be.free(b));
+  }
+  console.log(JSON.stringify({ bench: "winograd", threads, repeats, checkedImages: CHECKED_IMAGES, interleaved: true, layers: rows }, null, 1));
+}
+
+await main();
