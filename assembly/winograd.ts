@@ -1,7 +1,7 @@
 // Winograd minimal filtering F(2×2, 3×3) (Lavin & Gray, "Fast Algorithms for Convolutional
 // Neural Networks", CVPR 2016) for 3×3, stride-1, pad-1, undilated, ungrouped convolutions:
-// the forward pass, and the input gradient (the same product with the flipped, transposed
-// filters). Each 2×2 block of outputs is Aᵀ[Σ_k U_k ⊙ V_k]A, where V_k = Bᵀ d_k B is the
+// the forward pass, the input gradient (the same product with the flipped, transposed
+// filters) and the weight gradient (at the end of the file). Each 2×2 block of outputs is Aᵀ[Σ_k U_k ⊙ V_k]A, where V_k = Bᵀ d_k B is the
 // transform of the 4×4 input patch d_k of channel k and U_k = G g_k Gᵀ of the 3×3 filter g_k:
 // 16 multiplies per 2×2 outputs and input channel instead of 36 (2.25× fewer), paid for by the
 // input and output transforms (and a different rounding: see below).
@@ -21,7 +21,7 @@
 // count. Rounding: every output is a fixed ±1 combination of 16 products' sums instead of a
 // 9·K-term dot product, so its error differs from the direct path's (measured in
 // bench/winograd.ts; the transforms' coefficients 0, ±½, ±1 are exact).
-import { gemmScratchPtr } from "./gemm";
+import { gemm, gemmScratchPtr } from "./gemm";
 import { directTile, KC, MC, MR, NC, NR } from "./tile";
 
 // Bytes of V and M that one block of tile rows may use (L2-sized on the machines we measured).
@@ -41,13 +41,15 @@ let gHp: i32 = 0, gWp: i32 = 0; // padded plane
 let gRows: i32 = 0; // tile rows per block
 let gTb: i32 = 0; // tiles per block (gRows·gTWg)
 
-function setGeom(K: i32, M: i32, H: i32, W: i32): void {
+// sizeK: the channels that size the tile-row blocks (the layer's, when a call covers a block
+// of K only: the blocks, and so the weight gradient's summation order, must not depend on it).
+function setGeom(K: i32, M: i32, H: i32, W: i32, sizeK: i32 = K): void {
   gK = K; gM = M; gMp = (M + NR - 1) & ~(NR - 1); gH = H; gW = W;
   gTH = (H + 1) >> 1;
   gTWg = (((W + 1) >> 1) + 3) & ~3;
   gHp = 2 * gTH + 2;
   gWp = 2 * gTWg + 4; // the last group of 4 tiles loads 12 floats from its first column
-  const perTile = 16 * (K + M) * 4;
+  const perTile = 16 * (sizeK + M) * 4;
   gRows = min(gTH, max(1, BLOCK_BYTES / (perTile * gTWg)));
   gTb = gRows * gTWg;
 }
@@ -319,4 +321,147 @@ export function conv2d_backward_input_winograd(dy: usize, w: usize, dx: usize, c
   if (!winogradFits(N, C, H, W, O, KH, KW, SH, SW, PH, PW, DH, DW, G, OH, OW)) return;
   setGeom(O, C, H, W);
   winogradConv(dy, <usize>(O * H * W) << 2, w, true, dx, <usize>(C * H * W) << 2, col, N);
+}
+
+// ---- weight gradient ----
+// y = Aᵀ[Σ_c U[o][c] ⊙ V[c]]A per tile, so dL/dU[o][c] = Σ_{n,t} Z[o] ⊙ V[c] with Z = A·dY·Aᵀ
+// (dY the tile's 2×2 block of dy, zero past the plane), and dw[o][c] = Gᵀ·(dL/dU)·G. Per image,
+// block by block of tile rows: the transforms Z (all O channels of dy) and V (the call's input
+// channels), then dU[ξ] (O × channels) += Z[ξ]·V[ξ]ᵀ, one gemm per ξ, summing the block's tiles
+// in increasing order; images and blocks in increasing order, the blocks sized by the layer's
+// channels (not the call's), so every dw element has the same summation order at any split.
+
+// Scratch floats of the weight gradient for Kb input channels: [dU: 16·M·Kb][P][R][V][Z: 16·M·Tb][D: M padded dy planes 2·TH × 2·TWg].
+function weightScratchFloats(): i64 {
+  return <i64>16 * <i64>gM * <i64>gK + <i64>(gHp * gWp) + rowFloats() + <i64>16 * <i64>(gK + gM) * <i64>gTb +
+    <i64>gM * <i64>(2 * gTH) * <i64>(2 * gTWg);
+}
+
+/** Col scratch floats of the Winograd weight gradient (every input channel in one call, the most a call takes). */
+export function winogradWeightScratchFloats(C: i32, H: i32, W: i32, O: i32): i32 {
+  setGeom(C, O, H, W);
+  return <i32>weightScratchFloats();
+}
+
+// The M dy planes of one image into D, zero past H×W (each 2·TH × 2·TWg; D zeroed by the caller
+// once, only the H×W corner written here).
+function padGradients(dy: usize, D: usize): void {
+  const HW = gH * gW, HWd = 4 * gTH * gTWg;
+  for (let m = 0; m < gM; m++) {
+    for (let h = 0; h < gH; h++) {
+      memory.copy(D + (<usize>(m * HWd + h * 2 * gTWg) << 2), dy + (<usize>(m * HW + h * gW) << 2), <usize>gW << 2);
+    }
+  }
+}
+
+// Z[ξ = 4i + j][m][t - t0] = (A·dY·Aᵀ)[i][j] for the tiles of rows [r0, r1), four at a time.
+// A·dY·Aᵀ from a row y0 y1 of dY: rows [y0, y0+y1, y0-y1, -y1]; then the same down the columns.
+function gradientTransform(D: usize, Z: usize, r0: i32, r1: i32): void {
+  const xiBytes = <usize>(gM * gTb) << 2;
+  const Wd = 2 * gTWg, HWd = 4 * gTH * gTWg;
+  for (let m = 0; m < gM; m++) {
+    for (let th = r0; th < r1; th++) {
+      const row0 = D + (<usize>(m * HWd + 2 * th * Wd) << 2), row1 = row0 + (<usize>Wd << 2);
+      const out = Z + (<usize>(m * gTb + (th - r0) * gTWg) << 2);
+      for (let tw = 0; tw < gTWg; tw += 4) {
+        const c = <usize>(2 * tw) << 2;
+        const a0 = v128.load(row0 + c), b0 = v128.load(row0 + c, 16);
+        const a1 = v128.load(row1 + c), b1 = v128.load(row1 + c, 16);
+        const y00 = v128.shuffle<f32>(a0, b0, 0, 2, 4, 6), y01 = v128.shuffle<f32>(a0, b0, 1, 3, 5, 7);
+        const y10 = v128.shuffle<f32>(a1, b1, 0, 2, 4, 6), y11 = v128.shuffle<f32>(a1, b1, 1, 3, 5, 7);
+        const o = out + (<usize>tw << 2);
+        gradientColumn(o, xiBytes, 0, y00, y10);
+        gradientColumn(o, xiBytes, 1, f32x4.add(y00, y01), f32x4.add(y10, y11));
+        gradientColumn(o, xiBytes, 2, f32x4.sub(y00, y01), f32x4.sub(y10, y11));
+        gradientColumn(o, xiBytes, 3, f32x4.neg(y01), f32x4.neg(y11));
+      }
+    }
+  }
+}
+
+// Column j of A·(dY·Aᵀ) from its two rows: [w0, w0 + w1, w0 - w1, -w1] at ξ = j, 4 + j, 8 + j, 12 + j.
+// @ts-ignore: decorator
+@inline
+function gradientColumn(out: usize, xiBytes: usize, j: i32, w0: v128, w1: v128): void {
+  v128.store(out + <usize>j * xiBytes, w0);
+  v128.store(out + <usize>(4 + j) * xiBytes, f32x4.add(w0, w1));
+  v128.store(out + <usize>(8 + j) * xiBytes, f32x4.sub(w0, w1));
+  v128.store(out + <usize>(12 + j) * xiBytes, f32x4.neg(w1));
+}
+
+// dw[m][c0 + k] = Gᵀ·dU[·][m][k]·G for the call's channels (in float64, rounded once).
+// Gᵀ = [[1, ½, ½, 0], [0, ½, -½, 0], [0, ½, ½, 1]].
+function weightOutput(dU: usize, dw: usize, C: i32, c0: i32): void {
+  const xi = <usize>(gM * gK) << 2;
+  for (let m = 0; m < gM; m++) {
+    for (let k = 0; k < gK; k++) {
+      const u = dU + (<usize>(m * gK + k) << 2);
+      const out = dw + (<usize>((m * C + c0 + k) * 9) << 2);
+      for (let j = 0; j < 4; j++) {
+        const c = u + <usize>j * xi;
+        const u0 = <f64>load<f32>(c), u1 = <f64>load<f32>(c + 4 * xi), u2 = <f64>load<f32>(c + 8 * xi), u3 = <f64>load<f32>(c + 12 * xi);
+        qCol(j, u0 + 0.5 * (u1 + u2), 0.5 * (u1 - u2), 0.5 * (u1 + u2) + u3);
+      }
+      weightRow(out, q00, q01, q02, q03);
+      weightRow(out + 12, q10, q11, q12, q13);
+      weightRow(out + 24, q20, q21, q22, q23);
+    }
+  }
+}
+
+// q = Gᵀ·dU (3×4), in globals like t (no local arrays without an allocator).
+let q00: f64 = 0, q01: f64 = 0, q02: f64 = 0, q03: f64 = 0, q10: f64 = 0, q11: f64 = 0;
+let q12: f64 = 0, q13: f64 = 0, q20: f64 = 0, q21: f64 = 0, q22: f64 = 0, q23: f64 = 0;
+
+// @ts-ignore: decorator
+@inline
+function qCol(j: i32, a: f64, b: f64, c: f64): void {
+  if (j == 0) { q00 = a; q10 = b; q20 = c; }
+  else if (j == 1) { q01 = a; q11 = b; q21 = c; }
+  else if (j == 2) { q02 = a; q12 = b; q22 = c; }
+  else { q03 = a; q13 = b; q23 = c; }
+}
+
+// One row of q·G: [a + ½(b + c), ½(b - c), ½(b + c) + d].
+// @ts-ignore: decorator
+@inline
+function weightRow(out: usize, a: f64, b: f64, c: f64, d: f64): void {
+  store<f32>(out, <f32>(a + 0.5 * (b + c)));
+  store<f32>(out, <f32>(0.5 * (b - c)), 4);
+  store<f32>(out, <f32>(0.5 * (b + c) + d), 8);
+}
+
+/** dw = the weight gradient of a 3×3 stride-1 pad-1 layer, summed over the batch, for the
+ * input channels [c0, c1) only, by F(2×2, 3×3); winogradFits must hold. col:
+ * conv_scratch_floats(5, …) floats. */
+export function conv2d_backward_weight_winograd(dy: usize, x: usize, dw: usize, col: usize,
+                                                N: i32, C: i32, H: i32, W: i32, O: i32, KH: i32, KW: i32,
+                                                SH: i32, SW: i32, PH: i32, PW: i32, DH: i32, DW: i32, G: i32,
+                                                OH: i32, OW: i32, c0: i32, c1: i32): void {
+  if (!winogradFits(N, C, H, W, O, KH, KW, SH, SW, PH, PW, DH, DW, G, OH, OW) || c0 >= c1) return;
+  setGeom(c1 - c0, O, H, W, C);
+  const dU = col;
+  const P = dU + (<usize>(16 * gM * gK) << 2);
+  const R = P + (<usize>(gHp * gWp) << 2);
+  const V = R + (<usize>rowFloats() << 2);
+  const Z = V + (<usize>(16 * gK * gTb) << 2);
+  const D = Z + (<usize>(16 * gM * gTb) << 2);
+  memory.fill(D, 0, <usize>(gM * 4 * gTH * gTWg) << 2);
+  const HW = H * W;
+  for (let n = 0; n < N; n++) {
+    padAndRowTransform(x + (<usize>((n * C + c0) * HW) << 2), P, R);
+    padGradients(dy + (<usize>(n * O * HW) << 2), D);
+    for (let r0 = 0; r0 < gTH; r0 += gRows) {
+      const r1 = min(gTH, r0 + gRows);
+      inputTransform(R, V, r0, r1);
+      gradientTransform(D, Z, r0, r1);
+      const nt = (r1 - r0) * gTWg;
+      const beta: f32 = n == 0 && r0 == 0 ? 0 : 1;
+      for (let xi = 0; xi < 16; xi++) {
+        gemm(0, 1, gM, gK, nt, 1, Z + (<usize>(xi * gM * gTb) << 2), gTb, V + (<usize>(xi * gK * gTb) << 2), gTb,
+             beta, dU + (<usize>(xi * gM * gK) << 2), gK);
+      }
+    }
+  }
+  weightOutput(dU, dw, C, c0);
 }

@@ -94,7 +94,7 @@ test("conv2d forward and both backward passes (groups, strides, 1x1, odd batch)"
   }));
 });
 
-test("conv2d by Winograd F(2×2, 3×3): forward and input gradient (odd planes and channels, C > KC)", async () => {
+test("conv2d by Winograd F(2×2, 3×3): forward and both gradients (odd planes and channels, C > KC)", async () => {
   const gs = [
     geom(7, 16, 16, 16, 32, 3, 1, 1, 1),
     geom(5, 5, 13, 11, 10, 3, 1, 1, 1), // odd plane, channels not multiples of 4
@@ -104,11 +104,12 @@ test("conv2d by Winograd F(2×2, 3×3): forward and input gradient (odd planes a
   try {
     await sameAt1And2("winograd", () => gs.flatMap((g, i) => {
       const xs = g.N * g.C * g.H * g.W, ws = g.O * g.C * 9, ys = g.N * g.O * g.OH * g.OW;
-      const x = buf(xs, 50 + i), w = buf(ws, 60 + i), y = be.alloc(ys), dy = buf(ys, 70 + i), dx = be.alloc(xs);
+      const x = buf(xs, 50 + i), w = buf(ws, 60 + i), y = be.alloc(ys), dy = buf(ys, 70 + i), dx = be.alloc(xs), dw = be.alloc(ws);
       be.conv2dForward(x, w, y, g);
       be.conv2dBackwardInput(dy, w, dx, g);
-      const out: [string, Float32Array][] = [[`y${i}`, be.readSync(y)], [`dx${i}`, be.readSync(dx)]];
-      [x, w, y, dy, dx].forEach((b) => be.free(b));
+      be.conv2dBackwardWeight(dy, x, dw, g);
+      const out: [string, Float32Array][] = [[`y${i}`, be.readSync(y)], [`dx${i}`, be.readSync(dx)], [`dw${i}`, be.readSync(dw)]];
+      [x, w, y, dy, dx, dw].forEach((b) => be.free(b));
       return out;
     }));
   } finally {

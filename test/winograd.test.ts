@@ -1,11 +1,11 @@
 /**
  * The Winograd F(2×2, 3×3) kernels of the CPU backend (assembly/winograd.ts) against a float64
- * direct convolution: the forward pass and the input gradient on many shapes (odd planes,
+ * direct convolution: the forward pass, the input gradient and the weight gradient on many shapes (odd planes,
  * channel counts that are not multiples of 4 or 8, batch 1, a 1×1 plane, more than KC = 256
- * input channels), each within a bound scaled to its terms (|err| ≤ 8·2⁻²⁴·Σ|x·w|, the same
+ * input or output channels), each within a bound scaled to its terms (|err| ≤ 8·2⁻²⁴·Σ|x·w|, the same
  * form of bound as the direct kernels' and several times under what an F(2×2, 3×3) kernel
- * with a broken transform gives); the adjoint identity ⟨conv(x), dy⟩ = ⟨x, conv_inputgrad(dy)⟩
- * (a gradient check of the pair); the switch (convAlgorithm, setConvAlgorithm): the direct
+ * with a broken transform gives); the adjoint identities ⟨conv(x, w), dy⟩ = ⟨x, dx⟩ = ⟨w, dw⟩
+ * (a gradient check of the three); the switch (convAlgorithm, setConvAlgorithm): the direct
  * path stays the default, what Winograd cannot do (stride 2, groups, 5×5, no padding) falls
  * back to it bit for bit, and "auto" follows its table.
  */
@@ -14,7 +14,7 @@ import * as assert from "uvu/assert";
 import * as rg from "../src/mod.ts";
 import type { CpuBackend } from "../src/backend/cpu/index.ts";
 import type { ConvGeometry, DeviceBuffer } from "../src/backend/backend.ts";
-import { conv3x3Errors, conv3x3Reference, flipTranspose, lcgValues as rand } from "./support/conv3x3.ts";
+import { conv3x3Errors, conv3x3Reference, conv3x3WeightGradReference, flipTranspose, lcgValues as rand } from "./support/conv3x3.ts";
 
 const be = rg.getBackend("cpu") as CpuBackend;
 /** Worst |err| / (2⁻²⁴·Σ|x·w|) allowed (both algorithms stay under 5 on the ResNet layers of bench/winograd.ts). */
@@ -31,20 +31,24 @@ function upload(v: Float32Array): DeviceBuffer {
   return b;
 }
 
-type Pass = "forward" | "backwardInput";
+type Pass = "forward" | "backwardInput" | "backwardWeight";
 
-/** One pass of the backend under `algorithm`: forward y = conv(a, w), or dx = conv_inputgrad(a = dy, w). */
-function run(algorithm: rg.ConvAlgorithm, pass: Pass, a: Float32Array, w: Float32Array, g: ConvGeometry): Float32Array {
+/**
+ * One pass of the backend under `algorithm`: forward y = conv(a, b = w), input gradient
+ * dx = conv_inputgrad(a = dy, b = w), weight gradient dw(a = x, b = dy).
+ */
+function run(algorithm: rg.ConvAlgorithm, pass: Pass, a: Float32Array, b: Float32Array, g: ConvGeometry): Float32Array {
   const before = be.convAlgorithm;
   be.convAlgorithm = algorithm;
-  const outLen = pass === "forward" ? g.N * g.O * g.OH * g.OW : g.N * g.C * g.H * g.W;
-  const ab = upload(a), wb = upload(w), out = be.alloc(outLen);
+  const outLen = pass === "forward" ? g.N * g.O * g.OH * g.OW : pass === "backwardInput" ? g.N * g.C * g.H * g.W : g.O * (g.C / g.G) * g.KH * g.KW;
+  const ab = upload(a), bb = upload(b), out = be.alloc(outLen);
   try {
-    if (pass === "forward") be.conv2dForward(ab, wb, out, g);
-    else be.conv2dBackwardInput(ab, wb, out, g);
+    if (pass === "forward") be.conv2dForward(ab, bb, out, g);
+    else if (pass === "backwardInput") be.conv2dBackwardInput(ab, bb, out, g);
+    else be.conv2dBackwardWeight(bb, ab, out, g);
     return be.readSync(out);
   } finally {
-    [ab, wb, out].forEach((b) => be.free(b));
+    [ab, bb, out].forEach((buf) => be.free(buf));
     be.convAlgorithm = before;
   }
 }
@@ -71,17 +75,18 @@ const SHAPES: [number, number, number, number, number][] = [
   [1, 64, 8, 8, 70],
 ];
 
-for (const pass of ["forward", "backwardInput"] as const) {
+for (const pass of ["forward", "backwardInput", "backwardWeight"] as const) {
   test(`winograd ${pass}: within ${BOUND}·ε·Σ|x·w| of float64 on ${SHAPES.length} shapes, and not the direct kernel's bits`, () => {
     let differs = 0;
     for (const [i, [N, C, H, W, O]] of SHAPES.entries()) {
       const g = geom(N, C, H, W, O);
-      const w = rand(O * C * 9, 100 + i);
-      const a = rand(pass === "forward" ? N * C * H * W : N * O * H * W, 200 + i);
+      const x = rand(N * C * H * W, 200 + i), w = rand(O * C * 9, 100 + i), dy = rand(N * O * H * W, 400 + i);
       // the input gradient is the forward conv of dy with the flipped, transposed filters
-      const ref = pass === "forward" ? conv3x3Reference(a, w, N, C, O, H, W) : conv3x3Reference(a, flipTranspose(w, C, O), N, O, C, H, W);
-      const wino = run("winograd", pass, a, w, g);
-      const direct = run("direct", pass, a, w, g);
+      const [a, b, ref] = pass === "forward" ? [x, w, conv3x3Reference(x, w, N, C, O, H, W)]
+        : pass === "backwardInput" ? [dy, w, conv3x3Reference(dy, flipTranspose(w, C, O), N, O, C, H, W)]
+        : [x, dy, conv3x3WeightGradReference(x, dy, N, C, O, H, W)];
+      const wino = run("winograd", pass, a, b, g);
+      const direct = run("direct", pass, a, b, g);
       const worst = worstError(wino, ref);
       assert.ok(worst <= BOUND, `${pass} ${N}×${C}→${O} ${H}×${W}: error ${worst.toFixed(2)}·ε·Σ|x·w| > ${BOUND}`);
       assert.ok(worstError(direct, ref) <= BOUND, "the direct kernel against the same reference");
@@ -92,18 +97,17 @@ for (const pass of ["forward", "backwardInput"] as const) {
   });
 }
 
-test("winograd: the adjoint identity ⟨conv(x), dy⟩ = ⟨x, conv_inputgrad(dy)⟩ (a gradient check of the pair)", () => {
+test("winograd: ⟨conv(x, w), dy⟩ = ⟨x, conv_inputgrad(dy, w)⟩ = ⟨w, conv_weightgrad(x, dy)⟩ (a gradient check of the three)", () => {
   for (const [i, [N, C, H, W, O]] of [[2, 5, 7, 9, 6], [1, 40, 12, 12, 24]].entries()) {
     const g = geom(N, C, H, W, O);
     const x = rand(N * C * H * W, 300 + i), w = rand(O * C * 9, 310 + i), dy = rand(N * O * H * W, 320 + i);
     const y = run("winograd", "forward", x, w, g), dx = run("winograd", "backwardInput", dy, w, g);
-    let lhs = 0, rhs = 0, mag = 0;
-    for (let j = 0; j < y.length; j++) {
-      lhs += y[j] * dy[j];
-      mag += Math.abs(y[j] * dy[j]);
-    }
-    for (let j = 0; j < x.length; j++) rhs += x[j] * dx[j];
-    assert.ok(Math.abs(lhs - rhs) <= 1e-5 * mag, `case ${i}: ⟨y, dy⟩ = ${lhs}, ⟨x, dx⟩ = ${rhs}`);
+    const dw = run("winograd", "backwardWeight", x, dy, g);
+    const dot = (a: Float32Array, b: Float32Array) => a.reduce((s, v, j) => s + v * b[j], 0);
+    const mag = y.reduce((s, v, j) => s + Math.abs(v * dy[j]), 0);
+    const lhs = dot(y, dy);
+    assert.ok(Math.abs(lhs - dot(x, dx)) <= 1e-5 * mag, `case ${i}: ⟨y, dy⟩ = ${lhs}, ⟨x, dx⟩ = ${dot(x, dx)}`);
+    assert.ok(Math.abs(lhs - dot(w, dw)) <= 1e-5 * mag, `case ${i}: ⟨y, dy⟩ = ${lhs}, ⟨w, dw⟩ = ${dot(w, dw)}`);
   }
 });
 

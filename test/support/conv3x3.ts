@@ -1,9 +1,9 @@
 /**
  * What the Winograd tests and bench/winograd.ts measure 3×3, stride-1, pad-1 convolutions
  * against: seeded values in [-1, 1) (a 32-bit LCG, so every run and runtime sees the same
- * numbers without the library's PRNG), a float64 direct convolution that also returns each
- * output's Σ|x·w| (the scale of its rounding error), the input gradient's filters as a
- * forward convolution's, and the error figures.
+ * numbers without the library's PRNG), a float64 direct convolution and weight gradient that
+ * also return each output's Σ|x·w| (the scale of its rounding error), the input gradient's
+ * filters as a forward convolution's, and the error figures.
  */
 
 /** n seeded values in [-1, 1). */
@@ -42,6 +42,33 @@ export function conv3x3Reference(x: Float32Array, w: Float32Array, images: numbe
           const i = ((n * O + o) * H + h) * W + v;
           y[i] = s;
           mag[i] = a;
+        }
+      }
+    }
+  }
+  return { y, mag };
+}
+
+/** dw[o][c][kh][kw] = Σ_{n,h,w} dy[n][o][h][w]·x[n][c][h+kh-1][w+kw-1] in float64 over N images, and Σ|dy·x| per element. */
+export function conv3x3WeightGradReference(x: Float32Array, dy: Float32Array, N: number, C: number, O: number, H: number, W: number) {
+  const HW = H * W, y = new Float64Array(O * C * 9), mag = new Float64Array(y.length);
+  for (let o = 0; o < O; o++) {
+    for (let c = 0; c < C; c++) {
+      for (let kh = 0; kh < 3; kh++) {
+        for (let kw = 0; kw < 3; kw++) {
+          let s = 0, a = 0;
+          for (let n = 0; n < N; n++) {
+            const yo = (n * O + o) * HW, xc = (n * C + c) * HW;
+            for (let h = Math.max(0, 1 - kh); h < Math.min(H, H + 1 - kh); h++) {
+              for (let v = Math.max(0, 1 - kw); v < Math.min(W, W + 1 - kw); v++) {
+                const t = dy[yo + h * W + v] * x[xc + (h + kh - 1) * W + v + kw - 1];
+                s += t;
+                a += Math.abs(t);
+              }
+            }
+          }
+          y[((o * C + c) * 3 + kh) * 3 + kw] = s;
+          mag[((o * C + c) * 3 + kh) * 3 + kw] = a;
         }
       }
     }

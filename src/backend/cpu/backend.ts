@@ -179,7 +179,7 @@ export class CpuBackend implements Backend, Threaded {
   }
 
   /** Col scratch floats of one conv kernel call over `images` images (the kernels' own rule). */
-  private colFloats(kind: 0 | 1 | 2 | 3 | 4, g: ConvGeometry, images = g.N): number {
+  private colFloats(kind: 0 | 1 | 2 | 3 | 4 | 5, g: ConvGeometry, images = g.N): number {
     const dims = convArgs(g);
     dims[0] = images;
     return this.runner.k.conv_scratch_floats(kind, ...dims);
@@ -229,7 +229,10 @@ export class CpuBackend implements Backend, Threaded {
     if (g.C < 2 * align) align = 1;
     const parts = ranges(g.C, this.runner.parts(this.convFlops(g), MIN_FLOPS), align)
       .map(([c0, c1]): KernelArgs<"conv2d_backward_weight"> => [pdy, px, pdw, 0, ...convArgs(g), c0, c1]);
-    this.exec("conv2d_backward_weight", parts, this.colFloats(2, g));
+    // Winograd where asked and where it applies (its scratch, for all channels, is -1 otherwise)
+    const winograd = wantsWinograd(this.algorithm, "backwardWeight", g) ? this.colFloats(5, g) : -1;
+    if (winograd >= 0) this.exec("conv2d_backward_weight_winograd", parts, winograd);
+    else this.exec("conv2d_backward_weight", parts, this.colFloats(2, g));
   }
 
   // ---- batch norm ----

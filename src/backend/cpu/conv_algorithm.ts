@@ -1,8 +1,8 @@
 /**
  * Which algorithm the CPU backend's 3×3 convolutions use: "direct" (the register-blocked
  * direct kernels of assembly/conv.ts, everywhere), "winograd" (F(2×2, 3×3) minimal filtering,
- * assembly/winograd.ts, for every 3×3 stride-1 pad-1 layer it applies to, forward and input
- * gradient) or "auto" (Winograd only for the layer shapes in WINOGRAD_WINS, where an
+ * assembly/winograd.ts, for every 3×3 stride-1 pad-1 layer it applies to: forward, input
+ * gradient and weight gradient) or "auto" (Winograd only for the layer shapes in WINOGRAD_WINS, where an
  * interleaved A/B measurement found it faster; the direct kernels everywhere else). Like
  * cuDNN's and oneDNN's heuristics, the choice is a per-shape table, not a model. Both
  * algorithms are deterministic (fixed summation order, the same bits at any thread count),
@@ -22,7 +22,7 @@ export function checkConvAlgorithm(a: unknown): ConvAlgorithm {
 }
 
 /** The pass of a convolution that Winograd may compute. */
-export type WinogradPass = "forward" | "backwardInput";
+export type WinogradPass = "forward" | "backwardInput" | "backwardWeight";
 
 /**
  * Layer shapes ("pass C→O H×W", any batch) where Winograd was at least 1.1× faster than the
