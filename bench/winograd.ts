@@ -2,7 +2,7 @@
  * Winograd F(2×2, 3×3) against the direct kernels on the CPU backend, per 3×3 stride-1 layer
  * shape of ResNet-20 (batch 64, 3×32×32; 16/32/64 channels) and ResNet-18 with the CIFAR stem
  * (batch 32; 64…512 channels), and of the main job's ResNet-20 on 1×28×28 (batch 64 here),
- * forward and input gradient:
+ * forward, input gradient and weight gradient:
  * - error: max |y − y₆₄| (y₆₄ a float64 direct convolution, on the first images of the batch),
  *   the same divided by max |y₆₄|, and the worst |y − y₆₄| / (2⁻²⁴·Σ|x·w|), for both algorithms;
  * - time: an A/B interleaved in this one process (direct and Winograd alternate, which goes
@@ -10,15 +10,16 @@
  *   The machine may be shared: the ratio is the figure, the milliseconds are indicative.
  * JSON on stdout (progress on stderr):
  *
- *   node esbuild.config.mjs && node build/winograd.mjs [--repeats 9] [--threads 1] [--no-time] > out.json
+ *   node esbuild.config.mjs && node build/winograd.mjs [--repeats 9] [--threads 1] [--no-time]
+ *     [--passes forward,backwardInput,backwardWeight] > out.json
  */
 import * as rg from "../src/mod.ts";
 import type { CpuBackend } from "../src/backend/cpu/index.ts";
 import type { ConvGeometry, DeviceBuffer } from "../src/backend/backend.ts";
 import { installNodeThreads } from "../cli/node_threads.ts";
-import { conv3x3Errors, conv3x3Reference, flipTranspose, lcgValues } from "../test/support/conv3x3.ts";
+import { conv3x3Errors, conv3x3Reference, conv3x3WeightGradReference, flipTranspose, lcgValues } from "../test/support/conv3x3.ts";
 
-type Pass = "forward" | "backwardInput";
+type Pass = "forward" | "backwardInput" | "backwardWeight";
 interface Layer { model: string; N: number; C: number; O: number; H: number }
 
 const LAYERS: Layer[] = [
@@ -47,6 +48,8 @@ function option(name: string, fallback: number): number {
 const repeats = option("repeats", 9);
 const threads = option("threads", 1);
 const timing = !process.argv.includes("--no-time");
+const passesAt = process.argv.indexOf("--passes");
+const passes = (passesAt < 0 ? "forward,backwardInput,backwardWeight" : process.argv[passesAt + 1]).split(",") as Pass[];
 const log = (s: string) => process.stderr.write(`${s}\n`);
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -62,17 +65,19 @@ async function main(): Promise<void> {
     const xs = N * C * H * H, ys = N * O * H * H;
     const xv = lcgValues(xs, 1 + li), wv = lcgValues(O * C * 9, 2 + li), dyv = lcgValues(ys, 3 + li);
     const upload = (v: Float32Array): DeviceBuffer => { const b = be.alloc(v.length); be.write(b, v); return b; };
-    const x = upload(xv), w = upload(wv), dy = upload(dyv), y = be.alloc(ys), dx = be.alloc(xs);
-    for (const pass of ["forward", "backwardInput"] as Pass[]) {
-      const call = () => pass === "forward" ? be.conv2dForward(x, w, y, g) : be.conv2dBackwardInput(dy, w, dx, g);
-      const out = () => be.readSync(pass === "forward" ? y : dx);
-      const ref = pass === "forward"
-        ? conv3x3Reference(xv, wv, CHECKED_IMAGES, C, O, H, H)
-        : conv3x3Reference(dyv, flipTranspose(wv, C, O), CHECKED_IMAGES, O, C, H, H);
+    const x = upload(xv), w = upload(wv), dy = upload(dyv), y = be.alloc(ys), dx = be.alloc(xs), dw = be.alloc(O * C * 9);
+    for (const pass of passes) {
+      const run = (geometry: ConvGeometry) => pass === "forward" ? be.conv2dForward(x, w, y, geometry)
+        : pass === "backwardInput" ? be.conv2dBackwardInput(dy, w, dx, geometry) : be.conv2dBackwardWeight(dy, x, dw, geometry);
+      const call = () => run(g);
+      const out = () => be.readSync(pass === "forward" ? y : pass === "backwardInput" ? dx : dw);
+      const ref = pass === "forward" ? conv3x3Reference(xv, wv, CHECKED_IMAGES, C, O, H, H)
+        : pass === "backwardInput" ? conv3x3Reference(dyv, flipTranspose(wv, C, O), CHECKED_IMAGES, O, C, H, H)
+        : conv3x3WeightGradReference(xv, dyv, CHECKED_IMAGES, C, O, H, H);
       const error: Record<string, ReturnType<typeof conv3x3Errors>> = {};
       for (const a of ["direct", "winograd"] as const) {
         be.convAlgorithm = a;
-        call();
+        run({ ...g, N: CHECKED_IMAGES }); // the weight gradient sums over the images: only those the reference has
         error[a] = conv3x3Errors(out(), ref);
       }
       const ms: Record<string, number[]> = { direct: [], winograd: [] };
@@ -100,7 +105,7 @@ async function main(): Promise<void> {
         (timing ? `; ms direct ${median(ms.direct).toFixed(1)} winograd ${median(ms.winograd).toFixed(1)} (×${(median(ms.direct) / median(ms.winograd)).toFixed(2)})` : ""));
       rows.push(row);
     }
-    [x, w, dy, y, dx].forEach((b) => be.free(b));
+    [x, w, dy, y, dx, dw].forEach((b) => be.free(b));
   }
   console.log(JSON.stringify({ bench: "winograd", threads, repeats, checkedImages: CHECKED_IMAGES, interleaved: true, layers: rows }, null, 1));
 }

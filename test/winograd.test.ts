@@ -131,10 +131,10 @@ test("convAlgorithm: direct by default; Winograd falls back to the direct kernel
 
 test("auto: Winograd for a shape in its table (32→32 14×14), the direct kernels for one that is not (16→16 28×28 input gradient, 3→16)", () => {
   const bits = (algorithm: rg.ConvAlgorithm, pass: Pass, g: ConvGeometry) => {
-    const w = rand(g.O * g.C * 9, 9);
-    return run(algorithm, pass, rand(pass === "forward" ? g.N * g.C * g.H * g.W : g.N * g.O * g.H * g.W, 10), w, g);
+    const x = rand(g.N * g.C * g.H * g.W, 10), w = rand(g.O * g.C * 9, 9), dy = rand(g.N * g.O * g.H * g.W, 11);
+    return pass === "forward" ? run(algorithm, pass, x, w, g) : pass === "backwardInput" ? run(algorithm, pass, dy, w, g) : run(algorithm, pass, x, dy, g);
   };
-  for (const pass of ["forward", "backwardInput"] as const) {
+  for (const pass of ["forward", "backwardInput", "backwardWeight"] as const) {
     const g = geom(2, 32, 14, 14, 32);
     const auto = bits("auto", pass, g);
     assert.equal(auto, bits("winograd", pass, g), `32→32 14×14 ${pass}: auto is Winograd`);
@@ -144,6 +144,8 @@ test("auto: Winograd for a shape in its table (32→32 14×14), the direct kerne
   assert.equal(bits("auto", "backwardInput", g16), bits("direct", "backwardInput", g16), "16→16 28×28 input gradient: direct");
   const stem = geom(1, 3, 32, 32, 16);
   assert.equal(bits("auto", "forward", stem), bits("direct", "forward", stem), "3→16 stem: direct");
+  const deep = geom(1, 256, 8, 8, 256);
+  assert.equal(bits("auto", "backwardWeight", deep), bits("direct", "backwardWeight", deep), "256→256 8×8 weight gradient: direct");
 });
 
 test("setConvAlgorithm reaches every CPU backend and rejects a bad name with a ValueError", () => {
