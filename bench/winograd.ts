@@ -8,15 +8,18 @@
  * - time: an A/B interleaved in this one process (direct and Winograd alternate, which goes
  *   first alternates too, `--repeats` rounds, medians), at the thread count of `--threads`.
  *   The machine may be shared: the ratio is the figure, the milliseconds are indicative.
+ * - `--step`: whole training steps instead (ResNet-20 batch 64, ResNet-18 batch 32) under
+ *   "direct", "auto" and "winograd", interleaved step by step.
  * JSON on stdout (progress on stderr):
  *
  *   node esbuild.config.mjs && node build/winograd.mjs [--repeats 9] [--threads 1] [--no-time]
- *     [--passes forward,backwardInput,backwardWeight] > out.json
+ *     [--passes forward,backwardInput,backwardWeight | --step] > out.json
  */
 import * as rg from "../src/mod.ts";
 import type { CpuBackend } from "../src/backend/cpu/index.ts";
 import type { ConvGeometry, DeviceBuffer } from "../src/backend/backend.ts";
 import { installNodeThreads } from "../cli/node_threads.ts";
+import { trainingStep } from "./throughput.ts";
 import { conv3x3Errors, conv3x3Reference, conv3x3WeightGradReference, flipTranspose, lcgValues } from "../test/support/conv3x3.ts";
 
 type Pass = "forward" | "backwardInput" | "backwardWeight";
@@ -110,4 +113,40 @@ async function main(): Promise<void> {
   console.log(JSON.stringify({ bench: "winograd", threads, repeats, checkedImages: CHECKED_IMAGES, interleaved: true, layers: rows }, null, 1));
 }
 
-await main();
+/**
+ * `--step`: whole training steps (bench/throughput.ts's: ResNet-20 at batch 64, ResNet-18 with
+ * the CIFAR stem at batch 32) under each algorithm, interleaved step by step, medians.
+ */
+async function steps(): Promise<void> {
+  installNodeThreads();
+  await rg.setThreads(threads);
+  const algorithms: rg.ConvAlgorithm[] = ["direct", "auto", "winograd"];
+  const rows: unknown[] = [];
+  for (const [name, batch] of [["resnet20", 64], ["resnet18", 32]] as const) {
+    const { step, dispose } = trainingStep(name, batch);
+    const ms: Record<string, number[]> = Object.fromEntries(algorithms.map((a) => [a, []]));
+    for (const a of algorithms) { // warm-up: every kernel tiers up and every scratch grows once
+      rg.setConvAlgorithm(a);
+      step();
+      step();
+    }
+    for (let r = 0; r < repeats; r++) {
+      const order = r % 2 === 0 ? algorithms : [...algorithms].reverse();
+      for (const a of order) {
+        rg.setConvAlgorithm(a);
+        const t0 = performance.now();
+        step();
+        ms[a].push(performance.now() - t0);
+      }
+    }
+    rg.setConvAlgorithm("direct");
+    dispose();
+    const medians = Object.fromEntries(algorithms.map((a) => [a, median(ms[a])]));
+    log(`${name} batch ${batch}: step ms ${algorithms.map((a) => `${a} ${medians[a].toFixed(0)}`).join(", ")}`);
+    rows.push({ model: name, batch, medianMs: medians, speedupAuto: medians.direct / medians.auto, speedupWinograd: medians.direct / medians.winograd, ms });
+  }
+  console.log(JSON.stringify({ bench: "winograd-step", threads, repeats, interleaved: true, steps: rows }, null, 1));
+}
+
+if (process.argv.includes("--step")) await steps();
+else await main();
