@@ -23,7 +23,8 @@
 // (conv2d_backward_weight's range arguments: padded copies of those channels only, and the
 // gemm on the matching columns of dw), so every element keeps the 1-thread summation order.
 import { gemm, gemmScratchPtr, gemmWith, packB, storeStripRows } from "./gemm";
-import { KC, MC, MR, multiplyTile, NC, NR } from "./tile";
+import { directTile, KC, MC, MR, NC, NR } from "./tile";
+import { winogradFits, winogradScratchFloats, winogradWeightScratchFloats } from "./winograd";
 
 // Images padded at once on the direct path when the filters do not fit the pack buffer.
 // @ts-ignore: decorator
@@ -156,54 +157,6 @@ function packWeights(wg: usize, flip: bool, M: i32, K: i32, pc: i32, kc: i32, ds
       if (++kw == gKW) { kw = 0; if (++kh == gKH) { kh = 0; o++; } }
     }
   }
-}
-
-// 4 adjacent pixels (at q + off[p] and the next three floats) × 8 channels over kc taps;
-// stores transposed: c[j*ldc + i] (mode 0) or += (mode 2), for j < nr channels and i < mr
-// pixels (a short tile goes through the tile buffer; at a row's end its extra pixels read
-// past the row, into the next one or the scratch's slack, and are dropped). Adjacent pixels
-// let the four loads of a tap share one address with immediate offsets.
-// @ts-ignore: decorator
-@inline
-function directTile(kc: i32, offs: usize, q: usize, pb: usize, c: usize, ldc: i32, mode: i32,
-                    mr: i32, nr: i32, tile: usize): void {
-  multiplyTile(kc, q, offs, true, pb, tile);
-  if (nr == NR && mr == MR) {
-    const ld = <usize>ldc << 2;
-    storeT4(c, ld, v128.load(tile), v128.load(tile, 32), v128.load(tile, 64), v128.load(tile, 96), mode);
-    storeT4(c + ld * 4, ld, v128.load(tile, 16), v128.load(tile, 48), v128.load(tile, 80), v128.load(tile, 112), mode);
-  } else {
-    for (let j = 0; j < nr; j++) {
-      for (let i = 0; i < mr; i++) {
-        const cp = c + (<usize>(j * ldc + i) << 2);
-        const t = load<f32>(tile + (<usize>(i * NR + j) << 2));
-        store<f32>(cp, mode == 0 ? t : load<f32>(cp) + t);
-      }
-    }
-  }
-}
-
-// @ts-ignore: decorator
-@inline
-function storeT4(c: usize, ld: usize, r0: v128, r1: v128, r2: v128, r3: v128, mode: i32): void {
-  const t0 = v128.shuffle<f32>(r0, r1, 0, 4, 1, 5);
-  const t1 = v128.shuffle<f32>(r2, r3, 0, 4, 1, 5);
-  const t2 = v128.shuffle<f32>(r0, r1, 2, 6, 3, 7);
-  const t3 = v128.shuffle<f32>(r2, r3, 2, 6, 3, 7);
-  let v0 = v128.shuffle<f32>(t0, t1, 0, 1, 4, 5);
-  let v1 = v128.shuffle<f32>(t0, t1, 2, 3, 6, 7);
-  let v2 = v128.shuffle<f32>(t2, t3, 0, 1, 4, 5);
-  let v3 = v128.shuffle<f32>(t2, t3, 2, 3, 6, 7);
-  if (mode == 2) {
-    v0 = f32x4.add(v128.load(c), v0);
-    v1 = f32x4.add(v128.load(c + ld), v1);
-    v2 = f32x4.add(v128.load(c + ld * 2), v2);
-    v3 = f32x4.add(v128.load(c + ld * 3), v3);
-  }
-  v128.store(c, v0);
-  v128.store(c + ld, v1);
-  v128.store(c + ld * 2, v2);
-  v128.store(c + ld * 3, v3);
 }
 
 // Floats of one image's source planes as the direct path lays them out: zero-padded, and for
@@ -365,7 +318,8 @@ function backwardInputDirect(N: i32, C: i32, H: i32, W: i32, O: i32, KH: i32, KW
 
 /**
  * Floats of col scratch a convolution kernel needs (kind 0 forward, 1 input gradient, 2 weight
- * gradient; N = the images of one call): on the direct path one zero-padded image, or up to
+ * gradient, 3 / 4 / 5 the Winograd forward / input gradient / weight gradient of winograd.ts,
+ * -1 where it does not apply; N = the images of one call): on the direct path one zero-padded image, or up to
  * IMG_CHUNK when the filters do not fit the pack buffer; otherwise the im2col buffer of one
  * image and group (none for 1×1 stride 1); for the weight gradient, the padded images, tap
  * offsets and side-by-side dy of imagesPerGemm images.
@@ -374,6 +328,10 @@ function backwardInputDirect(N: i32, C: i32, H: i32, W: i32, O: i32, KH: i32, KW
 export function conv_scratch_floats(kind: i32, N: i32, C: i32, H: i32, W: i32, O: i32, KH: i32, KW: i32,
                                     SH: i32, SW: i32, PH: i32, PW: i32, DH: i32, DW: i32, G: i32,
                                     OH: i32, OW: i32): i32 {
+  if (kind >= 3) {
+    if (!winogradFits(N, C, H, W, O, KH, KW, SH, SW, PH, PW, DH, DW, G, OH, OW)) return -1;
+    return kind == 5 ? winogradWeightScratchFloats(C, H, W, O) : winogradScratchFloats(kind == 4, C, H, W, O);
+  }
   const Cg = C / G, Og = O / G;
   const pointwise = isPointwise(H, W, KH, KW, SH, SW, PH, PW, OH, OW);
   const col = pointwise ? 0 : Cg * KH * KW * OH * OW;

@@ -69,3 +69,52 @@ export function multiplyTile(kc: i32, aBase: usize, offsets: usize, indirect: bo
   v128.store(tile, c20, 64); v128.store(tile, c21, 80);
   v128.store(tile, c30, 96); v128.store(tile, c31, 112);
 }
+
+// The register tile of the direct convolution and the Winograd products (conv.ts, winograd.ts):
+// 4 adjacent pixels (at q + off[p] and the next three floats) × 8 channels over kc taps;
+// stores transposed: c[j*ldc + i] (mode 0) or += (mode 2), for j < nr channels and i < mr
+// pixels (a short tile goes through the tile buffer; at a row's end its extra pixels read
+// past the row, into the next one or the scratch's slack, and are dropped). Adjacent pixels
+// let the four loads of a tap share one address with immediate offsets.
+// @ts-ignore: decorator
+@inline
+export function directTile(kc: i32, offs: usize, q: usize, pb: usize, c: usize, ldc: i32, mode: i32,
+                    mr: i32, nr: i32, tile: usize): void {
+  multiplyTile(kc, q, offs, true, pb, tile);
+  if (nr == NR && mr == MR) {
+    const ld = <usize>ldc << 2;
+    storeT4(c, ld, v128.load(tile), v128.load(tile, 32), v128.load(tile, 64), v128.load(tile, 96), mode);
+    storeT4(c + ld * 4, ld, v128.load(tile, 16), v128.load(tile, 48), v128.load(tile, 80), v128.load(tile, 112), mode);
+  } else {
+    for (let j = 0; j < nr; j++) {
+      for (let i = 0; i < mr; i++) {
+        const cp = c + (<usize>(j * ldc + i) << 2);
+        const t = load<f32>(tile + (<usize>(i * NR + j) << 2));
+        store<f32>(cp, mode == 0 ? t : load<f32>(cp) + t);
+      }
+    }
+  }
+}
+
+// @ts-ignore: decorator
+@inline
+function storeT4(c: usize, ld: usize, r0: v128, r1: v128, r2: v128, r3: v128, mode: i32): void {
+  const t0 = v128.shuffle<f32>(r0, r1, 0, 4, 1, 5);
+  const t1 = v128.shuffle<f32>(r2, r3, 0, 4, 1, 5);
+  const t2 = v128.shuffle<f32>(r0, r1, 2, 6, 3, 7);
+  const t3 = v128.shuffle<f32>(r2, r3, 2, 6, 3, 7);
+  let v0 = v128.shuffle<f32>(t0, t1, 0, 1, 4, 5);
+  let v1 = v128.shuffle<f32>(t0, t1, 2, 3, 6, 7);
+  let v2 = v128.shuffle<f32>(t2, t3, 0, 1, 4, 5);
+  let v3 = v128.shuffle<f32>(t2, t3, 2, 3, 6, 7);
+  if (mode == 2) {
+    v0 = f32x4.add(v128.load(c), v0);
+    v1 = f32x4.add(v128.load(c + ld), v1);
+    v2 = f32x4.add(v128.load(c + ld * 2), v2);
+    v3 = f32x4.add(v128.load(c + ld * 3), v3);
+  }
+  v128.store(c, v0);
+  v128.store(c + ld, v1);
+  v128.store(c + ld * 2, v2);
+  v128.store(c + ld * 3, v3);
+}

@@ -6,12 +6,14 @@
  * element; ResNet-18 (11M parameters) through per-tensor summaries (Σv, Σ|v|, Σv², 16
  * sampled values) so its fixture stays small, and so are ResNet-20 at width 0.25 with and
  * without BatchNorm. Tolerances: float32 through 20 layers, so relative 1e-3 with an absolute
- * floor scaled to each tensor. Width multipliers keep every state-dict name and scale only
- * the shapes.
+ * floor scaled to each tensor. ResNet-20 and ResNet-18 also run with the Winograd convolutions
+ * (rg.setConvAlgorithm("winograd")) under the same tolerances. Width multipliers keep every
+ * state-dict name and scale only the shapes.
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import * as rg from "../src/mod.ts";
+import type { CpuBackend } from "../src/backend/cpu/index.ts";
 import { assertClose, formulaInit, loadFixture, tolFor } from "./helpers.ts";
 
 const withPrefix = (fx: ReturnType<typeof loadFixture>, prefix: string) =>
@@ -63,21 +65,35 @@ test("resnet20: a PyTorch state dict loads, and equals the shared formula init (
   assert.equal([...theirs.keys()].sort(), [...withPrefix(r20, "model.").keys()].sort());
 });
 
-test("resnet20: logits, loss, every gradient and the weights after one SGD step match PyTorch", () => {
-  const model = buildResnet20();
-  const { lossValue, logitValues } = trainStep(model, r20.get("x"), r20.get("labels"));
-  assertClose(logitValues, r20.get("logits"), "logits", { rtol: 1e-4, atol: 1e-4 });
-  assertClose([lossValue], r20.get("loss"), "loss", { rtol: 1e-5, atol: 0 });
-  for (const [name, p] of model.namedParameters()) {
-    const expected = r20.get(`grad.${name}`).dataSync();
-    assertClose(p.grad!, expected, `grad.${name}`, tolFor(expected));
+/** Run `fn` with the CPU convolutions on `algorithm`, then back on the direct kernels. */
+function withConvAlgorithm(algorithm: rg.ConvAlgorithm, fn: () => void): void {
+  rg.setConvAlgorithm(algorithm);
+  try {
+    assert.is((rg.getBackend("cpu") as CpuBackend).convAlgorithm, algorithm);
+    fn();
+  } finally {
+    rg.setConvAlgorithm("direct");
   }
-  sgdFor(model, r20).step();
-  for (const [name, t] of model.stateDict()) {
-    const expected = r20.get(`after.${name}`).dataSync();
-    assertClose(t, expected, `after.${name}`, tolFor(expected, 1e-4));
-  }
-});
+}
+
+// Winograd F(2×2, 3×3) (the 3×3 stride-1 layers' forward and input gradient) within the same tolerances.
+for (const algorithm of ["direct", "winograd"] as const) {
+  test(`resnet20 (${algorithm} convolutions): logits, loss, every gradient and the weights after one SGD step match PyTorch`, () => withConvAlgorithm(algorithm, () => {
+    const model = buildResnet20();
+    const { lossValue, logitValues } = trainStep(model, r20.get("x"), r20.get("labels"));
+    assertClose(logitValues, r20.get("logits"), "logits", { rtol: 1e-4, atol: 1e-4 });
+    assertClose([lossValue], r20.get("loss"), "loss", { rtol: 1e-5, atol: 0 });
+    for (const [name, p] of model.namedParameters()) {
+      const expected = r20.get(`grad.${name}`).dataSync();
+      assertClose(p.grad!, expected, `grad.${name}`, tolFor(expected));
+    }
+    sgdFor(model, r20).step();
+    for (const [name, t] of model.stateDict()) {
+      const expected = r20.get(`after.${name}`).dataSync();
+      assertClose(t, expected, `after.${name}`, tolFor(expected, 1e-4));
+    }
+  }));
+}
 
 test("resnet20 with PowerGrad α = 0.25: same loss, PyTorch's transformed gradients", () => {
   const model = buildResnet20();
@@ -105,16 +121,18 @@ function assertSummary(actual: Float32Array, expected: Float32Array, label: stri
   assertClose(ours.slice(3), Array.from(expected.slice(3)), `${label} samples`, tolFor(expected.slice(3), 2e-3));
 }
 
-test("resnet18 (cifar stem): logits, loss, gradients and the SGD step match PyTorch", () => {
-  const model = buildResnet18();
-  const { lossValue, logitValues } = trainStep(model, r18.get("x"), r18.get("labels"));
-  assertClose(logitValues, r18.get("logits"), "logits", { rtol: 1e-3, atol: 1e-4 });
-  assertClose([lossValue], r18.get("loss"), "loss", { rtol: 1e-5, atol: 0 });
-  for (const [name, p] of model.namedParameters()) assertSummary(p.grad!.dataSync(), r18.get(`gsum.${name}`).dataSync(), `grad ${name}`);
-  sgdFor(model, r18).step();
-  for (const [name, t] of model.stateDict()) assertSummary(t.dataSync(), r18.get(`asum.${name}`).dataSync(), `after ${name}`);
-  model.dispose();
-});
+for (const algorithm of ["direct", "winograd"] as const) {
+  test(`resnet18 (cifar stem, ${algorithm} convolutions): logits, loss, gradients and the SGD step match PyTorch`, () => withConvAlgorithm(algorithm, () => {
+    const model = buildResnet18();
+    const { lossValue, logitValues } = trainStep(model, r18.get("x"), r18.get("labels"));
+    assertClose(logitValues, r18.get("logits"), "logits", { rtol: 1e-3, atol: 1e-4 });
+    assertClose([lossValue], r18.get("loss"), "loss", { rtol: 1e-5, atol: 0 });
+    for (const [name, p] of model.namedParameters()) assertSummary(p.grad!.dataSync(), r18.get(`gsum.${name}`).dataSync(), `grad ${name}`);
+    sgdFor(model, r18).step();
+    for (const [name, t] of model.stateDict()) assertSummary(t.dataSync(), r18.get(`asum.${name}`).dataSync(), `after ${name}`);
+    model.dispose();
+  }));
+}
 
 test("resnet18 (cifar stem) with PowerGrad α = 0.25 matches PyTorch", () => {
   const model = buildResnet18();

@@ -12,20 +12,11 @@ import { type Broadcast4, type ConvGeometry, type DeviceBuffer, type PoolGeometr
 import { installNodeThreads } from "../cli/node_threads.ts";
 import { recordSteps } from "./helpers.ts";
 import { enableNodeRelaxedSimd } from "../cli/node_wasm.ts";
+import { lcgValues as rand } from "./support/conv3x3.ts";
 
 installNodeThreads();
 enableNodeRelaxedSimd();
 const be = rg.getBackend("cpu") as CpuBackend;
-
-function rand(n: number, seed: number): Float32Array {
-  const v = new Float32Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    v[i] = s / 2 ** 31 - 1;
-  }
-  return v;
-}
 
 function buf(n: number, seed: number): DeviceBuffer {
   const b = be.alloc(n);
@@ -101,6 +92,29 @@ test("conv2d forward and both backward passes (groups, strides, 1x1, odd batch)"
     [x, w, y, dy, dx, dw].forEach((b) => be.free(b));
     return out;
   }));
+});
+
+test("conv2d by Winograd F(2×2, 3×3): forward and both gradients (odd planes and channels, C > KC)", async () => {
+  const gs = [
+    geom(7, 16, 16, 16, 32, 3, 1, 1, 1),
+    geom(5, 5, 13, 11, 10, 3, 1, 1, 1), // odd plane, channels not multiples of 4
+    geom(3, 300, 6, 5, 12, 3, 1, 1, 1), // two KC blocks of input channels
+  ];
+  be.convAlgorithm = "winograd";
+  try {
+    await sameAt1And2("winograd", () => gs.flatMap((g, i) => {
+      const xs = g.N * g.C * g.H * g.W, ws = g.O * g.C * 9, ys = g.N * g.O * g.OH * g.OW;
+      const x = buf(xs, 50 + i), w = buf(ws, 60 + i), y = be.alloc(ys), dy = buf(ys, 70 + i), dx = be.alloc(xs), dw = be.alloc(ws);
+      be.conv2dForward(x, w, y, g);
+      be.conv2dBackwardInput(dy, w, dx, g);
+      be.conv2dBackwardWeight(dy, x, dw, g);
+      const out: [string, Float32Array][] = [[`y${i}`, be.readSync(y)], [`dx${i}`, be.readSync(dx)], [`dw${i}`, be.readSync(dw)]];
+      [x, w, y, dy, dx, dw].forEach((b) => be.free(b));
+      return out;
+    }));
+  } finally {
+    be.convAlgorithm = "direct";
+  }
 });
 
 test("batch norm (train/eval forward and backward, fused with add and ReLU), pooling, elementwise, broadcast, reduce, sgd", async () => {

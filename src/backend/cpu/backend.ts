@@ -17,6 +17,7 @@ import {
   type SgdParam, type SoftmaxXentArgs, UNARY_OPS, type UnaryOp, type UnaryParams, unaryScalars,
 } from "../backend.ts";
 import type { KernelArgs, KernelName } from "./abi.ts";
+import { checkConvAlgorithm, type ConvAlgorithm, wantsWinograd } from "./conv_algorithm.ts";
 import type { KernelModules } from "./builds.ts";
 import type { WasmBuffer } from "./heap.ts";
 import { MIN_ELEMENTS, MIN_FLOPS, ranges, Runner } from "./runner.ts";
@@ -50,6 +51,7 @@ type ElementwiseKernel = "fill" | "copy" | "axpy" | "scale" | "relu_forward" | "
 export class CpuBackend implements Backend, Threaded {
   readonly name = "cpu";
   private readonly runner: Runner;
+  private algorithm: ConvAlgorithm = "direct";
 
   constructor(
     /** The kernel builds this backend may run. */
@@ -70,6 +72,14 @@ export class CpuBackend implements Backend, Threaded {
   /** Switch kernel builds (see setDeterministic in index.ts); buffers keep their contents. */
   setRelaxedSimd(on: boolean): Promise<boolean> {
     return this.runner.setRelaxedSimd(on);
+  }
+
+  /** The algorithm of the 3×3 stride-1 convolutions (see conv_algorithm.ts); "direct" at first. */
+  get convAlgorithm(): ConvAlgorithm {
+    return this.algorithm;
+  }
+  set convAlgorithm(a: ConvAlgorithm) {
+    this.algorithm = checkConvAlgorithm(a);
   }
 
   /** Run on `n` threads (1: stop the workers). Called by setThreads() in threads.ts. */
@@ -169,7 +179,7 @@ export class CpuBackend implements Backend, Threaded {
   }
 
   /** Col scratch floats of one conv kernel call over `images` images (the kernels' own rule). */
-  private colFloats(kind: 0 | 1 | 2, g: ConvGeometry, images = g.N): number {
+  private colFloats(kind: 0 | 1 | 2 | 3 | 4 | 5, g: ConvGeometry, images = g.N): number {
     const dims = convArgs(g);
     dims[0] = images;
     return this.runner.k.conv_scratch_floats(kind, ...dims);
@@ -177,25 +187,38 @@ export class CpuBackend implements Backend, Threaded {
   private convFlops(g: ConvGeometry): number {
     return 2 * g.N * g.O * (g.C / g.G) * g.KH * g.KW * g.OH * g.OW;
   }
-  /** Forward-type conv kernels split by images: x-side and y-side tensors offset per image. */
+  /**
+   * Forward-type conv kernels split by images: x-side and y-side tensors offset per image. The
+   * Winograd kernel of the same pass where the algorithm asks for it and the kernel applies
+   * (its scratch rule says -1 where it does not).
+   */
   private convByImages(
-    kernel: "conv2d_forward" | "conv2d_backward_input", src: number, srcImg: number, w: number,
+    pass: "forward" | "backwardInput", src: number, srcImg: number, w: number,
     dst: number, dstImg: number, g: ConvGeometry,
   ): void {
     const blocks = ranges(g.N, this.runner.parts(this.convFlops(g), MIN_FLOPS), 1);
+    const images = Math.max(...blocks.map(([n0, n1]) => n1 - n0));
+    const forward = pass === "forward";
+    let kernel: "conv2d_forward" | "conv2d_backward_input" | "conv2d_forward_winograd" | "conv2d_backward_input_winograd" =
+      forward ? "conv2d_forward" : "conv2d_backward_input";
+    let colFloats = -1;
+    if (wantsWinograd(this.algorithm, pass, g)) {
+      colFloats = this.colFloats(forward ? 3 : 4, g, images);
+      if (colFloats >= 0) kernel = forward ? "conv2d_forward_winograd" : "conv2d_backward_input_winograd";
+    }
+    if (colFloats < 0) colFloats = this.colFloats(forward ? 0 : 1, g, images);
     const parts = blocks.map(([n0, n1]): KernelArgs<typeof kernel> => {
       const dims = convArgs(g);
       dims[0] = n1 - n0;
       return [src + 4 * n0 * srcImg, w, dst + 4 * n0 * dstImg, 0, ...dims];
     });
-    const images = Math.max(...blocks.map(([n0, n1]) => n1 - n0));
-    this.exec(kernel, parts, this.colFloats(kernel === "conv2d_forward" ? 0 : 1, g, images));
+    this.exec(kernel, parts, colFloats);
   }
   conv2dForward(x: DeviceBuffer, w: DeviceBuffer, y: DeviceBuffer, g: ConvGeometry): void {
-    this.convByImages("conv2d_forward", this.p(x), g.C * g.H * g.W, this.p(w), this.p(y), g.O * g.OH * g.OW, g);
+    this.convByImages("forward", this.p(x), g.C * g.H * g.W, this.p(w), this.p(y), g.O * g.OH * g.OW, g);
   }
   conv2dBackwardInput(dy: DeviceBuffer, w: DeviceBuffer, dx: DeviceBuffer, g: ConvGeometry): void {
-    this.convByImages("conv2d_backward_input", this.p(dy), g.O * g.OH * g.OW, this.p(w), this.p(dx), g.C * g.H * g.W, g);
+    this.convByImages("backwardInput", this.p(dy), g.O * g.OH * g.OW, this.p(w), this.p(dx), g.C * g.H * g.W, g);
   }
   conv2dBackwardWeight(dy: DeviceBuffer, x: DeviceBuffer, dw: DeviceBuffer, g: ConvGeometry): void {
     // Split by input channels: every thread sums its dw columns over the whole batch in order.
@@ -206,7 +229,10 @@ export class CpuBackend implements Backend, Threaded {
     if (g.C < 2 * align) align = 1;
     const parts = ranges(g.C, this.runner.parts(this.convFlops(g), MIN_FLOPS), align)
       .map(([c0, c1]): KernelArgs<"conv2d_backward_weight"> => [pdy, px, pdw, 0, ...convArgs(g), c0, c1]);
-    this.exec("conv2d_backward_weight", parts, this.colFloats(2, g));
+    // Winograd where asked and where it applies (its scratch, for all channels, is -1 otherwise)
+    const winograd = wantsWinograd(this.algorithm, "backwardWeight", g) ? this.colFloats(5, g) : -1;
+    if (winograd >= 0) this.exec("conv2d_backward_weight_winograd", parts, winograd);
+    else this.exec("conv2d_backward_weight", parts, this.colFloats(2, g));
   }
 
   // ---- batch norm ----

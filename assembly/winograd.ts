@@ -1,0 +1,467 @@
+// Winograd minimal filtering F(2×2, 3×3) (Lavin & Gray, "Fast Algorithms for Convolutional
+// Neural Networks", CVPR 2016) for 3×3, stride-1, pad-1, undilated, ungrouped convolutions:
+// the forward pass, the input gradient (the same product with the flipped, transposed
+// filters) and the weight gradient (at the end of the file). Each 2×2 block of outputs is Aᵀ[Σ_k U_k ⊙ V_k]A, where V_k = Bᵀ d_k B is the
+// transform of the 4×4 input patch d_k of channel k and U_k = G g_k Gᵀ of the 3×3 filter g_k:
+// 16 multiplies per 2×2 outputs and input channel instead of 36 (2.25× fewer), paid for by the
+// input and output transforms (and a different rounding: see below).
+//
+// Layout, per call: the filters are transformed once (in float64, rounded once to f32) and
+// packed as 16 B matrices U[ξ] (k-major NR-strips of the m outputs, KC blocks, as the direct
+// path packs filters). Per image: a zero-padded copy of the source planes (pad 1 on top and
+// left; enough zeros on the right and bottom that every tile, and every group of 4 tiles,
+// reads a whole 4×4 patch); then, block by block of tile rows (sized to stay in cache), the
+// input transform V[ξ][k][t] for the block's tiles t (tile rows padded to a multiple of 4
+// tiles), 16 products M[ξ][m][t] = Σ_k U[ξ][k][m]·V[ξ][k][t] on tile.ts's 4×8 register tile
+// (4 adjacent tiles × 8 outputs), and the output transform of M into the destination.
+//
+// Summation order (depends only on shapes): every M element sums k in increasing order in
+// fixed KC blocks (blocks added in increasing order); the transforms are fixed expressions.
+// Images are independent, so the backend's split by images gives the same bits at any thread
+// count. Rounding: every output is a fixed ±1 combination of 16 products' sums instead of a
+// 9·K-term dot product, so its error differs from the direct path's (measured in
+// bench/winograd.ts; the transforms' coefficients 0, ±½, ±1 are exact).
+import { gemm, gemmScratchPtr } from "./gemm";
+import { directTile, KC, MC, MR, NC, NR } from "./tile";
+
+// Bytes of V and M that one block of tile rows may use (L2-sized on the machines we measured).
+// @ts-ignore: decorator
+@inline const BLOCK_BYTES: i32 = 192 * 1024;
+// Largest transformed filter bank (floats) a call will build in its scratch.
+// @ts-ignore: decorator
+@inline const MAX_FILTER_FLOATS: i64 = 1 << 22;
+
+// ---- geometry of one call (module globals; kernels run one at a time) ----
+let gK: i32 = 0; // reduction channels (source planes)
+let gM: i32 = 0; // output channels
+let gMp: i32 = 0; // gM rounded up to NR
+let gH: i32 = 0, gW: i32 = 0; // source = destination plane
+let gTH: i32 = 0, gTWg: i32 = 0; // tile rows; tiles per row, rounded up to 4
+let gHp: i32 = 0, gWp: i32 = 0; // padded plane
+let gRows: i32 = 0; // tile rows per block
+let gTb: i32 = 0; // tiles per block (gRows·gTWg)
+
+// sizeK: the channels that size the tile-row blocks (the layer's, when a call covers a block
+// of K only: the blocks, and so the weight gradient's summation order, must not depend on it).
+function setGeom(K: i32, M: i32, H: i32, W: i32, sizeK: i32 = K): void {
+  gK = K; gM = M; gMp = (M + NR - 1) & ~(NR - 1); gH = H; gW = W;
+  gTH = (H + 1) >> 1;
+  gTWg = (((W + 1) >> 1) + 3) & ~3;
+  gHp = 2 * gTH + 2;
+  gWp = 2 * gTWg + 4; // the last group of 4 tiles loads 12 floats from its first column
+  const perTile = 16 * (sizeK + M) * 4;
+  gRows = min(gTH, max(1, BLOCK_BYTES / (perTile * gTWg)));
+  gTb = gRows * gTWg;
+}
+
+// Scratch floats: [U: 16·K·Mp][P: one padded plane Hp·Wp][R: K·Hp·4·TWg][V: 16·K·Tb][M: 16·M·Tb].
+function filterFloats(): i64 { return <i64>16 * <i64>gK * <i64>gMp; }
+function rowFloats(): i64 { return <i64>gK * <i64>gHp * <i64>(4 * gTWg); }
+function scratchFloats(): i64 {
+  return filterFloats() + <i64>(gHp * gWp) + rowFloats() + <i64>16 * <i64>(gK + gM) * <i64>gTb;
+}
+
+/** Does F(2×2, 3×3) apply to this convolution (and fit the kernel's limits)? */
+export function winogradFits(N: i32, C: i32, H: i32, W: i32, O: i32, KH: i32, KW: i32, SH: i32, SW: i32,
+                             PH: i32, PW: i32, DH: i32, DW: i32, G: i32, OH: i32, OW: i32): bool {
+  if (!(N > 0 && C > 0 && O > 0 && H > 0 && W > 0 && KH == 3 && KW == 3 && SH == 1 && SW == 1 &&
+        PH == 1 && PW == 1 && DH == 1 && DW == 1 && G == 1 && OH == H && OW == W)) return false;
+  if (C > MC * KC || O > MC * KC) return false; // tap offsets live in the pack-A area
+  setGeom(C, O, H, W);
+  const a = filterFloats();
+  setGeom(O, C, H, W);
+  const b = filterFloats();
+  return max(a, b) <= MAX_FILTER_FLOATS;
+}
+
+/** Col scratch floats of the Winograd forward (backward false) or input gradient (true). */
+export function winogradScratchFloats(backward: bool, C: i32, H: i32, W: i32, O: i32): i32 {
+  if (backward) setGeom(O, C, H, W);
+  else setGeom(C, O, H, W);
+  return <i32>scratchFloats();
+}
+
+// U[ξ] = (G g Gᵀ)[ξ] for every (k, m), packed: floats at U + ξ·K·Mp + pc·Mp + strip·kc + p·NR + jj
+// for k = pc + p (KC block pc), m = strip + jj. Forward (flip false): g = w[m][k]; input
+// gradient: g[kh][kw] = w[k][m][2-kh][2-kw] (w is [O][C][3][3] either way).
+function transformFilters(w: usize, flip: bool, U: usize): void {
+  const K = gK, M = gM, Mp = gMp;
+  const xi = <usize>(K * Mp) << 2;
+  memory.fill(U, 0, <usize>filterFloats() << 2);
+  for (let k = 0; k < K; k++) {
+    const pc = (k / KC) * KC, kc = min(KC, K - pc), p = k - pc;
+    for (let m = 0; m < M; m++) {
+      const src = w + (<usize>((flip ? k * M + m : m * K + k) * 9) << 2);
+      const strip = m & ~(NR - 1);
+      const base = U + (<usize>(pc * Mp + strip * kc + p * NR + m - strip) << 2);
+      // t = G·g (4×3; G's rows [1,0,0], [½,½,½], [½,-½,½], [0,0,1]), one column at a time,
+      // then each row of t times Gᵀ is a row of U
+      for (let j = 0; j < 3; j++) {
+        const a = tap(src, flip, j), b = tap(src, flip, 3 + j), c = tap(src, flip, 6 + j);
+        tCol(j, a, 0.5 * (a + b + c), 0.5 * (a - b + c), c);
+      }
+      filterRow(base, xi, 0, t00, t01, t02);
+      filterRow(base, xi, 1, t10, t11, t12);
+      filterRow(base, xi, 2, t20, t21, t22);
+      filterRow(base, xi, 3, t30, t31, t32);
+    }
+  }
+}
+
+// Filter tap i (row-major 3×3) as float64, the filter flipped (tap 8 - i) for the input gradient.
+// @ts-ignore: decorator
+@inline
+function tap(src: usize, flip: bool, i: i32): f64 {
+  return <f64>load<f32>(src + (<usize>(flip ? 8 - i : i) << 2));
+}
+
+// t = G·g, held in globals (AssemblyScript has no local arrays without an allocator).
+let t00: f64 = 0, t01: f64 = 0, t02: f64 = 0, t10: f64 = 0, t11: f64 = 0, t12: f64 = 0;
+let t20: f64 = 0, t21: f64 = 0, t22: f64 = 0, t30: f64 = 0, t31: f64 = 0, t32: f64 = 0;
+
+// @ts-ignore: decorator
+@inline
+function tCol(j: i32, r0: f64, r1: f64, r2: f64, r3: f64): void {
+  if (j == 0) { t00 = r0; t10 = r1; t20 = r2; t30 = r3; }
+  else if (j == 1) { t01 = r0; t11 = r1; t21 = r2; t31 = r3; }
+  else { t02 = r0; t12 = r1; t22 = r2; t32 = r3; }
+}
+
+// Row i of U = (row i of t)·Gᵀ, rounded once to f32, at ξ = 4i .. 4i+3 (xi bytes apart).
+// @ts-ignore: decorator
+@inline
+function filterRow(base: usize, xi: usize, i: i32, a: f64, b: f64, c: f64): void {
+  const row = base + <usize>(4 * i) * xi;
+  store<f32>(row, <f32>a);
+  store<f32>(row + xi, <f32>(0.5 * (a + b + c)));
+  store<f32>(row + 2 * xi, <f32>(0.5 * (a - b + c)));
+  store<f32>(row + 3 * xi, <f32>c);
+}
+
+// Channel k of one image, zero-padded into the Hp×Wp plane P (one zero row and column on top
+// and left, the rest at the bottom and right), then its rows times B into R: R[k][ρ][j][tw] =
+// (d·B)[·][j] of padded row ρ for tile column tw (each padded row serves two tile rows, so the
+// row half of Bᵀ d B is done once per row, four tiles at a time).
+function padAndRowTransform(src: usize, P: usize, R: usize): void {
+  const HW = gH * gW;
+  const rowBytes = <usize>(4 * gTWg) << 2;
+  memory.fill(P, 0, <usize>(gHp * gWp) << 2);
+  for (let k = 0; k < gK; k++) {
+    for (let h = 0; h < gH; h++) {
+      memory.copy(P + (<usize>((h + 1) * gWp + 1) << 2), src + (<usize>(k * HW + h * gW) << 2), <usize>gW << 2);
+    }
+    const Rk = R + <usize>(k * gHp) * rowBytes;
+    for (let r = 0; r < gHp; r++) {
+      const row = P + (<usize>(r * gWp) << 2);
+      const out = Rk + <usize>r * rowBytes;
+      for (let tw = 0; tw < gTWg; tw += 4) rowB(row + (<usize>(2 * tw) << 2), out + (<usize>tw << 2), <usize>gTWg << 2);
+    }
+  }
+}
+
+// One padded row of four horizontally adjacent tiles (columns 2·tw .. 2·tw+9 from `row`):
+// s_j = column j of each tile's patch; d·B = [s0 - s2, s1 + s2, s2 - s1, s1 - s3], stored at
+// out + j·jBytes. Bᵀ = [[1,0,-1,0],[0,1,1,0],[0,-1,1,0],[0,1,0,-1]].
+// @ts-ignore: decorator
+@inline
+function rowB(row: usize, out: usize, jBytes: usize): void {
+  const a = v128.load(row), b = v128.load(row, 16), c = v128.load(row, 32);
+  const e0 = v128.shuffle<f32>(a, b, 0, 2, 4, 6), o0 = v128.shuffle<f32>(a, b, 1, 3, 5, 7);
+  const e1 = v128.shuffle<f32>(b, c, 0, 2, 4, 6), o1 = v128.shuffle<f32>(b, c, 1, 3, 5, 7);
+  const s2 = v128.shuffle<f32>(e0, e1, 1, 2, 3, 6), s3 = v128.shuffle<f32>(o0, o1, 1, 2, 3, 6);
+  v128.store(out, f32x4.sub(e0, s2));
+  v128.store(out + jBytes, f32x4.add(o0, s2));
+  v128.store(out + 2 * jBytes, f32x4.sub(s2, o0));
+  v128.store(out + 3 * jBytes, f32x4.sub(o0, s3));
+}
+
+// V[ξ = 4i + j][k][t - t0] = (Bᵀ·(d·B))[i][j] for the tiles of tile rows [r0, r1), four
+// tiles at a time, from the row-transformed padded rows 2·th .. 2·th+3 in R.
+function inputTransform(R: usize, V: usize, r0: i32, r1: i32): void {
+  const xiBytes = <usize>(gK * gTb) << 2;
+  const jBytes = <usize>gTWg << 2;
+  const rowBytes = 4 * jBytes;
+  for (let k = 0; k < gK; k++) {
+    const Rk = R + <usize>(k * gHp) * rowBytes;
+    for (let th = r0; th < r1; th++) {
+      const d = Rk + <usize>(2 * th) * rowBytes;
+      const out = V + (<usize>(k * gTb + (th - r0) * gTWg) << 2);
+      for (let tw = 0; tw < gTWg; tw += 4) {
+        const q = d + (<usize>tw << 2), o = out + (<usize>tw << 2);
+        for (let j = 0; j < 4; j++) {
+          const c = q + <usize>j * jBytes;
+          const w0 = v128.load(c), w1 = v128.load(c + rowBytes), w2 = v128.load(c + 2 * rowBytes), w3 = v128.load(c + 3 * rowBytes);
+          const oj = o + <usize>j * xiBytes;
+          v128.store(oj, f32x4.sub(w0, w2));
+          v128.store(oj + 4 * xiBytes, f32x4.add(w1, w2));
+          v128.store(oj + 8 * xiBytes, f32x4.sub(w2, w1));
+          v128.store(oj + 12 * xiBytes, f32x4.sub(w1, w3));
+        }
+      }
+    }
+  }
+}
+
+// M[ξ][m][t] = Σ_k U[ξ][k][m]·V[ξ][k][t] for the block's nt tiles (a multiple of 4).
+function products(U: usize, V: usize, Mt: usize, nt: i32): void {
+  const sp = gemmScratchPtr();
+  const offs = sp; // tap offsets: k·Tb floats (the pack-A area)
+  const tile = sp + (<usize>(MC * KC + KC * NC) << 2);
+  for (let k = 0; k < gK; k++) store<i32>(offs + (<usize>k << 2), (k * gTb) << 2);
+  for (let xi = 0; xi < 16; xi++) {
+    const Ux = U + (<usize>(xi * gK * gMp) << 2);
+    const Vx = V + (<usize>(xi * gK * gTb) << 2);
+    const Mx = Mt + (<usize>(xi * gM * gTb) << 2);
+    for (let pc = 0; pc < gK; pc += KC) {
+      const kc = min(KC, gK - pc);
+      const mode = pc > 0 ? 2 : 0;
+      const ob = offs + (<usize>pc << 2);
+      const wb = Ux + (<usize>(pc * gMp) << 2);
+      for (let jr = 0; jr < gM; jr += NR) {
+        const pb = wb + (<usize>(jr * kc) << 2);
+        const c = Mx + (<usize>(jr * gTb) << 2);
+        for (let t = 0; t < nt; t += MR) {
+          directTile(kc, ob, Vx + (<usize>t << 2), pb, c + (<usize>t << 2), gTb, mode, MR, min(NR, gM - jr), tile);
+        }
+      }
+    }
+  }
+}
+
+// dst[m][2·th + i][2·tw + j] = (Aᵀ M A)[i][j] for the tiles of rows [r0, r1), four tiles at a
+// time, dropping what falls outside the H×W plane. Aᵀ = [[1,1,1,0],[0,1,-1,-1]].
+function outputTransform(Mt: usize, dst: usize, r0: i32, r1: i32): void {
+  const xiBytes = <usize>(gM * gTb) << 2;
+  const HW = gH * gW;
+  for (let m = 0; m < gM; m++) {
+    const plane = dst + (<usize>(m * HW) << 2);
+    for (let th = r0; th < r1; th++) {
+      for (let tw = 0; tw < gTWg; tw += 4) {
+        const src = Mt + (<usize>(m * gTb + (th - r0) * gTWg + tw) << 2);
+        // r_i = Aᵀ rows applied to the 4 rows of M, column by column
+        const m00 = v128.load(src), m01 = v128.load(src + xiBytes), m02 = v128.load(src + 2 * xiBytes), m03 = v128.load(src + 3 * xiBytes);
+        const m10 = v128.load(src + 4 * xiBytes), m11 = v128.load(src + 5 * xiBytes), m12 = v128.load(src + 6 * xiBytes), m13 = v128.load(src + 7 * xiBytes);
+        const m20 = v128.load(src + 8 * xiBytes), m21 = v128.load(src + 9 * xiBytes), m22 = v128.load(src + 10 * xiBytes), m23 = v128.load(src + 11 * xiBytes);
+        const m30 = v128.load(src + 12 * xiBytes), m31 = v128.load(src + 13 * xiBytes), m32 = v128.load(src + 14 * xiBytes), m33 = v128.load(src + 15 * xiBytes);
+        const a0 = f32x4.add(f32x4.add(m00, m10), m20), b0 = f32x4.sub(f32x4.sub(m10, m20), m30);
+        const a1 = f32x4.add(f32x4.add(m01, m11), m21), b1 = f32x4.sub(f32x4.sub(m11, m21), m31);
+        const a2 = f32x4.add(f32x4.add(m02, m12), m22), b2 = f32x4.sub(f32x4.sub(m12, m22), m32);
+        const a3 = f32x4.add(f32x4.add(m03, m13), m23), b3 = f32x4.sub(f32x4.sub(m13, m23), m33);
+        const oh = 2 * th, ow = 2 * tw;
+        storeOutputRow(plane, oh, ow, f32x4.add(f32x4.add(a0, a1), a2), f32x4.sub(f32x4.sub(a1, a2), a3));
+        if (oh + 1 < gH) storeOutputRow(plane, oh + 1, ow, f32x4.add(f32x4.add(b0, b1), b2), f32x4.sub(f32x4.sub(b1, b2), b3));
+      }
+    }
+  }
+}
+
+// Output row oh, columns ow .. ow+7: the four tiles' left (y0) and right (y1) columns interleaved.
+// @ts-ignore: decorator
+@inline
+function storeOutputRow(plane: usize, oh: i32, ow: i32, y0: v128, y1: v128): void {
+  const lo = v128.shuffle<f32>(y0, y1, 0, 4, 1, 5), hi = v128.shuffle<f32>(y0, y1, 2, 6, 3, 7);
+  const p = plane + (<usize>(oh * gW + ow) << 2);
+  if (ow + 8 <= gW) {
+    v128.store(p, lo);
+    v128.store(p, hi, 16);
+    return;
+  }
+  for (let j = 0; j < 8 && ow + j < gW; j++) store<f32>(p + (<usize>j << 2), laneOf(j < 4 ? lo : hi, j & 3));
+}
+
+// @ts-ignore: decorator
+@inline
+function laneOf(v: v128, i: i32): f32 {
+  switch (i) {
+    case 0: return f32x4.extract_lane(v, 0);
+    case 1: return f32x4.extract_lane(v, 1);
+    case 2: return f32x4.extract_lane(v, 2);
+    default: return f32x4.extract_lane(v, 3);
+  }
+}
+
+// dst image n = the 3×3 pad-1 convolution of source image n (planes srcImgBytes / dstImgBytes
+// apart) with the filters w, for n < N. col: winogradScratchFloats floats.
+function winogradConv(src: usize, srcImgBytes: usize, w: usize, flip: bool, dst: usize, dstImgBytes: usize,
+                      col: usize, N: i32): void {
+  const U = col;
+  const P = U + (<usize>filterFloats() << 2);
+  const R = P + (<usize>(gHp * gWp) << 2);
+  const V = R + (<usize>rowFloats() << 2);
+  const Mt = V + (<usize>(16 * gK * gTb) << 2);
+  transformFilters(w, flip, U);
+  for (let n = 0; n < N; n++) {
+    padAndRowTransform(src + <usize>n * srcImgBytes, P, R);
+    const out = dst + <usize>n * dstImgBytes;
+    for (let r0 = 0; r0 < gTH; r0 += gRows) {
+      const r1 = min(gTH, r0 + gRows);
+      inputTransform(R, V, r0, r1);
+      products(U, V, Mt, (r1 - r0) * gTWg);
+      outputTransform(Mt, out, r0, r1);
+    }
+  }
+}
+
+/** y = conv2d(x, w) by F(2×2, 3×3); winogradFits must hold. col: conv_scratch_floats(3, …) floats. */
+export function conv2d_forward_winograd(x: usize, w: usize, y: usize, col: usize,
+                                        N: i32, C: i32, H: i32, W: i32, O: i32, KH: i32, KW: i32,
+                                        SH: i32, SW: i32, PH: i32, PW: i32, DH: i32, DW: i32, G: i32,
+                                        OH: i32, OW: i32): void {
+  if (!winogradFits(N, C, H, W, O, KH, KW, SH, SW, PH, PW, DH, DW, G, OH, OW)) return; // the backend checks
+  setGeom(C, O, H, W);
+  winogradConv(x, <usize>(C * H * W) << 2, w, false, y, <usize>(O * H * W) << 2, col, N);
+}
+
+/** dx = the input gradient of that layer (dy convolved with the flipped, transposed filters)
+ * by F(2×2, 3×3); winogradFits must hold. col: conv_scratch_floats(4, …) floats. */
+export function conv2d_backward_input_winograd(dy: usize, w: usize, dx: usize, col: usize,
+                                               N: i32, C: i32, H: i32, W: i32, O: i32, KH: i32, KW: i32,
+                                               SH: i32, SW: i32, PH: i32, PW: i32, DH: i32, DW: i32, G: i32,
+                                               OH: i32, OW: i32): void {
+  if (!winogradFits(N, C, H, W, O, KH, KW, SH, SW, PH, PW, DH, DW, G, OH, OW)) return;
+  setGeom(O, C, H, W);
+  winogradConv(dy, <usize>(O * H * W) << 2, w, true, dx, <usize>(C * H * W) << 2, col, N);
+}
+
+// ---- weight gradient ----
+// y = Aᵀ[Σ_c U[o][c] ⊙ V[c]]A per tile, so dL/dU[o][c] = Σ_{n,t} Z[o] ⊙ V[c] with Z = A·dY·Aᵀ
+// (dY the tile's 2×2 block of dy, zero past the plane), and dw[o][c] = Gᵀ·(dL/dU)·G. Per image,
+// block by block of tile rows: the transforms Z (all O channels of dy) and V (the call's input
+// channels), then dU[ξ] (O × channels) += Z[ξ]·V[ξ]ᵀ, one gemm per ξ, summing the block's tiles
+// in increasing order; images and blocks in increasing order, the blocks sized by the layer's
+// channels (not the call's), so every dw element has the same summation order at any split.
+
+// Scratch floats of the weight gradient for Kb input channels: [dU: 16·M·Kb][P][R][V][Z: 16·M·Tb][D: M padded dy planes 2·TH × 2·TWg].
+function weightScratchFloats(): i64 {
+  return <i64>16 * <i64>gM * <i64>gK + <i64>(gHp * gWp) + rowFloats() + <i64>16 * <i64>(gK + gM) * <i64>gTb +
+    <i64>gM * <i64>(2 * gTH) * <i64>(2 * gTWg);
+}
+
+/** Col scratch floats of the Winograd weight gradient (every input channel in one call, the most a call takes). */
+export function winogradWeightScratchFloats(C: i32, H: i32, W: i32, O: i32): i32 {
+  setGeom(C, O, H, W);
+  return <i32>weightScratchFloats();
+}
+
+// The M dy planes of one image into D, zero past H×W (each 2·TH × 2·TWg; D zeroed by the caller
+// once, only the H×W corner written here).
+function padGradients(dy: usize, D: usize): void {
+  const HW = gH * gW, HWd = 4 * gTH * gTWg;
+  for (let m = 0; m < gM; m++) {
+    for (let h = 0; h < gH; h++) {
+      memory.copy(D + (<usize>(m * HWd + h * 2 * gTWg) << 2), dy + (<usize>(m * HW + h * gW) << 2), <usize>gW << 2);
+    }
+  }
+}
+
+// Z[ξ = 4i + j][m][t - t0] = (A·dY·Aᵀ)[i][j] for the tiles of rows [r0, r1), four at a time.
+// A·dY·Aᵀ from a row y0 y1 of dY: rows [y0, y0+y1, y0-y1, -y1]; then the same down the columns.
+function gradientTransform(D: usize, Z: usize, r0: i32, r1: i32): void {
+  const xiBytes = <usize>(gM * gTb) << 2;
+  const Wd = 2 * gTWg, HWd = 4 * gTH * gTWg;
+  for (let m = 0; m < gM; m++) {
+    for (let th = r0; th < r1; th++) {
+      const row0 = D + (<usize>(m * HWd + 2 * th * Wd) << 2), row1 = row0 + (<usize>Wd << 2);
+      const out = Z + (<usize>(m * gTb + (th - r0) * gTWg) << 2);
+      for (let tw = 0; tw < gTWg; tw += 4) {
+        const c = <usize>(2 * tw) << 2;
+        const a0 = v128.load(row0 + c), b0 = v128.load(row0 + c, 16);
+        const a1 = v128.load(row1 + c), b1 = v128.load(row1 + c, 16);
+        const y00 = v128.shuffle<f32>(a0, b0, 0, 2, 4, 6), y01 = v128.shuffle<f32>(a0, b0, 1, 3, 5, 7);
+        const y10 = v128.shuffle<f32>(a1, b1, 0, 2, 4, 6), y11 = v128.shuffle<f32>(a1, b1, 1, 3, 5, 7);
+        const o = out + (<usize>tw << 2);
+        gradientColumn(o, xiBytes, 0, y00, y10);
+        gradientColumn(o, xiBytes, 1, f32x4.add(y00, y01), f32x4.add(y10, y11));
+        gradientColumn(o, xiBytes, 2, f32x4.sub(y00, y01), f32x4.sub(y10, y11));
+        gradientColumn(o, xiBytes, 3, f32x4.neg(y01), f32x4.neg(y11));
+      }
+    }
+  }
+}
+
+// Column j of A·(dY·Aᵀ) from its two rows: [w0, w0 + w1, w0 - w1, -w1] at ξ = j, 4 + j, 8 + j, 12 + j.
+// @ts-ignore: decorator
+@inline
+function gradientColumn(out: usize, xiBytes: usize, j: i32, w0: v128, w1: v128): void {
+  v128.store(out + <usize>j * xiBytes, w0);
+  v128.store(out + <usize>(4 + j) * xiBytes, f32x4.add(w0, w1));
+  v128.store(out + <usize>(8 + j) * xiBytes, f32x4.sub(w0, w1));
+  v128.store(out + <usize>(12 + j) * xiBytes, f32x4.neg(w1));
+}
+
+// dw[m][c0 + k] = Gᵀ·dU[·][m][k]·G for the call's channels (in float64, rounded once).
+// Gᵀ = [[1, ½, ½, 0], [0, ½, -½, 0], [0, ½, ½, 1]].
+function weightOutput(dU: usize, dw: usize, C: i32, c0: i32): void {
+  const xi = <usize>(gM * gK) << 2;
+  for (let m = 0; m < gM; m++) {
+    for (let k = 0; k < gK; k++) {
+      const u = dU + (<usize>(m * gK + k) << 2);
+      const out = dw + (<usize>((m * C + c0 + k) * 9) << 2);
+      for (let j = 0; j < 4; j++) {
+        const c = u + <usize>j * xi;
+        const u0 = <f64>load<f32>(c), u1 = <f64>load<f32>(c + 4 * xi), u2 = <f64>load<f32>(c + 8 * xi), u3 = <f64>load<f32>(c + 12 * xi);
+        qCol(j, u0 + 0.5 * (u1 + u2), 0.5 * (u1 - u2), 0.5 * (u1 + u2) + u3);
+      }
+      weightRow(out, q00, q01, q02, q03);
+      weightRow(out + 12, q10, q11, q12, q13);
+      weightRow(out + 24, q20, q21, q22, q23);
+    }
+  }
+}
+
+// q = Gᵀ·dU (3×4), in globals like t (no local arrays without an allocator).
+let q00: f64 = 0, q01: f64 = 0, q02: f64 = 0, q03: f64 = 0, q10: f64 = 0, q11: f64 = 0;
+let q12: f64 = 0, q13: f64 = 0, q20: f64 = 0, q21: f64 = 0, q22: f64 = 0, q23: f64 = 0;
+
+// @ts-ignore: decorator
+@inline
+function qCol(j: i32, a: f64, b: f64, c: f64): void {
+  if (j == 0) { q00 = a; q10 = b; q20 = c; }
+  else if (j == 1) { q01 = a; q11 = b; q21 = c; }
+  else if (j == 2) { q02 = a; q12 = b; q22 = c; }
+  else { q03 = a; q13 = b; q23 = c; }
+}
+
+// One row of q·G: [a + ½(b + c), ½(b - c), ½(b + c) + d].
+// @ts-ignore: decorator
+@inline
+function weightRow(out: usize, a: f64, b: f64, c: f64, d: f64): void {
+  store<f32>(out, <f32>(a + 0.5 * (b + c)));
+  store<f32>(out, <f32>(0.5 * (b - c)), 4);
+  store<f32>(out, <f32>(0.5 * (b + c) + d), 8);
+}
+
+/** dw = the weight gradient of a 3×3 stride-1 pad-1 layer, summed over the batch, for the
+ * input channels [c0, c1) only, by F(2×2, 3×3); winogradFits must hold. col:
+ * conv_scratch_floats(5, …) floats. */
+export function conv2d_backward_weight_winograd(dy: usize, x: usize, dw: usize, col: usize,
+                                                N: i32, C: i32, H: i32, W: i32, O: i32, KH: i32, KW: i32,
+                                                SH: i32, SW: i32, PH: i32, PW: i32, DH: i32, DW: i32, G: i32,
+                                                OH: i32, OW: i32, c0: i32, c1: i32): void {
+  if (!winogradFits(N, C, H, W, O, KH, KW, SH, SW, PH, PW, DH, DW, G, OH, OW) || c0 >= c1) return;
+  setGeom(c1 - c0, O, H, W, C);
+  const dU = col;
+  const P = dU + (<usize>(16 * gM * gK) << 2);
+  const R = P + (<usize>(gHp * gWp) << 2);
+  const V = R + (<usize>rowFloats() << 2);
+  const Z = V + (<usize>(16 * gK * gTb) << 2);
+  const D = Z + (<usize>(16 * gM * gTb) << 2);
+  memory.fill(D, 0, <usize>(gM * 4 * gTH * gTWg) << 2);
+  const HW = H * W;
+  for (let n = 0; n < N; n++) {
+    padAndRowTransform(x + (<usize>((n * C + c0) * HW) << 2), P, R);
+    padGradients(dy + (<usize>(n * O * HW) << 2), D);
+    for (let r0 = 0; r0 < gTH; r0 += gRows) {
+      const r1 = min(gTH, r0 + gRows);
+      inputTransform(R, V, r0, r1);
+      gradientTransform(D, Z, r0, r1);
+      const nt = (r1 - r0) * gTWg;
+      const beta: f32 = n == 0 && r0 == 0 ? 0 : 1;
+      for (let xi = 0; xi < 16; xi++) {
+        gemm(0, 1, gM, gK, nt, 1, Z + (<usize>(xi * gM * gTb) << 2), gTb, V + (<usize>(xi * gK * gTb) << 2), gTb,
+             beta, dU + (<usize>(xi * gM * gK) << 2), gK);
+      }
+    }
+  }
+  weightOutput(dU, dw, C, c0);
+}

@@ -1,0 +1,63 @@
+/**
+ * Which algorithm the CPU backend's 3×3 convolutions use: "direct" (the register-blocked
+ * direct kernels of assembly/conv.ts, everywhere), "winograd" (F(2×2, 3×3) minimal filtering,
+ * assembly/winograd.ts, for every 3×3 stride-1 pad-1 layer it applies to: forward, input
+ * gradient and weight gradient) or "auto" (Winograd only for the layer shapes in WINOGRAD_WINS, where an
+ * interleaved A/B measurement found it faster; the direct kernels everywhere else). Like
+ * cuDNN's and oneDNN's heuristics, the choice is a per-shape table, not a model. Both
+ * algorithms are deterministic (fixed summation order, the same bits at any thread count),
+ * but they round differently: switching changes the low bits of a run.
+ */
+import { ValueError } from "../../errors.ts";
+import type { ConvGeometry } from "../backend.ts";
+
+export type ConvAlgorithm = "direct" | "winograd" | "auto";
+
+export const CONV_ALGORITHMS: readonly ConvAlgorithm[] = ["direct", "winograd", "auto"];
+
+/** `a` as a ConvAlgorithm, or a ValueError naming the option and what it may be. */
+export function checkConvAlgorithm(a: unknown): ConvAlgorithm {
+  if (typeof a === "string" && (CONV_ALGORITHMS as readonly string[]).includes(a)) return a as ConvAlgorithm;
+  throw new ValueError(`convAlgorithm: ${JSON.stringify(a)} is not one of ${CONV_ALGORITHMS.map((x) => `"${x}"`).join(", ")}`);
+}
+
+/** The pass of a convolution that Winograd may compute. */
+export type WinogradPass = "forward" | "backwardInput" | "backwardWeight";
+
+/**
+ * Layer shapes ("pass C→O H×W", any batch) where Winograd was at least 1.1× faster than the
+ * direct kernels in every interleaved A/B of bench/winograd.ts (1 thread, medians of 9–11
+ * rounds; docs/data/winograd/ab-*.json, 2026-11-30, a shared 2-core Zen 3): ResNet-20 on
+ * 3×32×32 and on Fashion-MNIST's 1×28×28, ResNet-18 with the CIFAR stem. Not here, because they
+ * lost or did not win every time: the stems (1 or 3 input channels), the 16-channel 32×32 and
+ * 28×28 input gradients (0.96–1.33×) and ResNet-18's 512-channel 4×4 layer (0.75–0.96×: its
+ * 2×2 tiles fill half of each group of 4). Weight gradients (two runs): the 16–64-channel layers
+ * of ResNet-20 and ResNet-18's 64-channel one won; 64→64 7×7 did not every time, and the deeper
+ * ResNet-18 layers lost (0.3–1.0×: a block of tile rows holds only 4–16 tiles there, so each
+ * gemm re-reads and re-writes the whole 16·O·C gradient for a product that short).
+ * "auto" uses Winograd for these shapes only.
+ */
+const WINOGRAD_WINS: ReadonlySet<string> = new Set<string>([
+  "forward 16→16 32×32",
+  "forward 32→32 16×16", "backwardInput 32→32 16×16",
+  "forward 64→64 8×8", "backwardInput 64→64 8×8",
+  "forward 16→16 28×28",
+  "forward 32→32 14×14", "backwardInput 32→32 14×14",
+  "forward 64→64 7×7", "backwardInput 64→64 7×7",
+  "forward 64→64 32×32", "backwardInput 64→64 32×32",
+  "forward 128→128 16×16", "backwardInput 128→128 16×16",
+  "forward 256→256 8×8", "backwardInput 256→256 8×8",
+  "backwardWeight 16→16 32×32", "backwardWeight 32→32 16×16", "backwardWeight 64→64 8×8",
+  "backwardWeight 16→16 28×28", "backwardWeight 32→32 14×14", "backwardWeight 64→64 32×32",
+]);
+
+function shapeKey(pass: WinogradPass, g: ConvGeometry): string {
+  return `${pass} ${g.C}→${g.O} ${g.H}×${g.W}`;
+}
+
+/** Should `pass` of this layer go to the Winograd kernel (which must also say it applies)? */
+export function wantsWinograd(algorithm: ConvAlgorithm, pass: WinogradPass, g: ConvGeometry): boolean {
+  if (algorithm === "direct") return false;
+  if (algorithm === "winograd") return true;
+  return WINOGRAD_WINS.has(shapeKey(pass, g));
+}
