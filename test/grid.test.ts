@@ -138,6 +138,26 @@ processTest("--report says which runs have not finished and where they stand; --
   assert.match(changed.stderr, /made with other settings than this grid's/);
 });
 
+processTest("a run that diverges is finished as diverged, and the grid goes on with its other runs", () => {
+  // Peak rate 1e6: the MLP's weights overflow within a few steps.
+  const args = ["--rows", "mlp@0.1:2+lr1e6,mlp@0.1:2", "--alphas", "1", "--seeds", "0", "--dataset", "synthetic",
+    "--subset", "256", "--test-subset", "128", "--batch-size", "32", "--augment", "none", "--out", join(dir, "diverging")];
+  const r = spawnSync("node", ["build/powergrad.mjs", ...args], { encoding: "utf8" });
+  assert.is(r.status, 0, r.stderr);
+  const diverged = JSON.parse(readFileSync(join(dir, "diverging", "mlp-w0.1-e2-lr1000000-a1-s0", "result.json"), "utf8"));
+  assert.ok(diverged.diverged.step >= 1 && diverged.diverged.epoch === 1, JSON.stringify(diverged.diverged));
+  assert.not.ok("final" in diverged, "a diverged run has no final figures");
+  assert.ok(existsSync(join(dir, "diverging", "mlp-w0.1-e2-a1-s0", "result.json")), "the next run was trained");
+  // Started again, the grid is complete: the diverged run is not trained again.
+  const again = spawnSync("node", ["build/powergrad.mjs", ...args], { encoding: "utf8" });
+  assert.is(again.status, 0, again.stderr);
+  assert.not.match(again.stderr, /mlp-w0.1-e2-lr1000000-a1-s0: done/);
+  const rep = spawnSync("node", ["build/powergrad.mjs", ...args, "--report"], { encoding: "utf8" });
+  assert.match(rep.stdout, "# PowerGrad grid: 2 of 2 runs finished, 1 of them diverged");
+  assert.match(rep.stdout, `- mlp-w0.1-e2-lr1000000-a1-s0: diverged at step ${diverged.diverged.step} (epoch 1 of 2)`);
+  assert.not.match(rep.stdout, /\| mlp@0.1, 2 ep, lr 1000000 \|/, "no figures of the diverged run in the tables");
+});
+
 test("claims: a live claim keeps others out; a dead owner's claim is taken over and removed", () => {
   const run = join(dir, "claims");
   mkdirSync(run, { recursive: true });
