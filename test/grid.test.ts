@@ -181,11 +181,13 @@ test("claims: a live claim keeps others out; a dead owner's claim is taken over 
   assert.equal(readdirSync(run), []);
 });
 
-test("rows, order and names: model[@width][:epochs][+lr<rate>], seed-major order, bad rows rejected", () => {
+test("rows, order and names: model[@width][:epochs][+lr<rate>][+agc<λ>], seed-major order, bad rows rejected", () => {
   assert.equal(parseRow("resnet20@0.25:30", 5), { model: "resnet20", width: 0.25, epochs: 30 });
   assert.equal(parseRow("mlp", 5), { model: "mlp", width: 1, epochs: 5 });
   assert.equal(parseRow("resnet20-nonorm@0.25:20+lr0.02", 5), { model: "resnet20-nonorm", width: 0.25, epochs: 20, lr: 0.02 });
-  for (const bad of ["resnet99@1", "mlp@0", "mlp@x", "mlp:0", "mlp@0.5:2.5", "mlp+lr0", "mlp+agc0.1"]) {
+  assert.equal(parseRow("resnet20-nonorm@0.25:16+agc0.01", 5), { model: "resnet20-nonorm", width: 0.25, epochs: 16, agc: 0.01 });
+  assert.equal(parseRow("mlp+agc0.02+lr0.05", 5), { model: "mlp", width: 1, epochs: 5, lr: 0.05, agc: 0.02 });
+  for (const bad of ["resnet99@1", "mlp@0", "mlp@x", "mlp:0", "mlp@0.5:2.5", "mlp+lr0", "mlp+agc0", "mlp+agc", "mlp+agc-1", "mlp+lr0.1+lr0.2", "mlp+clip1"]) {
     assert.throws(() => parseRow(bad, 5), (e: Error) => e instanceof GridError && e.message.includes(bad));
   }
   const rows = [parseRow("mlp@0.5", 3), parseRow("resnet20@0.25+lr0.05", 3)];
@@ -195,6 +197,12 @@ test("rows, order and names: model[@width][:epochs][+lr<rate>], seed-major order
   const names = runs.map((r) => r.name);
   assert.equal(names.slice(0, 4), ["mlp-w0.5-e3-a1-s0", "mlp-w0.5-e3-a0.5-s0", "resnet20-w0.25-e3-lr0.05-a1-s0", "resnet20-w0.25-e3-lr0.05-a0.5-s0"]);
   assert.is(names[4], "mlp-w0.5-e3-a1-s1");
+  // AGC: its own name part (whatever the order in the row's text), in the config only where a row has it.
+  const agcSpec = { ...spec, rows: [parseRow("mlp@0.5+agc0.01+lr0.05", 3)], seeds: [0] };
+  const [agcRun] = orderedRuns(agcSpec);
+  assert.is(agcRun.name, "mlp-w0.5-e3-lr0.05-agc0.01-a1-s0");
+  assert.equal(trainConfig(agcSpec, agcRun, [0], [1]).optimizer, { name: "sgd", agc: 0.01 });
+  assert.not.ok("optimizer" in trainConfig(spec, runs[0], [0], [1]), "rows without AGC keep their config.json as it was");
 });
 
 test("statistics: sample std over seeds, and the baseline difference paired by seed", () => {
