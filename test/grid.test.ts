@@ -15,7 +15,8 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFil
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { isAlive, me, tryClaim } from "../bench/grid/claim.ts";
-import { GridError, orderedRuns, parseRow, type Recipe, trainConfig } from "../bench/grid/spec.ts";
+import { type GridSpec, GridError, orderedRuns, parseRow, type Recipe, runIdentity, trainConfig } from "../bench/grid/spec.ts";
+import { buildFigures } from "../bench/grid/figures.ts";
 import { meanStd, pairedDifference } from "../bench/grid/stats.ts";
 
 const isDeno = "Deno" in globalThis;
@@ -203,6 +204,36 @@ test("rows, order and names: model[@width][:epochs][+lr<rate>][+agc<λ>], seed-m
   assert.is(agcRun.name, "mlp-w0.5-e3-lr0.05-agc0.01-a1-s0");
   assert.equal(trainConfig(agcSpec, agcRun, [0], [1]).optimizer, { name: "sgd", agc: 0.01 });
   assert.not.ok("optimizer" in trainConfig(spec, runs[0], [0], [1]), "rows without AGC keep their config.json as it was");
+});
+
+test("figures: logit norms and zeroed filters at each threshold, from the runs' results; diverged runs left out", () => {
+  const spec: GridSpec = {
+    rows: [parseRow("mlp@0.5:2", 1)], alphas: [1, 0.5], seeds: [0, 1],
+    recipe: { dataset: "synthetic", subset: 8, testSubset: 8, batchSize: 4, lr: 0.1, augment: "none" },
+  };
+  const out = join(dir, "figures");
+  for (const run of orderedRuns(spec)) {
+    const config = runIdentity(spec, run, trainConfig(spec, run, [0], [1]));
+    const norm = 10 / run.alpha + run.seed;
+    const result = run.alpha === 1 && run.seed === 1
+      ? { config, diverged: { step: 3, epoch: 1, lastFiniteLoss: 9, message: "" }, history: [] }
+      : {
+        config, history: [1, 2].map((epoch) => ({ epoch, measures: { testLogitNorm: norm / epoch } })),
+        final: { testAccuracy: 0.5, testLogitNorm: norm, smallestFilterRatio: 0.04 },
+        // Medians 1 and 2: below 0.05 × median one filter (0.04), below 0.1 the same, below 0.2 also 0.15 and 0.3.
+        filterNorms: { "layers.0": [1, 1, 1, 0.04, 0.15], "layers.3": [2, 2, 0.3, 2] },
+      };
+    mkdirSync(join(out, run.name), { recursive: true });
+    writeFileSync(join(out, run.name, "result.json"), JSON.stringify(result));
+  }
+  const { markdown, plots } = buildFigures(spec, out);
+  assert.equal([...plots.keys()].sort(), ["filters-mlp-w0.5-e2.svg", "logits-mlp-w0.5-e2.svg"]);
+  assert.match(markdown, "| mlp@0.5, 2 ep | 1 | 0 | 50.00 | 10.00 | 10.00 | 1.0 | 1.0 | 3.0 | 0.040 |");
+  assert.match(markdown, "| mlp@0.5, 2 ep | 0.5 | 0,1 | 50.00 ± 0.00 | 20.50 ± 0.71 | 10.25 ± 0.35 | 1.0 ± 0.0 | 1.0 ± 0.0 | 3.0 ± 0.0 | 0.040 ± 0.000 |");
+  // Every layer gets a panel, and every (layer, run) a sorted line: 2 layers × 3 runs.
+  const filters = plots.get("filters-mlp-w0.5-e2.svg")!;
+  assert.ok(filters.includes(">layers.0<") && filters.includes(">layers.3<"));
+  assert.is(filters.split("<polyline").length - 1, 2 * 3 + 3, "a line per layer and run, and the three thresholds' means");
 });
 
 test("statistics: sample std over seeds, and the baseline difference paired by seed", () => {

@@ -29,7 +29,7 @@ export interface Report {
 }
 
 /** A run's result, checked to belong to this grid (the dataset's normalisation is taken as saved). */
-function readResult(spec: GridSpec, outDir: string, run: RunSpec): RunResult | DivergedResult | null {
+export function readResult(spec: GridSpec, outDir: string, run: RunSpec): RunResult | DivergedResult | null {
   const path = join(outDir, run.name, RESULT_FILE);
   if (!existsSync(path)) return null;
   // JSON writes a diverged run's NaN as null: read it back as NaN, never as 0.
