@@ -60,6 +60,7 @@ export interface FinalFigures {
 export interface RunResult {
   config: ReturnType<typeof runIdentity>;
   final: FinalFigures;
+  /** Absent: what tells a finished run's result from a DivergedResult. */
   diverged?: undefined;
   /** Per-epoch records; `measures` holds the epoch's test logit statistics and zeroed count. */
   history: EpochRecord[];
@@ -97,6 +98,7 @@ function checkSettings(ctx: GridContext, run: RunSpec): void {
   assertSameSettings(configPath, JSON.parse(readFileSync(configPath, "utf8")), wanted);
 }
 
+/** Free a run's weights and optimiser state once its result is written (the next run starts afresh). */
 function disposeRun(trainer: Trainer, model: rg.nn.Module): void {
   for (const [, t] of trainer.optimizer.stateDict()) t.dispose();
   model.dispose();
