@@ -10,7 +10,7 @@
  * refused, and diverged runs are left out), works on a grid in progress and on its export.
  */
 import * as rg from "../../src/mod.ts";
-import { COLOURS, type Line, type Panel, renderFigure } from "../../src/io/svg_chart.ts";
+import { COLOURS, label, type Line, type Panel, renderFigure } from "../../src/io/svg_chart.ts";
 import { readResult } from "./report.ts";
 import type { RunResult } from "./run.ts";
 import { type GridSpec, orderedRuns, type Row, rowKey, rowLabel } from "./spec.ts";
@@ -33,6 +33,21 @@ const cell = (values: readonly number[], digits: number) => {
   const { mean, std } = meanStd(values);
   return values.length > 1 ? `${fixed(mean, digits)} ± ${fixed(std, digits)}` : fixed(mean, digits);
 };
+
+/**
+ * Ticks of a log axis over `lines`, denser the narrower their span: the chart kit's own log
+ * ticks are powers of ten only, and a layer's filter norms often lie within a factor of three.
+ */
+function logTicks(lines: readonly Line[]): { value: number; text: string }[] {
+  const values = lines.flatMap((l) => l.points.map((p) => p[1])).filter((v) => v > 0 && Number.isFinite(v));
+  const [lo, hi] = [Math.min(...values), Math.max(...values)];
+  const steps = hi / lo < 3 ? [1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8] : hi / lo < 100 ? [1, 2, 5] : [1];
+  const ticks: { value: number; text: string }[] = [];
+  for (let e = Math.floor(Math.log10(lo)); e <= Math.ceil(Math.log10(hi)); e++) {
+    for (const m of steps) ticks.push({ value: Number((m * 10 ** e).toPrecision(6)), text: label(Number((m * 10 ** e).toPrecision(6))) });
+  }
+  return ticks;
+}
 
 /** Filters of one run below `fraction` of their layer's median norm, over all its layers. */
 function zeroedAt(result: RunResult, fraction: number): number {
@@ -58,8 +73,8 @@ function logitFigure(row: Row, arms: readonly Arm[], alphas: readonly number[]):
     byAlpha.push({ points: grid.map((a) => [a, norm / a] as const), colour: "#999", dash: "5 4", width: 1.2 });
   }
   const panels: Panel[] = [
-    { title: "test logit norm during training", xLabel: "epoch", lines: epochs, logY: true },
-    { title: "test logit norm at the end", xLabel: "PowerGrad α", lines: byAlpha, logY: true },
+    { title: "test logit norm during training", xLabel: "epoch", lines: epochs, logY: true, yTicks: logTicks(epochs) },
+    { title: "test logit norm at the end", xLabel: "PowerGrad α", lines: byAlpha, logY: true, yTicks: logTicks(byAlpha) },
   ];
   return renderFigure(panels, {
     columns: 2, title: `${rowLabel(row)}: mean ‖z‖₂ of the test logits`,
@@ -73,13 +88,13 @@ function logitFigure(row: Row, arms: readonly Arm[], alphas: readonly number[]):
 
 function filterFigure(row: Row, arms: readonly Arm[], alphas: readonly number[]): string {
   const layers = Object.keys(arms[0].runs[0].result.filterNorms);
-  const panels: Panel[] = layers.map((layer) => ({
-    title: layer, xLabel: "filters, sorted (fraction of the layer)", logY: true,
-    lines: arms.flatMap(({ alpha, runs }) => runs.map(({ result }) => {
+  const panels: Panel[] = layers.map((layer) => {
+    const lines = arms.flatMap(({ alpha, runs }) => runs.map(({ result }) => {
       const norms = [...result.filterNorms[layer]].sort((a, b) => a - b);
       return { points: norms.map((v, i) => [norms.length > 1 ? i / (norms.length - 1) : 0, v] as const), colour: colourOf(alphas, alpha), width: 1.1 };
-    })),
-  }));
+    }));
+    return { title: layer, xLabel: "filters, sorted (fraction of the layer)", logY: true, yTicks: logTicks(lines), lines };
+  });
   // Greys, so the thresholds are not read as α.
   const shades = ["#000", "#666", "#aaa"];
   const dashes = [undefined, "6 3", "2 3"];
