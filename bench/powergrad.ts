@@ -8,9 +8,11 @@
  *   node build/powergrad.mjs [flags]          (Deno: deno run -A bench/powergrad.ts [flags])
  *     --report       write report.md and the plots from the finished runs, say what is left
  *     --export DIR   copy the finished runs' config.json and result.json to DIR
+ *     --figures DIR  write the paper's measures as figures (logit norms; filter norms without
+ *                    BatchNorm) and a table of them (figures.md) into DIR
  *
  * bench/grid/ holds the parts: spec (rows, names, order, recipe), claim (which process holds
- * a run), run (training and measuring one run, the work loop), report, export.
+ * a run), run (training and measuring one run, the work loop), report, figures, export.
  */
 import { join } from "node:path";
 import * as rg from "../src/mod.ts";
@@ -23,10 +25,11 @@ import { type GridSpec, orderedRuns, parseRow } from "./grid/spec.ts";
 import { work } from "./grid/run.ts";
 import { buildReport } from "./grid/report.ts";
 import { exportResults } from "./grid/export.ts";
+import { buildFigures } from "./grid/figures.ts";
 
 const FLAGS: Flag[] = [
   // The defaults are the grid docs/powergrad.md documents (its calibration says why these rows and epochs).
-  { name: "rows", type: "list", default: "mlp@0.25:60,mlp@0.5:60,mlp@1:60,resnet20@0.125:20,resnet20-nonorm@0.25:16+lr0.02,resnet20@0.25:16", help: "model[@width][:epochs][+lr<rate>] per row, comma-separated (e.g. resnet20@0.25:15,resnet20-nonorm@0.25:15+lr0.02)" },
+  { name: "rows", type: "list", default: "mlp@0.25:60,mlp@0.5:60,mlp@1:60,resnet20@0.125:20,resnet20-nonorm@0.25:16+lr0.02,resnet20@0.25:16", help: "model[@width][:epochs][+lr<rate>][+agc<λ>] per row, comma-separated (e.g. resnet20@0.25:15,resnet20-nonorm@0.25:15+lr0.02,resnet20-nonorm@0.25:15+agc0.01)" },
   { name: "epochs", type: "int", default: 20, min: 1, help: "epochs of rows that do not give their own" },
   { name: "alphas", type: "list", default: "1,0.5,0.25,0.1", help: "PowerGrad α of each arm (1: the baseline, needed for differences)" },
   { name: "seeds", type: "list", default: "0,1,2", help: "seeds of each (row, α)" },
@@ -42,6 +45,7 @@ const FLAGS: Flag[] = [
   { name: "poll", type: "number", default: 30, min: 0, exclusiveMin: true, help: "seconds between looks while other processes hold the last runs" },
   { name: "report", type: "boolean", default: false, help: "write report.md and the plots into --out from the finished runs; train nothing" },
   { name: "export", type: "string", default: undefined, help: "copy the finished runs' config.json and result.json to this directory; train nothing" },
+  { name: "figures", type: "string", default: undefined, help: "write the logit-norm and filter-norm figures of the finished runs and figures.md into this directory; train nothing" },
 ];
 
 function numbers(flag: string, values: string[]): number[] {
@@ -85,6 +89,15 @@ async function main(argv: string[]): Promise<number> {
     for (const [name, svg] of report.plots) await writeAtomic(join(outDir, name), svg);
     process.stdout.write(report.markdown);
     log(`report: ${report.finished} of ${report.total} runs finished; report.md and ${report.plots.size} plot(s) in ${outDir}`);
+    return 0;
+  }
+  if (flags.figures) {
+    const figures = buildFigures(spec, outDir);
+    const target = flags.figures as string;
+    await writeAtomic(join(target, "figures.md"), figures.markdown);
+    for (const [name, svg] of figures.plots) await writeAtomic(join(target, name), svg);
+    process.stdout.write(figures.markdown);
+    log(`figures: figures.md and ${figures.plots.size} plot(s) in ${target}`);
     return 0;
   }
   if (flags.export) {

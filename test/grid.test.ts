@@ -15,7 +15,8 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFil
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { isAlive, me, tryClaim } from "../bench/grid/claim.ts";
-import { GridError, orderedRuns, parseRow, type Recipe, trainConfig } from "../bench/grid/spec.ts";
+import { type GridSpec, GridError, orderedRuns, parseRow, type Recipe, runIdentity, trainConfig } from "../bench/grid/spec.ts";
+import { buildFigures } from "../bench/grid/figures.ts";
 import { meanStd, pairedDifference } from "../bench/grid/stats.ts";
 
 const isDeno = "Deno" in globalThis;
@@ -138,6 +139,26 @@ processTest("--report says which runs have not finished and where they stand; --
   assert.match(changed.stderr, /made with other settings than this grid's/);
 });
 
+processTest("a run that diverges is finished as diverged, and the grid goes on with its other runs", () => {
+  // Peak rate 1e6: the MLP's weights overflow within a few steps.
+  const args = ["--rows", "mlp@0.1:2+lr1e6,mlp@0.1:2", "--alphas", "1", "--seeds", "0", "--dataset", "synthetic",
+    "--subset", "256", "--test-subset", "128", "--batch-size", "32", "--augment", "none", "--out", join(dir, "diverging")];
+  const r = spawnSync("node", ["build/powergrad.mjs", ...args], { encoding: "utf8" });
+  assert.is(r.status, 0, r.stderr);
+  const diverged = JSON.parse(readFileSync(join(dir, "diverging", "mlp-w0.1-e2-lr1000000-a1-s0", "result.json"), "utf8"));
+  assert.ok(diverged.diverged.step >= 1 && diverged.diverged.epoch === 1, JSON.stringify(diverged.diverged));
+  assert.not.ok("final" in diverged, "a diverged run has no final figures");
+  assert.ok(existsSync(join(dir, "diverging", "mlp-w0.1-e2-a1-s0", "result.json")), "the next run was trained");
+  // Started again, the grid is complete: the diverged run is not trained again.
+  const again = spawnSync("node", ["build/powergrad.mjs", ...args], { encoding: "utf8" });
+  assert.is(again.status, 0, again.stderr);
+  assert.not.match(again.stderr, /mlp-w0.1-e2-lr1000000-a1-s0: done/);
+  const rep = spawnSync("node", ["build/powergrad.mjs", ...args, "--report"], { encoding: "utf8" });
+  assert.match(rep.stdout, "# PowerGrad grid: 2 of 2 runs finished, 1 of them diverged");
+  assert.match(rep.stdout, `- mlp-w0.1-e2-lr1000000-a1-s0: diverged at step ${diverged.diverged.step} (epoch 1 of 2)`);
+  assert.not.match(rep.stdout, /\| mlp@0.1, 2 ep, lr 1000000 \|/, "no figures of the diverged run in the tables");
+});
+
 test("claims: a live claim keeps others out; a dead owner's claim is taken over and removed", () => {
   const run = join(dir, "claims");
   mkdirSync(run, { recursive: true });
@@ -161,11 +182,13 @@ test("claims: a live claim keeps others out; a dead owner's claim is taken over 
   assert.equal(readdirSync(run), []);
 });
 
-test("rows, order and names: model[@width][:epochs][+lr<rate>], seed-major order, bad rows rejected", () => {
+test("rows, order and names: model[@width][:epochs][+lr<rate>][+agc<λ>], seed-major order, bad rows rejected", () => {
   assert.equal(parseRow("resnet20@0.25:30", 5), { model: "resnet20", width: 0.25, epochs: 30 });
   assert.equal(parseRow("mlp", 5), { model: "mlp", width: 1, epochs: 5 });
   assert.equal(parseRow("resnet20-nonorm@0.25:20+lr0.02", 5), { model: "resnet20-nonorm", width: 0.25, epochs: 20, lr: 0.02 });
-  for (const bad of ["resnet99@1", "mlp@0", "mlp@x", "mlp:0", "mlp@0.5:2.5", "mlp+lr0", "mlp+agc0.1"]) {
+  assert.equal(parseRow("resnet20-nonorm@0.25:16+agc0.01", 5), { model: "resnet20-nonorm", width: 0.25, epochs: 16, agc: 0.01 });
+  assert.equal(parseRow("mlp+agc0.02+lr0.05", 5), { model: "mlp", width: 1, epochs: 5, lr: 0.05, agc: 0.02 });
+  for (const bad of ["resnet99@1", "mlp@0", "mlp@x", "mlp:0", "mlp@0.5:2.5", "mlp+lr0", "mlp+agc0", "mlp+agc", "mlp+agc-1", "mlp+lr0.1+lr0.2", "mlp+clip1"]) {
     assert.throws(() => parseRow(bad, 5), (e: Error) => e instanceof GridError && e.message.includes(bad));
   }
   const rows = [parseRow("mlp@0.5", 3), parseRow("resnet20@0.25+lr0.05", 3)];
@@ -175,6 +198,42 @@ test("rows, order and names: model[@width][:epochs][+lr<rate>], seed-major order
   const names = runs.map((r) => r.name);
   assert.equal(names.slice(0, 4), ["mlp-w0.5-e3-a1-s0", "mlp-w0.5-e3-a0.5-s0", "resnet20-w0.25-e3-lr0.05-a1-s0", "resnet20-w0.25-e3-lr0.05-a0.5-s0"]);
   assert.is(names[4], "mlp-w0.5-e3-a1-s1");
+  // AGC: its own name part (whatever the order in the row's text), in the config only where a row has it.
+  const agcSpec = { ...spec, rows: [parseRow("mlp@0.5+agc0.01+lr0.05", 3)], seeds: [0] };
+  const [agcRun] = orderedRuns(agcSpec);
+  assert.is(agcRun.name, "mlp-w0.5-e3-lr0.05-agc0.01-a1-s0");
+  assert.equal(trainConfig(agcSpec, agcRun, [0], [1]).optimizer, { name: "sgd", agc: 0.01 });
+  assert.not.ok("optimizer" in trainConfig(spec, runs[0], [0], [1]), "rows without AGC keep their config.json as it was");
+});
+
+test("figures: logit norms and zeroed filters at each threshold, from the runs' results; diverged runs left out", () => {
+  const spec: GridSpec = {
+    rows: [parseRow("mlp@0.5:2", 1)], alphas: [1, 0.5], seeds: [0, 1],
+    recipe: { dataset: "synthetic", subset: 8, testSubset: 8, batchSize: 4, lr: 0.1, augment: "none" },
+  };
+  const out = join(dir, "figures");
+  for (const run of orderedRuns(spec)) {
+    const config = runIdentity(spec, run, trainConfig(spec, run, [0], [1]));
+    const norm = 10 / run.alpha + run.seed;
+    const result = run.alpha === 1 && run.seed === 1
+      ? { config, diverged: { step: 3, epoch: 1, lastFiniteLoss: 9, message: "" }, history: [] }
+      : {
+        config, history: [1, 2].map((epoch) => ({ epoch, measures: { testLogitNorm: norm / epoch } })),
+        final: { testAccuracy: 0.5, testLogitNorm: norm, smallestFilterRatio: 0.04 },
+        // Medians 1 and 2: below 0.05 × median one filter (0.04), below 0.1 the same, below 0.2 also 0.15 and 0.3.
+        filterNorms: { "layers.0": [1, 1, 1, 0.04, 0.15], "layers.3": [2, 2, 0.3, 2] },
+      };
+    mkdirSync(join(out, run.name), { recursive: true });
+    writeFileSync(join(out, run.name, "result.json"), JSON.stringify(result));
+  }
+  const { markdown, plots } = buildFigures(spec, out);
+  assert.equal([...plots.keys()].sort(), ["filters-mlp-w0.5-e2.svg", "logits-mlp-w0.5-e2.svg"]);
+  assert.match(markdown, "| mlp@0.5, 2 ep | 1 | 0 | 50.00 | 10.00 | 10.00 | 1.0 | 1.0 | 3.0 | 0.040 |");
+  assert.match(markdown, "| mlp@0.5, 2 ep | 0.5 | 0,1 | 50.00 ± 0.00 | 20.50 ± 0.71 | 10.25 ± 0.35 | 1.0 ± 0.0 | 1.0 ± 0.0 | 3.0 ± 0.0 | 0.040 ± 0.000 |");
+  // Every layer gets a panel, and every (layer, run) a sorted line: 2 layers × 3 runs.
+  const filters = plots.get("filters-mlp-w0.5-e2.svg")!;
+  assert.ok(filters.includes(">layers.0<") && filters.includes(">layers.3<"));
+  assert.is(filters.split("<polyline").length - 1, 2 * 3 + 3, "a line per layer and run, and the three thresholds' means");
 });
 
 test("statistics: sample std over seeds, and the baseline difference paired by seed", () => {

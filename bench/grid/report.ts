@@ -2,7 +2,8 @@
  * The grid's report, from whatever runs have finished: per row (model at a width) and α, the
  * mean ± std over seeds of every figure; each α's difference to the baseline (α = 1) paired
  * by seed, with its standard error; how much the baseline still moved over its last quarter
- * of epochs (has it flattened?); and which runs have not finished and where they stand.
+ * of epochs (has it flattened?); which runs diverged (left out of every figure: their numbers
+ * are not finite); and which runs have not finished and where they stand.
  * Plots: the curves of each row with the α overlaid (means over seeds), and the gain plot.
  *
  * Reads only the runs' files (result.json, checkpoint metadata, claims), so it works on a
@@ -13,7 +14,7 @@ import { join } from "node:path";
 import * as rg from "../../src/mod.ts";
 import { liveOwner } from "./claim.ts";
 import { renderGainPlot, type GainPoint } from "./gain_plot.ts";
-import { CHECKPOINT_FILE, type FinalFigures, RESULT_FILE, type RunResult } from "./run.ts";
+import { CHECKPOINT_FILE, type DivergedResult, type FinalFigures, RESULT_FILE, type RunResult } from "./run.ts";
 import {
   assertSameSettings, type GridSpec, orderedRuns, type Row, rowKey, rowLabel, type RunSpec, runIdentity, trainConfig,
 } from "./spec.ts";
@@ -28,11 +29,11 @@ export interface Report {
 }
 
 /** A run's result, checked to belong to this grid (the dataset's normalisation is taken as saved). */
-function readResult(spec: GridSpec, outDir: string, run: RunSpec): RunResult | null {
+export function readResult(spec: GridSpec, outDir: string, run: RunSpec): RunResult | DivergedResult | null {
   const path = join(outDir, run.name, RESULT_FILE);
   if (!existsSync(path)) return null;
   // JSON writes a diverged run's NaN as null: read it back as NaN, never as 0.
-  const result = JSON.parse(readFileSync(path, "utf8"), (_, v) => (v === null ? NaN : v)) as RunResult;
+  const result = JSON.parse(readFileSync(path, "utf8"), (_, v) => (v === null ? NaN : v)) as RunResult | DivergedResult;
   const { mean, std } = result.config.train;
   assertSameSettings(path, result.config, runIdentity(spec, run, trainConfig(spec, run, mean, std)));
   return result;
@@ -86,10 +87,14 @@ export function buildReport(spec: GridSpec, outDir: string, command: string): Re
   const runs = orderedRuns(spec);
   const results = new Map<string, RunResult>();
   const unfinished: string[] = [];
+  const diverged: string[] = [];
   for (const run of runs) {
     const result = readResult(spec, outDir, run);
-    if (result) results.set(run.name, result);
-    else unfinished.push(`- ${run.name}: ${status(outDir, run)}`);
+    if (!result) unfinished.push(`- ${run.name}: ${status(outDir, run)}`);
+    else if (result.diverged) {
+      const { step, epoch, lastFiniteLoss } = result.diverged;
+      diverged.push(`- ${run.name}: diverged at step ${step} (epoch ${epoch} of ${run.row.epochs}); the last finite training loss was ${lastFiniteLoss}`);
+    } else results.set(run.name, result);
   }
   const runsOf = (row: Row, alpha: number) =>
     runs.filter((r) => r.row === row && r.alpha === alpha && results.has(r.name)).map((r) => ({ seed: r.seed, result: results.get(r.name)! }));
@@ -98,7 +103,7 @@ export function buildReport(spec: GridSpec, outDir: string, command: string): Re
 
   const { recipe } = spec;
   const lines = [
-    `# PowerGrad grid: ${results.size} of ${runs.length} runs finished`,
+    `# PowerGrad grid: ${results.size + diverged.length} of ${runs.length} runs finished${diverged.length ? `, ${diverged.length} of them diverged` : ""}`,
     "",
     `Recipe: ${recipe.dataset}, the first ${recipe.subset} training and ${recipe.testSubset} test images, batch ${recipe.batchSize}, ` +
       `SGD with Nesterov 0.9, weight decay 5e-4, peak lr ${recipe.lr}, one warm-up epoch then cosine to zero, augmentation ${recipe.augment}. ` +
@@ -164,6 +169,7 @@ export function buildReport(spec: GridSpec, outDir: string, command: string): Re
     lines.push(`| ${rowLabel(row)} | ${baseline.group.length} | ${at(curve[Math.max(0, Math.round(0.75 * curve.length) - 1)])} | ${at(curve[curve.length - 1])} |`);
   }
   if (gains.length > 0) plots.set("gain.svg", renderGainPlot(gains, ["Δ clean train accuracy (points)", "Δ test accuracy (points)"]));
+  if (diverged.length > 0) lines.push("", `## Diverged (${diverged.length}; left out of every figure above)`, "", ...diverged);
   lines.push("", unfinished.length === 0 ? "Every run has finished." : `## Not finished (${unfinished.length})\n\n${unfinished.join("\n")}`, "");
-  return { markdown: lines.join("\n"), plots, finished: results.size, total: runs.length };
+  return { markdown: lines.join("\n"), plots, finished: results.size + diverged.length, total: runs.length };
 }

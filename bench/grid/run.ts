@@ -7,6 +7,9 @@
  * checkpoint.safetensors (written atomically after every epoch; a run resumes from it and
  * ends with the bits of an uninterrupted run), claim-<pid> while a process trains it, and at
  * the end model.safetensors and result.json (written last: a run is finished when it exists).
+ * A run whose loss or gradient stops being finite (the trainer's DivergenceError) is finished
+ * too, as diverged: its result.json says at which step, and the grid goes on with its other
+ * runs (training it again would diverge at the same step: a run's bits are fixed by its seed).
  *
  * Per epoch the record gets the test-set logit statistics (the authors' LStat), the
  * zeroed-filter count and the smallest filter norm relative to its layer's median; at the end, a clean pass over the training set in eval mode and the
@@ -57,10 +60,19 @@ export interface FinalFigures {
 export interface RunResult {
   config: ReturnType<typeof runIdentity>;
   final: FinalFigures;
+  /** Absent: what tells a finished run's result from a DivergedResult. */
+  diverged?: undefined;
   /** Per-epoch records; `measures` holds the epoch's test logit statistics and zeroed count. */
   history: EpochRecord[];
   /** The final L2 norm of every filter per layer, for networks without BatchNorm (else empty). */
   filterNorms: Record<string, number[]>;
+}
+
+/** What result.json holds for a run that diverged: where, and the epochs it finished before. */
+export interface DivergedResult {
+  config: ReturnType<typeof runIdentity>;
+  diverged: { step: number; epoch: number; lastFiniteLoss: number; message: string };
+  history: EpochRecord[];
 }
 
 /** Whether a model normalises with BatchNorm (its filter norms then say little: BN undoes their scale). */
@@ -86,7 +98,13 @@ function checkSettings(ctx: GridContext, run: RunSpec): void {
   assertSameSettings(configPath, JSON.parse(readFileSync(configPath, "utf8")), wanted);
 }
 
-/** Train (or resume) one run in `dir` to the end and write its result. */
+/** Free a run's weights and optimiser state once its result is written (the next run starts afresh). */
+function disposeRun(trainer: Trainer, model: rg.nn.Module): void {
+  for (const [, t] of trainer.optimizer.stateDict()) t.dispose();
+  model.dispose();
+}
+
+/** Train (or resume) one run in `dir` to the end (or to its divergence) and write its result. */
 async function trainRun(ctx: GridContext, run: RunSpec, dir: string): Promise<void> {
   checkSettings(ctx, run); // again now that the run is ours: another process may have started it since
   const { data } = ctx;
@@ -108,7 +126,7 @@ async function trainRun(ctx: GridContext, run: RunSpec, dir: string): Promise<vo
     ctx.log(`${run.name}: resumed after epoch ${trainer.history.length}/${run.row.epochs}`);
   }
   let logits = new rg.analysis.LogitStatsSum();
-  const { history } = await trainer.run({
+  const training = trainer.run({
     onTestLogits: (z, classes) => logits.add(z, classes),
     measureEpoch: async () => {
       const s = logits.result();
@@ -127,6 +145,18 @@ async function trainRun(ctx: GridContext, run: RunSpec, dir: string): Promise<vo
         `${r.seconds.toFixed(1)} s`);
     },
   });
+  let history: readonly EpochRecord[];
+  try {
+    ({ history } = await training);
+  } catch (error) {
+    if (!(error instanceof rg.DivergenceError)) throw error;
+    const { step, epoch, lastFiniteLoss, message } = error;
+    const diverged: DivergedResult = { config: identity, diverged: { step, epoch, lastFiniteLoss, message }, history: [...trainer.history] };
+    await writeAtomic(join(dir, RESULT_FILE), JSON.stringify(diverged) + "\n");
+    disposeRun(trainer, model);
+    ctx.log(`${run.name}: done: diverged at step ${step} (epoch ${epoch}); the last finite training loss was ${lastFiniteLoss}`);
+    return;
+  }
 
   const clean = await evaluate(model, data.train, config);
   const filters = await filterFigures(model);
@@ -147,8 +177,7 @@ async function trainRun(ctx: GridContext, run: RunSpec, dir: string): Promise<vo
   };
   await writeAtomic(join(dir, "model.safetensors"), await rg.io.writeSafetensorsAsync(model.stateDict()));
   await writeAtomic(join(dir, RESULT_FILE), JSON.stringify(result) + "\n");
-  for (const [, t] of trainer.optimizer.stateDict()) t.dispose();
-  model.dispose();
+  disposeRun(trainer, model);
   // The live buffers after the run is freed: a number that grows from run to run is a leak.
   ctx.log(`${run.name}: done: clean train acc ${(100 * clean.accuracy).toFixed(2)}%, test acc ${(100 * last.testAccuracy).toFixed(2)}% ` +
     `(${rg.memory().buffers} buffers left live)`);

@@ -2,9 +2,8 @@
  * What a PowerGrad grid is: rows (a model at a width multiplier, trained for some epochs) ×
  * PowerGrad α × seeds, one training recipe for all, and the order the runs are taken in.
  *
- * A run's name holds everything that tells it apart (model, width, epochs, α, seed), so rows
- * added later (another width, more epochs, an extra such as AGC with its own name part) get
- * new directories and never touch finished runs. Runs are ordered seed first, then row, then
+ * A run's name holds everything that tells it apart (model, width, epochs, a row's own rate
+ * or AGC, α, seed), so rows added later get new directories and never touch finished runs. Runs are ordered seed first, then row, then
  * α: every α of every row at seed 0 finishes before any seed 1, so a grid stopped early still
  * holds whole comparisons.
  */
@@ -21,6 +20,8 @@ export interface Row {
   epochs: number;
   /** The row's own peak learning rate (e.g. a network without BatchNorm that diverges at the grid's). */
   lr?: number;
+  /** Adaptive gradient clipping's λ (the classifier left out), as the paper stabilises its ResNet without BatchNorm. */
+  agc?: number;
 }
 
 /** The recipe every run shares (the paper's: SGD, Nesterov 0.9, wd 5e-4, warm-up, cosine to 0). */
@@ -49,33 +50,42 @@ export interface RunSpec {
   name: string;
 }
 
+const ROW_FORMAT = "model[@width][:epochs][+lr<rate>][+agc<λ>]";
+const ROW_PARTS = { lr: "the learning rate", agc: "AGC's λ" } as const;
+
 /**
- * `model[@width][:epochs][+lr<rate>]`, e.g. `resnet20@0.25:30` or `resnet20-nonorm@0.25:20+lr0.02`;
- * width 1, the grid's `epochs` and learning rate by default. Later options (AGC) join as `+…`.
+ * `model[@width][:epochs][+lr<rate>][+agc<λ>]`, e.g. `resnet20@0.25:30`,
+ * `resnet20-nonorm@0.25:20+lr0.02` or `resnet20-nonorm@0.25:16+agc0.01`; width 1, the grid's
+ * `epochs` and learning rate, and no clipping by default.
  */
 export function parseRow(text: string, epochs: number): Row {
-  const match = /^([a-z0-9-]+)(?:@([0-9.]+))?(?::([0-9]+))?(?:\+lr([0-9.e-]+))?$/.exec(text);
-  if (!match) throw new GridError(`--rows: "${text}" is not model[@width][:epochs][+lr<rate>] (e.g. resnet20@0.25:30)`);
-  const [, model, width = "1", rowEpochs, lr] = match;
+  const match = /^([a-z0-9-]+)(?:@([0-9.]+))?(?::([0-9]+))?((?:\+[a-z]+[^+]*)*)$/.exec(text);
+  if (!match) throw new GridError(`--rows: "${text}" is not ${ROW_FORMAT} (e.g. resnet20@0.25:30)`);
+  const [, model, width = "1", rowEpochs, extras] = match;
   if (!MODEL_NAMES.includes(model)) throw new GridError(`--rows: unknown model "${model}" in "${text}"; available: ${MODEL_NAMES.join(", ")}`);
   const row: Row = { model, width: Number(width), epochs: rowEpochs === undefined ? epochs : Number(rowEpochs) };
   if (!(row.width > 0) || !Number.isFinite(row.width)) throw new GridError(`--rows: width must be a number > 0 in "${text}"`);
   if (!Number.isInteger(row.epochs) || row.epochs < 1) throw new GridError(`--rows: epochs must be a positive integer in "${text}"`);
-  if (lr !== undefined) {
-    row.lr = Number(lr);
-    if (!(row.lr > 0) || !Number.isFinite(row.lr)) throw new GridError(`--rows: the learning rate must be a number > 0 in "${text}"`);
+  for (const extra of extras.split("+").slice(1)) {
+    const [, key, value] = /^([a-z]+)(.*)$/.exec(extra)!;
+    if (!(key === "lr" || key === "agc") || row[key] !== undefined) {
+      throw new GridError(`--rows: "+${extra}" in "${text}" is not one of ${ROW_FORMAT}'s parts (each at most once)`);
+    }
+    const n = Number(value);
+    if (value.trim() === "" || !(n > 0) || !Number.isFinite(n)) throw new GridError(`--rows: ${ROW_PARTS[key]} must be a number > 0 in "${text}"`);
+    row[key] = n;
   }
   return row;
 }
 
-/** A row as the report shows it: `resnet20@0.25, 30 ep` (and `, lr 0.02` with its own rate). */
+/** A row as the report shows it: `resnet20@0.25, 30 ep` (and `, lr 0.02`, `, AGC 0.01` where it has them). */
 export function rowLabel(row: Row): string {
-  return `${row.model}@${row.width}, ${row.epochs} ep${row.lr === undefined ? "" : `, lr ${row.lr}`}`;
+  return `${row.model}@${row.width}, ${row.epochs} ep${row.lr === undefined ? "" : `, lr ${row.lr}`}${row.agc === undefined ? "" : `, AGC ${row.agc}`}`;
 }
 
-/** The row's part of run names; a row's own learning rate is part of it. */
+/** The row's part of run names: a row's own learning rate and AGC are part of it (rows without them keep their old names). */
 export function rowKey(row: Row): string {
-  return `${row.model}-w${row.width}-e${row.epochs}${row.lr === undefined ? "" : `-lr${row.lr}`}`;
+  return `${row.model}-w${row.width}-e${row.epochs}${row.lr === undefined ? "" : `-lr${row.lr}`}${row.agc === undefined ? "" : `-agc${row.agc}`}`;
 }
 
 /** Seed-major, then rows, then α in the order given (baseline first when listed first). */
@@ -93,6 +103,8 @@ export function trainConfig(spec: GridSpec, run: RunSpec, mean: number[], std: n
     // A warm-up of one epoch (a quarter of very short runs), then cosine to zero.
     schedule: "cosine", warmup: Math.min(1, epochs / 4), powerGrad: run.alpha, labelSmoothing: 0, seed: run.seed,
     shuffle: true, augment: spec.recipe.augment, mean, std, evalBatchSize: 500,
+    // Only rows with AGC name an optimiser, so the config.json of every other run stays as it was.
+    ...(run.row.agc === undefined ? {} : { optimizer: { name: "sgd", agc: run.row.agc } }),
   };
 }
 
