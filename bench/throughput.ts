@@ -18,7 +18,8 @@
  *               through /usr/bin/python3), with the ratios retrograd / PyTorch;
  *   --vs-tfjs   sgemm on TensorFlow.js's wasm backend (XNNPACK), one thread (bench/tfjs_ref.ts).
  * Other options: --threads 1,2 --models resnet20,resnet18 --batch N --sizes 256,1024
- * --repeats N (an empty --models or --sizes leaves that part out). Prints a table on stderr and returns the JSON (bench/main.ts prints it).
+ * --repeats N --conv-algorithm direct|winograd|auto (the CPU's 3×3 convolutions; default direct)
+ * (an empty --models or --sizes leaves that part out). Prints a table on stderr and returns the JSON (bench/main.ts prints it).
  */
 import { spawnSync } from "node:child_process";
 import * as rg from "../src/mod.ts";
@@ -176,6 +177,8 @@ export async function runBench(args: readonly string[]) {
     rg.registerBackend(gpu);
   }
   const backend = rg.setBackend(backendName);
+  const convAlgorithm = arg("conv-algorithm", "direct") as rg.ConvAlgorithm;
+  rg.setConvAlgorithm(convAlgorithm);
   const repeats = Number(arg("repeats", "5"));
   const models = arg("models", arg("model", "resnet20,resnet18")).split(",").filter(Boolean)
     .map((m): [string, number] => [m, Number(arg("batch", String(DEFAULT_BATCH[m] ?? 32)))]);
@@ -256,6 +259,7 @@ export async function runBench(args: readonly string[]) {
     runtime: typeof (globalThis as { Deno?: unknown }).Deno === "object" ? "deno" : "node",
     backend: backend.name,
     adapter: (backend as { adapterDescription?: string }).adapterDescription,
+    ...(onGpu ? {} : { convAlgorithm }),
     simdPeakGflops,
     sgemm,
     models: results.map((r) => ({
@@ -271,7 +275,7 @@ export async function runBench(args: readonly string[]) {
     ...(tfjs ? { tfjs } : {}),
   };
 
-  const lines = [`retrograd bench: ${result.runtime}, ${backend.name}${result.adapter ? ` (${result.adapter})` : ""}`];
+  const lines = [`retrograd bench: ${result.runtime}, ${backend.name}${result.adapter ? ` (${result.adapter})` : ""}${onGpu ? "" : `, ${convAlgorithm} convolutions`}`];
   if (!onGpu) lines.push(`SIMD madd ceiling, 1 thread: ${Object.entries(simdPeakGflops).map(([k, g]) => `${k} ${fmt(g)} GFLOP/s`).join(", ")}`);
   lines.push("sgemm        threads kernels   GFLOP/s  %ceiling" + (torch ? "  PyTorch" : "") + (tfjs ? "  TF.js(1T)  ×TF.js" : ""));
   for (const s of sgemm) {

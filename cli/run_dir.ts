@@ -13,6 +13,7 @@ import { Fields } from "../src/io/fields.ts";
 import { parseRecord } from "../src/io/records.ts";
 import { CheckpointError } from "../src/errors.ts";
 import { MODEL_NAMES } from "../src/nn/models/index.ts";
+import { CONV_ALGORITHMS, type ConvAlgorithm } from "../src/backend/cpu/conv_algorithm.ts";
 import { readTrainConfig } from "../src/train/validate.ts";
 import type { TrainConfig } from "../src/train/index.ts";
 import { UsageError } from "./flags.ts";
@@ -36,6 +37,8 @@ export interface RunSettings {
   logRates?: boolean;
   /** Plain kernels (absent in runs written before the flag existed: they were). */
   deterministic?: boolean;
+  /** The CPU's 3×3 convolution algorithm (--conv-algorithm; absent in runs from before the flag: direct). */
+  convAlgorithm?: ConvAlgorithm;
   /** Noise after every BatchNorm (--noisy-bn; absent: none). */
   noisyBatchNorm?: boolean;
   /** The probes to run (--probe; absent: none). */
@@ -92,6 +95,7 @@ export function readRunSettings(text: string, source: string): RunSettings {
     data: optionalString("data"), init: optionalString("init"), saveEvery: f.int("saveEvery", 1),
     ...(f.has("logRates") ? { logRates: f.boolean("logRates") } : {}),
     deterministic: f.has("deterministic") ? f.boolean("deterministic") : undefined,
+    ...(f.has("convAlgorithm") ? { convAlgorithm: f.string("convAlgorithm", CONV_ALGORITHMS) as ConvAlgorithm } : {}),
     noisyBatchNorm: f.has("noisyBatchNorm") ? f.boolean("noisyBatchNorm") : undefined,
     probes: f.has("probes") ? readProbeSettings(f.object("probes")) : undefined,
     train: readTrainConfig(f.object("train")), runtime: f.string("runtime"), version: f.string("version"),

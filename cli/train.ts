@@ -54,6 +54,7 @@ export const TRAIN_FLAGS: Flag[] = [
   { name: "backend", type: "string", default: undefined, choices: ["cpu", "auto", "webgpu"], help: "compute backend (auto: a real GPU adapter if any, else cpu; default cpu, or the resumed run's)" },
   { name: "threads", type: "int", default: undefined, min: 1, max: 256, help: "CPU threads (default: every core); results are bit-identical for any count" },
   { name: "deterministic", type: "boolean", default: true, help: "plain SIMD128 kernels: the same bits on every runtime and machine (false: relaxed-SIMD fused multiply-add where supported, faster; still the same bits for any thread count)" },
+  { name: "conv-algorithm", type: "string", default: "direct", choices: [...rg.CONV_ALGORITHMS], help: "CPU 3×3 stride-1 convolutions: direct, winograd (F(2×2,3×3) wherever it applies) or auto (Winograd for the layer shapes where it measured faster); each gives the same bits for any thread count, but not the same bits as another" },
   { name: "init", type: "string", default: undefined, help: "initial weights: a safetensors state dict with PyTorch names" },
   { name: "out", type: "string", default: undefined, help: "output directory (default runs/<model>-<dataset>-<seed>)" },
   { name: "resume", type: "string", default: undefined, help: "continue the run in this directory from its checkpoint, with its own settings (only --backend, --threads, --json and --data may be given too)" },
@@ -130,6 +131,7 @@ export async function train(flags: FlagValues & { _given?: string[] }): Promise<
       ...(flags["noisy-bn"] ? { noisyBatchNorm: true } : {}), probes: probeSettingsFrom(flags),
       init: flags.init as string | undefined, saveEvery: flags["save-every"] as number, logRates: flags["log-rates"] as boolean,
       deterministic: flags.deterministic as boolean,
+      ...(flags["conv-algorithm"] === "direct" ? {} : { convAlgorithm: flags["conv-algorithm"] as rg.ConvAlgorithm }),
       train: configFrom(flags, [], []), runtime: runtimeName(), version: VERSION, backend: (flags.backend as string | undefined) ?? "cpu",
     };
     // Checked before the data is loaded: a bad --out or --init should not cost a minute first.
@@ -142,10 +144,11 @@ export async function train(flags: FlagValues & { _given?: string[] }): Promise<
   const threads = backend === "cpu" ? await rg.setThreads(flags.threads as number | undefined) : 1;
   // A resumed run keeps its kernels, or it would not end bit-identical to an uninterrupted one.
   const deterministic = await rg.setDeterministic(settings.deterministic ?? true);
+  rg.setConvAlgorithm(settings.convAlgorithm ?? "direct");
   const data = await loadData(settings.dataset, settings.data, settings.train.seed);
   settings.train.mean = data.mean;
   settings.train.std = data.std;
-  log.write(`retrograd ${VERSION} (${runtimeName()}, ${backend} backend, ${threads} thread${threads > 1 ? "s" : ""}${deterministic ? "" : ", relaxed SIMD"}): ${settings.model}${(settings.width ?? 1) === 1 ? "" : ` (width ${settings.width})`} on ${settings.dataset} ` +
+  log.write(`retrograd ${VERSION} (${runtimeName()}, ${backend} backend, ${threads} thread${threads > 1 ? "s" : ""}${deterministic ? "" : ", relaxed SIMD"}${backend === "cpu" && settings.convAlgorithm ? `, ${settings.convAlgorithm} convolutions` : ""}): ${settings.model}${(settings.width ?? 1) === 1 ? "" : ` (width ${settings.width})`} on ${settings.dataset} ` +
     `(${data.train.n} train / ${data.test.n} test images, ${data.train.channels}×${data.train.height}×${data.train.width}), output ${outDir}\n`);
 
   rg.manualSeed(settings.train.seed);

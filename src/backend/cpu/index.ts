@@ -7,7 +7,7 @@ import { CpuBackend } from "./backend.ts";
 import { checkConvAlgorithm, type ConvAlgorithm } from "./conv_algorithm.ts";
 
 export { CpuBackend } from "./backend.ts";
-export type { ConvAlgorithm } from "./conv_algorithm.ts";
+export { CONV_ALGORITHMS, type ConvAlgorithm } from "./conv_algorithm.ts";
 
 const cpuBackends = new Set<WeakRef<CpuBackend>>();
 let deterministic = true;
