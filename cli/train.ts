@@ -55,6 +55,7 @@ export const TRAIN_FLAGS: Flag[] = [
   { name: "threads", type: "int", default: undefined, min: 1, max: 256, help: "CPU threads (default: every core); results are bit-identical for any count" },
   { name: "deterministic", type: "boolean", default: true, help: "plain SIMD128 kernels: the same bits on every runtime and machine (false: relaxed-SIMD fused multiply-add where supported, faster; still the same bits for any thread count)" },
   { name: "init", type: "string", default: undefined, help: "initial weights: a safetensors state dict with PyTorch names" },
+  { name: "bayes-init", type: "int", default: 0, min: 0, help: "Bayesian (Kalman) initialisation: every Linear and Conv2d weight is the Bayes fusion of this many random U(±1/√fan_in) draws (Murru & Rossini, in the form docs/variants.md states; 0: off)" },
   { name: "out", type: "string", default: undefined, help: "output directory (default runs/<model>-<dataset>-<seed>)" },
   { name: "resume", type: "string", default: undefined, help: "continue the run in this directory from its checkpoint, with its own settings (only --backend, --threads, --json and --data may be given too)" },
   { name: "overwrite", type: "boolean", default: false, help: "start this run in a non-empty --out, replacing the run files there (else refused)" },
@@ -128,10 +129,12 @@ export async function train(flags: FlagValues & { _given?: string[] }): Promise<
     settings = {
       model: flags.model as string, width: flags.width as number, dataset: flags.dataset as string, data: flags.data as string | undefined,
       ...(flags["noisy-bn"] ? { noisyBatchNorm: true } : {}), probes: probeSettingsFrom(flags),
+      ...((flags["bayes-init"] as number) > 0 ? { bayesInit: flags["bayes-init"] as number } : {}),
       init: flags.init as string | undefined, saveEvery: flags["save-every"] as number, logRates: flags["log-rates"] as boolean,
       deterministic: flags.deterministic as boolean,
       train: configFrom(flags, [], []), runtime: runtimeName(), version: VERSION, backend: (flags.backend as string | undefined) ?? "cpu",
     };
+    if (settings.bayesInit && settings.init) throw new UsageError("--bayes-init and --init both set the initial weights; give one of them");
     // Checked before the data is loaded: a bad --out or --init should not cost a minute first.
     await openNewRun(outDir, flags.overwrite as boolean, log);
   }
@@ -151,6 +154,8 @@ export async function train(flags: FlagValues & { _given?: string[] }): Promise<
   rg.manualSeed(settings.train.seed);
   const model = createModelOrExplain(settings, data.train);
   if (initBytes) model.loadStateDict(rg.io.readSafetensors(initBytes, settings.init));
+  // A resumed run's weights come from its checkpoint, with the random stream where it was.
+  if (settings.bayesInit && !resumeDir) rg.nn.bayesianInit(model, { draws: settings.bayesInit });
   const memory = setUpMemoryPlan(model, resumeDir ? {} : flags, settings.memory, data.train, settings.train, log);
   if (memory) settings.memory = memory.settings;
   const probe = settings.probes && probeWriter(settings.probes, outDir, model);

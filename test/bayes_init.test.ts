@@ -2,10 +2,15 @@
  * The Bayesian (Kalman) initialiser (nn/bayes_init.ts): its weights against a float64
  * reimplementation of the stated update written another way (the information form: posterior
  * precision 1/σ² + 1ᵀR⁻¹1, mean 1ᵀR⁻¹z over that, R inverted by Gauss–Jordan), the spread of
- * the weights it produces against σ·√M/(M + 1), the model-wide pass, and bad input.
+ * the weights it produces against σ·√M/(M + 1), the model-wide pass, bad input, and
+ * `train --bayes-init` (run once, from the Node pass).
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import * as rg from "../src/mod.ts";
 import { assertClose } from "./helpers.ts";
 
@@ -117,6 +122,28 @@ test("bayesian_ refuses bad options and tensors by name", () => {
   assert.throws(() => rg.nn.bayesian_(rg.zeros([4, 4]), { draws: 0 }), (e: Error) => e instanceof rg.ValueError && /draws/.test(e.message));
   assert.throws(() => rg.nn.bayesian_(rg.zeros([4, 4]), { law: "normal" as "uniform" }), (e: Error) => e instanceof rg.ValueError && /law/.test(e.message));
   assert.throws(() => rg.nn.bayesian_(rg.zeros([4])), (e: Error) => e instanceof rg.ValueError && /rank/.test(e.message));
+});
+
+const cliTest = "Deno" in globalThis ? test.skip : test;
+
+cliTest("train --bayes-init M starts from fused weights, records M in config.json, and refuses --init beside it", () => {
+  const dir = mkdtempSync(join(tmpdir(), "retrograd-bayes-"));
+  try {
+    const train = (...argv: string[]) => spawnSync("node", ["dist/cli.mjs", "train", "--model", "mlp", "--dataset", "synthetic", "--threads", "1", ...argv], { encoding: "utf8" });
+    // One step at a negligible rate: the saved weights are the initial ones.
+    const r = train("--steps", "1", "--lr", "1e-12", "--bayes-init", "4", "--out", join(dir, "run"));
+    assert.is(r.status, 0, r.stderr);
+    assert.is(JSON.parse(readFileSync(join(dir, "run", "config.json"), "utf8")).bayesInit, 4);
+    const weights = rg.io.readSafetensors(new Uint8Array(readFileSync(join(dir, "run", "model.safetensors"))));
+    const first = weights.get("layers.0.weight")!;
+    const expected = Math.sqrt(4) / 5 / Math.sqrt(3 * first.shape[1]);
+    assert.ok(Math.abs(std(first.dataSync()) / expected - 1) < 0.05, `layers.0.weight std ${std(first.dataSync())}, expected ≈ ${expected}`);
+    const both = train("--bayes-init", "4", "--init", join(dir, "run", "model.safetensors"), "--out", join(dir, "both"));
+    assert.is(both.status, 2, both.stderr);
+    assert.match(both.stderr, /--bayes-init and --init both set the initial weights/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test.run();
