@@ -36,6 +36,8 @@ export interface RunSettings {
   logRates?: boolean;
   /** Plain kernels (absent in runs written before the flag existed: they were). */
   deterministic?: boolean;
+  /** ZCA whitening in place of every BatchNorm (--norm zca; absent: BatchNorm). */
+  zca?: { backward: "power-iteration" | "analytic" };
   /** Draws fused into every weight by the Bayesian initialisation (--bayes-init; absent: off). */
   bayesInit?: number;
   /** Noise after every BatchNorm (--noisy-bn; absent: none). */
@@ -96,6 +98,7 @@ export function readRunSettings(text: string, source: string): RunSettings {
     deterministic: f.has("deterministic") ? f.boolean("deterministic") : undefined,
     noisyBatchNorm: f.has("noisyBatchNorm") ? f.boolean("noisyBatchNorm") : undefined,
     ...(f.has("bayesInit") ? { bayesInit: f.int("bayesInit", 1) } : {}),
+    ...(f.has("zca") ? { zca: { backward: f.object("zca").string("backward", ["power-iteration", "analytic"]) as "power-iteration" | "analytic" } } : {}),
     probes: f.has("probes") ? readProbeSettings(f.object("probes")) : undefined,
     train: readTrainConfig(f.object("train")), runtime: f.string("runtime"), version: f.string("version"),
     backend: f.string("backend", ["cpu", "auto", "webgpu"]),

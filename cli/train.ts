@@ -32,6 +32,8 @@ export const TRAIN_FLAGS: Flag[] = [
   { name: "model", type: "string", default: "resnet20", choices: MODEL_NAMES, help: "model to train" },
   WIDTH_FLAG,
   { name: "noisy-bn", type: "boolean", default: false, help: "add Santurkar et al.'s noise after every BatchNorm in training (models with BatchNorm)" },
+  { name: "norm", type: "string", default: "bn", choices: ["bn", "zca"], help: "a ResNet's normalisation: bn (BatchNorm) or zca (ZCA whitening of groups of 4 channels in each BatchNorm's place; CPU backend)" },
+  { name: "zca-backward", type: "string", default: "power-iteration", choices: ["power-iteration", "analytic"], help: "under --norm zca: the eigendecomposition's backward, power iteration (Wang et al.'s bounded gradient) or the analytic one" },
   { name: "dataset", type: "string", default: "fashion-mnist", choices: DATASET_NAMES, help: "dataset by name" },
   { name: "data", type: "string", default: undefined, help: "directory holding the dataset files (else the cache, then /usr/share/datasets/<name>)" },
   { name: "epochs", type: "int", default: 2, min: 1, help: "training epochs" },
@@ -96,10 +98,11 @@ function createModelOrExplain(settings: RunSettings, images: { channels: number;
   try {
     return rg.models.createModel(settings.model, {
       inChannels: images.channels, numClasses: images.classes, imageSize: images.height, widthMultiplier: settings.width ?? 1,
-      noisyBatchNorm: settings.noisyBatchNorm ?? false,
+      noisyBatchNorm: settings.noisyBatchNorm ?? false, ...(settings.zca ? { zca: settings.zca } : {}),
     });
   } catch (error) {
     if (settings.noisyBatchNorm && error instanceof rg.ValueError) throw new UsageError(`--noisy-bn: ${settings.model}: ${error.message}`);
+    if (settings.zca && error instanceof rg.ValueError) throw new UsageError(`--norm zca: ${error.message}`);
     throw error;
   }
 }
@@ -130,6 +133,7 @@ export async function train(flags: FlagValues & { _given?: string[] }): Promise<
       model: flags.model as string, width: flags.width as number, dataset: flags.dataset as string, data: flags.data as string | undefined,
       ...(flags["noisy-bn"] ? { noisyBatchNorm: true } : {}), probes: probeSettingsFrom(flags),
       ...((flags["bayes-init"] as number) > 0 ? { bayesInit: flags["bayes-init"] as number } : {}),
+      ...(flags.norm === "zca" ? { zca: { backward: flags["zca-backward"] as "power-iteration" | "analytic" } } : {}),
       init: flags.init as string | undefined, saveEvery: flags["save-every"] as number, logRates: flags["log-rates"] as boolean,
       deterministic: flags.deterministic as boolean,
       train: configFrom(flags, [], []), runtime: runtimeName(), version: VERSION, backend: (flags.backend as string | undefined) ?? "cpu",

@@ -3,10 +3,16 @@
  * with (Σ + εI)^-1/2 from the Newton–Schulz iteration (no eigendecomposition); the backward
  * against central finite differences under both eigh rules on well-separated spectra; at
  * exactly equal eigenvalues the analytic backward is not finite while the power-iteration one
- * is; the layer's running statistics and its evaluation with them; bad input by name.
+ * is; the layer's running statistics and its evaluation with them; ResNet-20 with ZCA in
+ * every BatchNorm's place (finite gradients, frozenStats, refusals) and `train --norm zca`;
+ * bad input by name.
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import * as rg from "../src/mod.ts";
 import { assertClose, gradcheck } from "./helpers.ts";
 
@@ -148,6 +154,49 @@ test("zcaWhiten and ZCAWhitening2d refuse bad input by name", () => {
   refuses(() => rg.zcaWhiten(rg.zeros([2, 4, 2, 2]), { ...options("analytic"), eps: 0 }), /eps must be > 0/);
   refuses(() => new rg.nn.ZCAWhitening2d(6, { groupSize: 4 }), /groupSize 4 does not divide the 6 channels/);
   refuses(() => new rg.nn.ZCAWhitening2d(4, { backward: "svd" as "analytic" }), /backward must be/);
+});
+
+test("ResNet-20 with norm zca: ZCA whitening in every BatchNorm's place, finite gradients, frozen statistics", () => {
+  rg.manualSeed(0);
+  const model = rg.models.createModel("resnet20", { inChannels: 1, numClasses: 10, imageSize: 8, widthMultiplier: 0.25, zca: { backward: "power-iteration" } });
+  const modules = [...model.namedModules()].map(([, m]) => m);
+  assert.is(modules.filter((m) => m instanceof rg.nn.BatchNorm2d).length, 0, "no BatchNorm left");
+  assert.is(modules.filter((m) => m instanceof rg.nn.ZCAWhitening2d).length, 21, "19 branch and stem norms + 2 downsampling norms");
+  const x = rg.withRandomState(1, () => rg.randn([8, 1, 8, 8]));
+  rg.crossEntropy(model.forward(x), [0, 1, 2, 3, 4, 5, 6, 7]).backward();
+  for (const [name, p] of model.namedParameters()) {
+    const g = p.grad!.dataSync();
+    assert.ok(g.every(Number.isFinite) && g.some((v) => v !== 0), `${name}: finite, nonzero gradient`);
+  }
+  const buffers = () => [...model.stateDict()].filter(([k]) => k.includes("running")).map(([k, t]) => [k, [...t.dataSync()]]);
+  const before = buffers();
+  rg.nn.frozenStats(model, () => rg.noGrad(() => model.forward(x)));
+  assert.equal(buffers(), before, "frozenStats leaves the running mean and covariance");
+  rg.noGrad(() => model.forward(x));
+  assert.not.equal(buffers(), before, "outside the scope they move");
+  for (const name of ["vgg11", "resnet20-nonorm", "mlp"]) {
+    assert.throws(() => rg.models.createModel(name, { inChannels: 1, numClasses: 10, imageSize: 8, zca: {} }),
+      (e: Error) => e instanceof rg.ValueError && e.message.includes(`${name} is not a ResNet with BatchNorm`));
+  }
+});
+
+const cliTest = "Deno" in globalThis ? test.skip : test;
+
+cliTest("train --norm zca trains a ResNet with ZCA whitening and records it; a model without BatchNorm refuses it", () => {
+  const dir = mkdtempSync(join(tmpdir(), "retrograd-zca-"));
+  try {
+    const train = (...argv: string[]) => spawnSync("node", ["dist/cli.mjs", "train", "--dataset", "synthetic", "--threads", "1", ...argv], { encoding: "utf8" });
+    const r = train("--model", "resnet20", "--width", "0.25", "--steps", "2", "--norm", "zca", "--zca-backward", "analytic", "--out", join(dir, "run"));
+    assert.is(r.status, 0, r.stderr);
+    assert.equal(JSON.parse(readFileSync(join(dir, "run", "config.json"), "utf8")).zca, { backward: "analytic" });
+    const saved = rg.io.readSafetensors(new Uint8Array(readFileSync(join(dir, "run", "model.safetensors"))));
+    assert.equal([...saved.get("bn1.running_cov")!.shape], [1, 4, 4]);
+    const refused = train("--model", "mlp", "--norm", "zca", "--out", join(dir, "mlp"));
+    assert.is(refused.status, 2, refused.stderr);
+    assert.match(refused.stderr, /--norm zca: ZCA whitening replaces a ResNet's BatchNorms; mlp is not a ResNet with BatchNorm/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test.run();

@@ -5,7 +5,8 @@
  * (ops/zca.ts), whose eigendecomposition is differentiated by power iteration (default) or
  * analytically; then a per-channel affine γ·y + β as in BatchNorm. Like BatchNorm it keeps
  * running averages, of the mean and of the unbiased group covariance (momentum 0.1), and
- * evaluation whitens with those. CPU backend only (the op's eigendecomposition is host code).
+ * evaluation whitens with those; inside frozenStats (frozen_stats.ts) they stay as they are,
+ * as BatchNorm's do. CPU backend only (the op's eigendecomposition is host code).
  */
 import { ValueError } from "../errors.ts";
 import { full, tensor, type Tensor, zeros } from "../tensor.ts";
@@ -14,6 +15,7 @@ import { reshape } from "../ops/shape.ts";
 import { type ZcaStatistics, zcaWhiten, zcaWhitenWith } from "../ops/zca.ts";
 import type { EighBackward } from "../ops/eigh.ts";
 import { Module } from "./module.ts";
+import { BatchNorm2d } from "./layers.ts";
 import { positiveInt } from "./checks.ts";
 
 export interface ZCAWhitening2dOptions {
@@ -30,6 +32,8 @@ export interface ZCAWhitening2dOptions {
 }
 
 export class ZCAWhitening2d extends Module {
+  /** Open frozenStats() scopes over this module (> 0: the running statistics stay as they are). */
+  statsFrozen = 0;
   readonly groupSize: number;
   private readonly eps: number;
   private readonly momentum: number;
@@ -76,7 +80,7 @@ export class ZCAWhitening2d extends Module {
   forward(x: Tensor): Tensor {
     const opts = { groupSize: this.groupSize, eps: this.eps, backward: this.backward, iterations: this.iterations };
     const whitened = this.training
-      ? zcaWhiten(x, opts, (s) => this.track(s, x.size / x.shape[1]))
+      ? zcaWhiten(x, opts, (s) => this.statsFrozen > 0 || BatchNorm2d.statsFrozenEverywhere > 0 || this.track(s, x.size / x.shape[1]))
       : zcaWhitenWith(x, this.runningMean.dataSync(), this.runningCov.dataSync(), opts);
     const perChannel = [1, this.numFeatures, 1, 1];
     const scaled = mul(whitened, reshape(this.weight, perChannel));

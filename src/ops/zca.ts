@@ -42,6 +42,8 @@ export interface ZcaStatistics {
 /** Y = W(x − μ) per group from the batch's own statistics, differentiable; `onStatistics` receives them. */
 export function zcaWhiten(x: Tensor, opts: ZcaOptions, onStatistics?: (s: ZcaStatistics) => void): Tensor {
   const { n, c, hw, g } = checkInput(x, opts);
+  // The caller may dispose x once the forward pass is done: the backward pass keeps what it needs.
+  const { shape, backend } = x;
   // What the forward pass measured, per group, for the backward pass.
   let state: { xc: Float64Array; eig: SymmetricEigen; w: Float64Array }[] = [];
   const op = customGrad({
@@ -69,7 +71,7 @@ export function zcaWhiten(x: Tensor, opts: ZcaOptions, onStatistics?: (s: ZcaSta
     },
     backward: (dy) => {
       const dyData = dy.dataSync();
-      const dx = new Float32Array(x.size);
+      const dx = new Float32Array(dy.size);
       const m = n * hw;
       state.forEach(({ xc, eig, w }, index) => {
         const first = index * g;
@@ -105,7 +107,7 @@ export function zcaWhiten(x: Tensor, opts: ZcaOptions, onStatistics?: (s: ZcaSta
         }
         scatterRows(dx, dxc, n, c, hw, first, g);
       });
-      return [tensor(dx, x.shape, x.backend)];
+      return [tensor(dx, shape, backend)];
     },
   });
   return op(x);
