@@ -65,7 +65,8 @@ function convert(flag: Flag, raw: string): string | number | boolean | string[] 
 export function parseFlags(argv: readonly string[], flags: readonly Flag[]): FlagValues & { _: string[]; _given: string[] } {
   const byName = new Map(flags.map((f) => [f.name, f]));
   const values: FlagValues & { _: string[]; _given: string[] } = { _: [], _given: [] };
-  for (const f of flags) values[f.name] = f.default;
+  // A list's default is written as the command line would give it ("0,1,2") and read the same way.
+  for (const f of flags) values[f.name] = f.type === "list" && typeof f.default === "string" ? convert(f, f.default) : f.default;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (!arg.startsWith("--")) {

@@ -39,6 +39,10 @@ export interface RunSettings {
   deterministic?: boolean;
   /** The CPU's 3×3 convolution algorithm (--conv-algorithm; absent in runs from before the flag: direct). */
   convAlgorithm?: ConvAlgorithm;
+  /** ZCA whitening in place of every BatchNorm (--norm zca; absent: BatchNorm). */
+  zca?: { backward: "power-iteration" | "analytic" };
+  /** Draws fused into every weight by the Bayesian initialisation (--bayes-init; absent: off). */
+  bayesInit?: number;
   /** Noise after every BatchNorm (--noisy-bn; absent: none). */
   noisyBatchNorm?: boolean;
   /** The probes to run (--probe; absent: none). */
@@ -97,6 +101,8 @@ export function readRunSettings(text: string, source: string): RunSettings {
     deterministic: f.has("deterministic") ? f.boolean("deterministic") : undefined,
     ...(f.has("convAlgorithm") ? { convAlgorithm: f.string("convAlgorithm", CONV_ALGORITHMS) as ConvAlgorithm } : {}),
     noisyBatchNorm: f.has("noisyBatchNorm") ? f.boolean("noisyBatchNorm") : undefined,
+    ...(f.has("bayesInit") ? { bayesInit: f.int("bayesInit", 1) } : {}),
+    ...(f.has("zca") ? { zca: { backward: f.object("zca").string("backward", ["power-iteration", "analytic"]) as "power-iteration" | "analytic" } } : {}),
     probes: f.has("probes") ? readProbeSettings(f.object("probes")) : undefined,
     train: readTrainConfig(f.object("train")), runtime: f.string("runtime"), version: f.string("version"),
     backend: f.string("backend", ["cpu", "auto", "webgpu"]),

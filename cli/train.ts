@@ -32,6 +32,8 @@ export const TRAIN_FLAGS: Flag[] = [
   { name: "model", type: "string", default: "resnet20", choices: MODEL_NAMES, help: "model to train" },
   WIDTH_FLAG,
   { name: "noisy-bn", type: "boolean", default: false, help: "add Santurkar et al.'s noise after every BatchNorm in training (models with BatchNorm)" },
+  { name: "norm", type: "string", default: "bn", choices: ["bn", "zca"], help: "a ResNet's normalisation: bn (BatchNorm) or zca (ZCA whitening of groups of 4 channels in each BatchNorm's place; CPU backend)" },
+  { name: "zca-backward", type: "string", default: "power-iteration", choices: ["power-iteration", "analytic"], help: "under --norm zca: the eigendecomposition's backward, power iteration (Wang et al.'s bounded gradient) or the analytic one" },
   { name: "dataset", type: "string", default: "fashion-mnist", choices: DATASET_NAMES, help: "dataset by name" },
   { name: "data", type: "string", default: undefined, help: "directory holding the dataset files (else the cache, then /usr/share/datasets/<name>)" },
   { name: "epochs", type: "int", default: 2, min: 1, help: "training epochs" },
@@ -56,6 +58,7 @@ export const TRAIN_FLAGS: Flag[] = [
   { name: "deterministic", type: "boolean", default: true, help: "plain SIMD128 kernels: the same bits on every runtime and machine (false: relaxed-SIMD fused multiply-add where supported, faster; still the same bits for any thread count)" },
   { name: "conv-algorithm", type: "string", default: "direct", choices: [...rg.CONV_ALGORITHMS], help: "CPU 3×3 stride-1 convolutions: direct, winograd (F(2×2,3×3) wherever it applies) or auto (Winograd for the layer shapes where it measured faster); each gives the same bits for any thread count, but not the same bits as another" },
   { name: "init", type: "string", default: undefined, help: "initial weights: a safetensors state dict with PyTorch names" },
+  { name: "bayes-init", type: "int", default: 0, min: 0, help: "Bayesian (Kalman) initialisation: every Linear and Conv2d weight is the Bayes fusion of this many random U(±1/√fan_in) draws (Murru & Rossini, in the form docs/variants.md states; 0: off)" },
   { name: "out", type: "string", default: undefined, help: "output directory (default runs/<model>-<dataset>-<seed>)" },
   { name: "resume", type: "string", default: undefined, help: "continue the run in this directory from its checkpoint, with its own settings (only --backend, --threads, --json and --data may be given too)" },
   { name: "overwrite", type: "boolean", default: false, help: "start this run in a non-empty --out, replacing the run files there (else refused)" },
@@ -96,10 +99,11 @@ function createModelOrExplain(settings: RunSettings, images: { channels: number;
   try {
     return rg.models.createModel(settings.model, {
       inChannels: images.channels, numClasses: images.classes, imageSize: images.height, widthMultiplier: settings.width ?? 1,
-      noisyBatchNorm: settings.noisyBatchNorm ?? false,
+      noisyBatchNorm: settings.noisyBatchNorm ?? false, ...(settings.zca ? { zca: settings.zca } : {}),
     });
   } catch (error) {
     if (settings.noisyBatchNorm && error instanceof rg.ValueError) throw new UsageError(`--noisy-bn: ${settings.model}: ${error.message}`);
+    if (settings.zca && error instanceof rg.ValueError) throw new UsageError(`--norm zca: ${error.message}`);
     throw error;
   }
 }
@@ -129,11 +133,14 @@ export async function train(flags: FlagValues & { _given?: string[] }): Promise<
     settings = {
       model: flags.model as string, width: flags.width as number, dataset: flags.dataset as string, data: flags.data as string | undefined,
       ...(flags["noisy-bn"] ? { noisyBatchNorm: true } : {}), probes: probeSettingsFrom(flags),
+      ...((flags["bayes-init"] as number) > 0 ? { bayesInit: flags["bayes-init"] as number } : {}),
+      ...(flags.norm === "zca" ? { zca: { backward: flags["zca-backward"] as "power-iteration" | "analytic" } } : {}),
       init: flags.init as string | undefined, saveEvery: flags["save-every"] as number, logRates: flags["log-rates"] as boolean,
       deterministic: flags.deterministic as boolean,
       ...(flags["conv-algorithm"] === "direct" ? {} : { convAlgorithm: flags["conv-algorithm"] as rg.ConvAlgorithm }),
       train: configFrom(flags, [], []), runtime: runtimeName(), version: VERSION, backend: (flags.backend as string | undefined) ?? "cpu",
     };
+    if (settings.bayesInit && settings.init) throw new UsageError("--bayes-init and --init both set the initial weights; give one of them");
     // Checked before the data is loaded: a bad --out or --init should not cost a minute first.
     await openNewRun(outDir, flags.overwrite as boolean, log);
   }
@@ -154,6 +161,8 @@ export async function train(flags: FlagValues & { _given?: string[] }): Promise<
   rg.manualSeed(settings.train.seed);
   const model = createModelOrExplain(settings, data.train);
   if (initBytes) model.loadStateDict(rg.io.readSafetensors(initBytes, settings.init));
+  // A resumed run's weights come from its checkpoint, with the random stream where it was.
+  if (settings.bayesInit && !resumeDir) rg.nn.bayesianInit(model, { draws: settings.bayesInit });
   const memory = setUpMemoryPlan(model, resumeDir ? {} : flags, settings.memory, data.train, settings.train, log);
   if (memory) settings.memory = memory.settings;
   const probe = settings.probes && probeWriter(settings.probes, outDir, model);

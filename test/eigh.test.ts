@@ -4,13 +4,15 @@
  * derivative of the literal algorithm (K unrolled power-iteration steps per vector with
  * deflation, started at the exact eigenvectors); away from degeneracy against the analytic
  * gradient and finite differences; near and at equal eigenvalues the analytic gradient blows
- * up while the power-iteration one stays bounded; bad input is refused by name.
+ * up while the power-iteration one stays bounded; against PyTorch (torch.linalg.eigh's
+ * values, vectors and analytic gradient, test/fixtures/gen_fixtures.py); bad input is refused
+ * by name.
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import * as rg from "../src/mod.ts";
 import { uniform } from "../src/random.ts";
-import { assertClose, gradcheck } from "./helpers.ts";
+import { assertClose, gradcheck, loadFixture } from "./helpers.ts";
 import { gpuTest } from "./support/gpu.ts";
 
 /** A seeded random orthogonal [n, n] matrix (Gram–Schmidt in float64), row-major. */
@@ -163,6 +165,19 @@ test("near-equal eigenvalues: the analytic gradient blows up (~1/gap, Inf at a t
   const tied = (backward: "power-iteration" | "analytic") => rg.grad(rg.sum(rg.mul(rg.eigh(tie, { backward }).vectors, H)), [tie])[0]!.dataSync();
   assert.ok(tied("power-iteration").every(Number.isFinite), "power iteration: finite at a tie");
   assert.ok(!tied("analytic").every(Number.isFinite), "analytic: not finite at a tie");
+});
+
+test("PyTorch: torch.linalg.eigh's eigenvalues, eigenvectors and analytic gradient (one matrix and a batch of two)", () => {
+  const fx = loadFixture("eigh.safetensors");
+  for (const c of ["single", "batch"]) {
+    assert.ok((fx.meta(c) as { smallest_gap: number }).smallest_gap > 0.05, `${c}: well separated`);
+    const m = rg.tensor(fx.get(`${c}.m`).dataSync(), fx.get(`${c}.m`).shape).requireGrad();
+    const { values, vectors } = rg.eigh(m, { backward: "analytic" });
+    assertClose(values, fx.get(`${c}.values`), `${c}: eigenvalues`, { rtol: 1e-5, atol: 1e-5 });
+    assertClose(vectors, fx.get(`${c}.vectors`), `${c}: eigenvectors`, { rtol: 1e-3, atol: 1e-5 });
+    rg.add(rg.sum(rg.mul(values, fx.get(`${c}.dvalues`))), rg.sum(rg.mul(vectors, fx.get(`${c}.dvectors`)))).backward();
+    assertClose(m.grad!, fx.get(`${c}.dm`), `${c}: dL/dM`, { rtol: 1e-3, atol: 1e-4 });
+  }
 });
 
 test("bad input: not square, not symmetric, NaN, a non-positive-definite matrix under the power-iteration backward, bad options", () => {

@@ -29,7 +29,7 @@ test("frozenStats: a training-mode forward moves no BatchNorm buffer (running st
   const moving = rg.noGrad(() => model.forward(x)); // the same batch, statistics moving: the same output
   assert.equal(bits(frozen), bits(moving), "frozen statistics do not change what the forward computes");
   assert.not.equal(snapshot(model).get("bn1.running_mean"), before.get("bn1.running_mean"), "outside the scope they move again");
-  assert.is(model.bn1!.statsFrozen, 0);
+  assert.is((model.bn1 as rg.nn.BatchNorm2d).statsFrozen, 0);
 });
 
 test("BatchNorm2d trackRunningStats: false has no buffers and uses batch statistics in eval mode too", () => {

@@ -140,6 +140,9 @@ test("train flags: bad values and unknown names are rejected with helpful messag
   assert.is(ok.powergrad, 0.25);
   assert.is(ok.model, "resnet20");
   assert.is(ok.nesterov, true);
+  const listFlag = { name: "seeds", type: "list", default: "0,1,2", help: "" } as const;
+  assert.equal(parseFlags([], [listFlag]).seeds, ["0", "1", "2"], "a list flag's default is read as a list");
+  assert.equal(parseFlags(["--seeds", "4,5"], [listFlag]).seeds, ["4", "5"]);
 });
 
 test("a Trainer and evaluate refuse an empty test set: no test images, not NaN%", async () => {

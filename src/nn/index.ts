@@ -8,3 +8,5 @@ export * as init from "./init.ts";
 export { crossEntropy } from "../ops/loss.ts";
 export { LpNorm2d, type LpOrder } from "./lp_norm.ts";
 export { addBatchNormNoise, type BatchNormNoiseOptions } from "./batch_norm_noise.ts";
+export { bayesian_, bayesianInit, type BayesianInitOptions } from "./bayes_init.ts";
+export { ZCAWhitening2d, type ZCAWhitening2dOptions } from "./zca.ts";

@@ -30,9 +30,12 @@ import { tensor, type Tensor } from "../tensor.ts";
 import { symmetricEigen, type SymmetricEigen } from "./jacobi.ts";
 import { fmt } from "./util.ts";
 
+/** "power-iteration": the paper's bounded gradient; "analytic": the exact one. */
+export type EighBackward = "power-iteration" | "analytic";
+
 export interface EighOptions {
   /** "power-iteration" (default): the paper's bounded gradient; "analytic": the exact one. */
-  backward?: "power-iteration" | "analytic";
+  backward?: EighBackward;
   /** Power-iteration steps the backward differentiates (the paper's 19). */
   iterations?: number;
 }
@@ -99,7 +102,7 @@ function checkSymmetric(a: Float32Array, n: number, b: number, batched: boolean)
 }
 
 /** K̃ᵢⱼ (see the file's header), or the analytic 1/(λᵢ − λⱼ). */
-function coefficient(li: number, lj: number, before: boolean, rule: "power-iteration" | "analytic", K: number): number {
+function coefficient(li: number, lj: number, before: boolean, rule: EighBackward, K: number): number {
   if (rule === "analytic") return 1 / (li - lj);
   // j after i: (1/λᵢ) Σ_{k<K} (λⱼ/λᵢ)^k; j before i: −(1/λⱼ) Σ_{k<K−1} (λᵢ/λⱼ)^k
   const [top, ratio, terms] = before ? [lj, li / lj, K - 1] : [li, lj / li, K];
@@ -117,37 +120,52 @@ function coefficient(li: number, lj: number, before: boolean, rule: "power-itera
  */
 function gradientOfM(
   decompositions: readonly SymmetricEigen[], n: number, gValues: Float32Array | null, gVectors: Float32Array | null,
-  m: Tensor, rule: "power-iteration" | "analytic" = "analytic", K = 0,
+  m: Tensor, rule: EighBackward = "analytic", K = 0,
 ): Tensor {
   const out = new Float32Array(decompositions.length * n * n);
-  decompositions.forEach(({ values: lam, vectors: V }, b) => {
-    if (gVectors && rule === "power-iteration" && !(lam[n - 1] > 0)) {
-      throw new ValueError(`eigh: the power-iteration backward needs a positive definite matrix; matrix ${b} has eigenvalue ${lam[n - 1]}`);
-    }
-    // inner = the [n, n] matrix between V and Vᵀ
-    const inner = new Float64Array(n * n);
-    if (gValues) for (let i = 0; i < n; i++) inner[i * n + i] = gValues[b * n + i];
-    if (gVectors) {
-      const G = gVectors.subarray(b * n * n, (b + 1) * n * n);
-      for (let j = 0; j < n; j++) {
-        for (let i = 0; i < n; i++) {
-          if (i === j) continue;
-          let vjgi = 0; // (VᵀG)ⱼᵢ = vⱼᵀ gᵢ
-          for (let r = 0; r < n; r++) vjgi += V[r * n + j] * G[r * n + i];
-          inner[j * n + i] = coefficient(lam[i], lam[j], j < i, rule, K) * vjgi;
-        }
-      }
-    }
-    const grad = sandwich(V, inner, n);
-    for (let r = 0; r < n; r++) {
-      for (let c = 0; c < n; c++) out[b * n * n + r * n + c] = (grad[r * n + c] + grad[c * n + r]) / 2;
-    }
+  decompositions.forEach((d, b) => {
+    const grad = eighGradient(d, n, gValues?.subarray(b * n, (b + 1) * n) ?? null, gVectors?.subarray(b * n * n, (b + 1) * n * n) ?? null, rule, K, b);
+    out.set(grad, b * n * n);
   });
   return tensor(out, m.shape, m.backend);
 }
 
+/**
+ * dL/dM of one symmetric [n, n] matrix M = V diag(λ) Vᵀ (row-major, float64), symmetrised,
+ * from its eigenvalues' gradient gλ and its eigenvectors' gradient G (either may be null),
+ * under the backward `rule` with K power-iteration steps (see the file's header). Shared
+ * with the ZCA whitening op (zca.ts), whose whitening matrix is a function of V and λ.
+ */
+export function eighGradient(
+  { values: lam, vectors: V }: SymmetricEigen, n: number, gValues: ArrayLike<number> | null, gVectors: ArrayLike<number> | null,
+  rule: EighBackward, K: number, index = 0,
+): Float64Array {
+  if (gVectors && rule === "power-iteration" && !(lam[n - 1] > 0)) {
+    throw new ValueError(`eigh: the power-iteration backward needs a positive definite matrix; matrix ${index} has eigenvalue ${lam[n - 1]}`);
+  }
+  // inner = the [n, n] matrix between V and Vᵀ
+  const inner = new Float64Array(n * n);
+  if (gValues) for (let i = 0; i < n; i++) inner[i * n + i] = gValues[i];
+  if (gVectors) {
+    for (let j = 0; j < n; j++) {
+      for (let i = 0; i < n; i++) {
+        if (i === j) continue;
+        let vjgi = 0; // (VᵀG)ⱼᵢ = vⱼᵀ gᵢ
+        for (let r = 0; r < n; r++) vjgi += V[r * n + j] * gVectors[r * n + i];
+        inner[j * n + i] = coefficient(lam[i], lam[j], j < i, rule, K) * vjgi;
+      }
+    }
+  }
+  const grad = sandwich(V, inner, n);
+  const out = new Float64Array(n * n);
+  for (let r = 0; r < n; r++) {
+    for (let c = 0; c < n; c++) out[r * n + c] = (grad[r * n + c] + grad[c * n + r]) / 2;
+  }
+  return out;
+}
+
 /** V · inner · Vᵀ for row-major [n, n] matrices. */
-function sandwich(V: Float64Array, inner: Float64Array, n: number): Float64Array {
+export function sandwich(V: Float64Array, inner: Float64Array, n: number): Float64Array {
   const left = new Float64Array(n * n);
   for (let r = 0; r < n; r++) {
     for (let k = 0; k < n; k++) {

@@ -20,3 +20,4 @@ export { powerGradCrossEntropy } from "./powergrad.ts";
 export { eigh, type Eigh, type EighOptions } from "./eigh.ts";
 export { ditherGrad, ditherQuantise, ditherStep, type DitherOptions, type DitherRule } from "./dither.ts";
 import "./methods.ts";
+export { zcaWhiten, zcaWhitenWith, type ZcaOptions, type ZcaStatistics } from "./zca.ts";

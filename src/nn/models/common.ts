@@ -7,16 +7,18 @@ import type { Tensor } from "../../tensor.ts";
 import { add, relu } from "../../ops/elementwise.ts";
 import type { Module } from "../module.ts";
 import { BatchNorm2d, Conv2d } from "../layers.ts";
+import type { ZCAWhitening2d } from "../zca.ts";
 import { constant_, kaimingNormal_ } from "../init.ts";
 
 /**
  * relu(residual + bn(x)), residual optional: BatchNorm2d.forwardRelu's fused op, unless `bn`
  * or `act` (the model's ReLU module, where it has one) has hooks. Then the modules run one
  * after the other, so each hook sees its own module's input, output and gradients. The
- * numbers are the same either way (bitwise on the CPU backend).
+ * numbers are the same either way (bitwise on the CPU backend). ZCA whitening in BatchNorm's
+ * place (../zca.ts) has no fused op and always runs that way.
  */
-export function bnRelu(bn: BatchNorm2d, x: Tensor, residual: Tensor | null = null, act: Module | null = null): Tensor {
-  if (!bn.hasHooks && !act?.hasHooks) return bn.forwardRelu(x, residual);
+export function bnRelu(bn: BatchNorm2d | ZCAWhitening2d, x: Tensor, residual: Tensor | null = null, act: Module | null = null): Tensor {
+  if (bn instanceof BatchNorm2d && !bn.hasHooks && !act?.hasHooks) return bn.forwardRelu(x, residual);
   const normalised = bn.forward(x);
   const sum = residual ? add(residual, normalised) : normalised;
   const y = act ? act.forward(sum) : relu(sum);

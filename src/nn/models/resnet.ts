@@ -13,13 +13,17 @@ import { add, mul, relu, sigmoid } from "../../ops/elementwise.ts";
 import { globalAvgPool2d } from "../../ops/pool.ts";
 import { flatten } from "../../ops/shape.ts";
 import { Module } from "../module.ts";
+import { ZCAWhitening2d, type ZCAWhitening2dOptions } from "../zca.ts";
 import { BatchNorm2d, Conv2d, GlobalAvgPool2d, Linear, MaxPool2d, ReLU, Sequential } from "../layers.ts";
 import { constant_ } from "../init.ts";
 import { bnRelu, initConvNet } from "./common.ts";
 import { chain, type Step, stepOf } from "../chain.ts";
 import { bool, checkOptionKeys, oneOf, positiveInt, positiveIntList, scaleWidth, widthMultiplier } from "../checks.ts";
 
-export type ResNetNorm = "batch" | "none";
+export type ResNetNorm = "batch" | "none" | "zca";
+
+/** The layer a normalised ResNet puts after each convolution. */
+type NormLayer = BatchNorm2d | ZCAWhitening2d;
 export type ResNetStem = "imagenet" | "cifar";
 
 /** What a user may choose when calling a factory such as `resnet18(opts)`. */
@@ -32,8 +36,14 @@ export interface ResNetOptions {
   stem?: ResNetStem;
   /** Zero the last BatchNorm γ of every block, so each block starts as the identity (torchvision's zero_init_residual). */
   zeroInitResidual?: boolean;
-  /** "none" drops every BatchNorm and gates each residual branch with a learnable `skip_gain`. */
+  /**
+   * "batch" (default); "none" drops every BatchNorm and gates each residual branch with a
+   * learnable `skip_gain`; "zca" puts ZCA whitening of groups of channels (../zca.ts, Wang et
+   * al. 2019) where each BatchNorm was.
+   */
   norm?: ResNetNorm;
+  /** The ZCA layers' options under norm "zca" (group size, ε, the eigendecomposition's backward). */
+  zca?: ZCAWhitening2dOptions;
   /** Squeeze-and-excitation in every block. */
   se?: boolean;
   /**
@@ -52,7 +62,15 @@ export interface ResNetConfig extends ResNetOptions {
   widths: readonly number[];
 }
 
-const OPTION_KEYS = ["numClasses", "inChannels", "stem", "zeroInitResidual", "norm", "se", "widthMultiplier"] as const;
+const OPTION_KEYS = ["numClasses", "inChannels", "stem", "zeroInitResidual", "norm", "zca", "se", "widthMultiplier"] as const;
+
+const NORMS = ["batch", "none", "zca"] as const;
+
+/** The normalisation layer of `norm` over `channels` (null for "none"). */
+function normLayer(norm: ResNetNorm, channels: number, zca: ZCAWhitening2dOptions | undefined): NormLayer | null {
+  if (norm === "none") return null;
+  return norm === "batch" ? new BatchNorm2d(channels) : new ZCAWhitening2d(channels, zca);
+}
 
 /** A k×k convolution that keeps the resolution at stride 1 ("same" padding for odd k). */
 function convLayer(inChannels: number, outChannels: number, kernel: number, stride: number, bias: boolean): Conv2d {
@@ -89,6 +107,7 @@ export class SqueezeExcitation extends Module {
 /** Per-block choices the ResNet passes down. */
 export interface BlockOptions {
   norm?: ResNetNorm;
+  zca?: ZCAWhitening2dOptions;
   se?: boolean;
 }
 
@@ -116,19 +135,20 @@ interface ConvSpec {
  */
 export abstract class ResidualBlock extends Module {
   readonly convs: Conv2d[] = [];
-  /** The branch's BatchNorms in order (empty when norm is "none"). */
-  readonly norms: BatchNorm2d[] = [];
+  /** The branch's normalisation layers in order (empty when norm is "none"). */
+  readonly norms: NormLayer[] = [];
   readonly se: SqueezeExcitation | null;
   readonly downsample: Sequential | null;
 
   /** The branch up to its last convolution, or to its end where `tail` is null, by name. */
   private readonly branch: [string, Step][] = [];
-  /** The last BatchNorm, run fused with the shortcut add and the ReLU (null: SE or no norm). */
-  private readonly tail: BatchNorm2d | null;
+  /** The last normalisation layer, run with the shortcut add and the ReLU (null: SE or no norm). */
+  private readonly tail: NormLayer | null;
 
   protected constructor(where: string, specs: readonly ConvSpec[], opts: BlockOptions) {
     super();
-    const normalised = oneOf(where, "norm", opts.norm ?? "batch", ["batch", "none"] as const) === "batch";
+    const norm = oneOf(where, "norm", opts.norm ?? "batch", NORMS);
+    const normalised = norm !== "none";
     const withSe = bool(where, "se", opts.se ?? false);
     specs.forEach((spec, i) => {
       positiveInt(where, "stride", spec.stride);
@@ -137,8 +157,9 @@ export abstract class ResidualBlock extends Module {
       this.convs.push(conv);
       this.branch.push([`conv${i + 1}`, stepOf(conv)]);
       const last = i === specs.length - 1;
-      if (normalised) {
-        const bn = this.module(`bn${i + 1}`, new BatchNorm2d(spec.outChannels));
+      const layer = normLayer(norm, spec.outChannels, opts.zca);
+      if (layer) {
+        const bn = this.module(`bn${i + 1}`, layer);
         this.norms.push(bn);
         if (!last) this.branch.push([`bn${i + 1}+relu`, (t) => bnRelu(bn, t)]);
         else if (withSe) this.branch.push([`bn${i + 1}`, stepOf(bn)]);
@@ -157,7 +178,7 @@ export abstract class ResidualBlock extends Module {
     this.downsample = stride !== 1 || inChannels !== outChannels
       ? this.module("downsample", new Sequential(
         convLayer(inChannels, outChannels, 1, stride, !normalised),
-        ...(normalised ? [new BatchNorm2d(outChannels)] : []),
+        ...(normalised ? [normLayer(norm, outChannels, opts.zca)!] : []),
       ))
       : null;
 
@@ -172,8 +193,8 @@ export abstract class ResidualBlock extends Module {
     return this.tensor("skip_gain");
   }
 
-  /** The BatchNorm whose γ zeroInitResidual zeroes (null without normalisation). */
-  get lastNorm(): BatchNorm2d | null {
+  /** The normalisation layer whose γ zeroInitResidual zeroes (null without normalisation). */
+  get lastNorm(): NormLayer | null {
     return this.norms[this.norms.length - 1] ?? null;
   }
 
@@ -239,20 +260,21 @@ export class Bottleneck extends ResidualBlock {
  * so its layers keep torchvision's names (conv1.weight, bn1.running_mean).
  */
 export class Stem extends Module {
-  constructor(inChannels: number, width: number, kind: ResNetStem, normalised: boolean) {
+  constructor(inChannels: number, width: number, kind: ResNetStem, norm: ResNetNorm, zca?: ZCAWhitening2dOptions) {
     super();
+    const layer = normLayer(norm, width, zca);
     this.module("conv1", kind === "imagenet"
-      ? convLayer(inChannels, width, 7, 2, !normalised)
-      : convLayer(inChannels, width, 3, 1, !normalised));
-    if (normalised) this.module("bn1", new BatchNorm2d(width));
+      ? convLayer(inChannels, width, 7, 2, !layer)
+      : convLayer(inChannels, width, 3, 1, !layer));
+    if (layer) this.module("bn1", layer);
     this.module("relu", new ReLU());
     if (kind === "imagenet") this.module("maxpool", new MaxPool2d(3, 2, 1));
   }
   get conv1(): Conv2d {
     return this.child("conv1") as Conv2d;
   }
-  get bn1(): BatchNorm2d | null {
-    return this.child("bn1") as BatchNorm2d | null;
+  get bn1(): NormLayer | null {
+    return this.child("bn1") as NormLayer | null;
   }
   /** Its steps by name, in order (for planners that cut inside it). */
   steps(): [string, Step][] {
@@ -307,18 +329,18 @@ export class ResNet extends Module {
     const numClasses = positiveInt(where, "numClasses", config.numClasses ?? 1000);
     const inChannels = positiveInt(where, "inChannels", config.inChannels ?? 3);
     const stem = oneOf(where, "stem", config.stem ?? "imagenet", ["imagenet", "cifar"] as const);
-    const norm = oneOf(where, "norm", config.norm ?? "batch", ["batch", "none"] as const);
+    const norm = oneOf(where, "norm", config.norm ?? "batch", NORMS);
     const se = bool(where, "se", config.se ?? false);
     const zeroInitResidual = bool(where, "zeroInitResidual", config.zeroInitResidual ?? false);
 
-    this.module("stem", new Stem(inChannels, widths[0], stem, norm === "batch"), { inline: true });
+    this.module("stem", new Stem(inChannels, widths[0], stem, norm, config.zca), { inline: true });
     const Block = kind === "basic" ? BasicBlock : Bottleneck;
     let channels = widths[0];
     blocksPerStage.forEach((count, stage) => {
       const stageBlocks: ResidualBlock[] = [];
       for (let i = 0; i < count; i++) {
         const stride = stage > 0 && i === 0 ? 2 : 1;
-        stageBlocks.push(new Block(channels, widths[stage], stride, { norm, se }));
+        stageBlocks.push(new Block(channels, widths[stage], stride, { norm, zca: config.zca, se }));
         channels = widths[stage] * Block.expansion;
       }
       const name = `layer${stage + 1}`;
@@ -342,7 +364,7 @@ export class ResNet extends Module {
   get conv1(): Conv2d {
     return this.stem.conv1;
   }
-  get bn1(): BatchNorm2d | null {
+  get bn1(): NormLayer | null {
     return this.stem.bn1;
   }
   get fc(): Linear {
