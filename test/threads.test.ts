@@ -72,6 +72,21 @@ function geom(N: number, C: number, H: number, W: number, O: number, K: number, 
   return { N, C, H, W, O, KH: K, KW: K, SH: S, SW: S, PH: P, PW: P, DH: 1, DW: 1, G, OH, OW };
 }
 
+/** Forward, input and weight gradient of each geometry on seeded buffers (seeds from `seed` on), read back. */
+function convPasses(gs: ConvGeometry[], seed: number): [string, Float32Array][] {
+  return gs.flatMap((g, i) => {
+    const xs = g.N * g.C * g.H * g.W, ws = g.O * (g.C / g.G) * g.KH * g.KW, ys = g.N * g.O * g.OH * g.OW;
+    const x = buf(xs, seed + i), w = buf(ws, seed + 10 + i), y = be.alloc(ys), dy = buf(ys, seed + 20 + i);
+    const dx = be.alloc(xs), dw = be.alloc(ws);
+    be.conv2dForward(x, w, y, g);
+    be.conv2dBackwardInput(dy, w, dx, g);
+    be.conv2dBackwardWeight(dy, x, dw, g);
+    const out: [string, Float32Array][] = [[`y${i}`, be.readSync(y)], [`dx${i}`, be.readSync(dx)], [`dw${i}`, be.readSync(dw)]];
+    [x, w, y, dy, dx, dw].forEach((b) => be.free(b));
+    return out;
+  });
+}
+
 test("conv2d forward and both backward passes (groups, strides, 1x1, odd batch)", async () => {
   const gs = [
     geom(7, 16, 16, 16, 32, 3, 1, 1, 2), // grouped, direct path
@@ -81,17 +96,7 @@ test("conv2d forward and both backward passes (groups, strides, 1x1, odd batch)"
     geom(4, 12, 10, 10, 12, 3, 1, 1, 3), // groups 3, odd channels per group
     geom(19, 128, 4, 4, 128, 3, 1, 1, 1), // filters packed per chunk of images (16 + 3 at 1 thread)
   ];
-  await sameAt1And2("conv2d", () => gs.flatMap((g, i) => {
-    const xs = g.N * g.C * g.H * g.W, ws = g.O * (g.C / g.G) * g.KH * g.KW, ys = g.N * g.O * g.OH * g.OW;
-    const x = buf(xs, 10 + i), w = buf(ws, 20 + i), y = be.alloc(ys), dy = buf(ys, 30 + i);
-    const dx = be.alloc(xs), dw = be.alloc(ws);
-    be.conv2dForward(x, w, y, g);
-    be.conv2dBackwardInput(dy, w, dx, g);
-    be.conv2dBackwardWeight(dy, x, dw, g);
-    const out: [string, Float32Array][] = [[`y${i}`, be.readSync(y)], [`dx${i}`, be.readSync(dx)], [`dw${i}`, be.readSync(dw)]];
-    [x, w, y, dy, dx, dw].forEach((b) => be.free(b));
-    return out;
-  }));
+  await sameAt1And2("conv2d", () => convPasses(gs, 10));
 });
 
 test("conv2d by Winograd F(2×2, 3×3): forward and both gradients (odd planes and channels, C > KC)", async () => {
@@ -102,16 +107,7 @@ test("conv2d by Winograd F(2×2, 3×3): forward and both gradients (odd planes a
   ];
   be.convAlgorithm = "winograd";
   try {
-    await sameAt1And2("winograd", () => gs.flatMap((g, i) => {
-      const xs = g.N * g.C * g.H * g.W, ws = g.O * g.C * 9, ys = g.N * g.O * g.OH * g.OW;
-      const x = buf(xs, 50 + i), w = buf(ws, 60 + i), y = be.alloc(ys), dy = buf(ys, 70 + i), dx = be.alloc(xs), dw = be.alloc(ws);
-      be.conv2dForward(x, w, y, g);
-      be.conv2dBackwardInput(dy, w, dx, g);
-      be.conv2dBackwardWeight(dy, x, dw, g);
-      const out: [string, Float32Array][] = [[`y${i}`, be.readSync(y)], [`dx${i}`, be.readSync(dx)], [`dw${i}`, be.readSync(dw)]];
-      [x, w, y, dy, dx, dw].forEach((b) => be.free(b));
-      return out;
-    }));
+    await sameAt1And2("winograd", () => convPasses(gs, 50));
   } finally {
     be.convAlgorithm = "direct";
   }
