@@ -164,16 +164,22 @@ export function eighGradient(
   return out;
 }
 
-/** V · inner · Vᵀ for row-major [n, n] matrices. */
-export function sandwich(V: Float64Array, inner: Float64Array, n: number): Float64Array {
-  const left = new Float64Array(n * n);
-  for (let r = 0; r < n; r++) {
-    for (let k = 0; k < n; k++) {
-      const v = V[r * n + k];
-      if (v === 0) continue;
-      for (let c = 0; c < n; c++) left[r * n + c] += v * inner[k * n + c];
+/** A [g, g] · rows [g, m], row-major, in float64 (zero entries of A skipped). */
+export function matmulRows(a: Float64Array, rows: Float64Array, g: number, m: number): Float64Array {
+  const out = new Float64Array(g * m);
+  for (let i = 0; i < g; i++) {
+    for (let j = 0; j < g; j++) {
+      const f = a[i * g + j];
+      if (f === 0) continue;
+      for (let k = 0; k < m; k++) out[i * m + k] += f * rows[j * m + k];
     }
   }
+  return out;
+}
+
+/** V · inner · Vᵀ for row-major [n, n] matrices. */
+export function sandwich(V: Float64Array, inner: Float64Array, n: number): Float64Array {
+  const left = matmulRows(V, inner, n, n);
   const out = new Float64Array(n * n);
   for (let r = 0; r < n; r++) {
     for (let c = 0; c < n; c++) {

@@ -16,7 +16,7 @@
 import { customGrad } from "../functional.ts";
 import { ShapeError, ValueError } from "../errors.ts";
 import { tensor, type Tensor } from "../tensor.ts";
-import { type EighBackward, eighGradient, sandwich } from "./eigh.ts";
+import { type EighBackward, eighGradient, matmulRows, sandwich } from "./eigh.ts";
 import { symmetricEigen, type SymmetricEigen } from "./jacobi.ts";
 import { fmt } from "./util.ts";
 
@@ -188,15 +188,3 @@ function whitening({ values, vectors }: SymmetricEigen, g: number): Float64Array
   return sandwich(vectors, inner, g);
 }
 
-/** A [g, g] · rows [g, m]. */
-function matmulRows(a: Float64Array, rows: Float64Array, g: number, m: number): Float64Array {
-  const out = new Float64Array(g * m);
-  for (let i = 0; i < g; i++) {
-    for (let j = 0; j < g; j++) {
-      const f = a[i * g + j];
-      if (f === 0) continue;
-      for (let k = 0; k < m; k++) out[i * m + k] += f * rows[j * m + k];
-    }
-  }
-  return out;
-}
