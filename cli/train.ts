@@ -32,7 +32,7 @@ export const TRAIN_FLAGS: Flag[] = [
   { name: "model", type: "string", default: "resnet20", choices: MODEL_NAMES, help: "model to train" },
   WIDTH_FLAG,
   { name: "noisy-bn", type: "boolean", default: false, help: "add Santurkar et al.'s noise after every BatchNorm in training (models with BatchNorm)" },
-  { name: "norm", type: "string", default: "bn", choices: ["bn", "zca"], help: "a ResNet's normalisation: bn (BatchNorm) or zca (ZCA whitening of groups of 4 channels in each BatchNorm's place; CPU backend)" },
+  { name: "norm", type: "string", default: "bn", choices: ["bn", "zca"], help: "a ResNet's normalisation: bn (BatchNorm) or zca (ZCA whitening of groups of 4 channels in each BatchNorm's place)" },
   { name: "zca-backward", type: "string", default: "power-iteration", choices: ["power-iteration", "analytic"], help: "under --norm zca: the eigendecomposition's backward, power iteration (Wang et al.'s bounded gradient) or the analytic one" },
   { name: "dataset", type: "string", default: "fashion-mnist", choices: DATASET_NAMES, help: "dataset by name" },
   { name: "data", type: "string", default: undefined, help: "directory holding the dataset files (else the cache, then /usr/share/datasets/<name>)" },

@@ -205,6 +205,20 @@ export interface SgdParam {
   firstStep: boolean;
 }
 
+/**
+ * A stack of `batch` symmetric row-major [n, n] matrices (only the upper triangle is read)
+ * and where their eigendecompositions go: `values` [batch, n], descending (ties in input
+ * order), and `vectors` [batch, n, n] whose column i is the unit eigenvector of value i, its
+ * sign fixed so that its largest-magnitude component (the first, on a tie) is positive.
+ */
+export interface SymmetricEigenArgs {
+  m: DeviceBuffer;
+  values: DeviceBuffer;
+  vectors: DeviceBuffer;
+  batch: number;
+  n: number;
+}
+
 export interface MemoryInfo {
   /** Bytes held by live buffers now. */
   bytesInUse: number;
@@ -291,6 +305,12 @@ export interface Backend {
   softmaxCrossEntropy(args: SoftmaxXentArgs, losses: DeviceBuffer): void;
   /** dlogits = (softmax(alpha·z) − q)·scale: alpha = 1 is plain CE, alpha < 1 is PowerGrad. */
   softmaxCrossEntropyBackward(args: SoftmaxXentArgs, dlogits: DeviceBuffer, alpha: number, scale: number): void;
+
+  /**
+   * The eigendecompositions of a stack of small symmetric matrices (see SymmetricEigenArgs).
+   * A backend may bound n; it refuses larger matrices with a ShapeError naming n.
+   */
+  symmetricEigen(args: SymmetricEigenArgs): void;
 
   /**
    * Optional fast path: one torch.optim.SGD step over every listed parameter (weight decay

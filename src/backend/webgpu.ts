@@ -17,9 +17,9 @@ import {
   type AxisReduction, type AxisView, type Backend, type BatchNormBackwardArgs, type BatchNormEvalArgs,
   type BatchNormTrainArgs, type BinaryOp, type Broadcast4, type BroadcastSelect, type ConvGeometry, type DeviceBuffer,
   type Distribution, type DrawPosition, type GemmArgs, type MemoryInfo, type PoolGeometry, type SgdOptions,
-  type SgdParam, type SoftmaxXentArgs, type UnaryOp, type UnaryParams, unaryScalars,
+  type SgdParam, type SoftmaxXentArgs, type SymmetricEigenArgs, type UnaryOp, type UnaryParams, unaryScalars,
 } from "./backend.ts";
-import { DeviceLostError, OutOfMemoryError, RetrogradError, WebGPUError, WebGPUUnavailableError } from "../errors.ts";
+import { DeviceLostError, OutOfMemoryError, RetrogradError, ShapeError, WebGPUError, WebGPUUnavailableError } from "../errors.ts";
 import { mix } from "../random.ts";
 import { foldedGrid, GpuBuffer, GpuContext, MAX_DISPATCHES_PER_SUBMIT } from "../../gpu/device.ts";
 import type { GpuErrors } from "../../gpu/errors.ts";
@@ -41,6 +41,7 @@ import {
   batchNormBackwardFinalizeKernel, batchNormBackwardInputKernel, batchNormBackwardPartialKernel, batchNormEvalForwardKernel,
   batchNormNormalizeKernel, batchNormStatsFinalizeKernel, batchNormStatsPartialKernel, channelBlocks,
 } from "../../gpu/kernels/norm.ts";
+import { JACOBI_MAX_N, symmetricEigenKernel } from "../../gpu/kernels/jacobi.ts";
 import {
   avgPoolBackwardKernel, avgPoolForwardKernel, maxPoolBackwardKernel, maxPoolForwardKernel,
 } from "../../gpu/kernels/pool.ts";
@@ -407,6 +408,17 @@ export class WebGPUBackend implements Backend {
   softmaxCrossEntropyBackward(a: SoftmaxXentArgs, dlogits: DeviceBuffer, alpha: number, scale: number): void {
     this.rows(softmaxXentBackwardKernel, a.N, [a.logits, a.labels, dlogits],
       { rows: a.N, C: a.C, smoothing: a.smoothing, uni: a.C > 0 ? a.smoothing / a.C : 0, alpha, scale });
+  }
+
+  /** Float32 cyclic Jacobi, one workgroup per matrix (gpu/kernels/jacobi.ts), n ≤ JACOBI_MAX_N. */
+  symmetricEigen({ m, values, vectors, batch, n }: SymmetricEigenArgs): void {
+    if (n > JACOBI_MAX_N) {
+      throw new ShapeError(`webgpu symmetricEigen: matrices of n = ${n} exceed the kernel's limit of n ≤ ${JACOBI_MAX_N}`);
+    }
+    this.need("symmetricEigen", m, batch * n * n, "m");
+    this.need("symmetricEigen", values, batch * n, "values");
+    this.need("symmetricEigen", vectors, batch * n * n, "vectors");
+    this.rows(symmetricEigenKernel, batch, [m, values, vectors], { batch, n });
   }
 
   sgdStep(params: readonly SgdParam[], o: SgdOptions): void {

@@ -6,11 +6,11 @@
  * analytically; then a per-channel affine γ·y + β as in BatchNorm. Like BatchNorm it keeps
  * running averages, of the mean and of the unbiased group covariance (momentum 0.1), and
  * evaluation whitens with those; inside frozenStats (frozen_stats.ts) they stay as they are,
- * as BatchNorm's do. CPU backend only (the op's eigendecomposition is host code).
+ * as BatchNorm's do. Tensor ops throughout, so it runs on every backend.
  */
 import { ValueError } from "../errors.ts";
 import { full, tensor, type Tensor, zeros } from "../tensor.ts";
-import { add, mul } from "../ops/elementwise.ts";
+import { add, mul, scale } from "../ops/elementwise.ts";
 import { reshape } from "../ops/shape.ts";
 import { type ZcaStatistics, zcaWhiten, zcaWhitenWith } from "../ops/zca.ts";
 import type { EighBackward } from "../ops/eigh.ts";
@@ -81,7 +81,7 @@ export class ZCAWhitening2d extends Module {
     const opts = { groupSize: this.groupSize, eps: this.eps, backward: this.backward, iterations: this.iterations };
     const whitened = this.training
       ? zcaWhiten(x, opts, (s) => this.statsFrozen > 0 || BatchNorm2d.statsFrozenEverywhere > 0 || this.track(s, x.size / x.shape[1]))
-      : zcaWhitenWith(x, this.runningMean.dataSync(), this.runningCov.dataSync(), opts);
+      : zcaWhitenWith(x, { mean: this.runningMean, covariance: this.runningCov }, opts);
     const perChannel = [1, this.numFeatures, 1, 1];
     const scaled = mul(whitened, reshape(this.weight, perChannel));
     const out = add(scaled, reshape(this.bias, perChannel));
@@ -92,9 +92,11 @@ export class ZCAWhitening2d extends Module {
 
   /** running ← (1 − momentum)·running + momentum·batch, with the covariance made unbiased (m/(m − 1)). */
   private track({ mean, covariance }: ZcaStatistics, samples: number): void {
-    const blend = (running: Tensor, batch: Float64Array, factor: number) => {
-      const old = running.dataSync();
-      running.copy_(tensor(Float32Array.from(batch, (v, i) => (1 - this.momentum) * old[i] + this.momentum * factor * v), running.shape, running.backend));
+    const blend = (running: Tensor, batch: Tensor, factor: number) => {
+      const kept = scale(running, 1 - this.momentum), added = scale(batch, this.momentum * factor);
+      const next = add(kept, added);
+      running.copy_(next);
+      for (const t of [kept, added, next]) t.dispose();
     };
     blend(this.runningMean, mean, 1);
     blend(this.runningCov, covariance, samples / (samples - 1));

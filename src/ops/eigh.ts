@@ -21,13 +21,25 @@
  * `backward: "analytic"` gives the exact derivative instead (what the paper reports as NaN in
  * training), for comparison. The gradient with respect to M is symmetrised, (G + Gᵀ)/2, so it
  * is the gradient for any symmetric perturbation. Eigenvalues have the exact gradient vᵢvᵢᵀ
- * under both rules. The decomposition and its gradient run on the host in float64: the
- * matrices are small, and the op needs the CPU backend's synchronous reads.
+ * under both rules.
+ *
+ * The decomposition is the backend's symmetricEigen (float64 Jacobi on the CPU, float32
+ * Jacobi in WGSL on WebGPU, n ≤ 32 there); the gradient is written in tensor ops over the
+ * stack of matrices (batched_matmul.ts), so both run on every backend. Where the backend
+ * reads synchronously (the CPU) the input is checked to be symmetric and, under the
+ * power-iteration backward, positive definite, with a ValueError otherwise; on WebGPU the
+ * upper triangle is read as it is, and the power-iteration gradient of a matrix that is not
+ * positive definite is NaN (for the trainer's non-finite check to see).
  */
-import { customGrad } from "../functional.ts";
+import { record } from "../autograd.ts";
 import { ShapeError, ValueError } from "../errors.ts";
-import { tensor, type Tensor } from "../tensor.ts";
-import { symmetricEigen, type SymmetricEigen } from "./jacobi.ts";
+import { empty, keep, tensor, type Tensor, tidy, tracked } from "../tensor.ts";
+import { batchedMatmul } from "./batched_matmul.ts";
+import { gt, maximum, minimum, where } from "./compare.ts";
+import { add, div, mul, scale, sub } from "./elementwise.ts";
+import { amin } from "./reduce.ts";
+import { reshape } from "./shape.ts";
+import { neg } from "./unary.ts";
 import { fmt } from "./util.ts";
 
 /** "power-iteration": the paper's bounded gradient; "analytic": the exact one. */
@@ -43,7 +55,7 @@ export interface EighOptions {
 export interface Eigh {
   /** [..., n], descending. */
   values: Tensor;
-  /** [..., n, n]; column i is the eigenvector of values[..., i]. */
+  /** [..., n, n]; column i is the eigenvector of values[..., i], its largest-magnitude component positive. */
   vectors: Tensor;
 }
 
@@ -58,34 +70,33 @@ export function eigh(m: Tensor, opts: EighOptions = {}): Eigh {
   if (!Number.isInteger(iterations) || iterations < 2) throw new ValueError(`eigh: iterations must be an integer ≥ 2, got ${iterations}`);
   const n = m.shape[m.rank - 1];
   if ((m.rank !== 2 && m.rank !== 3) || m.shape[m.rank - 2] !== n) throw new ShapeError(`eigh: expected [n, n] or [batch, n, n], got ${fmt(m.shape)}`);
-  if (m.backend.name !== "cpu") {
-    throw new ValueError(`eigh: runs on the CPU backend (its forward reads the matrix synchronously), got a tensor on ${m.backend.name}; move it to the CPU first`);
-  }
   const batch = m.rank === 3 ? m.shape[0] : 1;
-  const data = m.dataSync();
-  const decompositions: SymmetricEigen[] = [];
-  for (let b = 0; b < batch; b++) {
-    const block = data.subarray(b * n * n, (b + 1) * n * n);
-    checkSymmetric(block, n, b, m.rank === 3);
-    decompositions.push(symmetricEigen(block, n));
+  const backend = m.backend;
+  if (backend.readSync) {
+    const data = m.dataSync();
+    for (let b = 0; b < batch; b++) checkSymmetric(data.subarray(b * n * n, (b + 1) * n * n), n, b, m.rank === 3);
   }
-  const joined = (pick: (d: SymmetricEigen) => Float64Array) => {
-    const out = new Float32Array(batch * pick(decompositions[0]).length);
-    decompositions.forEach((d, b) => out.set(pick(d), b * pick(d).length));
+  const values = empty([...m.shape.slice(0, -2), n], backend), vectors = empty(m.shape, backend);
+  backend.symmetricEigen({ m: m.buffer, values: values.buffer, vectors: vectors.buffer, batch, n });
+  const stacked = (t: Tensor) => reshape(t, [batch, ...t.shape.slice(m.rank - 2)]); // [batch, n] or [batch, n, n]
+  const asM = (grad: Tensor) => {
+    const out = reshape(grad, m.shape);
+    grad.dispose();
     return out;
   };
-  const batchShape = m.shape.slice(0, -2);
-  const valuesOp = customGrad({
-    name: "eigh.values",
-    forward: () => ({ output: tensor(joined((d) => d.values), [...batchShape, n], m.backend) }),
-    backward: (dy) => [gradientOfM(decompositions, n, dy.dataSync(), null, m)],
-  });
-  const vectorsOp = customGrad({
-    name: "eigh.vectors",
-    forward: () => ({ output: tensor(joined((d) => d.vectors), m.shape, m.backend) }),
-    backward: (dy) => [gradientOfM(decompositions, n, null, dy.dataSync(), m, rule, iterations)],
-  });
-  return { values: valuesOp(m), vectors: vectorsOp(m) };
+  return {
+    values: record("eigh.values", values, [m], [vectors], (dy, [V]) => [
+      asM(scoped(() => symmetrisedSandwich(stacked(V), mul(stacked(V), reshape(dy, [batch, 1, n]))))),
+    ]),
+    vectors: record("eigh.vectors", vectors, [m], [values, vectors], (dy, [lam, V]) => [
+      asM(scoped(() => vectorsGradient(stacked(lam), stacked(V), stacked(dy), rule, iterations))),
+    ]),
+  };
+}
+
+/** fn's result, every other tensor it made disposed (also inside a backward pass, whose tensors join no scope). */
+function scoped(fn: () => Tensor): Tensor {
+  return keep(tracked(() => tidy(fn)));
 }
 
 function checkSymmetric(a: Float32Array, n: number, b: number, batched: boolean): void {
@@ -101,92 +112,56 @@ function checkSymmetric(a: Float32Array, n: number, b: number, batched: boolean)
   }
 }
 
-/** K̃ᵢⱼ (see the file's header), or the analytic 1/(λᵢ − λⱼ). */
-function coefficient(li: number, lj: number, before: boolean, rule: EighBackward, K: number): number {
-  if (rule === "analytic") return 1 / (li - lj);
-  // j after i: (1/λᵢ) Σ_{k<K} (λⱼ/λᵢ)^k; j before i: −(1/λⱼ) Σ_{k<K−1} (λᵢ/λⱼ)^k
-  const [top, ratio, terms] = before ? [lj, li / lj, K - 1] : [li, lj / li, K];
-  let sum = 0, power = 1;
-  for (let k = 0; k < terms; k++) {
-    sum += power;
-    power *= ratio;
-  }
-  return (before ? -sum : sum) / top;
+/** (V Xᵀ + X Vᵀ)/2 = V·(inner + innerᵀ)/2·Vᵀ for X = V·inner: the gradient for symmetric perturbations. */
+function symmetrisedSandwich(V: Tensor, X: Tensor): Tensor {
+  return scale(add(batchedMatmul(X, V, { transB: true }), batchedMatmul(V, X, { transB: true })), 0.5);
+}
+
+/** dL/dM from the eigenvectors' gradient G: V (K̃ ∘ VᵀG) Vᵀ, symmetrised, with K̃ below. */
+function vectorsGradient(lam: Tensor, V: Tensor, G: Tensor, rule: EighBackward, K: number): Tensor {
+  const inner = mul(coefficients(lam, rule, K), batchedMatmul(V, G, { transA: true })); // (VᵀG)ⱼᵢ = vⱼᵀgᵢ
+  return symmetrisedSandwich(V, batchedMatmul(V, inner));
 }
 
 /**
- * dL/dM for every matrix, symmetrised: from the eigenvalues' gradient gλ (V diag(gλ) Vᵀ) or
- * from the eigenvectors' gradient G (V (K̃ᵀ ∘ VᵀG) Vᵀ).
+ * [batch, n, n]: at (j, i) the coefficient of vⱼᵀgᵢ, K̃ᵢⱼ (see the file's header) or the
+ * analytic 1/(λᵢ − λⱼ), 0 on the diagonal. K̃ as (1/max(λᵢ, λⱼ))·Σ_{k<terms} r^k with
+ * r = min/max, by Horner's rule: no cancellation as the eigenvalues meet (the closed form
+ * (1 − r^K)/(λᵢ − λⱼ) would divide one rounding error by another).
  */
-function gradientOfM(
-  decompositions: readonly SymmetricEigen[], n: number, gValues: Float32Array | null, gVectors: Float32Array | null,
-  m: Tensor, rule: EighBackward = "analytic", K = 0,
-): Tensor {
-  const out = new Float32Array(decompositions.length * n * n);
-  decompositions.forEach((d, b) => {
-    const grad = eighGradient(d, n, gValues?.subarray(b * n, (b + 1) * n) ?? null, gVectors?.subarray(b * n * n, (b + 1) * n * n) ?? null, rule, K, b);
-    out.set(grad, b * n * n);
-  });
-  return tensor(out, m.shape, m.backend);
+function coefficients(lam: Tensor, rule: EighBackward, K: number): Tensor {
+  const [batch, n] = lam.shape;
+  const rowLam = reshape(lam, [batch, n, 1]), colLam = reshape(lam, [batch, 1, n]); // λⱼ, λᵢ
+  const mask = (holds: (row: number, col: number) => boolean) =>
+    tensor(Float32Array.from({ length: n * n }, (_, k) => +holds(Math.floor(k / n), k % n)), [n, n], lam.backend);
+  const offDiagonal = mask((j, i) => j !== i);
+  if (rule === "analytic") return where(offDiagonal, div(1, sub(colLam, rowLam)), 0);
+  const top = maximum(rowLam, colLam);
+  const ratio = div(minimum(rowLam, colLam), top);
+  let before: Tensor | null = null; // Σ_{k<K−1} r^k (1 when K = 2)
+  for (let t = 1; t < K - 1; t++) before = add(before ? mul(ratio, before) : ratio, 1);
+  before ??= tensor([1], [1], lam.backend);
+  const after = add(mul(ratio, before), 1); // Σ_{k<K} r^k
+  // j after i (row below the diagonal): +Σ_{k<K}; j before i: −Σ_{k<K−1}
+  const signed = where(mask((j, i) => j > i), after, neg(before));
+  const coefficient = where(offDiagonal, div(signed, top), 0);
+  return where(positiveDefinite(lam), coefficient, NaN);
 }
 
 /**
- * dL/dM of one symmetric [n, n] matrix M = V diag(λ) Vᵀ (row-major, float64), symmetrised,
- * from its eigenvalues' gradient gλ and its eigenvectors' gradient G (either may be null),
- * under the backward `rule` with K power-iteration steps (see the file's header). Shared
- * with the ZCA whitening op (zca.ts), whose whitening matrix is a function of V and λ.
+ * [batch, 1, 1]: 1 where the smallest eigenvalue is positive (the series needs it). Where the
+ * backend reads synchronously a matrix that is not is refused by name; elsewhere its
+ * gradient becomes NaN.
  */
-export function eighGradient(
-  { values: lam, vectors: V }: SymmetricEigen, n: number, gValues: ArrayLike<number> | null, gVectors: ArrayLike<number> | null,
-  rule: EighBackward, K: number, index = 0,
-): Float64Array {
-  if (gVectors && rule === "power-iteration" && !(lam[n - 1] > 0)) {
-    throw new ValueError(`eigh: the power-iteration backward needs a positive definite matrix; matrix ${index} has eigenvalue ${lam[n - 1]}`);
-  }
-  // inner = the [n, n] matrix between V and Vᵀ
-  const inner = new Float64Array(n * n);
-  if (gValues) for (let i = 0; i < n; i++) inner[i * n + i] = gValues[i];
-  if (gVectors) {
-    for (let j = 0; j < n; j++) {
-      for (let i = 0; i < n; i++) {
-        if (i === j) continue;
-        let vjgi = 0; // (VᵀG)ⱼᵢ = vⱼᵀ gᵢ
-        for (let r = 0; r < n; r++) vjgi += V[r * n + j] * gVectors[r * n + i];
-        inner[j * n + i] = coefficient(lam[i], lam[j], j < i, rule, K) * vjgi;
+function positiveDefinite(lam: Tensor): Tensor {
+  const [batch, n] = lam.shape;
+  if (lam.backend.readSync) {
+    const data = lam.dataSync();
+    for (let b = 0; b < batch; b++) {
+      if (!(data[b * n + n - 1] > 0)) {
+        throw new ValueError(`eigh: the power-iteration backward needs a positive definite matrix; matrix ${b} has eigenvalue ${data[b * n + n - 1]}`);
       }
     }
   }
-  const grad = sandwich(V, inner, n);
-  const out = new Float64Array(n * n);
-  for (let r = 0; r < n; r++) {
-    for (let c = 0; c < n; c++) out[r * n + c] = (grad[r * n + c] + grad[c * n + r]) / 2;
-  }
-  return out;
-}
-
-/** A [g, g] · rows [g, m], row-major, in float64 (zero entries of A skipped). */
-export function matmulRows(a: Float64Array, rows: Float64Array, g: number, m: number): Float64Array {
-  const out = new Float64Array(g * m);
-  for (let i = 0; i < g; i++) {
-    for (let j = 0; j < g; j++) {
-      const f = a[i * g + j];
-      if (f === 0) continue;
-      for (let k = 0; k < m; k++) out[i * m + k] += f * rows[j * m + k];
-    }
-  }
-  return out;
-}
-
-/** V · inner · Vᵀ for row-major [n, n] matrices. */
-export function sandwich(V: Float64Array, inner: Float64Array, n: number): Float64Array {
-  const left = matmulRows(V, inner, n, n);
-  const out = new Float64Array(n * n);
-  for (let r = 0; r < n; r++) {
-    for (let c = 0; c < n; c++) {
-      let s = 0;
-      for (let k = 0; k < n; k++) s += left[r * n + k] * V[c * n + k];
-      out[r * n + c] = s;
-    }
-  }
-  return out;
+  return gt(reshape(amin(lam, [1]), [batch, 1, 1]), 0);
 }

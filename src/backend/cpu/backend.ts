@@ -14,13 +14,14 @@ import {
   type AxisReduction, type AxisView, type Backend, type BatchNormBackwardArgs, type BatchNormEvalArgs,
   type BatchNormTrainArgs, type BinaryOp, type Broadcast4, type BroadcastSelect, type ConvGeometry, type DeviceBuffer,
   type Distribution, type DrawPosition, type GemmArgs, type MemoryInfo, type PoolGeometry, type SgdOptions,
-  type SgdParam, type SoftmaxXentArgs, UNARY_OPS, type UnaryOp, type UnaryParams, unaryScalars,
+  type SgdParam, type SoftmaxXentArgs, type SymmetricEigenArgs, UNARY_OPS, type UnaryOp, type UnaryParams, unaryScalars,
 } from "../backend.ts";
 import type { KernelArgs, KernelName } from "./abi.ts";
 import { checkConvAlgorithm, type ConvAlgorithm, wantsWinograd } from "./conv_algorithm.ts";
 import type { KernelModules } from "./builds.ts";
 import type { WasmBuffer } from "./heap.ts";
 import { MIN_ELEMENTS, MIN_FLOPS, ranges, Runner } from "./runner.ts";
+import { symmetricEigen } from "./jacobi.ts";
 import { followThreads, type Threaded } from "./threads.ts";
 
 function gcd(a: number, b: number): number {
@@ -443,6 +444,19 @@ export class CpuBackend implements Backend, Threaded {
     this.runner.k.softmax_xent_backward(
       this.p(a.logits), this.p(a.labels), this.p(dlogits), a.N, a.C, a.smoothing, alpha, scale,
     );
+  }
+
+  /** Host code in float64 (jacobi.ts), one matrix at a time: the matrices are small. */
+  symmetricEigen({ m, values, vectors, batch, n }: SymmetricEigenArgs): void {
+    const data = this.readSync(m);
+    const allValues = new Float32Array(batch * n), allVectors = new Float32Array(batch * n * n);
+    for (let b = 0; b < batch; b++) {
+      const d = symmetricEigen(data.subarray(b * n * n, (b + 1) * n * n), n);
+      allValues.set(d.values, b * n);
+      allVectors.set(d.vectors, b * n * n);
+    }
+    this.write(values, allValues);
+    this.write(vectors, allVectors);
   }
 
   /** A wasm call has no launch cost to amortise, so the CPU keeps one kernel call per parameter. */

@@ -4,7 +4,8 @@
  * off-diagonal pair, sweeps repeat until the off-diagonal mass is negligible, and the product
  * of the rotations holds the eigenvectors. Jacobi is chosen over tridiagonal QR because it is
  * short, accurate to full relative precision on the small (≤ a few hundred) covariance
- * matrices it serves, and needs no library. Host code: the eigh op calls it on read-back data.
+ * matrices it serves, and needs no library. Host code: the CPU backend's symmetricEigen runs
+ * it on the matrices it reads from its memory (the WebGPU backend's is gpu/kernels/jacobi.ts).
  *
  * Eigenvalues come in descending order (the order power iteration finds them in), and each
  * eigenvector's sign is fixed so that its largest-magnitude component is positive, so the
