@@ -14,6 +14,7 @@ import type { Browser } from "playwright-core";
 import { type KernelSpec, shaderSource } from "../gpu/kernel.ts";
 import * as elementwise from "../gpu/kernels/elementwise.ts";
 import * as gemm from "../gpu/kernels/gemm.ts";
+import * as jacobi from "../gpu/kernels/jacobi.ts";
 import * as norm from "../gpu/kernels/norm.ts";
 import * as pool from "../gpu/kernels/pool.ts";
 import * as reduce from "../gpu/kernels/reduce.ts";
@@ -33,7 +34,7 @@ function kernelsOf(module: Record<string, unknown>): KernelSpec[] {
   return Object.values(module).flatMap((v) => isSpec(v) ? [v] : typeof v === "object" && v !== null ? Object.values(v).filter(isSpec) : []);
 }
 
-const kernels = [elementwise, gemm, norm, pool, reduce, reduceAxis, unary].flatMap((m) => kernelsOf(m as Record<string, unknown>));
+const kernels = [elementwise, gemm, jacobi, norm, pool, reduce, reduceAxis, unary].flatMap((m) => kernelsOf(m as Record<string, unknown>));
 
 (skipReason ? test.skip : test)("every WGSL kernel compiles under Chromium's WebGPU", async () => {
   assert.ok(kernels.length >= 30, `found ${kernels.length} kernels`);
