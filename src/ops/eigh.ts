@@ -1,7 +1,7 @@
 /**
  * The eigendecomposition of symmetric matrices with a backprop-friendly gradient (Wang, Nie,
  * Salzmann, Fua, "Backpropagation-Friendly Eigendecomposition", NeurIPS 2019). The forward
- * is exact (Jacobi in float64, jacobi.ts). The analytic gradient of an eigenvector,
+ * is exact (Jacobi rotations, below). The analytic gradient of an eigenvector,
  * dvᵢ = Σ_{j≠i} vⱼ (vⱼᵀ dM vᵢ)/(λᵢ − λⱼ), blows up as two eigenvalues meet; the paper instead
  * backpropagates through K steps of power iteration with deflation started at the exact
  * eigenvectors (K = 19 in the paper), which stays bounded.

@@ -61,7 +61,7 @@ export function zcaWhiten(x: Tensor, opts: ZcaOptions, onStatistics?: (s: ZcaSta
 /** Y = W(x − μ) with given statistics (evaluation: the running ones), W from covariance + εI. */
 export function zcaWhitenWith(x: Tensor, statistics: ZcaStatistics, opts: Pick<ZcaOptions, "groupSize" | "eps">): Tensor {
   const { c } = checkInput(x, opts);
-  // No gradient reaches the statistics, so eigh's backward rule does not matter.
+  // The statistics are buffers that take no gradient, so eigh's backward rule (analytic here) does not matter.
   return tidy(() => whiten(sub(x, reshape(statistics.mean, [1, c, 1, 1])), statistics.covariance, { ...opts, backward: "analytic", iterations: 2 }));
 }
 
