@@ -93,8 +93,9 @@ for (const backward of ["power-iteration", "analytic"] as const) {
     loss(mc, gvc, glc).backward();
     loss(mg, gvg, glg).backward();
     const expected = mc.grad!.dataSync();
-    // ~ε·‖G‖·‖M‖/gap²: the closest pair (0.05 apart) amplifies the eigenvectors' float32 error
-    await compare(mg.grad!, mc.grad!, `dL/dM (${backward})`, { rtol: 1e-3, atol: 2e-3 * Math.max(...expected.map(Math.abs)) });
+    // The closest pair (0.05 apart) amplifies the float32 vectors' error (~ n·ε·‖M‖/gap, 1e-5) in
+    // the gradient; measured 2e-6 (power iteration) and 6e-6 (analytic) of the largest entry.
+    await compare(mg.grad!, mc.grad!, `dL/dM (${backward})`, { rtol: 1e-4, atol: 1e-4 * Math.max(...expected.map(Math.abs)) });
   });
 }
 
