@@ -7,16 +7,15 @@
  * update (the update ratio, internal covariate shift) it is a plain SGD step W − η·∇L with
  * η = --lr. The weights are never changed. Records go to stdout as JSON lines (or --out).
  */
-import { join } from "node:path";
 import * as rg from "../src/mod.ts";
 import { MODEL_NAMES } from "../src/nn/models/index.ts";
 import { PROBE_NAMES, type ProbeRecord } from "../src/analysis/probes.ts";
 import { axpy, disposeParams, snapshotParameters } from "../src/analysis/param_maps.ts";
 import { BatchObjective } from "../src/analysis/objective.ts";
 import { type Flag, type FlagValues, UsageError } from "./flags.ts";
-import { nodeFs, readBytes, writeAtomic } from "./files.ts";
+import { readBytes, writeAtomic } from "./files.ts";
 import { DATASET_NAMES, loadData } from "./datasets.ts";
-import { readRunSettings } from "./run_dir.ts";
+import { createModelOrExplain, loadWeights, readRunDirectory, runWeights } from "./saved_model.ts";
 import { selectBackend } from "./backend.ts";
 import { WIDTH_FLAG } from "./train.ts";
 import { checkProbeLayers, prober } from "./probes.ts";
@@ -43,21 +42,16 @@ export const ANALYZE_FLAGS: Flag[] = [
 async function resolve(flags: FlagValues & { _: string[]; _given: string[] }) {
   const runDir = flags._[0];
   if (flags._.length > 1) throw new UsageError(`analyze takes one run directory, got ${flags._.length}: ${flags._.join(" ")}`);
-  const configPath = runDir && join(runDir, "config.json");
-  if (configPath && !(await nodeFs.exists(configPath))) throw new UsageError(`analyze ${runDir}: no config.json there (is it a retrograd run directory? else pass --model and --weights)`);
-  const run = configPath ? readRunSettings(new TextDecoder().decode(await readBytes(configPath, "analyze")), configPath) : null;
+  const run = runDir ? await readRunDirectory(runDir, "analyze") : null;
   const model = (flags.model as string | undefined) ?? run?.model;
   if (!model) throw new UsageError("analyze needs a run directory, or --model and --weights");
-  let weights = flags.weights as string | undefined;
-  if (!weights && runDir) {
-    weights = join(runDir, "model.safetensors");
-    if (!(await nodeFs.exists(weights))) throw new UsageError(`analyze: ${runDir} has no model.safetensors (is the run finished?); pass --weights`);
-  }
+  const weights = (flags.weights as string | undefined) ?? (runDir ? await runWeights(runDir, "analyze") : undefined);
   if (!weights) throw new UsageError("analyze needs --weights FILE with --model");
   return {
     model, weights,
     width: flags._given.includes("width") || !run ? flags.width as number : run.width ?? 1,
     noisyBatchNorm: run?.noisyBatchNorm ?? false,
+    zca: run?.zca,
     dataset: (flags.dataset as string | undefined) ?? run?.dataset ?? "fashion-mnist",
     data: (flags.data as string | undefined) ?? run?.data,
     lr: (flags.lr as number | undefined) ?? run?.train.lr ?? 0.1,
@@ -77,11 +71,8 @@ export async function analyze(flags: FlagValues & { _: string[]; _given: string[
   if (backend === "cpu") await rg.setThreads(flags.threads as number | undefined);
   const data = await loadData(what.dataset, what.data, flags.seed as number);
   rg.manualSeed(flags.seed as number);
-  const model = rg.models.createModel(what.model, {
-    inChannels: data.train.channels, numClasses: data.train.classes, imageSize: data.train.height, widthMultiplier: what.width,
-    noisyBatchNorm: what.noisyBatchNorm,
-  });
-  model.loadStateDict(rg.io.readSafetensors(bytes, what.weights));
+  const model = createModelOrExplain(what, data.train);
+  loadWeights(model, bytes, what.weights, () => "give the directory of the run that trained them (retrograd analyze RUN_DIR): its config.json records the normalisation");
   model.train(); // batch statistics, as the training steps the probes describe
   checkProbeLayers(model, layers);
   const names = PROBE_NAMES.filter((name) => probes.schedule.has(name));

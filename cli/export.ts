@@ -10,6 +10,7 @@ import { MODEL_NAMES } from "../src/nn/models/index.ts";
 import { type Flag, type FlagValues, UsageError } from "./flags.ts";
 import { readBytes, writeAtomic } from "./files.ts";
 import { DATASET_NAMES, normalisationOf } from "./datasets.ts";
+import { loadWeights } from "./saved_model.ts";
 
 /** Each dataset's image shape and class count (its files are not needed to export). */
 const DATASET_SHAPES: Record<string, { shape: [number, number, number]; classes: number }> = {
@@ -37,7 +38,7 @@ export async function exportCommand(flags: FlagValues): Promise<number> {
   const dataset = flags.dataset as string;
   const { shape, classes } = DATASET_SHAPES[dataset];
   const model = rg.models.createModel(flags.model as string, { inChannels: shape[0], numClasses: classes, imageSize: shape[1] });
-  model.loadStateDict(rg.io.readSafetensors(await readBytes(weights), weights));
+  loadWeights(model, await readBytes(weights), weights, () => "export writes BatchNorm models only (ZCA whitening has no ONNX form here)");
   const { mean, std } = normalisationOf(dataset);
   const bytes = await rg.io.toOnnx(model, {
     inputShape: shape,

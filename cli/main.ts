@@ -23,7 +23,7 @@ interface Command {
 
 const COMMANDS: Record<string, Command> = {
   train: { summary: "train a model (default: ResNet-20 on Fashion-MNIST)", flags: TRAIN_FLAGS, run: train },
-  eval: { summary: "test loss and accuracy of saved weights", flags: EVAL_FLAGS, run: evalCommand },
+  eval: { summary: "test loss and accuracy of saved weights: eval RUN_DIR | --weights FILE [--model M --width W --norm bn|zca]", flags: EVAL_FLAGS, run: evalCommand },
   export: { summary: "saved weights to an ONNX model for inference: export --onnx FILE --weights W", flags: EXPORT_FLAGS, run: exportCommand },
   plot: { summary: "overlay the curves of run directories in one SVG: plot DIR... [--out FILE]; --probes: their probes' figures", flags: PLOT_FLAGS, run: plot },
   analyze: { summary: "probes of the backward pass on saved weights: analyze RUN_DIR | --model M --weights FILE [--probe LIST]", flags: ANALYZE_FLAGS, run: analyze },

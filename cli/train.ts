@@ -21,6 +21,7 @@ import { VERSION, runtimeName } from "./runtime.ts";
 import { PROBE_FLAGS, PROBE_LOG, probeSettingsFrom, probeWriter } from "./probes.ts";
 import { OPTIMIZER_FLAGS, OptimizerOutputs, optimizerSettingsFrom } from "./optimizer_flags.ts";
 import { MEMORY_FLAGS, setUpMemoryPlan } from "./memory.ts";
+import { createModelOrExplain, loadWeights } from "./saved_model.ts";
 
 /** The model's width multiplier; `eval` takes it too, to rebuild the architecture of a run's weights. */
 export const WIDTH_FLAG: Flag = {
@@ -94,20 +95,6 @@ function configFrom(flags: FlagValues, mean: number[], std: number[]): TrainConf
 }
 
 /** Flags a resumed run may take: where and how it computes, not what it computes. */
-/** The run's model; --noisy-bn on a model without BatchNorm is a UsageError naming the flag. */
-function createModelOrExplain(settings: RunSettings, images: { channels: number; classes: number; height: number }): rg.nn.Module {
-  try {
-    return rg.models.createModel(settings.model, {
-      inChannels: images.channels, numClasses: images.classes, imageSize: images.height, widthMultiplier: settings.width ?? 1,
-      noisyBatchNorm: settings.noisyBatchNorm ?? false, ...(settings.zca ? { zca: settings.zca } : {}),
-    });
-  } catch (error) {
-    if (settings.noisyBatchNorm && error instanceof rg.ValueError) throw new UsageError(`--noisy-bn: ${settings.model}: ${error.message}`);
-    if (settings.zca && error instanceof rg.ValueError) throw new UsageError(`--norm zca: ${error.message}`);
-    throw error;
-  }
-}
-
 const RESUME_FLAGS = ["resume", "backend", "threads", "json", "data"];
 
 export async function train(flags: FlagValues & { _given?: string[] }): Promise<number> {
@@ -160,7 +147,7 @@ export async function train(flags: FlagValues & { _given?: string[] }): Promise<
 
   rg.manualSeed(settings.train.seed);
   const model = createModelOrExplain(settings, data.train);
-  if (initBytes) model.loadStateDict(rg.io.readSafetensors(initBytes, settings.init));
+  if (initBytes) loadWeights(model, initBytes, settings.init!, (norm) => `train with --norm ${norm} to start from them`);
   // A resumed run's weights come from its checkpoint, with the random stream where it was.
   if (settings.bayesInit && !resumeDir) rg.nn.bayesianInit(model, { draws: settings.bayesInit });
   const memory = setUpMemoryPlan(model, resumeDir ? {} : flags, settings.memory, data.train, settings.train, log);

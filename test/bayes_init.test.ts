@@ -3,7 +3,9 @@
  * reimplementation of the stated update written another way (the information form: posterior
  * precision 1/σ² + 1ᵀR⁻¹1, mean 1ᵀR⁻¹z over that, R inverted by Gauss–Jordan), the spread of
  * the weights it produces against σ·√M/(M + 1), the model-wide pass, bad input, and
- * `train --bayes-init` (run once, from the Node pass).
+ * `train --bayes-init` (run once, from the Node pass). On WebGPU (skipped where no adapter
+ * exists): a model built and initialised there, a CPU-initialised model moved there, and
+ * `train --backend webgpu --bayes-init` all have the CPU's weights.
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
@@ -13,6 +15,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as rg from "../src/mod.ts";
 import { assertClose } from "./helpers.ts";
+import { ELEMENTWISE, gpuTest, onBackend } from "./support/gpu.ts";
 
 /** The inverse of a symmetric positive definite [m, m] matrix, by Gauss–Jordan elimination. */
 function inverse(a: Float64Array, m: number): Float64Array {
@@ -141,6 +144,65 @@ cliTest("train --bayes-init M starts from fused weights, records M in config.jso
     const both = train("--bayes-init", "4", "--init", join(dir, "run", "model.safetensors"), "--out", join(dir, "both"));
     assert.is(both.status, 2, both.stderr);
     assert.match(both.stderr, /--bayes-init and --init both set the initial weights/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+/** VGG-11 with BatchNorm at width 1/8, seeded, Bayesian-initialised with M = 4 on `backend`. */
+function fusedVgg(backend: string) {
+  return onBackend(backend, () => {
+    rg.manualSeed(3);
+    const model = rg.models.createModel("vgg11-bn", { inChannels: 1, numClasses: 10, imageSize: 16, widthMultiplier: 0.125 });
+    rg.nn.bayesianInit(model, { draws: 4 });
+    return { model, stream: rg.getRandomState() };
+  });
+}
+
+const isFused = (name: string, t: rg.Tensor) => name.endsWith(".weight") && t.rank >= 2;
+/** Equal values (a tolerance of 0: a mismatch names its first worst element instead of diffing whole arrays). */
+const BITWISE = { rtol: 0, atol: 0 };
+
+gpuTest("webgpu: bayesianInit of a model built on the GPU gives the CPU's fused weights bit for bit and leaves the stream where the CPU's does; a CPU-initialised model moved by loadStateDict is the CPU's", async () => {
+  const onGpu = fusedVgg("webgpu"), onCpu = fusedVgg("cpu");
+  assert.equal(onGpu.stream, onCpu.stream, "the random stream after initialisation");
+  const expected = onCpu.model.stateDict();
+  let fused = 0;
+  for (const [name, t] of onGpu.model.stateDict()) {
+    assert.is(t.backend.name, "webgpu", `${name} lives on the GPU`);
+    const values = await t.data();
+    // The fused weights are computed on the host either way; the rest (biases drawn by the GPU's kernel, BatchNorm's constants) to float32.
+    if (isFused(name, t)) {
+      fused++;
+      assertClose(values, expected.get(name)!, `${name}: fused weights`, BITWISE);
+    } else assertClose(values, expected.get(name)!, name, ELEMENTWISE);
+  }
+  assert.ok(fused >= 9, `${fused} fused weights compared`);
+  const moved = onBackend("webgpu", () => rg.models.createModel("vgg11-bn", { inChannels: 1, numClasses: 10, imageSize: 16, widthMultiplier: 0.125 }));
+  moved.loadStateDict(onCpu.model.stateDict());
+  for (const [name, t] of moved.stateDict()) {
+    assert.is(t.backend.name, "webgpu", `moved ${name} lives on the GPU`);
+    assertClose(await t.data(), expected.get(name)!, `moved ${name}`, BITWISE);
+  }
+});
+
+gpuTest("webgpu: train --backend webgpu --bayes-init 4 (Deno CLI) starts from the CPU run's fused weights", () => {
+  const dir = mkdtempSync(join(tmpdir(), "retrograd-bayes-gpu-"));
+  try {
+    const saved = (backend: string) => {
+      const out = join(dir, backend);
+      // One step at a negligible rate: the saved weights are the initial ones.
+      const r = spawnSync(process.execPath, ["run", "-A", "--quiet", "cli/main.ts", "train", "--model", "mlp", "--dataset", "synthetic",
+        "--steps", "1", "--lr", "1e-12", "--bayes-init", "4", "--backend", backend, "--threads", "1", "--out", out], { encoding: "utf8" });
+      assert.is(r.status, 0, r.stderr);
+      return rg.io.readSafetensors(new Uint8Array(readFileSync(join(out, "model.safetensors"))));
+    };
+    const [gpuRun, cpuRun] = [saved("webgpu"), saved("cpu")];
+    assert.equal([...gpuRun.keys()], [...cpuRun.keys()]);
+    for (const [name, t] of gpuRun) {
+      if (isFused(name, t)) assertClose(t, cpuRun.get(name)!, `${name}: fused weights`, BITWISE);
+      else assertClose(t, cpuRun.get(name)!, name, ELEMENTWISE);
+    }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -19,10 +19,15 @@
  * draws R ≈ σ²I and K ≈ 1/(M + 1) each, so w is near the draws' average shrunk by M/(M + 1)
  * and its spread is about σ·√M/(M + 1): the fusion shrinks the weights by roughly √M, which
  * docs/variants.md's experiment separates from the fusion itself with a matched-scale control.
- * The update runs on the host in float64 (once per tensor, at initialisation).
+ * The update runs on the host in float64 (once per tensor, at initialisation), for a tensor on
+ * any backend: the draws are made on the CPU backend, where the host can read them, and the
+ * fused weights are written into the tensor's own device. The stream is counter-based, so those
+ * draws take the same counters (and leave the stream where) a draw on the tensor's device would,
+ * and a model initialised on the GPU gets the CPU's weights bit for bit.
  */
 import { ValueError } from "../errors.ts";
 import { empty, tensor, type Tensor } from "../tensor.ts";
+import { getBackend } from "../backend/registry.ts";
 import { fans } from "./init.ts";
 import type { Module } from "./module.ts";
 import { Conv2d, Linear } from "./layers.ts";
@@ -43,15 +48,13 @@ export function bayesian_(t: Tensor, opts: BayesianInitOptions = {}): Tensor {
   const law = opts.law ?? "uniform";
   if (!Number.isInteger(m) || m < 1) throw new ValueError(`bayesian_: draws must be an integer ≥ 1, got ${m}`);
   if (law !== "uniform" && law !== "kaiming") throw new ValueError(`bayesian_: law must be "uniform" or "kaiming", got ${JSON.stringify(law)}`);
-  if (t.backend.name !== "cpu") {
-    throw new ValueError(`bayesian_: runs on the CPU backend (the update reads the draws on the host), got a tensor on ${t.backend.name}; initialise on the CPU, then move the model`);
-  }
   const { fanIn, fanOut } = fans(t);
   const bound = 1 / Math.sqrt(fanIn);
   const variance = law === "uniform" ? bound * bound / 3 : 2 / fanOut;
+  const host = getBackend("cpu");
   const draws: Float32Array[] = [];
   for (let k = 0; k < m; k++) {
-    const z = empty(t.shape, t.backend);
+    const z = empty(t.shape, host);
     if (law === "uniform") z.uniform_(-bound, bound);
     else z.normal_(0, Math.sqrt(variance));
     draws.push(z.dataSync().slice());
@@ -64,7 +67,7 @@ export function bayesian_(t: Tensor, opts: BayesianInitOptions = {}): Tensor {
     for (let k = 0; k < m; k++) s += gain[k] * draws[k][e];
     fused[e] = s;
   }
-  return t.copy_(tensor(fused, t.shape, t.backend));
+  return t.copy_(tensor(fused, t.shape, host));
 }
 
 /** Every Linear and Conv2d weight of `model` by `bayesian_` (biases keep their initialisation). */
