@@ -18,6 +18,7 @@ export const OPTIMIZER_FLAGS: Flag[] = [
   { name: "no-decay-norm-bias", type: "boolean", default: false, help: "no weight decay on BatchNorm parameters and biases (their own parameter group; LARS then leaves them unadapted, as timm)" },
   { name: "clip-grad", type: "number", default: 0, min: 0, help: "clip the gradients to this global 2-norm before each step, as clip_grad_norm_ (0: off)" },
   { name: "agc", type: "number", default: 0, min: 0, help: "adaptive gradient clipping at λ, unit-wise ‖G‖/max(‖W‖, 1e-3) (Brock et al. 2021), the classifier left out (0: off)" },
+  { name: "agc-exclude", type: "list", default: undefined, help: "parameters AGC also leaves unclipped, by name or last part of it, comma-separated (e.g. skip_gain: the zero-initialised gains of the ResNets without BatchNorm)" },
   { name: "ema", type: "number", default: 0, min: 0, help: "keep an EMA of the weights with this decay (< 1), evaluate it after each epoch and save model_ema.safetensors (0: off)" },
   { name: "log-rates", type: "boolean", default: false, help: "with each step record, a record of every layer's effective learning rate and its trust ratio / multiplier in metrics.jsonl" },
 ];
@@ -30,6 +31,9 @@ export function optimizerSettingsFrom(flags: FlagValues): OptimizerSettings {
     throw new UsageError(`--betas: must be two numbers in [0, 1) separated by a comma, got ${JSON.stringify(betas!.join(","))}`);
   }
   const ema = flags.ema as number;
+  const agcExclude = flags["agc-exclude"] as string[] | undefined;
+  if (agcExclude && !((flags.agc as number) > 0)) throw new UsageError(`--agc-exclude: only with --agc λ > 0`);
+  if (agcExclude?.some((name) => name.trim() === "")) throw new UsageError(`--agc-exclude: an empty name in ${JSON.stringify(agcExclude.join(","))}`);
   if (ema >= 1) throw new UsageError(`--ema: must be < 1, got ${ema}`);
   const optional = <T>(key: string, value: T | undefined) => (value === undefined ? {} : { [key]: value });
   return {
@@ -40,6 +44,7 @@ export function optimizerSettingsFrom(flags: FlagValues): OptimizerSettings {
     noDecayNormBias: flags["no-decay-norm-bias"] as boolean,
     clipGrad: flags["clip-grad"] as number,
     agc: flags.agc as number,
+    ...optional("agcExclude", agcExclude),
     ema,
   };
 }

@@ -188,7 +188,7 @@ test("rows, order and names: model[@width][:epochs][+lr<rate>][+agc<λ>], seed-m
   assert.equal(parseRow("resnet20-nonorm@0.25:20+lr0.02", 5), { model: "resnet20-nonorm", width: 0.25, epochs: 20, lr: 0.02 });
   assert.equal(parseRow("resnet20-nonorm@0.25:16+agc0.01", 5), { model: "resnet20-nonorm", width: 0.25, epochs: 16, agc: 0.01 });
   assert.equal(parseRow("mlp+agc0.02+lr0.05", 5), { model: "mlp", width: 1, epochs: 5, lr: 0.05, agc: 0.02 });
-  for (const bad of ["resnet99@1", "mlp@0", "mlp@x", "mlp:0", "mlp@0.5:2.5", "mlp+lr0", "mlp+agc0", "mlp+agc", "mlp+agc-1", "mlp+lr0.1+lr0.2", "mlp+clip1"]) {
+  for (const bad of ["resnet99@1", "mlp@0", "mlp@x", "mlp:0", "mlp@0.5:2.5", "mlp+lr0", "mlp+agc0", "mlp+agc", "mlp+agc-1", "mlp+lr0.1+lr0.2", "mlp+clip1", "mlp+agc0.01+agcnogain0.01", "mlp+agcnogain0"]) {
     assert.throws(() => parseRow(bad, 5), (e: Error) => e instanceof GridError && e.message.includes(bad));
   }
   const rows = [parseRow("mlp@0.5", 3), parseRow("resnet20@0.25+lr0.05", 3)];
@@ -204,6 +204,12 @@ test("rows, order and names: model[@width][:epochs][+lr<rate>][+agc<λ>], seed-m
   assert.is(agcRun.name, "mlp-w0.5-e3-lr0.05-agc0.01-a1-s0");
   assert.equal(trainConfig(agcSpec, agcRun, [0], [1]).optimizer, { name: "sgd", agc: 0.01 });
   assert.not.ok("optimizer" in trainConfig(spec, runs[0], [0], [1]), "rows without AGC keep their config.json as it was");
+  // AGC with the skip gains unclipped: its own name part and the exclusion in the optimiser's settings.
+  const freeSpec = { ...spec, rows: [parseRow("resnet20-nonorm@0.125:20+lr0.01+agcnogain0.01", 3)], seeds: [0] };
+  assert.equal(freeSpec.rows[0], { model: "resnet20-nonorm", width: 0.125, epochs: 20, lr: 0.01, agcnogain: 0.01 });
+  const [freeRun] = orderedRuns(freeSpec);
+  assert.is(freeRun.name, "resnet20-nonorm-w0.125-e20-lr0.01-agcnogain0.01-a1-s0");
+  assert.equal(trainConfig(freeSpec, freeRun, [0], [1]).optimizer, { name: "sgd", agc: 0.01, agcExclude: ["skip_gain"] });
 });
 
 test("figures: logit norms and zeroed filters at each threshold, from the runs' results; diverged runs left out", () => {

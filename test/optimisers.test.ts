@@ -130,11 +130,40 @@ test("clip_grad_norm_ (p = 2, 1, ∞), clip_grad_value_ and AGC equal PyTorch's 
   assert.equal([...fx.get("norm2_loose.clipped.0").dataSync()], [...fx.get("clip.grad.0").dataSync()]);
 });
 
+test("AGC with the skip gains excluded: a zero-initialised gain gets its whole gradient, the other parameters are still clipped", () => {
+  const model = rg.models.createModel("resnet20-nonorm", { inChannels: 1, numClasses: 3, imageSize: 8, widthMultiplier: 0.125 });
+  rg.manualSeed(3);
+  const x = rg.randn([2, 1, 8, 8]);
+  const run = (exclude: string[]) => {
+    model.zeroGrad();
+    rg.nn.crossEntropy(model.forward(x), new Int32Array([0, 2])).backward();
+    const before = new Map([...model.namedParameters()].map(([n, p]) => [n, [...p.grad!.dataSync()]]));
+    const optimizer = rg.optim.createOptimizer(model, { name: "sgd", agc: 0.01, agcExclude: exclude }, { lr: 0, momentum: 0, nesterov: false, weightDecay: 0 });
+    optimizer.step();
+    return { before, after: new Map([...model.namedParameters()].map(([n, p]) => [n, [...p.grad!.dataSync()]])) };
+  };
+  const free = run(["skip_gain"]);
+  const gains = [...free.before.keys()].filter((n) => n.endsWith("skip_gain"));
+  assert.is(gains.length, 9);
+  for (const n of gains) {
+    assert.ok(Math.abs(free.before.get(n)![0]) > 1e-5, `${n}: its gradient exceeds the bound λ·ε = 1e-5, so AGC would clip it`);
+    assert.equal(free.after.get(n), free.before.get(n), `${n} unclipped`);
+  }
+  assert.not.equal(free.after.get("conv1.weight"), free.before.get("conv1.weight"), "the stem is still clipped");
+  const all = run([]);
+  for (const n of gains) assert.ok(Math.abs(all.after.get(n)![0]) <= 1e-5 * (1 + 1e-6), `${n} clipped to λ·ε without the exclusion`);
+  model.dispose();
+  x.dispose();
+});
+
 test("AGC leaves the classifier out; groups by kind and name; noDecayNormBias in one line", () => {
   const model = optimiserNet();
   const clipped = rg.optim.parametersExceptClassifier(model);
   const names = new Map([...model.namedParameters()].map(([n, p]) => [p, n]));
   assert.equal(clipped.map((p) => names.get(p)), ["0.weight", "0.bias", "1.weight", "1.bias", "3.weight", "3.bias", "6.weight", "6.bias"]);
+  // exclude: by full name, or by last part for every parameter of that name; a name that matches none is refused.
+  assert.equal(rg.optim.parametersExceptClassifier(model, ["bias", "3.weight"]).map((p) => names.get(p)), ["0.weight", "1.weight", "6.weight"]);
+  assert.throws(() => rg.optim.parametersExceptClassifier(model, ["skip_gain"]), (e: Error) => e instanceof rg.ValueError && /"skip_gain" names no parameter/.test(e.message));
 
   const groups = rg.optim.noDecayNormBias(model);
   assert.equal(groups.map((g) => [...g.params].map((p) => names.get(p))), [

@@ -18,6 +18,7 @@ import { join } from "node:path";
 import * as rg from "../src/mod.ts";
 import { parseFlags, UsageError } from "../cli/flags.ts";
 import { TRAIN_FLAGS } from "../cli/train.ts";
+import { optimizerSettingsFrom } from "../cli/optimizer_flags.ts";
 
 function smallNet(): rg.nn.Module {
   return new rg.nn.Sequential(
@@ -78,7 +79,7 @@ for (const [lr, optimizer] of SETTINGS) {
 
 test("the optimiser flags: --help documents each, bad values are rejected by name", () => {
   const help = spawnSync("node_modules/.bin/deno", ["run", "-A", "cli/main.ts", "train", "--help"], { encoding: "utf8" }).stdout;
-  for (const flag of ["optimizer", "betas", "eps", "trust-coef", "clip-grad", "agc", "no-decay-norm-bias", "ema", "log-rates"]) {
+  for (const flag of ["optimizer", "betas", "eps", "trust-coef", "clip-grad", "agc", "agc-exclude", "no-decay-norm-bias", "ema", "log-rates"]) {
     assert.match(help, new RegExp(`^  --${flag}\\b`, "m"), `--help lists --${flag}`);
   }
   assert.match(help, /--optimizer <string> .*: sgd, adam, adamw, lars, lamb, scale-amended \(default: sgd\)/);
@@ -87,6 +88,8 @@ test("the optimiser flags: --help documents each, bad values are rejected by nam
   fails(["--optimizer", "adamax"], /--optimizer: must be one of sgd, adam, adamw, lars, lamb, scale-amended/);
   fails(["--trust-coef", "0"], /--trust-coef: must be > 0/);
   fails(["--agc", "-1"], /--agc: must be ≥ 0/);
+  assert.throws(() => optimizerSettingsFrom(parseFlags(["--agc-exclude", "skip_gain"], TRAIN_FLAGS)), (e: Error) => e instanceof UsageError && /--agc-exclude: only with --agc/.test(e.message));
+  assert.equal(optimizerSettingsFrom(parseFlags(["--agc", "0.01", "--agc-exclude", "skip_gain"], TRAIN_FLAGS)).agcExclude, ["skip_gain"]);
   const parsed = parseFlags(["--optimizer", "lamb", "--betas", "0.8,0.99", "--no-decay-norm-bias", "--ema", "0.99"], TRAIN_FLAGS);
   assert.equal([parsed.optimizer, parsed.betas, parsed["no-decay-norm-bias"], parsed.ema], ["lamb", ["0.8", "0.99"], true, 0.99]);
 });

@@ -22,6 +22,8 @@ export interface Row {
   lr?: number;
   /** Adaptive gradient clipping's λ (the classifier left out), as the paper stabilises its ResNet without BatchNorm. */
   agc?: number;
+  /** AGC's λ with the zero-initialised `skip_gain`s left unclipped too (see src/optim/agc.ts for why). */
+  agcnogain?: number;
 }
 
 /** The recipe every run shares (the paper's: SGD, Nesterov 0.9, wd 5e-4, warm-up, cosine to 0). */
@@ -50,13 +52,14 @@ export interface RunSpec {
   name: string;
 }
 
-const ROW_FORMAT = "model[@width][:epochs][+lr<rate>][+agc<λ>]";
-const ROW_PARTS = { lr: "the learning rate", agc: "AGC's λ" } as const;
+const ROW_FORMAT = "model[@width][:epochs][+lr<rate>][+agc<λ> | +agcnogain<λ>]";
+const ROW_PARTS = { lr: "the learning rate", agc: "AGC's λ", agcnogain: "AGC's λ" } as const;
 
 /**
- * `model[@width][:epochs][+lr<rate>][+agc<λ>]`, e.g. `resnet20@0.25:30`,
+ * `model[@width][:epochs][+lr<rate>][+agc<λ> | +agcnogain<λ>]`, e.g. `resnet20@0.25:30`,
  * `resnet20-nonorm@0.25:20+lr0.02` or `resnet20-nonorm@0.25:16+agc0.01`; width 1, the grid's
- * `epochs` and learning rate, and no clipping by default.
+ * `epochs` and learning rate, and no clipping by default. `+agcnogain` is AGC with the
+ * ResNets' zero-initialised skip gains left unclipped as well as the classifier.
  */
 export function parseRow(text: string, epochs: number): Row {
   const match = /^([a-z0-9-]+)(?:@([0-9.]+))?(?::([0-9]+))?((?:\+[a-z]+[^+]*)*)$/.exec(text);
@@ -68,7 +71,7 @@ export function parseRow(text: string, epochs: number): Row {
   if (!Number.isInteger(row.epochs) || row.epochs < 1) throw new GridError(`--rows: epochs must be a positive integer in "${text}"`);
   for (const extra of extras.split("+").slice(1)) {
     const [, key, value] = /^([a-z]+)(.*)$/.exec(extra)!;
-    if (!(key === "lr" || key === "agc") || row[key] !== undefined) {
+    if (!(key === "lr" || key === "agc" || key === "agcnogain") || row[key] !== undefined || (key !== "lr" && (row.agc ?? row.agcnogain) !== undefined)) {
       throw new GridError(`--rows: "+${extra}" in "${text}" is not one of ${ROW_FORMAT}'s parts (each at most once)`);
     }
     const n = Number(value);
@@ -80,12 +83,14 @@ export function parseRow(text: string, epochs: number): Row {
 
 /** A row as the report shows it: `resnet20@0.25, 30 ep` (and `, lr 0.02`, `, AGC 0.01` where it has them). */
 export function rowLabel(row: Row): string {
-  return `${row.model}@${row.width}, ${row.epochs} ep${row.lr === undefined ? "" : `, lr ${row.lr}`}${row.agc === undefined ? "" : `, AGC ${row.agc}`}`;
+  const agc = row.agc !== undefined ? `, AGC ${row.agc}` : row.agcnogain !== undefined ? `, AGC ${row.agcnogain} (gains unclipped)` : "";
+  return `${row.model}@${row.width}, ${row.epochs} ep${row.lr === undefined ? "" : `, lr ${row.lr}`}${agc}`;
 }
 
 /** The row's part of run names: a row's own learning rate and AGC are part of it (rows without them keep their old names). */
 export function rowKey(row: Row): string {
-  return `${row.model}-w${row.width}-e${row.epochs}${row.lr === undefined ? "" : `-lr${row.lr}`}${row.agc === undefined ? "" : `-agc${row.agc}`}`;
+  const agc = row.agc !== undefined ? `-agc${row.agc}` : row.agcnogain !== undefined ? `-agcnogain${row.agcnogain}` : "";
+  return `${row.model}-w${row.width}-e${row.epochs}${row.lr === undefined ? "" : `-lr${row.lr}`}${agc}`;
 }
 
 /** Seed-major, then rows, then α in the order given (baseline first when listed first). */
@@ -105,6 +110,7 @@ export function trainConfig(spec: GridSpec, run: RunSpec, mean: number[], std: n
     shuffle: true, augment: spec.recipe.augment, mean, std, evalBatchSize: 500,
     // Only rows with AGC name an optimiser, so the config.json of every other run stays as it was.
     ...(run.row.agc === undefined ? {} : { optimizer: { name: "sgd", agc: run.row.agc } }),
+    ...(run.row.agcnogain === undefined ? {} : { optimizer: { name: "sgd", agc: run.row.agcnogain, agcExclude: ["skip_gain"] } }),
   };
 }
 

@@ -8,6 +8,11 @@
  *         G_i·bound_i / max(‖G_i‖, 1e-6)     elsewhere.
  * The paper leaves the final classifier layer unclipped: pass the parameters without it
  * (`parametersExceptClassifier`). A step a user runs between backward() and the optimiser.
+ *
+ * A scalar gain initialised at zero (SkipInit's `skip_gain`, which starts each residual branch
+ * off) has the bound λ·ε: with λ = 0.01 a gradient of at most 1e-5 per step, so in a schedule of
+ * thousands of steps (not the paper's 10⁵) the branches barely open. `exclude` leaves such
+ * parameters unclipped by name, as other AGC implementations' lists of skipped layers do.
  */
 import { ValueError } from "../errors.ts";
 import { noGrad } from "../autograd.ts";
@@ -43,11 +48,19 @@ export function adaptiveClipGrad(params: Iterable<Tensor>, clipFactor: number, e
 /**
  * Every parameter of `model` except those of its classifier, taken to be the last linear or
  * convolution layer in module order (the ResNets' `fc`, VGG's `classifier.3`, the MLP's last
- * layer): what AGC clips.
+ * layer), and except those named in `exclude` (a full name, `layer1.0.skip_gain`, or its last
+ * part, `skip_gain`, for every such parameter): what AGC clips. A name in `exclude` that matches
+ * no parameter is a ValueError naming it.
  */
-export function parametersExceptClassifier(model: Module): Tensor[] {
+export function parametersExceptClassifier(model: Module, exclude: readonly string[] = []): Tensor[] {
   const layers = [...model.namedModules()].filter(([, m]) => m instanceof Linear || m instanceof Conv2d);
-  if (layers.length === 0) return model.parameters();
-  const classifier = new Set(layers[layers.length - 1][1].parameters());
-  return model.parameters().filter((p) => !classifier.has(p));
+  const classifier = new Set(layers.length === 0 ? [] : layers[layers.length - 1][1].parameters());
+  const named = [...model.namedParameters()];
+  const excluded = (name: string, pattern: string) => name === pattern || name.endsWith(`.${pattern}`);
+  for (const pattern of exclude) {
+    if (!named.some(([name]) => excluded(name, pattern))) {
+      throw new ValueError(`AGC exclude: "${pattern}" names no parameter of the model (its names are like ${named.slice(0, 3).map(([n]) => n).join(", ")})`);
+    }
+  }
+  return named.filter(([name, p]) => !classifier.has(p) && !exclude.some((pattern) => excluded(name, pattern))).map(([, p]) => p);
 }

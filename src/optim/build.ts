@@ -39,6 +39,8 @@ export interface OptimizerSettings {
   clipGrad?: number;
   /** AGC's λ (0 or absent: none); the classifier is left out. */
   agc?: number;
+  /** Parameters AGC also leaves unclipped, by full name or last part (e.g. ["skip_gain"]). */
+  agcExclude?: string[];
   /** Decay of an EMA of the weights (0 or absent: none). */
   ema?: number;
 }
@@ -68,6 +70,10 @@ export function checkOptimizerSettings(s: OptimizerSettings): void {
   nonNegative("agc");
   nonNegative("ema", 1);
   if (s.noDecayNormBias !== undefined && typeof s.noDecayNormBias !== "boolean") throw bad("noDecayNormBias", "true or false", s.noDecayNormBias);
+  if (s.agcExclude !== undefined && !(Array.isArray(s.agcExclude) && s.agcExclude.every((n) => typeof n === "string" && n !== ""))) {
+    throw bad("agcExclude", "a list of parameter names", s.agcExclude);
+  }
+  if (s.agcExclude?.length && !s.agc) throw bad("agcExclude", "given only with agc > 0", s.agcExclude);
 }
 
 /** Settings read back from a checkpoint or config.json: a field out of range is a CheckpointError naming it. */
@@ -78,6 +84,7 @@ export function readOptimizerSettings(f: Fields): OptimizerSettings {
     ...(f.has("betas") ? { betas: f.numbers("betas", 2) as [number, number] } : {}),
     ...nonNegative("eps"), ...nonNegative("trustCoef"), ...nonNegative("clipGrad"), ...nonNegative("agc"), ...nonNegative("ema", 1),
     ...(f.has("noDecayNormBias") ? { noDecayNormBias: f.boolean("noDecayNormBias") } : {}),
+    ...(f.has("agcExclude") ? { agcExclude: f.strings("agcExclude") } : {}),
   };
   if (settings.betas && !settings.betas.every((b) => b >= 0 && b < 1)) f.fail("betas", "two numbers in [0, 1)");
   if (settings.ema === 1) f.fail("ema", "a number in [0, 1)");
@@ -111,7 +118,7 @@ export function createOptimizer(model: Module, settings: OptimizerSettings, hype
   const optimizer = makeOptimizer(model, settings, hyper);
   const transforms: GradientTransform[] = [];
   if (settings.agc) {
-    const clipped = parametersExceptClassifier(model);
+    const clipped = parametersExceptClassifier(model, settings.agcExclude);
     transforms.push(() => adaptiveClipGrad(clipped, settings.agc!));
   }
   if (settings.clipGrad) {
