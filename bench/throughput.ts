@@ -207,6 +207,8 @@ export async function runBench(args: readonly string[]) {
   const simdPeakGflops: Record<string, number> = {};
   const sgemm: { n: number; threads: number; kernels: string; gflops: number; pctOfPeak?: number }[] = [];
   const results: ModelResult[] = [];
+  // What "auto" chooses here (the CLI's and library's default), before the variants force a build.
+  const defaultKernels = onGpu ? undefined : { defaultKernels: await rg.setCpuKernels("auto"), relaxedMadd: rg.relaxedMaddRounding() };
   const relaxedAvailable = !onGpu && !(await rg.setDeterministic(false));
   await rg.setDeterministic(true);
   const variants = relaxedAvailable ? ["plain", "relaxed"] : ["plain"];
@@ -260,6 +262,7 @@ export async function runBench(args: readonly string[]) {
     backend: backend.name,
     adapter: (backend as { adapterDescription?: string }).adapterDescription,
     ...(onGpu ? {} : { convAlgorithm }),
+    ...defaultKernels,
     simdPeakGflops,
     sgemm,
     models: results.map((r) => ({
@@ -275,7 +278,7 @@ export async function runBench(args: readonly string[]) {
     ...(tfjs ? { tfjs } : {}),
   };
 
-  const lines = [`retrograd bench: ${result.runtime}, ${backend.name}${result.adapter ? ` (${result.adapter})` : ""}${onGpu ? "" : `, ${convAlgorithm} convolutions`}`];
+  const lines = [`retrograd bench: ${result.runtime}, ${backend.name}${result.adapter ? ` (${result.adapter})` : ""}${onGpu ? "" : `, ${convAlgorithm} convolutions, default kernels ${defaultKernels?.defaultKernels} (relaxed_madd ${defaultKernels?.relaxedMadd})`}`];
   if (!onGpu) lines.push(`SIMD madd ceiling, 1 thread: ${Object.entries(simdPeakGflops).map(([k, g]) => `${k} ${fmt(g)} GFLOP/s`).join(", ")}`);
   lines.push("sgemm        threads kernels   GFLOP/s  %ceiling" + (torch ? "  PyTorch" : "") + (tfjs ? "  TF.js(1T)  ×TF.js" : ""));
   for (const s of sgemm) {

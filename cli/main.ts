@@ -14,6 +14,7 @@ import { RetrogradError } from "../src/errors.ts";
 import { setThreads } from "../src/backend/cpu/threads.ts";
 import { installNodeThreads } from "./node_threads.ts";
 import { enableNodeRelaxedSimd } from "./node_wasm.ts";
+import { setCpuKernels } from "../src/backend/cpu/index.ts";
 
 interface Command {
   summary: string;
@@ -87,5 +88,6 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 installNodeThreads(); // Node has no web Worker: threads come from node:worker_threads
-enableNodeRelaxedSimd(); // for --deterministic false under Node 20
+enableNodeRelaxedSimd(); // Node 20: relaxed SIMD needs a flag, set after the library's import-time probe,
+await setCpuKernels("auto"); // so the default kernels are chosen again with it on (elsewhere: the same choice)
 process.exitCode = await main(process.argv.slice(2));

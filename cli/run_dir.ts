@@ -14,6 +14,8 @@ import { parseRecord } from "../src/io/records.ts";
 import { CheckpointError } from "../src/errors.ts";
 import { MODEL_NAMES } from "../src/nn/models/index.ts";
 import { CONV_ALGORITHMS, type ConvAlgorithm } from "../src/backend/cpu/conv_algorithm.ts";
+import type { CpuKernels } from "../src/backend/cpu/index.ts";
+import { MADD_ROUNDINGS, type MaddRounding } from "../src/backend/cpu/madd_probe.ts";
 import { readTrainConfig } from "../src/train/validate.ts";
 import type { TrainConfig } from "../src/train/index.ts";
 import { UsageError } from "./flags.ts";
@@ -35,8 +37,12 @@ export interface RunSettings {
   saveEvery: number;
   /** A rates record beside each step record (absent in runs from before the flag: off). */
   logRates?: boolean;
-  /** Plain kernels (absent in runs written before the flag existed: they were). */
+  /** --deterministic as given (absent: not given, the probe chose; in runs from before the flag: plain). */
   deterministic?: boolean;
+  /** The CPU kernel build the run trained on (absent in runs from before it was recorded: see deterministic). */
+  kernels?: CpuKernels;
+  /** How the engine rounded relaxed_madd when the run started (the start-up probe, src/backend/cpu/madd_probe.ts). */
+  relaxedMadd?: MaddRounding;
   /** The CPU's 3×3 convolution algorithm (--conv-algorithm; absent in runs from before the flag: direct). */
   convAlgorithm?: ConvAlgorithm;
   /** ZCA whitening in place of every BatchNorm (--norm zca; absent: BatchNorm). */
@@ -99,6 +105,8 @@ export function readRunSettings(text: string, source: string): RunSettings {
     data: optionalString("data"), init: optionalString("init"), saveEvery: f.int("saveEvery", 1),
     ...(f.has("logRates") ? { logRates: f.boolean("logRates") } : {}),
     deterministic: f.has("deterministic") ? f.boolean("deterministic") : undefined,
+    ...(f.has("kernels") ? { kernels: f.string("kernels", ["plain", "relaxed"]) as CpuKernels } : {}),
+    ...(f.has("relaxedMadd") ? { relaxedMadd: f.string("relaxedMadd", MADD_ROUNDINGS) as MaddRounding } : {}),
     ...(f.has("convAlgorithm") ? { convAlgorithm: f.string("convAlgorithm", CONV_ALGORITHMS) as ConvAlgorithm } : {}),
     noisyBatchNorm: f.has("noisyBatchNorm") ? f.boolean("noisyBatchNorm") : undefined,
     ...(f.has("bayesInit") ? { bayesInit: f.int("bayesInit", 1) } : {}),

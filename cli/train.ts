@@ -56,7 +56,7 @@ export const TRAIN_FLAGS: Flag[] = [
   { name: "augment", type: "string", default: "none", choices: ["none", "standard"], help: "standard: random crop (padding size/8) and horizontal flip; pays off in longer runs" },
   { name: "backend", type: "string", default: undefined, choices: ["cpu", "auto", "webgpu"], help: "compute backend (auto: a real GPU adapter if any, else cpu; default cpu, or the resumed run's)" },
   { name: "threads", type: "int", default: undefined, min: 1, max: 256, help: "CPU threads (default: every core); results are bit-identical for any count" },
-  { name: "deterministic", type: "boolean", default: true, help: "plain SIMD128 kernels: the same bits on every runtime and machine (false: relaxed-SIMD fused multiply-add where supported, faster; still the same bits for any thread count)" },
+  { name: "deterministic", type: "boolean", default: undefined, help: "force the CPU kernel build: on = plain SIMD128, the same bits on every runtime and machine; off = relaxed SIMD wherever supported. Default: relaxed where the start-up probe finds relaxed_madd fused (the same bits on every runtime and machine that fuses), else plain. Either gives the same bits for any thread count; the build used is recorded in config.json" },
   { name: "conv-algorithm", type: "string", default: "direct", choices: [...rg.CONV_ALGORITHMS], help: "CPU 3×3 stride-1 convolutions: direct, winograd (F(2×2,3×3) wherever it applies) or auto (Winograd for the layer shapes where it measured faster); each gives the same bits for any thread count, but not the same bits as another" },
   { name: "init", type: "string", default: undefined, help: "initial weights: a safetensors state dict with PyTorch names" },
   { name: "bayes-init", type: "int", default: 0, min: 0, help: "Bayesian (Kalman) initialisation: every Linear and Conv2d weight is the Bayes fusion of this many random U(±1/√fan_in) draws (Murru & Rossini, in the form docs/variants.md states; 0: off)" },
@@ -97,6 +97,28 @@ function configFrom(flags: FlagValues, mean: number[], std: number[]): TrainConf
 /** Flags a resumed run may take: where and how it computes, not what it computes. */
 const RESUME_FLAGS = ["resume", "backend", "threads", "json", "data"];
 
+/**
+ * Put the CPU kernels in place and record them in `settings` (config.json). A new run takes
+ * --deterministic's build, or without it the probe's default ("auto"). A resumed run keeps the
+ * build it trained on (runs written before it was recorded: plain unless --deterministic was
+ * off), or it would not end bit-identical to an uninterrupted one; where that build or its
+ * rounding is not to be had here, it says so.
+ */
+async function setKernels(settings: RunSettings, resumed: boolean, log: { write(s: string): void }): Promise<rg.CpuKernels> {
+  const recorded = settings.kernels ?? (settings.deterministic === false ? "relaxed" : "plain");
+  const choice = resumed ? recorded : settings.deterministic === undefined ? "auto" : settings.deterministic ? "plain" : "relaxed";
+  const kernels = await rg.setCpuKernels(choice);
+  const rounding = rg.relaxedMaddRounding();
+  if (resumed && (kernels !== recorded || (kernels === "relaxed" && settings.relaxedMadd && rounding !== settings.relaxedMadd))) {
+    log.write(
+      `warning: this run trained on the ${recorded} kernels${settings.relaxedMadd ? ` (relaxed_madd ${settings.relaxedMadd})` : ""}; ` +
+        `here it continues on the ${kernels} kernels (relaxed_madd ${rounding}), so its low bits will differ from an uninterrupted run's\n`,
+    );
+  }
+  if (!resumed) Object.assign(settings, { kernels, relaxedMadd: rounding });
+  return kernels;
+}
+
 export async function train(flags: FlagValues & { _given?: string[] }): Promise<number> {
   const log = flags.json ? process.stderr : process.stdout;
   const resumeDir = flags.resume as string | undefined;
@@ -123,7 +145,7 @@ export async function train(flags: FlagValues & { _given?: string[] }): Promise<
       ...((flags["bayes-init"] as number) > 0 ? { bayesInit: flags["bayes-init"] as number } : {}),
       ...(flags.norm === "zca" ? { zca: { backward: flags["zca-backward"] as "power-iteration" | "analytic" } } : {}),
       init: flags.init as string | undefined, saveEvery: flags["save-every"] as number, logRates: flags["log-rates"] as boolean,
-      deterministic: flags.deterministic as boolean,
+      deterministic: flags.deterministic as boolean | undefined,
       ...(flags["conv-algorithm"] === "direct" ? {} : { convAlgorithm: flags["conv-algorithm"] as rg.ConvAlgorithm }),
       train: configFrom(flags, [], []), runtime: runtimeName(), version: VERSION, backend: (flags.backend as string | undefined) ?? "cpu",
     };
@@ -136,13 +158,12 @@ export async function train(flags: FlagValues & { _given?: string[] }): Promise<
   // On --resume, an explicit --backend wins (e.g. continuing on the CPU after a GPU failure).
   const backend = await selectBackend((flags.backend as string | undefined) ?? settings.backend);
   const threads = backend === "cpu" ? await rg.setThreads(flags.threads as number | undefined) : 1;
-  // A resumed run keeps its kernels, or it would not end bit-identical to an uninterrupted one.
-  const deterministic = await rg.setDeterministic(settings.deterministic ?? true);
+  const kernels = await setKernels(settings, Boolean(resumeDir), log);
   rg.setConvAlgorithm(settings.convAlgorithm ?? "direct");
   const data = await loadData(settings.dataset, settings.data, settings.train.seed);
   settings.train.mean = data.mean;
   settings.train.std = data.std;
-  log.write(`retrograd ${VERSION} (${runtimeName()}, ${backend} backend, ${threads} thread${threads > 1 ? "s" : ""}${deterministic ? "" : ", relaxed SIMD"}${backend === "cpu" && settings.convAlgorithm ? `, ${settings.convAlgorithm} convolutions` : ""}): ${settings.model}${(settings.width ?? 1) === 1 ? "" : ` (width ${settings.width})`} on ${settings.dataset} ` +
+  log.write(`retrograd ${VERSION} (${runtimeName()}, ${backend} backend, ${threads} thread${threads > 1 ? "s" : ""}${backend === "cpu" ? `, ${kernels} kernels` : ""}${backend === "cpu" && settings.convAlgorithm ? `, ${settings.convAlgorithm} convolutions` : ""}): ${settings.model}${(settings.width ?? 1) === 1 ? "" : ` (width ${settings.width})`} on ${settings.dataset} ` +
     `(${data.train.n} train / ${data.test.n} test images, ${data.train.channels}×${data.train.height}×${data.train.width}), output ${outDir}\n`);
 
   rg.manualSeed(settings.train.seed);

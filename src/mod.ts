@@ -19,7 +19,10 @@ export { valueAndGrad, customGrad, type CustomGrad, type TensorTree } from "./fu
 export { manualSeed, getRandomState, setRandomState, withRandomState, type RandomState } from "./random.ts";
 export { getBackend, setBackend, registerBackend, registerBackendFactory } from "./backend/registry.ts";
 export { setThreads, getThreads, registerThreadsHost, type ThreadsHost, type WorkerLike } from "./backend/cpu/threads.ts";
-export { setDeterministic, isDeterministic, setConvAlgorithm, getConvAlgorithm, CONV_ALGORITHMS, type ConvAlgorithm } from "./backend/cpu/index.ts";
+export {
+  setCpuKernels, getCpuKernels, relaxedMaddRounding, CPU_KERNEL_CHOICES, type CpuKernels, type CpuKernelChoice, type MaddRounding,
+  setDeterministic, isDeterministic, setConvAlgorithm, getConvAlgorithm, CONV_ALGORITHMS, type ConvAlgorithm,
+} from "./backend/cpu/index.ts";
 export type { Backend, MemoryInfo } from "./backend/backend.ts";
 export { acquireWebGPU, createWebGPUBackend, WebGPUBackend } from "./backend/webgpu.ts";
 export { useWebGPU, type UseWebGPUOptions } from "./backend/use_webgpu.ts";

@@ -6,7 +6,12 @@
  *   - Deno with no permissions at all (`deno run test/support/run20.ts`, the sources),
  *   - a plain Deno module worker, no permissions (test/support/run20_worker.ts),
  *   - headless Chromium, in the page and in a module worker.
- * Exact equality, never a tolerance: the kernels are plain SIMD128 (no relaxed FMA), every sum
+ * each on the default kernels, which on this machine (x86-64 with FMA3) are the relaxed-SIMD
+ * build: every runtime must report the same build and probe result, and the build must be the
+ * relaxed one wherever this process's probe finds relaxed_madd fused; where it is, each runtime
+ * also runs on the plain build, which must agree too and differ from the relaxed bits (so the
+ * relaxed run really rounded once). Node 20 gets relaxed SIMD's V8 flag on its command line.
+ * Exact equality, never a tolerance: a fused multiply-add has one correct result, every sum
  * has a fixed order, and the random streams are counter-based. The cold-start and memory
  * figures each runtime reports are printed (docs/edge.md quotes them). It spawns the other
  * runtimes itself, so it runs once, from the Node pass.
@@ -16,7 +21,9 @@ import * as assert from "uvu/assert";
 import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { chromiumSkipReason, launchChromium, serve } from "./support/browser.ts";
-import type { Run20Result } from "./support/run20.ts";
+import type { Run20Bits, Run20Result } from "./support/run20.ts";
+import { probeRelaxedMadd } from "../src/backend/cpu/madd_probe.ts";
+import { enableNodeRelaxedSimd, nodeRelaxedSimdFlags } from "../cli/node_wasm.ts";
 
 const isDeno = "Deno" in globalThis;
 const skipReason = isDeno ? "runs from the Node pass (it spawns Deno and Chromium itself)" : "";
@@ -45,10 +52,7 @@ function spawnRun(label: string, cmd: string, args: string[], input?: string): v
   results.set(label, { ...JSON.parse(line), wallMs });
 }
 
-function assertSameAsNode(label: string): void {
-  const node = results.get("node")!;
-  const other = results.get(label)!;
-  assert.ok(node, "the Node run came first");
+function assertSameBits(label: string, other: Run20Bits, node: Run20Bits): void {
   assert.is(other.losses.length, 20);
   for (let i = 0; i < 20; i++) {
     // Object.is: bit-for-bit on the float32 value (each loss is a float32 widened to a double).
@@ -57,10 +61,26 @@ function assertSameAsNode(label: string): void {
   assert.is(other.weightsSha256, node.weightsSha256, `${label}: weights hash`);
 }
 
-nodeTest("Node: 20 seeded steps learn and report a weights hash", () => {
-  assert.ok(existsSync(BUNDLE), `${BUNDLE} is built by esbuild.config.mjs`);
-  spawnRun("node", "node", [BUNDLE]);
+function assertSameAsNode(label: string): void {
   const node = results.get("node")!;
+  const other = results.get(label)!;
+  assert.ok(node, "the Node run came first");
+  assert.equal([other.kernels, other.relaxedMadd], [node.kernels, node.relaxedMadd], `${label}: default kernels and probe`);
+  assertSameBits(`${label} (${other.kernels} kernels)`, other, node);
+  if (node.plain) assertSameBits(`${label} (plain kernels)`, other.plain!, node.plain);
+}
+
+nodeTest("Node: 20 seeded steps learn and report a weights hash, on the relaxed build where relaxed_madd is fused", () => {
+  assert.ok(existsSync(BUNDLE), `${BUNDLE} is built by esbuild.config.mjs`);
+  spawnRun("node", "node", [...nodeRelaxedSimdFlags(), BUNDLE]);
+  const node = results.get("node")!;
+  enableNodeRelaxedSimd();
+  const here = probeRelaxedMadd();
+  assert.equal([node.relaxedMadd, node.kernels], [here, here === "fused" ? "relaxed" : "plain"], "the default follows the probe");
+  if (node.kernels === "relaxed") {
+    assert.ok(node.plain, "the plain build ran too");
+    assert.is.not(node.plain!.weightsSha256, node.weightsSha256, "fused rounding reaches the weights");
+  }
   assert.is(node.losses.length, 20);
   assert.ok(node.losses.every((l) => Math.fround(l) === l), "losses are float32 values");
   assert.ok(node.losses.slice(-3).reduce((a, b) => a + b) < node.losses.slice(0, 3).reduce((a, b) => a + b), "loss fell");
@@ -89,7 +109,7 @@ chromiumTest("headless Chromium, in a page and in a module worker, gives the sam
     await page.route("**/favicon.ico", (route) => route.fulfill({ status: 204 }));
     await page.goto(`${server.url}style.css`); // any same-origin document: a secure context for crypto.subtle
     await page.evaluate((url) => import(url), "/support/run20.mjs");
-    const line = printed.find((p) => p.startsWith("{\"losses\""));
+    const line = printed.find((p) => p.startsWith("{\"kernels\""));
     assert.ok(line, `the page printed a result (errors: ${errors.join("; ")})`);
     results.set("chromium page", JSON.parse(line!));
     assertSameAsNode("chromium page");
@@ -114,7 +134,7 @@ nodeTest("figures: cold start (time origin → first finished step) and memory",
   const ms = (v: number | undefined) => (v === undefined ? "–" : `${v.toFixed(0)} ms`);
   for (const [label, r] of results) {
     console.log(
-      `crossruntime: ${label.padEnd(28)} module start ${ms(r.moduleStartMs)}, first step ${ms(r.firstStepMs)}, ` +
+      `crossruntime: ${label.padEnd(28)} ${r.kernels} kernels (relaxed_madd ${r.relaxedMadd}), module start ${ms(r.moduleStartMs)}, first step ${ms(r.firstStepMs)}, ` +
         `20 steps ${ms(r.totalMs)}, backend peak ${mb(r.peakBytes)}, RSS ${mb(r.processRssBytes ?? r.rssBytes)}` +
         (r.wallMs ? `, process wall ${ms(r.wallMs)}` : ""),
     );

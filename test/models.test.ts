@@ -8,7 +8,13 @@
  * without BatchNorm. Tolerances: float32 through 20 layers, so relative 1e-3 with an absolute
  * floor scaled to each tensor. ResNet-20 and ResNet-18 also run with the Winograd convolutions
  * (rg.setConvAlgorithm("winograd")) under the same tolerances. Width multipliers keep every
- * state-dict name and scale only the shapes.
+ * state-dict name and scale only the shapes. Every test runs on the default CPU kernels (the
+ * relaxed, fused build under Deno here, the plain one under Node 20 without its flag), except
+ * ResNet-18 with the direct convolutions, which runs on the plain build: one activation of
+ * that batch sits on a ReLU kink (layer2.1's output, element 109970, channel 45), where
+ * PyTorch, the plain build and Winograd give 0 and the fused multiply-add 1.19e-6 (5·2⁻²²); the
+ * flipped mask moves the gradient of that BatchNorm channel by 3 % (relative L2) and every
+ * gradient below it past the tolerance: a discontinuity, which no tolerance can cover.
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
@@ -76,6 +82,16 @@ function withConvAlgorithm(algorithm: rg.ConvAlgorithm, fn: () => void): void {
   }
 }
 
+/** Run `fn` on the plain kernel build, then back on the default (see the note at the top). */
+async function onPlainKernels(fn: () => void): Promise<void> {
+  await rg.setCpuKernels("plain");
+  try {
+    fn();
+  } finally {
+    await rg.setCpuKernels("auto");
+  }
+}
+
 // Winograd F(2×2, 3×3) (the 3×3 stride-1 layers' forward and input gradient) within the same tolerances.
 for (const algorithm of ["direct", "winograd"] as const) {
   test(`resnet20 (${algorithm} convolutions): logits, loss, every gradient and the weights after one SGD step match PyTorch`, () => withConvAlgorithm(algorithm, () => {
@@ -122,7 +138,8 @@ function assertSummary(actual: Float32Array, expected: Float32Array, label: stri
 }
 
 for (const algorithm of ["direct", "winograd"] as const) {
-  test(`resnet18 (cifar stem, ${algorithm} convolutions): logits, loss, gradients and the SGD step match PyTorch`, () => withConvAlgorithm(algorithm, () => {
+  const kernels = algorithm === "direct" ? onPlainKernels : (fn: () => void) => fn();
+  test(`resnet18 (cifar stem, ${algorithm} convolutions): logits, loss, gradients and the SGD step match PyTorch`, () => kernels(() => withConvAlgorithm(algorithm, () => {
     const model = buildResnet18();
     const { lossValue, logitValues } = trainStep(model, r18.get("x"), r18.get("labels"));
     assertClose(logitValues, r18.get("logits"), "logits", { rtol: 1e-3, atol: 1e-4 });
@@ -131,16 +148,16 @@ for (const algorithm of ["direct", "winograd"] as const) {
     sgdFor(model, r18).step();
     for (const [name, t] of model.stateDict()) assertSummary(t.dataSync(), r18.get(`asum.${name}`).dataSync(), `after ${name}`);
     model.dispose();
-  }));
+  })));
 }
 
-test("resnet18 (cifar stem) with PowerGrad α = 0.25 matches PyTorch", () => {
+test("resnet18 (cifar stem) with PowerGrad α = 0.25 matches PyTorch", () => onPlainKernels(() => {
   const model = buildResnet18();
   const { lossValue } = trainStep(model, r18.get("x"), r18.get("labels"), 0.25);
   assertClose([lossValue], r18.get("loss_pg"), "loss_pg", { rtol: 1e-5, atol: 0 });
   for (const [name, p] of model.namedParameters()) assertSummary(p.grad!.dataSync(), r18.get(`gsum_pg.${name}`).dataSync(), `grad_pg ${name}`);
   model.dispose();
-});
+}));
 
 const narrow = loadFixture("widths.safetensors");
 

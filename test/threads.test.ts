@@ -1,8 +1,10 @@
 /**
  * Threads on the CPU backend: every split kernel (the generic op tier's included) and a whole
  * ResNet-20 training step give bitwise the same bytes at 1 and 2 threads (outputs, gradients,
- * updated weights, running statistics), and the 2-thread runs really were split. Under Node the worker_threads host
- * comes from cli/node_threads.ts; under Deno web Workers are built in.
+ * updated weights, running statistics), and the 2-thread runs really were split. Every test runs
+ * on the default kernel build (the relaxed build where the start-up probe finds relaxed_madd
+ * fused, as on this project's FMA machines), and the gemm and ResNet-20 step on the other build
+ * too. Under Node the worker_threads host comes from cli/node_threads.ts; under Deno web Workers are built in.
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
@@ -16,6 +18,10 @@ import { lcgValues as rand } from "./support/conv3x3.ts";
 
 installNodeThreads();
 enableNodeRelaxedSimd();
+// The default build, chosen again now that Node 20 has relaxed SIMD: every test below runs on it
+// (the relaxed build where the probe finds relaxed_madd fused), the last one on the other build too.
+const defaultKernels = await rg.setCpuKernels("auto");
+console.log(`threads.test: default kernels ${defaultKernels} (relaxed_madd ${rg.relaxedMaddRounding()})`);
 const be = rg.getBackend("cpu") as CpuBackend;
 
 function buf(n: number, seed: number): DeviceBuffer {
@@ -242,7 +248,7 @@ test("ResNet-20 training step: loss, gradients, updated weights, running stats",
   await sameAt1And2("resnet20", resnetSteps);
 });
 
-test("relaxed-SIMD kernels: fused, same bits at 1 and 2 threads; deterministic mode restores the plain bits", async () => {
+test("both kernel builds: relaxed (fused) differs from plain in low bits only; the non-default build is the same at 1 and 2 threads too", async () => {
   const gemm = (): [string, Float32Array][] => {
     const a = buf(300 * 517, 11), b = buf(517 * 260, 12), c = be.alloc(300 * 260);
     be.gemm({ transA: false, transB: false, M: 300, N: 260, K: 517, alpha: 1, a, b, beta: 0, c });
@@ -250,25 +256,27 @@ test("relaxed-SIMD kernels: fused, same bits at 1 and 2 threads; deterministic m
     [a, b, c].forEach((x) => be.free(x));
     return [["gemm", out]];
   };
+  assert.is(defaultKernels, rg.relaxedMaddRounding() === "fused" ? "relaxed" : "plain", "the default follows the probe");
   assert.is(await rg.setThreads(1), 1);
+  assert.is(await rg.setCpuKernels("plain"), "plain");
   const plain = gemm()[0][1];
-  const deterministic = await rg.setDeterministic(false);
-  assert.is(rg.isDeterministic(), deterministic);
   // Deno's V8 has relaxed SIMD; Node 20's behind a flag that enableNodeRelaxedSimd sets.
-  assert.is(deterministic, false, "the relaxed build runs");
+  assert.is(await rg.setCpuKernels("relaxed"), "relaxed", "the relaxed build runs");
   const relaxed = gemm()[0][1];
   let differ = 0;
   for (let i = 0; i < plain.length; i++) {
     assert.ok(Math.abs(plain[i] - relaxed[i]) <= 1e-4 * (1 + Math.abs(plain[i])), `relaxed gemm element ${i}`);
     if (plain[i] !== relaxed[i]) differ++;
   }
-  // x86-64 with FMA: one rounding instead of two changes some low bits, proving the fused build runs.
-  assert.ok(differ > 0, "relaxed results differ from plain in low bits");
-  await sameAt1And2("relaxed gemm", gemm);
-  await sameAt1And2("relaxed resnet20", resnetSteps); // the direct convolutions use madd too
-  assert.is(await rg.setDeterministic(true), true);
+  // With a fused multiply-add, one rounding instead of two changes some low bits: the fused build runs.
+  if (rg.relaxedMaddRounding() === "fused") assert.ok(differ > 0, "relaxed results differ from plain in low bits");
+  const other = defaultKernels === "relaxed" ? "plain" : "relaxed";
+  assert.is(await rg.setCpuKernels(other), other);
+  await sameAt1And2(`${other} gemm`, gemm);
+  await sameAt1And2(`${other} resnet20`, resnetSteps); // the direct convolutions use madd too
+  assert.is(await rg.setCpuKernels("auto"), defaultKernels);
   assert.is(await rg.setThreads(2), 2);
-  bytesEqual(plain, gemm()[0][1], "plain build again, 2 threads");
+  bytesEqual(defaultKernels === "plain" ? plain : relaxed, gemm()[0][1], "the default build again, 2 threads");
 });
 
 test("memory grows while threaded: workers write into the new pages", async () => {

@@ -1,17 +1,28 @@
 /**
  * The cross-runtime determinism run: seed, build ResNet-20 (3×8×8 inputs, 4 classes), make a
  * fixed synthetic dataset, train 20 SGD steps (momentum, weight decay, seeded shuffling) on the
- * CPU backend, and report every step's loss and a SHA-256 over the final state dict's bytes.
+ * CPU backend, and report every step's loss and a SHA-256 over the final state dict's bytes;
+ * first on the default kernel build (relaxed where the start-up probe finds relaxed_madd
+ * fused), then, where that was the relaxed build, again on the plain build.
  * Runtime-free (only web-standard APIs), so the same file runs under Node (bundled), Deno with
  * no permissions, a Deno or browser module worker, and a browser page. Inside a worker the
  * result is posted to the parent; elsewhere it is printed as one JSON line. Timing and memory
- * figures ride along for docs/edge.md; the determinism check compares only losses and hash.
+ * figures ride along for docs/edge.md; the determinism check compares kernels, losses and hashes.
  */
 import * as rg from "../../src/mod.ts";
 
-export interface Run20Result {
+/** One run's step losses and final weights. */
+export interface Run20Bits {
   losses: number[];
   weightsSha256: string;
+}
+
+export interface Run20Result extends Run20Bits {
+  /** The default kernel build, and what the probe found (src/backend/cpu/madd_probe.ts). */
+  kernels: rg.CpuKernels;
+  relaxedMadd: rg.MaddRounding;
+  /** The plain build's run, where the default was the relaxed one. */
+  plain?: Run20Bits;
   /** performance.now() when the module body started and when the first step finished. */
   moduleStartMs: number;
   firstStepMs: number;
@@ -22,8 +33,7 @@ export interface Run20Result {
 
 const moduleStartMs = performance.now();
 
-export async function run20(): Promise<Run20Result> {
-  const started = performance.now();
+async function trainAndHash(): Promise<Run20Bits & { firstStepMs: number }> {
   rg.setBackend("cpu");
   rg.manualSeed(20);
   const model = rg.models.resnet20({ inChannels: 3, numClasses: 4 });
@@ -57,6 +67,23 @@ export async function run20(): Promise<Run20Result> {
     at += p.byteLength;
   }
   const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", all));
+  model.dispose();
+  for (const buffer of optimizer.stateDict().values()) buffer.dispose();
+  return { losses, weightsSha256: Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join(""), firstStepMs };
+}
+
+export async function run20(): Promise<Run20Result> {
+  const started = performance.now();
+  const kernels = rg.getCpuKernels();
+  const { firstStepMs, ...bits } = await trainAndHash();
+  const totalMs = performance.now() - started;
+  const peakBytes = rg.memory().peakBytes;
+  let plain: Run20Bits | undefined;
+  if (kernels === "relaxed") {
+    await rg.setCpuKernels("plain");
+    const { firstStepMs: _, ...plainBits } = await trainAndHash();
+    plain = plainBits;
+  }
   const g = globalThis as { Deno?: { memoryUsage?(): { rss: number } }; process?: { memoryUsage?(): { rss: number } } };
   let rssBytes: number | null = null;
   try {
@@ -64,15 +91,7 @@ export async function run20(): Promise<Run20Result> {
   } catch {
     rssBytes = null; // a host that forbids it
   }
-  return {
-    losses,
-    weightsSha256: Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join(""),
-    moduleStartMs,
-    firstStepMs,
-    totalMs: performance.now() - started,
-    peakBytes: rg.memory().peakBytes,
-    rssBytes,
-  };
+  return { kernels, relaxedMadd: rg.relaxedMaddRounding(), ...bits, ...(plain ? { plain } : {}), moduleStartMs, firstStepMs, totalMs, peakBytes, rssBytes };
 }
 
 const result = await run20();

@@ -1,10 +1,11 @@
 /**
  * The kernel builds a CPU backend can run (scripts/build_wasm.mjs makes them; they travel
  * inside the module graph as base64, so loading needs no file system, fetch or permission):
- * the plain SIMD128 build, the default because it gives the same bits on every runtime and
- * machine, and the relaxed-SIMD build (fused multiply-add in the gemm and convolution
- * micro-kernels), each for a private memory and for a shared one (threads). The plain build
- * is compiled at import (top-level await); the others when first needed.
+ * the plain SIMD128 build, which gives the same bits on every runtime and machine, and the
+ * relaxed-SIMD build (f32x4.relaxed_madd in the gemm and convolution micro-kernels: the same
+ * bits wherever the engine fuses it, see madd_probe.ts), each for a private memory and for a
+ * shared one (threads). The plain build is compiled at import (top-level await); the others
+ * when first needed (index.ts asks for the relaxed one at import where it is the default).
  */
 import { kernelsWasmBase64 } from "../../../build/kernels_wasm.ts";
 
@@ -50,15 +51,17 @@ function lazySharedModule(b64: string): () => WebAssembly.Module | null {
 
 /** The relaxed build, compiled (asynchronously) by the first compileRelaxed(). */
 let relaxedModule: WebAssembly.Module | null = null;
-let relaxedCompiled: Promise<WebAssembly.Module | null> | undefined;
+let relaxedCompiled: Promise<WebAssembly.Module> | undefined;
 
-/** Compile the relaxed-SIMD build once; null where this runtime cannot validate it. */
+/**
+ * Compile the relaxed-SIMD build once; null where this runtime cannot validate it. A refusal
+ * is not kept: Node 20 accepts relaxed SIMD once its flag is set (cli/node_wasm.ts).
+ */
 export function compileRelaxed(): Promise<WebAssembly.Module | null> {
-  relaxedCompiled ??= (async () => {
-    const bytes = base64ToBytes(kernelsWasmBase64.relaxed);
-    return (relaxedModule = WebAssembly.validate(bytes) ? await WebAssembly.compile(bytes) : null);
-  })();
-  return relaxedCompiled;
+  if (relaxedCompiled) return relaxedCompiled;
+  const bytes = base64ToBytes(kernelsWasmBase64.relaxed);
+  if (!WebAssembly.validate(bytes)) return Promise.resolve(null);
+  return (relaxedCompiled = WebAssembly.compile(bytes).then((module) => (relaxedModule = module)));
 }
 
 export const kernelModules: KernelModules = {
