@@ -29,7 +29,7 @@ import { buildFigures } from "./grid/figures.ts";
 
 const FLAGS: Flag[] = [
   // The defaults are the grid docs/powergrad.md documents (its calibration says why these rows and epochs).
-  { name: "rows", type: "list", default: "mlp@0.25:60,mlp@0.5:60,mlp@1:60,resnet20@0.125:20,resnet20-nonorm@0.25:16+lr0.02,resnet20@0.25:16", help: "model[@width][:epochs][+lr<rate>][+agc<λ> or +agcnogain<λ>: AGC, or AGC with the skip gains unclipped] per row, comma-separated (e.g. resnet20@0.25:15,resnet20-nonorm@0.25:15+lr0.02,resnet20-nonorm@0.25:15+agcnogain0.01)" },
+  { name: "rows", type: "list", default: "mlp@0.25:60,mlp@0.5:60,mlp@1:60,resnet20@0.125:20,resnet20-nonorm@0.125:20+lr0.01,resnet20-nonorm@0.125:20+lr0.01+agcnogain0.01", help: "model[@width][:epochs][+lr<rate>][+agc<λ> or +agcnogain<λ>: AGC, or AGC with the skip gains unclipped] per row, comma-separated (e.g. resnet20@0.25:15,resnet20-nonorm@0.25:15+lr0.02,resnet20-nonorm@0.25:15+agcnogain0.01)" },
   { name: "epochs", type: "int", default: 20, min: 1, help: "epochs of rows that do not give their own" },
   { name: "alphas", type: "list", default: "1,0.5,0.25,0.1", help: "PowerGrad α of each arm (1: the baseline, needed for differences)" },
   { name: "seeds", type: "list", default: "0,1,2", help: "seeds of each (row, α)" },
