@@ -119,7 +119,10 @@ export function renderFigure(panels: readonly Panel[], opts: { columns: number; 
   const rows = Math.ceil(panels.length / columns);
   const head = opts.title ? 26 : 0;
   const legend = opts.legend ?? [];
-  const perRow = Math.max(1, Math.floor((PANEL.width * columns - PANEL.left) / 260));
+  // Each legend entry gets a slot wide enough for the longest label (about 6.6 px a character
+  // at 12 px), so long run names stack instead of overprinting each other.
+  const slot = Math.max(260, 52 + Math.ceil(6.6 * Math.max(0, ...legend.map((e) => e.text.length))));
+  const perRow = Math.max(1, Math.floor((PANEL.width * columns - PANEL.left) / slot));
   const legendHeight = legend.length ? 22 * Math.ceil(legend.length / perRow) + 10 : 0;
   const noteHeight = opts.note ? 20 : 0;
   const width = PANEL.width * columns;
@@ -131,7 +134,7 @@ export function renderFigure(panels: readonly Panel[], opts: { columns: number; 
   if (opts.title) parts.push(`<text x="${width / 2}" y="18" text-anchor="middle" font-size="14" font-weight="bold">${escapeXml(opts.title)}</text>`);
   panels.forEach((p, i) => parts.push(drawPanel(p, (i % columns) * PANEL.width, head + Math.floor(i / columns) * PANEL.height)));
   legend.forEach((entry, i) => {
-    const x = PANEL.left + (i % perRow) * 260, y = head + PANEL.height * rows + 16 + Math.floor(i / perRow) * 22;
+    const x = PANEL.left + (i % perRow) * slot, y = head + PANEL.height * rows + 16 + Math.floor(i / perRow) * 22;
     parts.push(`<line x1="${x}" x2="${x + 28}" y1="${y}" y2="${y}" stroke="${entry.colour}" stroke-width="2.5"${entry.dash ? ` stroke-dasharray="${entry.dash}"` : ""}/>`);
     parts.push(`<text x="${x + 36}" y="${y + 4}">${escapeXml(entry.text)}</text>`);
   });
