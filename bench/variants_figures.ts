@@ -33,6 +33,9 @@ interface StepRecord {
 
 const readJson = <T>(path: string): T => JSON.parse(readFileSync(path, "utf8")) as T;
 const percent = (v: number) => 100 * v;
+/** The epoch records of one run of the pipelined or Bayesian experiment (docs/data/variants/<experiment>/<file>-s<seed>.json). */
+const epochHistory = (experiment: string, file: string, seed: number) =>
+  readJson<{ history: EpochRecord[] }>(join(DATA, experiment, `${file}-s${seed}.json`)).history;
 
 /** The mean over seeds and a band from the smallest to the largest seed, for curves over the same x. */
 function meanAndRange(curves: readonly (readonly Point[])[], colour: string): { line: Line; band: Band } {
@@ -47,6 +50,12 @@ function meanAndRange(curves: readonly (readonly Point[])[], colour: string): { 
       opacity: 0.15,
     },
   };
+}
+
+/** One mean line and range band per arm, each arm's curves being its seeds'. */
+function curvesPanel(title: string, xLabel: string, arms: readonly { colour: string; dash?: string; curves: readonly (readonly Point[])[] }[]): Panel {
+  const drawn = arms.map((arm) => ({ ...meanAndRange(arm.curves, arm.colour), dash: arm.dash }));
+  return { title, xLabel, lines: drawn.map(({ line, dash }) => ({ ...line, dash })), bands: drawn.map(({ band }) => band) };
 }
 
 /** Categories 1 … n on the x axis, each seed a dot and the mean a short bar (the accuracy panels). */
@@ -69,12 +78,8 @@ function ditherFigure(): string {
     { condition: "maxabs × 0.5", name: "Δ = 0.5·max|δ|", colour: COLOURS[1] },
   ].map((arm) => ({ ...arm, runs: runs.filter((r) => r.condition === arm.condition) }));
   const layers = Object.keys(arms[1].runs[0].sparsity).filter((k) => k !== "dither.mean");
-  const sparsity: Line[] = [], bands: Band[] = [];
-  for (const arm of arms.slice(1)) {
-    const { line, band } = meanAndRange(arm.runs.map((r) => layers.map((l, i) => [i, percent(r.sparsity[l])] as const)), arm.colour);
-    sparsity.push(line);
-    bands.push(band);
-  }
+  const sparsity = curvesPanel("zeros in the dithered output gradient (%)", `${layers.length} layers in forward order (0: stem conv1)`,
+    arms.slice(1).map((arm) => ({ colour: arm.colour, curves: arm.runs.map((r) => layers.map((l, i) => [i, percent(r.sparsity[l])] as const)) })));
   // The first layer of each stage and the classifier, so the layers can be told apart without a label each
   // (the stem's conv1 is layer 0, next to layer1's first and too close to label too).
   const stageStarts = layers.flatMap((l, i) => {
@@ -82,7 +87,7 @@ function ditherFigure(): string {
     return name === "fc" || name.endsWith(".0.conv1") ? [{ value: i, text: name.replace(".0.conv1", "") }] : [];
   });
   return renderFigure([
-    { title: "zeros in the dithered output gradient (%)", xLabel: `${layers.length} layers in forward order (0: stem conv1)`, lines: sparsity, bands, xTicks: stageStarts },
+    { ...sparsity, xTicks: stageStarts },
     categoryPanel("test accuracy after 150 steps (%)", arms.map((a) => ({ name: a.name, values: a.runs.map((r) => percent(r.testAccuracy)), colour: a.colour }))),
   ], {
     columns: 2,
@@ -100,18 +105,12 @@ function pipelinedFigure(): string {
     { file: "lwp", name: "+ LWP", colour: COLOURS[2] },
     { file: "sc+lwp", name: "+ SC + LWP", colour: COLOURS[4] },
   ];
-  const history = (file: string, seed: number) => readJson<{ history: EpochRecord[] }>(join(DATA, "pipelined", `${file}-s${seed}.json`)).history;
-  const panel = (title: string, value: (r: EpochRecord) => number, forward: boolean): Panel => {
-    const lines: Line[] = [], bands: Band[] = [];
-    for (const c of conditions) {
+  const panel = (title: string, value: (r: EpochRecord) => number, forward: boolean) =>
+    curvesPanel(title, "training step (batch 8; evaluated after each of 3 epochs)", conditions.map((c) => {
       // SGD has no stale weights: its latest weights are its forward weights.
       const file = forward && c.file !== "sgd" ? `${c.file}-forward` : c.file;
-      const { line, band } = meanAndRange([0, 1, 2].map((seed) => history(file, seed).map((r) => [r.step, value(r)] as const)), c.colour);
-      lines.push(line);
-      bands.push(band);
-    }
-    return { title, xLabel: "training step (batch 8; evaluated after each of 3 epochs)", lines, bands };
-  };
+      return { colour: c.colour, curves: [0, 1, 2].map((seed) => epochHistory("pipelined", file, seed).map((r) => [r.step, value(r)] as const)) };
+    }));
   return renderFigure([
     panel("test accuracy, latest weights (%)", (r) => percent(r.testAccuracy), false),
     panel("test accuracy, forward weights (%)", (r) => percent(r.testAccuracy), true),
@@ -130,16 +129,11 @@ function bayesFigure(): string {
     { file: "bayesian", name: "Bayesian, M = 10", colour: COLOURS[0] },
     { file: "scaled-default", name: "default × 0.287 (control)", colour: COLOURS[4] },
   ];
-  const panel = (title: string, value: (r: EpochRecord) => number): Panel => {
-    const lines: Line[] = [], bands: Band[] = [];
-    for (const c of conditions) {
-      const curves = [0, 1, 2, 3, 4].map((seed) => readJson<{ history: EpochRecord[] }>(join(DATA, "bayes", `${c.file}-s${seed}.json`)).history.map((r) => [r.epoch, value(r)] as const));
-      const { line, band } = meanAndRange(curves, c.colour);
-      lines.push({ ...line, dash: c.file === "scaled-default" ? "6 4" : undefined });
-      bands.push(band);
-    }
-    return { title, xLabel: "epoch", lines, bands };
-  };
+  const panel = (title: string, value: (r: EpochRecord) => number) =>
+    curvesPanel(title, "epoch", conditions.map((c) => ({
+      colour: c.colour, dash: c.file === "scaled-default" ? "6 4" : undefined,
+      curves: [0, 1, 2, 3, 4].map((seed) => epochHistory("bayes", c.file, seed).map((r) => [r.epoch, value(r)] as const)),
+    })));
   return renderFigure([
     panel("test accuracy (%)", (r) => percent(r.testAccuracy)),
     panel("training loss, mean over the epoch", (r) => r.trainLoss),
