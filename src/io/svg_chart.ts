@@ -54,6 +54,10 @@ export interface Panel {
   logY?: boolean;
   /** Ticks of the y axis given by value and text (replaces the numeric ticks). */
   yTicks?: readonly { value: number; text: string }[];
+  /** Ticks of the x axis given by value and text, e.g. names of categories at 1, 2, 3 (replaces the numeric ticks). */
+  xTicks?: readonly { value: number; text: string }[];
+  /** The x axis's extent (default: the data's), e.g. [0.5, n + 0.5] so categories 1 … n do not sit on the frame. */
+  xRange?: readonly [number, number];
 }
 
 export interface LegendEntry {
@@ -71,7 +75,7 @@ function drawPanel(p: Panel, x0: number, y0: number): string {
   const usable = (pt: Point) => Number.isFinite(pt[0]) && Number.isFinite(pt[1]) && (!p.logY || pt[1] > 0);
   const all = [...(p.lines ?? []).flatMap((l) => l.points), ...(p.bands ?? []).flatMap((b) => [...b.lower, ...b.upper])].filter(usable);
   const xs = all.map((pt) => pt[0]), ys = all.map((pt) => ty(pt[1]));
-  let [xMin, xMax] = xs.length ? [Math.min(...xs), Math.max(...xs)] : [0, 1];
+  let [xMin, xMax] = p.xRange ?? (xs.length ? [Math.min(...xs), Math.max(...xs)] : [0, 1]);
   let [yMin, yMax] = ys.length ? [Math.min(...ys), Math.max(...ys)] : [0, 1];
   if (xMax - xMin < 1e-12) [xMin, xMax] = [xMin - 0.5, xMax + 0.5];
   if (yMax - yMin < 1e-12 * Math.max(1, Math.abs(yMax))) [yMin, yMax] = [yMin - 0.5, yMax + 0.5];
@@ -95,7 +99,8 @@ function drawPanel(p: Panel, x0: number, y0: number): string {
     parts.push(`<line x1="${left}" x2="${left + w}" y1="${y}" y2="${y}" stroke="#eee"/>`);
     parts.push(`<text x="${left - 6}" y="${y + 4}" text-anchor="end">${escapeXml(t.text)}</text>`);
   }
-  for (const t of ticks(xMin, xMax)) parts.push(`<text x="${sx(t)}" y="${top + h + 16}" text-anchor="middle">${label(t)}</text>`);
+  const xTicks = p.xTicks ?? ticks(xMin, xMax).map((value) => ({ value, text: label(value) }));
+  for (const t of xTicks) parts.push(`<text x="${sx(t.value)}" y="${top + h + 16}" text-anchor="middle">${escapeXml(t.text)}</text>`);
   parts.push(`<text x="${left + w / 2}" y="${y0 + PANEL.height - 6}" text-anchor="middle">${escapeXml(p.xLabel)}</text>`);
   for (const b of p.bands ?? []) {
     const outline = path([...b.upper, ...[...b.lower].reverse()]);
