@@ -13,8 +13,9 @@ import { readdir } from "node:fs/promises";
 import { buildWasm } from "./scripts/build_wasm.mjs";
 import { buildTypes } from "./scripts/build_types.mjs";
 
-// TensorFlow.js is a dev dependency of the bench's --vs-tfjs only: resolved from node_modules, never bundled.
-const common = { bundle: true, format: "esm", target: "es2022", logLevel: "warning", sourcemap: false, external: ["@tensorflow/*"] };
+// TensorFlow.js and jax-js are dev dependencies of the bench's --vs-tfjs and --vs-jaxjs only:
+// resolved from node_modules, never bundled.
+const common = { bundle: true, format: "esm", target: "es2022", logLevel: "warning", sourcemap: false, external: ["@tensorflow/*", "@jax-js/*"] };
 
 /**
  * Resolves a bundle's import of the ONNX encoder to dist/retrograd-onnx.mjs, `path` being that
