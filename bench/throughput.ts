@@ -16,7 +16,11 @@
  * the cores, and both sides of a ratio come from the same minute of a noisy machine):
  *   --vs-torch  the same workloads in PyTorch (bench/torch_ref.py, Debian's python3-torch
  *               through /usr/bin/python3), with the ratios retrograd / PyTorch;
- *   --vs-tfjs   sgemm on TensorFlow.js's wasm backend (XNNPACK), one thread (bench/tfjs_ref.ts).
+ *   --vs-tfjs   sgemm on TensorFlow.js's wasm backend (XNNPACK), one thread (bench/tfjs_ref.ts);
+ *   --vs-jaxjs  with --backend webgpu under Deno: jax-js on its WebGPU device on the same adapter,
+ *               matmul at each size and the training step and inference of each CIFAR ResNet of
+ *               basic blocks (ResNet-20, ResNet-18), from our model's initial weights, each right
+ *               after ours (bench/jaxjs_ref.ts), with the ratios retrograd / jax-js.
  * Other options: --threads 1,2 --models resnet20,resnet18 --batch N --sizes 256,1024
  * --repeats N --conv-algorithm direct|winograd|auto (the CPU's 3×3 convolutions; default direct)
  * (an empty --models or --sizes leaves that part out). Prints a table on stderr and returns the JSON (bench/main.ts prints it).
@@ -89,11 +93,19 @@ interface ModelResult {
   submitsPerStep?: number;
 }
 
+/** The benchmarked network: `name` for 3×32×32 images and 10 classes, initialised from seed 0. */
+function benchModel(name: string): rg.nn.Module {
+  rg.manualSeed(0);
+  return rg.models.createModel(name, { inChannels: 3, numClasses: 10, imageSize: 32 });
+}
+
+/** The benchmarked optimiser's settings (jax-js's step takes the same, --vs-jaxjs). */
+const BENCH_SGD = { lr: 0.01, momentum: 0.9, weightDecay: 5e-4 };
+
 /** The benchmarked training step: `name` on random 3×32×32 images, SGD with momentum and weight decay. */
 export function trainingStep(name: string, batch: number) {
-  rg.manualSeed(0);
-  const net = rg.models.createModel(name, { inChannels: 3, numClasses: 10, imageSize: 32 });
-  const opt = new rg.optim.SGD(net.parameters(), { lr: 0.01, momentum: 0.9, weightDecay: 5e-4 });
+  const net = benchModel(name);
+  const opt = new rg.optim.SGD(net.parameters(), BENCH_SGD);
   const x = rg.randn([batch, 3, 32, 32]);
   const labels = Array.from({ length: batch }, (_, i) => i % 10);
   const step = () => rg.tidy(() => {
@@ -156,6 +168,39 @@ function torchRef(threads: number, models: [string, number][], sizes: number[], 
   return JSON.parse(r.stdout) as TorchRef;
 }
 
+/** jax-js's figures (--vs-jaxjs): matmul GFLOP/s by size, the models it ran, and why it left others out. */
+interface JaxjsRef {
+  version: string;
+  adapter?: string;
+  matmulGflops: Record<string, number>;
+  models: { model: string; batch: number; trainImagesPerSec: number; inferImagesPerSec: number }[];
+  skipped: Record<string, string>;
+}
+interface Jaxjs {
+  ref: typeof import("./jaxjs_ref.ts");
+  workloads: import("./jaxjs_ref.ts").Jaxjs;
+  result: JaxjsRef;
+}
+
+/** jax-js on its WebGPU device, loaded only when asked (a dev dependency of the bench alone). */
+async function jaxjsReference(onGpu: boolean): Promise<Jaxjs> {
+  if (!onGpu) throw new rg.ValueError("bench --vs-jaxjs: jax-js is compared on WebGPU only; add --backend webgpu (under Deno, whose navigator.gpu both use)");
+  const ref = await import("./jaxjs_ref.ts");
+  const workloads = await ref.loadJaxjs("webgpu", BENCH_SGD);
+  if (!workloads) throw new rg.ValueError("bench --vs-jaxjs: jax-js found no WebGPU device in this runtime");
+  return { ref, workloads, result: { version: ref.jaxjsVersion(), adapter: workloads.adapter(), matmulGflops: {}, models: [], skipped: {} } };
+}
+
+/** jax-js's training step and inference of `name` from the initial weights of ours (the same network, bench/jaxjs_ref.ts). */
+async function jaxjsModel(jaxjs: Jaxjs, name: string, batch: number, repeats: number): Promise<void> {
+  const net = benchModel(name);
+  const weights = await jaxjs.ref.weightsOf(net);
+  net.dispose();
+  const why = jaxjs.ref.notUnderstood(weights);
+  if (why) jaxjs.result.skipped[name] = why;
+  else jaxjs.result.models.push({ model: name, batch, ...await jaxjs.workloads.resnet(weights, batch, repeats) });
+}
+
 const fmt = (x: number | undefined, digits = 1) => x === undefined ? "-" : x.toFixed(digits);
 const ratio = (a: number | undefined, b: number | undefined) => a !== undefined && b ? `${(a / b).toFixed(2)}×` : "-";
 
@@ -190,6 +235,7 @@ export async function runBench(args: readonly string[]) {
   }
   const vsTorch = args.includes("--vs-torch") && !onGpu;
   const vsTfjs = args.includes("--vs-tfjs") && !onGpu;
+  const jaxjs = args.includes("--vs-jaxjs") ? await jaxjsReference(onGpu) : undefined;
 
   // PyTorch's figures, gathered workload by workload right after ours (--vs-torch).
   const torch: TorchRef | undefined = vsTorch ? { torch: "", runs: [], peakStepMiB: {} } : undefined;
@@ -226,6 +272,7 @@ export async function runBench(args: readonly string[]) {
         const gflops = await sgemmGflops(n, n <= 256 ? 20 : repeats);
         const peak = simdPeakGflops[variant];
         sgemm.push({ n, threads: inEffect, kernels: variant, gflops, ...(peak ? { pctOfPeak: 100 * gflops / (peak * inEffect) } : {}) });
+        if (jaxjs) Object.assign(jaxjs.result.matmulGflops, await jaxjs.workloads.matmulGflops([n], repeats));
       }
     }
     addTorch(inEffect, [], sizes);
@@ -236,6 +283,7 @@ export async function runBench(args: readonly string[]) {
       // The same allocations at every thread count: reported once.
       results.push({ model: m, batch, threads: inEffect, kernels: "plain", ...r, ...(threads === threadCounts[0] ? { peakStepMiB } : {}) });
       addTorch(inEffect, [[m, batch]], []);
+      if (jaxjs) await jaxjsModel(jaxjs, m, batch, repeats);
     }
     if (relaxedAvailable && threads === threadCounts[threadCounts.length - 1]) {
       await rg.setDeterministic(false);
@@ -257,6 +305,15 @@ export async function runBench(args: readonly string[]) {
     const two = results.find((r) => r.model === m && r.threads === 2 && r.kernels === "plain");
     return one && two ? two.trainImagesPerSec / one.trainImagesPerSec : undefined;
   };
+  /** A model row's jax-js figures and our ratios to them (--vs-jaxjs). */
+  const jaxjsColumns = (r: ModelResult) => {
+    const peer = jaxjs?.result.models.find((x) => x.model === r.model && x.batch === r.batch);
+    return peer ? {
+      jaxjsTrainImagesPerSec: peer.trainImagesPerSec, jaxjsInferImagesPerSec: peer.inferImagesPerSec,
+      trainRatioToJaxjs: r.trainImagesPerSec / peer.trainImagesPerSec,
+      ...(r.inferImagesPerSec !== undefined ? { inferRatioToJaxjs: r.inferImagesPerSec / peer.inferImagesPerSec } : {}),
+    } : {};
+  };
   const result = {
     runtime: typeof (globalThis as { Deno?: unknown }).Deno === "object" ? "deno" : "node",
     backend: backend.name,
@@ -264,9 +321,13 @@ export async function runBench(args: readonly string[]) {
     ...(onGpu ? {} : { convAlgorithm }),
     ...defaultKernels,
     simdPeakGflops,
-    sgemm,
+    sgemm: sgemm.map((s) => {
+      const peer = jaxjs?.result.matmulGflops[String(s.n)];
+      return { ...s, ...(peer ? { jaxjsGflops: peer, ratioToJaxjs: s.gflops / peer } : {}) };
+    }),
     models: results.map((r) => ({
       ...r,
+      ...jaxjsColumns(r),
       ...(torch ? { torchTrainImagesPerSec: torchModel(r.model, r.threads)?.trainImagesPerSec } : {}),
       ...(torch && r.kernels === "plain" ? {
         torchInferImagesPerSec: torchModel(r.model, r.threads)?.inferImagesPerSec,
@@ -276,23 +337,30 @@ export async function runBench(args: readonly string[]) {
     twoThreadSpeedup: Object.fromEntries(models.map(([m]) => [m, speedup(m)])),
     ...(torch ? { torch: torch.torch } : {}),
     ...(tfjs ? { tfjs } : {}),
+    ...(jaxjs ? { jaxjs: jaxjs.result } : {}),
   };
 
   const lines = [`retrograd bench: ${result.runtime}, ${backend.name}${result.adapter ? ` (${result.adapter})` : ""}${onGpu ? "" : `, ${convAlgorithm} convolutions, default kernels ${defaultKernels?.defaultKernels} (relaxed_madd ${defaultKernels?.relaxedMadd})`}`];
   if (!onGpu) lines.push(`SIMD madd ceiling, 1 thread: ${Object.entries(simdPeakGflops).map(([k, g]) => `${k} ${fmt(g)} GFLOP/s`).join(", ")}`);
-  lines.push("sgemm        threads kernels   GFLOP/s  %ceiling" + (torch ? "  PyTorch" : "") + (tfjs ? "  TF.js(1T)  ×TF.js" : ""));
-  for (const s of sgemm) {
+  if (jaxjs) lines.push(`jax-js ${jaxjs.result.version} on WebGPU (${jaxjs.result.adapter ?? "adapter not reported"}), jit-compiled`);
+  lines.push("sgemm        threads kernels   GFLOP/s  %ceiling" + (torch ? "  PyTorch" : "") + (tfjs ? "  TF.js(1T)  ×TF.js" : "") + (jaxjs ? "   jax-js  ×jax-js" : ""));
+  for (const s of result.sgemm) {
     const tf = s.threads === 1 ? tfjs?.sgemmGflops[String(s.n)] : undefined;
-    lines.push(`${`${s.n}³`.padEnd(12)} ${String(s.threads).padStart(7)} ${s.kernels.padEnd(9)} ${fmt(s.gflops).padStart(7)} ${fmt(s.pctOfPeak, 0).padStart(8)}%` +
-      (torch ? ` ${fmt(torchSgemm(s.n, s.threads)).padStart(8)}` : "") + (tfjs ? ` ${fmt(tf).padStart(10)} ${ratio(s.gflops, tf).padStart(7)}` : ""));
+    lines.push(`${`${s.n}³`.padEnd(12)} ${String(s.threads).padStart(7)} ${s.kernels.padEnd(9)} ${fmt(s.gflops, onGpu ? 2 : 1).padStart(7)} ${fmt(s.pctOfPeak, 0).padStart(8)}%` +
+      (torch ? ` ${fmt(torchSgemm(s.n, s.threads)).padStart(8)}` : "") + (tfjs ? ` ${fmt(tf).padStart(10)} ${ratio(s.gflops, tf).padStart(7)}` : "") +
+      (jaxjs ? ` ${fmt(s.jaxjsGflops, 2).padStart(8)} ${ratio(s.gflops, s.jaxjsGflops).padStart(8)}` : ""));
   }
-  lines.push("model     batch threads kernels  train img/s  infer img/s  peak MiB" + (torch ? "  | PyTorch train  infer  peak MiB  | train ratio" : ""));
+  lines.push("model     batch threads kernels  train img/s  infer img/s  peak MiB" + (torch ? "  | PyTorch train  infer  peak MiB  | train ratio" : "") +
+    (jaxjs ? "  | jax-js train  infer  | ×train  ×infer" : ""));
   for (const r of result.models) {
     const t = r as typeof r & { torchTrainImagesPerSec?: number; torchInferImagesPerSec?: number; torchPeakStepMiB?: number };
+    const j = r as typeof r & { jaxjsTrainImagesPerSec?: number; jaxjsInferImagesPerSec?: number };
     lines.push(`${r.model.padEnd(9)} ${String(r.batch).padStart(5)} ${String(r.threads).padStart(7)} ${r.kernels.padEnd(8)} ${fmt(r.trainImagesPerSec).padStart(11)} ${fmt(r.inferImagesPerSec).padStart(12)} ${fmt(r.peakStepMiB).padStart(9)}` +
       (r.dispatchesPerStep !== undefined ? `  ${r.dispatchesPerStep} dispatches, ${r.submitsPerStep} submits per step` : "") +
-      (torch ? `  | ${fmt(t.torchTrainImagesPerSec).padStart(13)} ${fmt(t.torchInferImagesPerSec).padStart(6)} ${fmt(t.torchPeakStepMiB).padStart(9)}  | ${ratio(r.trainImagesPerSec, t.torchTrainImagesPerSec).padStart(11)}` : ""));
+      (torch ? `  | ${fmt(t.torchTrainImagesPerSec).padStart(13)} ${fmt(t.torchInferImagesPerSec).padStart(6)} ${fmt(t.torchPeakStepMiB).padStart(9)}  | ${ratio(r.trainImagesPerSec, t.torchTrainImagesPerSec).padStart(11)}` : "") +
+      (jaxjs ? `  | ${fmt(j.jaxjsTrainImagesPerSec).padStart(12)} ${fmt(j.jaxjsInferImagesPerSec).padStart(6)}  | ${ratio(r.trainImagesPerSec, j.jaxjsTrainImagesPerSec).padStart(6)} ${ratio(r.inferImagesPerSec, j.jaxjsInferImagesPerSec).padStart(7)}` : ""));
   }
+  for (const [m, why] of Object.entries(jaxjs?.result.skipped ?? {})) lines.push(`jax-js: ${m} left out, ${why}`);
   for (const [m, s] of Object.entries(result.twoThreadSpeedup)) if (s) lines.push(`${m}: 2-thread training speed-up ${s.toFixed(2)}×`);
   console.error(lines.join("\n"));
   return result;

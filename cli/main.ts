@@ -29,7 +29,7 @@ const COMMANDS: Record<string, Command> = {
   plot: { summary: "overlay the curves of run directories in one SVG: plot DIR... [--out FILE]; --probes: their probes' figures", flags: PLOT_FLAGS, run: plot },
   analyze: { summary: "probes of the backward pass on saved weights: analyze RUN_DIR | --model M --weights FILE [--probe LIST]", flags: ANALYZE_FLAGS, run: analyze },
   bench: {
-    summary: "throughput benchmark (as npm run bench): bench [--threads 1,2] [--models resnet20,resnet18] [--vs-torch] [--vs-tfjs] [--backend webgpu]",
+    summary: "throughput benchmark (as npm run bench): bench [--threads 1,2] [--models resnet20,resnet18] [--vs-torch] [--vs-tfjs] [--backend webgpu [--vs-jaxjs]]",
     flags: [],
     run: async (flags) => {
       const { runBench, BenchErrorBase } = await loadBench();

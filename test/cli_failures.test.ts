@@ -100,6 +100,10 @@ cliTest("bench --threads abc is one line naming the flag", () => {
   for (const runtime of RUNTIMES) failsWith(cli(runtime, ["bench", "--threads", "abc"]), 1, /retrograd bench: bench --threads: must be a comma-separated list of integers ≥ 1, got "abc"/, runtime);
 });
 
+cliTest("bench --vs-jaxjs off WebGPU is one line naming the flag, before anything is timed", () => {
+  for (const runtime of RUNTIMES) failsWith(cli(runtime, ["bench", "--vs-jaxjs"]), 1, /retrograd bench: bench --vs-jaxjs: jax-js is compared on WebGPU only; add --backend webgpu/, runtime);
+});
+
 const small = [...mlp, "--steps", "20", "--batch-size", "32"];
 const files = (out: string) => Object.fromEntries(readdirSync(out).map((f) => [f, readFileSync(join(out, f))]));
 
