@@ -35,7 +35,7 @@ import {
   AXIS_REDUCTION_CODES, reduceAxisPerThread, reduceAxisPerWorkgroup, scatterAxisKernel,
 } from "../../gpu/kernels/reduce_axis.ts";
 import {
-  CONV_BACKWARD_INPUT, CONV_BACKWARD_WEIGHT, CONV_FORWARD, dispatchGemm, GEMM, type GemmShape,
+  CONV_BACKWARD_INPUT, CONV_BACKWARD_WEIGHT, CONV_FORWARD, type ConvConstants, dispatchGemm, GEMM, type GemmShape,
 } from "../../gpu/kernels/gemm.ts";
 import {
   batchNormBackwardFinalizeKernel, batchNormBackwardInputKernel, batchNormBackwardPartialKernel, batchNormEvalForwardKernel,
@@ -59,9 +59,10 @@ const TYPED_ERRORS: GpuErrors = {
 
 type Four = [number, number, number, number];
 
-function convParams(g: ConvGeometry): Record<string, number> {
+/** The pipeline constants of a convolution kernel: its geometry but the batch (which stays a uniform). */
+function convConstants(g: ConvGeometry): ConvConstants {
   return {
-    batch: g.N, C: g.C, H: g.H, W: g.W, O: g.O, KH: g.KH, KW: g.KW, SH: g.SH, SW: g.SW, PH: g.PH, PW: g.PW,
+    C: g.C, H: g.H, W: g.W, O: g.O, KH: g.KH, KW: g.KW, SH: g.SH, SW: g.SW, PH: g.PH, PW: g.PW,
     DH: g.DH, DW: g.DW, OH: g.OH, OW: g.OW, Cg: g.C / g.G, Og: g.O / g.G,
   };
 }
@@ -299,16 +300,16 @@ export class WebGPUBackend implements Backend {
 
   conv2dForward(x: DeviceBuffer, w: DeviceBuffer, y: DeviceBuffer, g: ConvGeometry): void {
     const Og = g.O / g.G, Kc = (g.C / g.G) * g.KH * g.KW;
-    this.tiled(CONV_FORWARD, Og, g.N * g.OH * g.OW, Kc, g.G, [x, w, y], convParams(g));
+    this.tiled(CONV_FORWARD, Og, g.N * g.OH * g.OW, Kc, g.G, [x, w, y], {}, convConstants(g));
   }
   conv2dBackwardInput(dy: DeviceBuffer, w: DeviceBuffer, dx: DeviceBuffer, g: ConvGeometry): void {
     const Og = g.O / g.G, Cg = g.C / g.G;
-    this.tiled(CONV_BACKWARD_INPUT, Cg, g.N * g.H * g.W, Og * g.KH * g.KW, g.G, [dy, w, dx], convParams(g));
+    this.tiled(CONV_BACKWARD_INPUT, Cg, g.N * g.H * g.W, Og * g.KH * g.KW, g.G, [dy, w, dx], {}, convConstants(g));
   }
   conv2dBackwardWeight(dy: DeviceBuffer, x: DeviceBuffer, dw: DeviceBuffer, g: ConvGeometry): void {
     const Og = g.O / g.G, Kc = (g.C / g.G) * g.KH * g.KW;
     if (g.N * g.OH * g.OW === 0) return this.fill(dw, 0);
-    this.tiled(CONV_BACKWARD_WEIGHT, Og, Kc, g.N * g.OH * g.OW, g.G, [dy, x, dw], convParams(g));
+    this.tiled(CONV_BACKWARD_WEIGHT, Og, Kc, g.N * g.OH * g.OW, g.G, [dy, x, dw], {}, convConstants(g));
   }
 
   // ---- batch norm ----
