@@ -82,14 +82,14 @@ function variants(c: Case): Variant[] {
     name: "baseline", plan: "first template",
     run: (b) => dispatchBaseline(ctx, c.shape, c.extents, b, c.params, c.constants),
   }];
-  const auto = planGemm(c.extents, c.shape.splittable);
+  const auto = planGemm(c.extents, c.shape.splittable, undefined, ctx.busyWorkgroups);
   all.push({ name: "auto", plan: `${auto.tile}/${auto.splits}`, run: (b) => dispatchGemm(ctx, c.shape, c.extents, b, c.params, c.constants) });
   for (const tile of Object.keys(TILES) as TileName[]) {
     all.push({
       name: tile, plan: `${tile}/1`,
       run: (b) => dispatchGemm(ctx, c.shape, c.extents, b, c.params, c.constants, { tile, splits: 1 }),
     });
-    const split = planGemm(c.extents, c.shape.splittable, tile);
+    const split = planGemm(c.extents, c.shape.splittable, tile, ctx.busyWorkgroups);
     if (split.splits > 1) {
       all.push({
         name: `${tile}+split`, plan: `${tile}/${split.splits}`,

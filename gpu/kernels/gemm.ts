@@ -22,7 +22,7 @@
  * parallel into a scratch buffer whose partial sums one more kernel adds in slice order). Every output element is summed in a fixed order (ascending k
  * within a slice, slices in order), whatever the tile, so results are deterministic.
  */
-import { foldedGrid, type GpuBuffer, type GpuContext } from "../device.ts";
+import { foldedGrid, type GpuBuffer, type GpuContext, LARGE_GPU_WORKGROUPS } from "../device.ts";
 import type { KernelSpec, ScalarType, StorageBinding } from "../kernel.ts";
 import { elementwiseKernel, ENTRY_ARGS, LINEAR_WORKGROUP, read, write } from "../kernel.ts";
 
@@ -199,8 +199,6 @@ export interface GemmPlan {
   splits: number;
 }
 
-/** Workgroups that keep a large GPU busy (an H200 has 132 SMs; two resident workgroups each). */
-const ENOUGH_WORKGROUPS = 256;
 /** The shortest K slice worth a workgroup of its own (16 shared-memory rounds). */
 const MIN_SLICE_K = 256;
 
@@ -219,18 +217,21 @@ function workgroups(e: GemmExtents, tile: TileName): number {
 }
 
 /**
- * The default plan: the narrowest tile that covers M's channels without waste (16, 32, 64
- * rows), else the largest tile that still gives ENOUGH_WORKGROUPS; where even the smallest
- * gives fewer and the shape may split K, as many K slices (at least MIN_SLICE_K long) as
- * bring the workgroups up to ENOUGH_WORKGROUPS. `only` fixes the tile (the split is still planned).
+ * The default plan for an adapter that `busy` workgroups keep busy (GpuContext.busyWorkgroups):
+ * the narrowest tile that covers M's channels without waste (16, 32, 64 rows), else the
+ * largest tile that still gives `busy` workgroups (a thread with 8×8 outputs reads 4 vec4s
+ * of workgroup memory per 64 FMAs, one with 4×4 reads 2 per 16, so large tiles win once the
+ * adapter is full); where even the smallest gives fewer and the shape may split K, as many K slices
+ * (at least MIN_SLICE_K long) as bring the workgroups up to `busy`. `only` fixes the tile
+ * (the split is still planned).
  */
-export function planGemm(e: GemmExtents, splittable: boolean, only?: TileName): GemmPlan {
+export function planGemm(e: GemmExtents, splittable: boolean, only?: TileName, busy = LARGE_GPU_WORKGROUPS): GemmPlan {
   const candidates: TileName[] = only ? [only] : e.M <= 16 ? ["16x256"] : e.M <= 32 ? ["32x256"]
     : e.M <= 64 ? ["64x128", "64x64"] : ["128x128", "128x64", "64x128", "64x64"];
-  const tile = candidates.find((t) => workgroups(e, t) >= ENOUGH_WORKGROUPS) ?? candidates[candidates.length - 1];
+  const tile = candidates.find((t) => workgroups(e, t) >= busy) ?? candidates[candidates.length - 1];
   const wgs = workgroups(e, tile);
-  const splits = splittable && wgs < ENOUGH_WORKGROUPS
-    ? Math.max(1, Math.min(Math.ceil(ENOUGH_WORKGROUPS / wgs), Math.floor(e.K / MIN_SLICE_K)))
+  const splits = splittable && wgs < busy
+    ? Math.max(1, Math.min(Math.ceil(busy / wgs), Math.floor(e.K / MIN_SLICE_K)))
     : 1;
   return { tile, splits };
 }
@@ -242,7 +243,7 @@ export function planGemm(e: GemmExtents, splittable: boolean, only?: TileName): 
  */
 export function dispatchGemm(
   ctx: GpuContext, shape: GemmShape, e: GemmExtents, buffers: readonly GpuBuffer[], params: Record<string, number>,
-  constants?: Record<string, number | boolean>, plan: GemmPlan = planGemm(e, shape.splittable),
+  constants?: Record<string, number | boolean>, plan: GemmPlan = planGemm(e, shape.splittable, undefined, ctx.busyWorkgroups),
 ): void {
   const { M, N, K, groups } = e;
   if (M === 0 || N === 0) return;

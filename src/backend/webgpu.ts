@@ -21,7 +21,7 @@ import {
 } from "./backend.ts";
 import { DeviceLostError, OutOfMemoryError, RetrogradError, ShapeError, WebGPUError, WebGPUUnavailableError } from "../errors.ts";
 import { mix } from "../random.ts";
-import { foldedGrid, GpuBuffer, GpuContext, MAX_DISPATCHES_PER_SUBMIT } from "../../gpu/device.ts";
+import { CPU_ADAPTER_WORKGROUPS, foldedGrid, GpuBuffer, GpuContext, MAX_DISPATCHES_PER_SUBMIT } from "../../gpu/device.ts";
 import type { GpuErrors } from "../../gpu/errors.ts";
 import { type KernelSpec, LINEAR_WORKGROUP } from "../../gpu/kernel.ts";
 import { fusedSgd } from "../../gpu/sgd.ts";
@@ -487,7 +487,11 @@ export async function acquireWebGPU(
   const context = new GpuContext(device, TYPED_ERRORS);
   // A software adapter's "GPU" is this machine's CPU, and Mesa's lavapipe waits on the host
   // for the previous submit before it takes the next: submitting in parts only adds waits.
-  if (isFallback) context.dispatchesPerSubmit = MAX_DISPATCHES_PER_SUBMIT;
+  // Its few threads are busy with few workgroups, so the GEMMs take larger tiles.
+  if (isFallback) {
+    context.dispatchesPerSubmit = MAX_DISPATCHES_PER_SUBMIT;
+    context.busyWorkgroups = CPU_ADAPTER_WORKGROUPS;
+  }
   return new WebGPUBackend(context, description);
 }
 
