@@ -319,7 +319,7 @@ export class WebGPUBackend implements Backend {
   }
   batchNormEvalForward(a: BatchNormEvalArgs): void {
     this.linear(batchNormEvalForwardKernel, a.N * a.C * a.HW, [a.x, a.gamma, a.beta, a.runningMean, a.runningVar, a.y],
-      { batch: a.N, C: a.C, HW: a.HW, eps: a.eps });
+      { batch: a.N, eps: a.eps }, { C: a.C, HW: a.HW });
   }
   /**
    * Three dispatches (gpu/kernels/norm.ts): Σdy and Σdy·(x − mean) per block of each channel,
@@ -329,12 +329,12 @@ export class WebGPUBackend implements Backend {
   batchNormBackward(a: BatchNormBackwardArgs): void {
     const batch = a.stats.kind === "batch";
     const second = a.stats.kind === "batch" ? a.stats.invstd : a.stats.var;
-    const params = { batch: a.N, C: a.C, HW: a.HW, eps: batch ? 0 : a.eps };
+    const params = { batch: a.N, eps: batch ? 0 : a.eps };
     const constants = { EVAL: !batch };
     this.channelReduction(batchNormBackwardPartialKernel, batchNormBackwardFinalizeKernel, a, [a.dy, a.x, a.stats.mean],
       [second, a.dgamma, a.dbeta], params, constants);
     this.linear(batchNormBackwardInputKernel, a.N * a.C * a.HW,
-      [a.dy, a.x, a.gamma, a.stats.mean, second, a.dgamma, a.dbeta, a.dx], params, constants);
+      [a.dy, a.x, a.gamma, a.stats.mean, second, a.dgamma, a.dbeta, a.dx], params, { C: a.C, HW: a.HW, ...constants });
   }
 
   /** BatchNorm → (+ residual) → ReLU: the training forward with the epilogue in its elementwise pass. */
@@ -349,19 +349,18 @@ export class WebGPUBackend implements Backend {
    * fused epilogue: relu(residual + y), or relu(y) without a residual).
    */
   private batchNormTrain(a: BatchNormTrainArgs, residual: DeviceBuffer | null, relu: boolean): void {
-    const params = {
-      batch: a.N, C: a.C, HW: a.HW, momentum: a.running?.momentum ?? 0, eps: a.eps, updateRunning: a.running ? 1 : 0,
-    };
+    const params = { batch: a.N, momentum: a.running?.momentum ?? 0, eps: a.eps, updateRunning: a.running ? 1 : 0 };
     this.channelReduction(batchNormStatsPartialKernel, batchNormStatsFinalizeKernel, a, [a.x],
       [a.saveMean, a.saveInvstd, a.running?.mean ?? null, a.running?.var ?? null], params);
     this.linear(batchNormNormalizeKernel, a.N * a.C * a.HW, [a.x, a.gamma, a.beta, a.saveMean, a.saveInvstd, residual, a.y],
-      params, { RELU: relu, RESIDUAL: residual !== null });
+      params, { C: a.C, HW: a.HW, RELU: relu, RESIDUAL: residual !== null });
   }
 
   /**
    * A per-channel reduction in two dispatches: `partial` over (blocks × channels) workgroups
    * on `inputs`, writing two values per block into a temporary, then `finalize`, one
-   * workgroup per channel, on the temporary and `rest` (its outputs among them).
+   * workgroup per channel, on the temporary and `rest` (its outputs among them). Both are
+   * specialised on the shape (C, HW); `constants` are the finalize kernel's own.
    */
   private channelReduction(partial: KernelSpec, finalize: KernelSpec, a: { N: number; C: number; HW: number },
     inputs: DeviceBuffer[], rest: (DeviceBuffer | null)[], params: Record<string, number>,
@@ -370,10 +369,11 @@ export class WebGPUBackend implements Backend {
     const { blocks, blockLen } = channelBlocks(a.N * a.HW);
     const partials = this.context.alloc(2 * blocks * a.C);
     const all = { ...params, blocks, blockLen };
+    const shape = { C: a.C, HW: a.HW };
     this.context.dispatch(partial, {
-      params: all, buffers: [...inputs.map((b) => this.buf(b)), partials], grid: [blocks, a.C, 1],
+      params: all, constants: shape, buffers: [...inputs.map((b) => this.buf(b)), partials], grid: [blocks, a.C, 1],
     });
-    this.rows(finalize, a.C, [partials, ...rest], all, constants);
+    this.rows(finalize, a.C, [partials, ...rest], all, { ...shape, ...constants });
     this.context.free(partials);
   }
 
