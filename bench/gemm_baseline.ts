@@ -42,7 +42,7 @@ fn main(${ENTRY_ARGS}) {
       var kk = e / ${BM}u;
       if (${shape.aKFastest}) { m = e / ${TILE_K}u; kk = e % ${TILE_K}u; }
       var v = 0.0;
-      if (rowBase + m < P.gM && k0 + kk < P.gK) { v = loadA(rowBase + m, k0 + kk, z); }
+      if (rowBase + m < P.gM && k0 + kk < P.gK) { v = loadA(kPartA(k0 + kk, z), rowBase + m, z); }
       tileA[kk * ${BM}u + m] = v;
     }
     for (var l = 0u; l < 4u; l = l + 1u) {
@@ -51,7 +51,7 @@ fn main(${ENTRY_ARGS}) {
       var kk = e / ${TILE_N}u;
       if (${shape.bKFastest}) { n = e / ${TILE_K}u; kk = e % ${TILE_K}u; }
       var v = 0.0;
-      if (colBase + n < P.gN && k0 + kk < P.gK) { v = loadB(k0 + kk, colBase + n, z); }
+      if (colBase + n < P.gN && k0 + kk < P.gK) { v = loadB(kPartB(k0 + kk, z), colBase + n, z); }
       tileB[kk * ${TILE_N}u + n] = v;
     }
     workgroupBarrier();

@@ -47,7 +47,7 @@ interface Case {
   inputs: [number, number];
   output: number;
   params: Record<string, number>;
-  constants?: Record<string, boolean>;
+  constants?: Record<string, number | boolean>;
 }
 
 const cases: Case[] = sizes.map((n) => ({
@@ -61,14 +61,14 @@ const RESNET20_CONVS: [number, number, number, number, number][] = [
 ];
 for (const [C, O, H, s, k] of RESNET20_CONVS) {
   const p = (k - 1) / 2, OH = Math.floor((H + 2 * p - k) / s) + 1;
-  const params = { batch, C, H, W: H, O, KH: k, KW: k, SH: s, SW: s, PH: p, PW: p, DH: 1, DW: 1, OH, OW: OH, Cg: C, Og: O };
+  const constants = { C, H, W: H, O, KH: k, KW: k, SH: s, SW: s, PH: p, PW: p, DH: 1, DW: 1, OH, OW: OH, Cg: C, Og: O };
   const x = batch * C * H * H, w = O * C * k * k, y = batch * O * OH * OH;
   const tag = `${C}→${O} ${k}×${k}/${s} ${H}²`;
-  cases.push({ name: `fwd ${tag}`, shape: CONV_FORWARD, extents: { M: O, N: batch * OH * OH, K: C * k * k, groups: 1 }, inputs: [x, w], output: y, params });
+  cases.push({ name: `fwd ${tag}`, shape: CONV_FORWARD, extents: { M: O, N: batch * OH * OH, K: C * k * k, groups: 1 }, inputs: [x, w], output: y, params: {}, constants });
   if (C !== 3) {
-    cases.push({ name: `dx ${tag}`, shape: CONV_BACKWARD_INPUT, extents: { M: C, N: batch * H * H, K: O * k * k, groups: 1 }, inputs: [y, w], output: x, params });
+    cases.push({ name: `dx ${tag}`, shape: CONV_BACKWARD_INPUT, extents: { M: C, N: batch * H * H, K: O * k * k, groups: 1 }, inputs: [y, w], output: x, params: {}, constants });
   }
-  cases.push({ name: `dw ${tag}`, shape: CONV_BACKWARD_WEIGHT, extents: { M: O, N: C * k * k, K: batch * OH * OH, groups: 1 }, inputs: [y, x], output: w, params });
+  cases.push({ name: `dw ${tag}`, shape: CONV_BACKWARD_WEIGHT, extents: { M: O, N: C * k * k, K: batch * OH * OH, groups: 1 }, inputs: [y, x], output: w, params: {}, constants });
 }
 
 interface Variant {
@@ -82,14 +82,14 @@ function variants(c: Case): Variant[] {
     name: "baseline", plan: "first template",
     run: (b) => dispatchBaseline(ctx, c.shape, c.extents, b, c.params, c.constants),
   }];
-  const auto = planGemm(c.extents, c.shape.splittable);
+  const auto = planGemm(c.extents, c.shape.splittable, undefined, ctx.busyWorkgroups);
   all.push({ name: "auto", plan: `${auto.tile}/${auto.splits}`, run: (b) => dispatchGemm(ctx, c.shape, c.extents, b, c.params, c.constants) });
   for (const tile of Object.keys(TILES) as TileName[]) {
     all.push({
       name: tile, plan: `${tile}/1`,
       run: (b) => dispatchGemm(ctx, c.shape, c.extents, b, c.params, c.constants, { tile, splits: 1 }),
     });
-    const split = planGemm(c.extents, c.shape.splittable, tile);
+    const split = planGemm(c.extents, c.shape.splittable, tile, ctx.busyWorkgroups);
     if (split.splits > 1) {
       all.push({
         name: `${tile}+split`, plan: `${tile}/${split.splits}`,

@@ -59,11 +59,12 @@ function group(ds: DispatchTime[], by: (d: DispatchTime) => string, kernelNs: nu
   })).sort((a, b) => b.msPerStep - a.msPerStep);
 }
 
+/** The figures first and the key last, whole: a convolution's key carries its 16 geometry constants. */
 function table(title: string, rows: Group[]): string {
-  const lines = [`${title.padEnd(58)} count/step  ms/step  %kernels  %step`];
+  const lines = [`count/step  ms/step  %kernels  %step  ${title}`];
   for (const r of rows) {
-    lines.push(`${r.key.slice(0, 58).padEnd(58)} ${r.countPerStep.toFixed(1).padStart(10)} ${r.msPerStep.toFixed(3).padStart(8)} ` +
-      `${(100 * r.shareOfKernels).toFixed(1).padStart(8)}% ${(100 * r.shareOfStep).toFixed(1).padStart(5)}%`);
+    lines.push(`${r.countPerStep.toFixed(1).padStart(10)} ${r.msPerStep.toFixed(3).padStart(8)} ` +
+      `${(100 * r.shareOfKernels).toFixed(1).padStart(8)}% ${(100 * r.shareOfStep).toFixed(1).padStart(5)}%  ${r.key}`);
   }
   return lines.join("\n");
 }

@@ -32,6 +32,21 @@ export const MAX_DISPATCHES_PER_SUBMIT = 256;
  */
 const DISPATCHES_PER_SUBMIT = 32;
 
+/**
+ * Workgroups one dispatch needs to keep a large GPU busy: an H200 has 132 SMs, and two
+ * resident 256-thread workgroups each hide each other's memory latency. The planned kernels
+ * (gpu/kernels/gemm.ts) take the largest tile, most outputs per thread, that still gives this
+ * many. WebGPU does not say how many SMs an adapter has, so every hardware adapter gets it.
+ */
+export const LARGE_GPU_WORKGROUPS = 256;
+
+/**
+ * The same for a CPU adapter (a software fallback such as Mesa's lavapipe): it runs one
+ * workgroup at a time per CPU thread, up to 16 or 32 threads, and latency is the caches',
+ * so 16 workgroups fill it; more only make each one smaller.
+ */
+export const CPU_ADAPTER_WORKGROUPS = 16;
+
 // Functions, not constants: GPUBufferUsage exists only where WebGPU does, and this module
 // must load everywhere (Node imports it and finds no adapter).
 const storageUsage = () => GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
@@ -162,6 +177,8 @@ export class GpuContext {
 
   /** Submit after this many dispatches (1 to MAX_DISPATCHES_PER_SUBMIT); a tuning knob for benches. */
   dispatchesPerSubmit = DISPATCHES_PER_SUBMIT;
+  /** Workgroups per dispatch that keep this adapter busy: the target of the GEMM plan (LARGE_GPU_WORKGROUPS, CPU_ADAPTER_WORKGROUPS). */
+  busyWorkgroups = LARGE_GPU_WORKGROUPS;
   dispatches = 0;
   submits = 0;
   /** Bind groups created since creation (the rest of the dispatches found theirs cached). */

@@ -23,7 +23,7 @@ import {
 import { DeviceLostError, OutOfMemoryError, WebGPUError } from "../src/errors.ts";
 import type { SgdOptions } from "../src/backend/backend.ts";
 import { fusedSgd, planSgd } from "../gpu/sgd.ts";
-import { MAX_DISPATCHES_PER_SUBMIT } from "../gpu/device.ts";
+import { CPU_ADAPTER_WORKGROUPS, LARGE_GPU_WORKGROUPS, MAX_DISPATCHES_PER_SUBMIT } from "../gpu/device.ts";
 import { CHANNEL_WORKGROUP, channelBlocks } from "../gpu/kernels/norm.ts";
 import { DispatchProfiler } from "../gpu/profiler.ts";
 import { CONV_BACKWARD_WEIGHT, dispatchGemm, GEMM, planGemm, type TileName, TILES } from "../gpu/kernels/gemm.ts";
@@ -194,6 +194,53 @@ gpuTest("webgpu: gemm on every tile, with edges in M, N and K, and transposed op
       for (const x of [ag, bg, yg]) g.context.free(x);
     }
   }
+});
+
+/** A GEMM's plan as "tile/splits". */
+const planOf = (M: number, N: number, K: number, splittable: boolean, busy?: number) => {
+  const p = planGemm({ M, N, K, groups: 1 }, splittable, undefined, busy);
+  return `${p.tile}/${p.splits}`;
+};
+
+test("webgpu: the GEMM plan on a large GPU is the one it always was; a CPU adapter's takes larger tiles and fewer K slices (runs everywhere)", () => {
+  // sgemm, and ResNet-20 at batch 64: the 64-channel forward (M 64, N 64·8·8, K 64·9) and
+  // the 16- and 64-channel weight gradients (K = 64·32·32 and 64·8·8).
+  const shapes: [number, number, number, boolean][] = [
+    [512, 512, 512, false], [4096, 4096, 4096, false], [64, 4096, 576, false], [16, 144, 65536, true], [64, 576, 4096, true],
+  ];
+  const large = ["64x64/1", "128x128/1", "64x64/1", "16x256/256", "64x64/16"];
+  assert.equal(shapes.map(([M, N, K, split]) => planOf(M, N, K, split)), large, "the default target is a large GPU's");
+  assert.equal(shapes.map(([M, N, K, split]) => planOf(M, N, K, split, LARGE_GPU_WORKGROUPS)), large);
+  assert.equal(shapes.map(([M, N, K, split]) => planOf(M, N, K, split, CPU_ADAPTER_WORKGROUPS)),
+    ["128x128/1", "128x128/1", "64x128/1", "16x256/16", "64x64/2"]);
+});
+
+gpuTest("webgpu: a GEMM is planned for this adapter (CPU adapters: 16 busy workgroups, GPUs 256); the tile changes, the bits do not", async (g) => {
+  const adapter = await (globalThis as { navigator: { gpu: GPU } }).navigator.gpu.requestAdapter();
+  const isFallback = (adapter?.info as { isFallbackAdapter?: boolean } | undefined)?.isFallbackAdapter ?? false;
+  assert.is(g.context.busyWorkgroups, isFallback ? CPU_ADAPTER_WORKGROUPS : LARGE_GPU_WORKGROUPS);
+  const [M, N, K] = [512, 512, 20];
+  const a = g.alloc(M * K), b = g.alloc(K * N), y = g.alloc(M * N);
+  g.write(a, randomValues(M * K, 16));
+  g.write(b, randomValues(K * N, 17));
+  const saved = g.context.busyWorkgroups;
+  const run = async (busy: number) => {
+    const kernels: string[] = [];
+    g.context.busyWorkgroups = busy;
+    g.context.observer = { passFor: (spec) => (kernels.push(spec.key), {}), beforeSubmit: () => {} };
+    try {
+      g.gemm({ transA: false, transB: false, M, N, K, alpha: 1, a, b, beta: 0, c: y });
+      return { kernels, values: await g.read(y) };
+    } finally {
+      g.context.observer = null;
+      g.context.busyWorkgroups = saved;
+    }
+  };
+  const large = await run(LARGE_GPU_WORKGROUPS), small = await run(CPU_ADAPTER_WORKGROUPS);
+  assert.equal(large.kernels, ["gemm_64x64"]);
+  assert.equal(small.kernels, ["gemm_128x128"]);
+  assert.equal([...small.values], [...large.values], "the same sums in the same order");
+  for (const x of [a, b, y]) g.free(x);
 });
 
 gpuTest("webgpu: matmul and linear forward and backward", async (g) => {

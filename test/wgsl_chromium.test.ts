@@ -29,15 +29,26 @@ function isSpec(v: unknown): v is KernelSpec {
   return typeof v === "object" && v !== null && typeof (v as KernelSpec).key === "string" && typeof (v as KernelSpec).code === "string";
 }
 
-/** The kernels a module exports: specs, and the specs inside families (gemm's rows-per-thread variants). */
+function isGemmShape(v: unknown): v is gemm.GemmShape {
+  return typeof v === "object" && v !== null && typeof (v as gemm.GemmShape).access === "string";
+}
+
+/**
+ * The kernels a module exports: specs, the specs inside families, and each GEMM-shaped
+ * kernel (the GEMM and the convolution passes) on every tile.
+ */
 function kernelsOf(module: Record<string, unknown>): KernelSpec[] {
-  return Object.values(module).flatMap((v) => isSpec(v) ? [v] : typeof v === "object" && v !== null ? Object.values(v).filter(isSpec) : []);
+  const tiles = Object.keys(gemm.TILES) as gemm.TileName[];
+  return Object.values(module).flatMap((v) => isSpec(v) ? [v]
+    : isGemmShape(v) ? tiles.map((t) => gemm.gemmKernel(v, t))
+    : typeof v === "object" && v !== null ? Object.values(v).filter(isSpec) : []);
 }
 
 const kernels = [elementwise, gemm, jacobi, norm, pool, reduce, reduceAxis, unary].flatMap((m) => kernelsOf(m as Record<string, unknown>));
 
 (skipReason ? test.skip : test)("every WGSL kernel compiles under Chromium's WebGPU", async () => {
-  assert.ok(kernels.length >= 30, `found ${kernels.length} kernels`);
+  assert.ok(kernels.length >= 50, `found ${kernels.length} kernels`);
+  assert.ok(kernels.some((k) => k.key === "conv2d_backward_input_16x256"), "the convolution kernels are among them");
   let browser: Browser | undefined;
   let server: Served | undefined;
   try {

@@ -15,13 +15,14 @@
  * A kernel only says how to read A(row, k), B(k, col) and store C(row, col) — so the
  * convolutions are implicit GEMMs: forward and weight-gradient gather input patches on the
  * fly (no im2col buffer), the input gradient gathers the output gradient at the positions
- * each input pixel contributed to (no col2im scatter). Workgroup z is the convolution group
- * and, for the weight gradient, the K slice (split-K: its K = batch·OH·OW is huge while M×N
- * is small, so slices of K run in parallel into a scratch buffer whose partial sums one more
- * kernel adds in slice order). Every output element is summed in a fixed order (ascending k
+ * each input pixel contributed to (no col2im scatter). Their geometry is a set of pipeline
+ * constants (one pipeline per layer shape, whatever the batch), so their index math divides
+ * by literals. Workgroup z is the convolution group and, for the weight gradient, the K
+ * slice (split-K: its K = batch·OH·OW is huge while M×N is small, so slices of K run in
+ * parallel into a scratch buffer whose partial sums one more kernel adds in slice order). Every output element is summed in a fixed order (ascending k
  * within a slice, slices in order), whatever the tile, so results are deterministic.
  */
-import { foldedGrid, type GpuBuffer, type GpuContext } from "../device.ts";
+import { foldedGrid, type GpuBuffer, type GpuContext, LARGE_GPU_WORKGROUPS } from "../device.ts";
 import type { KernelSpec, ScalarType, StorageBinding } from "../kernel.ts";
 import { elementwiseKernel, ENTRY_ARGS, LINEAR_WORKGROUP, read, write } from "../kernel.ts";
 
@@ -54,8 +55,12 @@ export interface GemmShape {
   bindings: readonly StorageBinding[];
   overrides?: KernelSpec["overrides"];
   /**
-   * WGSL defining loadA(row, k, g) -> f32, loadB(k, col, g) -> f32 and storeC(row, col, z, acc),
-   * g the group and z = g·splits + slice (the group itself where K is not split).
+   * WGSL defining, for each side X of A and B, a type KPartX, kPartX(k, g) -> KPartX and
+   * loadX(kPartX(k, g), i, g) -> f32 (A(row = i, k), B(k, col = i)), and storeC(row, col, z, acc);
+   * g the group and z = g·splits + slice (the group itself where K is not split). A staged
+   * unit is 4 rows of A or 4 columns of B at one k, so the template calls kPartX once per unit:
+   * what depends on k alone (a convolution's tap or output position, divisions included) is
+   * computed there, not once per element.
    */
   access: string;
   /** WGSL booleans: whether consecutive k are adjacent in memory for A / for B (picks the coalesced tile-load order). */
@@ -80,16 +85,16 @@ function tiledGemm(shape: GemmShape, tileName: TileName): KernelSpec {
   const side = (s: "a" | "b", Q: number, kFastest: string) => {
     const units = TILE_K * Q, perThread = Math.ceil(units / THREADS);
     const guard = (l: number, body: string) => units % THREADS === 0 ? body : `if (${s}u${l} < ${units}u) { ${body} }`;
-    const element = (l: number, e: number) => s === "a"
-      ? `ldA(rowBase + 4u * aq${l} + ${e}u, k + ak${l}, kEnd, g)`
-      : `ldB(k + bk${l}, colBase + 4u * bq${l} + ${e}u, kEnd, g)`;
+    const X = s.toUpperCase();
+    const first = (l: number) => s === "a" ? `rowBase + 4u * aq${l}` : `colBase + 4u * bq${l}`;
+    const unit = (l: number) => `let kk = k + ${s}k${l}; let t = kPart${X}(kk, g); ` +
+      `${s}r${l} = vec4<f32>(${range(4).map((e) => `ld${X}(t, ${first(l)} + ${e}u, kk, kEnd, g)`).join(", ")});`;
     return {
       setup: range(perThread).map((l) => `  let ${s}u${l} = lid + ${THREADS * l}u;
   let ${s}k${l} = select(${s}u${l} / ${Q}u, ${s}u${l} % ${TILE_K}u, ${kFastest});
   let ${s}q${l} = select(${s}u${l} % ${Q}u, ${s}u${l} / ${TILE_K}u, ${kFastest});
   var ${s}r${l} = vec4<f32>();`).join("\n"),
-      load: range(perThread).map((l) =>
-        guard(l, `${s}r${l} = vec4<f32>(${range(4).map((e) => element(l, e)).join(", ")});`)).join("\n    "),
+      load: range(perThread).map((l) => guard(l, `{ ${unit(l)} }`)).join("\n    "),
       store: range(perThread).map((l) =>
         guard(l, `tile${s.toUpperCase()}[${s}k${l} * ${Q}u + ${s}q${l}] = ${s}r${l};`)).join("\n    "),
     };
@@ -115,12 +120,12 @@ ${range(TN / 4).flatMap((j) => range(4).map((e) =>
     bindings: shape.bindings,
     overrides: shape.overrides,
     code: `${shape.access}
-fn ldA(row: u32, k: u32, kEnd: u32, g: u32) -> f32 {
-  if (row < P.gM && k < kEnd) { return loadA(row, k, g); }
+fn ldA(t: KPartA, row: u32, k: u32, kEnd: u32, g: u32) -> f32 {
+  if (row < P.gM && k < kEnd) { return loadA(t, row, g); }
   return 0.0;
 }
-fn ldB(k: u32, col: u32, kEnd: u32, g: u32) -> f32 {
-  if (col < P.gN && k < kEnd) { return loadB(k, col, g); }
+fn ldB(t: KPartB, col: u32, k: u32, kEnd: u32, g: u32) -> f32 {
+  if (col < P.gN && k < kEnd) { return loadB(t, col, g); }
   return 0.0;
 }
 var<workgroup> tileA: array<vec4<f32>, ${TILE_K * QA}>;
@@ -194,8 +199,6 @@ export interface GemmPlan {
   splits: number;
 }
 
-/** Workgroups that keep a large GPU busy (an H200 has 132 SMs; two resident workgroups each). */
-const ENOUGH_WORKGROUPS = 256;
 /** The shortest K slice worth a workgroup of its own (16 shared-memory rounds). */
 const MIN_SLICE_K = 256;
 
@@ -214,18 +217,21 @@ function workgroups(e: GemmExtents, tile: TileName): number {
 }
 
 /**
- * The default plan: the narrowest tile that covers M's channels without waste (16, 32, 64
- * rows), else the largest tile that still gives ENOUGH_WORKGROUPS; where even the smallest
- * gives fewer and the shape may split K, as many K slices (at least MIN_SLICE_K long) as
- * bring the workgroups up to ENOUGH_WORKGROUPS. `only` fixes the tile (the split is still planned).
+ * The default plan for an adapter that `busy` workgroups keep busy (GpuContext.busyWorkgroups):
+ * the narrowest tile that covers M's channels without waste (16, 32, 64 rows), else the
+ * largest tile that still gives `busy` workgroups (a thread with 8×8 outputs reads 4 vec4s
+ * of workgroup memory per 64 FMAs, one with 4×4 reads 2 per 16, so large tiles win once the
+ * adapter is full); where even the smallest gives fewer and the shape may split K, as many K slices
+ * (at least MIN_SLICE_K long) as bring the workgroups up to `busy`. `only` fixes the tile
+ * (the split is still planned).
  */
-export function planGemm(e: GemmExtents, splittable: boolean, only?: TileName): GemmPlan {
+export function planGemm(e: GemmExtents, splittable: boolean, only?: TileName, busy = LARGE_GPU_WORKGROUPS): GemmPlan {
   const candidates: TileName[] = only ? [only] : e.M <= 16 ? ["16x256"] : e.M <= 32 ? ["32x256"]
     : e.M <= 64 ? ["64x128", "64x64"] : ["128x128", "128x64", "64x128", "64x64"];
-  const tile = candidates.find((t) => workgroups(e, t) >= ENOUGH_WORKGROUPS) ?? candidates[candidates.length - 1];
+  const tile = candidates.find((t) => workgroups(e, t) >= busy) ?? candidates[candidates.length - 1];
   const wgs = workgroups(e, tile);
-  const splits = splittable && wgs < ENOUGH_WORKGROUPS
-    ? Math.max(1, Math.min(Math.ceil(ENOUGH_WORKGROUPS / wgs), Math.floor(e.K / MIN_SLICE_K)))
+  const splits = splittable && wgs < busy
+    ? Math.max(1, Math.min(Math.ceil(busy / wgs), Math.floor(e.K / MIN_SLICE_K)))
     : 1;
   return { tile, splits };
 }
@@ -237,7 +243,7 @@ export function planGemm(e: GemmExtents, splittable: boolean, only?: TileName): 
  */
 export function dispatchGemm(
   ctx: GpuContext, shape: GemmShape, e: GemmExtents, buffers: readonly GpuBuffer[], params: Record<string, number>,
-  constants?: Record<string, number | boolean>, plan: GemmPlan = planGemm(e, shape.splittable),
+  constants?: Record<string, number | boolean>, plan: GemmPlan = planGemm(e, shape.splittable, undefined, ctx.busyWorkgroups),
 ): void {
   const { M, N, K, groups } = e;
   if (M === 0 || N === 0) return;
@@ -273,7 +279,11 @@ export const GEMM: GemmShape = {
   bindings: [read("A"), read("B"), write("C")],
   overrides: [["TRANS_A", "bool"], ["TRANS_B", "bool"]],
   access: `
-fn loadA(row: u32, k: u32, z: u32) -> f32 {
+alias KPartA = u32;
+alias KPartB = u32;
+fn kPartA(k: u32, z: u32) -> u32 { return k; }
+fn kPartB(k: u32, z: u32) -> u32 { return k; }
+fn loadA(k: u32, row: u32, z: u32) -> f32 {
   if (TRANS_A) { return A[k * P.gM + row]; }
   return A[row * P.gK + k];
 }
@@ -290,40 +300,72 @@ fn storeC(row: u32, col: u32, z: u32, acc: f32) {
   splittable: false,
 };
 
-/** Convolution geometry as uniforms (ConvGeometry; `batch` is its N, Cg/Og the per-group channels). */
-const CONV_PARAMS = [
-  "batch", "C", "H", "W", "O", "KH", "KW", "SH", "SW", "PH", "PW", "DH", "DW", "OH", "OW", "Cg", "Og",
-].map((n) => [n, "u32"] as const);
+/** The names of a convolution's pipeline constants (ConvGeometry without the batch; Cg, Og the per-group channels). */
+const CONV_CONSTANTS = ["C", "H", "W", "O", "KH", "KW", "SH", "SW", "PH", "PW", "DH", "DW", "OH", "OW", "Cg", "Og"] as const;
+
+/** The values of a convolution kernel's pipeline constants. */
+export type ConvConstants = Record<(typeof CONV_CONSTANTS)[number], number>;
 
 /**
- * The input patch matrix of group g without materialising it: element (k, q) with
- * k = (c, kh, kw) over the group's filter taps and q = (n, oh, ow) over output positions.
+ * The convolution geometry is a set of pipeline-overridable constants, not uniforms: the
+ * compiler then sees every division and modulo of the index math (by OW, KW, KH·KW, SH, ...)
+ * as one by a literal, which it turns into a multiply-high and shift (or folds away, as
+ * `% SH` at stride 1), where a division by a run-time value costs a GPU a ~20-instruction
+ * sequence on the integer pipe (half the FP32 rate on NVIDIA's Hopper) and a CPU adapter
+ * (lavapipe) one scalar `div` per lane. The batch stays a uniform (inside gN or gK), so one
+ * pipeline per layer geometry serves every batch size.
  */
-const IM2COL = `
-fn im2col(k: u32, q: u32, g: u32) -> f32 {
-  let khw = P.KH * P.KW;
-  let c = k / khw;
-  let r = k % khw;
-  let ohw = P.OH * P.OW;
-  let n = q / ohw;
-  let p = q % ohw;
-  let ih = i32((p / P.OW) * P.SH + (r / P.KW) * P.DH) - i32(P.PH);
-  let iw = i32((p % P.OW) * P.SW + (r % P.KW) * P.DW) - i32(P.PW);
-  if (ih < 0 || iw < 0 || ih >= i32(P.H) || iw >= i32(P.W)) { return 0.0; }
-  return x[((n * P.C + g * P.Cg + c) * P.H + u32(ih)) * P.W + u32(iw)];
+const CONV_OVERRIDES = CONV_CONSTANTS.map((n) => [n, "u32"] as const);
+
+/**
+ * A filter tap k = (c, kh, kw) of a convolution, computed once per staged unit where the
+ * unit shares it: its channel (`first` + k / (KH·KW)) and its shift from a window's origin
+ * (kh·DH − PH, kw·DW − PW).
+ */
+const TAPS = `
+struct Tap { channel: u32, shiftH: i32, shiftW: i32 }
+fn tapOf(k: u32, first: u32) -> Tap {
+  let r = k % (KH * KW);
+  return Tap(first + k / (KH * KW), i32((r / KW) * DH) - i32(PH), i32((r % KW) * DW) - i32(PW));
 }`;
 
-/** y[n, g·Og+o, p] = Σ_k w[g·Og+o, k] · patches(k, (n, p)): M = Og, N = batch·OH·OW, K = Cg·KH·KW. */
+/**
+ * The input patch matrix of group g without materialising it: element (k, q) with k a tap
+ * of the group's channels and q = (n, oh, ow) an output position, itself its sample and the
+ * origin of its window (oh·SH, ow·SW); patchAt() reads x where the two meet, 0 in the padding.
+ */
+const PATCHES = `${TAPS}
+struct Position { n: u32, originH: i32, originW: i32 }
+fn positionOf(q: u32) -> Position {
+  let p = q % (OH * OW);
+  return Position(q / (OH * OW), i32((p / OW) * SH), i32((p % OW) * SW));
+}
+fn patchAt(t: Tap, s: Position) -> f32 {
+  let ih = s.originH + t.shiftH;
+  let iw = s.originW + t.shiftW;
+  if (ih < 0 || iw < 0 || ih >= i32(H) || iw >= i32(W)) { return 0.0; }
+  return x[((s.n * C + t.channel) * H + u32(ih)) * W + u32(iw)];
+}`;
+
+/**
+ * y[n, g·Og+o, p] = Σ_k w[g·Og+o, k] · patches(k, (n, p)): M = Og, N = batch·OH·OW, K = Cg·KH·KW.
+ * A unit of B is 4 output positions at one tap.
+ */
 export const CONV_FORWARD: GemmShape = {
   key: "conv2d_forward",
-  params: CONV_PARAMS,
+  params: [],
   bindings: [read("x"), read("w"), write("y")],
-  access: `${IM2COL}
-fn loadA(row: u32, k: u32, g: u32) -> f32 { return w[(g * P.Og + row) * P.gK + k]; }
-fn loadB(k: u32, col: u32, g: u32) -> f32 { return im2col(k, col, g); }
+  overrides: CONV_OVERRIDES,
+  access: `${PATCHES}
+alias KPartA = u32;
+alias KPartB = Tap;
+fn kPartA(k: u32, g: u32) -> u32 { return k; }
+fn kPartB(k: u32, g: u32) -> Tap { return tapOf(k, g * Cg); }
+fn loadA(k: u32, row: u32, g: u32) -> f32 { return w[(g * Og + row) * (Cg * KH * KW) + k]; }
+fn loadB(t: Tap, col: u32, g: u32) -> f32 { return patchAt(t, positionOf(col)); }
 fn storeC(row: u32, col: u32, g: u32, acc: f32) {
-  let ohw = P.OH * P.OW;
-  y[((col / ohw) * P.O + g * P.Og + row) * ohw + col % ohw] = acc;
+  let ohw = OH * OW;
+  y[((col / ohw) * O + g * Og + row) * ohw + col % ohw] = acc;
 }`,
   aKFastest: "true",
   bKFastest: "false",
@@ -332,19 +374,24 @@ fn storeC(row: u32, col: u32, g: u32, acc: f32) {
 
 /**
  * dw[g·Og+o, k] = Σ_(n,p) dy[n, g·Og+o, p] · patches(k, (n, p)): the batch is the GEMM's
- * reduction dimension (M = Og, N = Cg·KH·KW, K = batch·OH·OW).
+ * reduction dimension (M = Og, N = Cg·KH·KW, K = batch·OH·OW). A unit of A is 4 output
+ * channels at one position q, whose offset in dy is computed once; a unit of B, 4 taps at one
+ * position.
  */
 export const CONV_BACKWARD_WEIGHT: GemmShape = {
   key: "conv2d_backward_weight",
-  params: CONV_PARAMS,
+  params: [],
   bindings: [read("dy"), read("x"), write("dw")],
-  access: `${IM2COL}
-fn loadA(row: u32, q: u32, g: u32) -> f32 {
-  let ohw = P.OH * P.OW;
-  return dy[((q / ohw) * P.O + g * P.Og + row) * ohw + q % ohw];
-}
-fn loadB(q: u32, col: u32, g: u32) -> f32 { return im2col(col, q, g); }
-fn storeC(row: u32, col: u32, z: u32, acc: f32) { dw[(z * P.Og + row) * P.gN + col] = acc; }`,
+  overrides: CONV_OVERRIDES,
+  access: `${PATCHES}
+alias KPartA = u32;
+alias KPartB = Position;
+/** The offset of position q = (n, p) in dy's first channel: n·O·OH·OW + p. */
+fn kPartA(q: u32, g: u32) -> u32 { return (q / (OH * OW)) * O * (OH * OW) + q % (OH * OW); }
+fn kPartB(q: u32, g: u32) -> Position { return positionOf(q); }
+fn loadA(at: u32, row: u32, g: u32) -> f32 { return dy[at + (g * Og + row) * (OH * OW)]; }
+fn loadB(s: Position, col: u32, g: u32) -> f32 { return patchAt(tapOf(col, g * Cg), s); }
+fn storeC(row: u32, col: u32, z: u32, acc: f32) { dw[(z * Og + row) * P.gN + col] = acc; }`,
   aKFastest: "true",
   bKFastest: "true",
   splittable: true,
@@ -353,37 +400,39 @@ fn storeC(row: u32, col: u32, z: u32, acc: f32) { dw[(z * P.Og + row) * P.gN + c
 /**
  * dx[n, g·Cg+c, ih, iw] = Σ_(o,kh,kw) w[g·Og+o, c, kh, kw] · dy[n, g·Og+o, oh, ow] over the
  * taps whose output position (oh, ow) = ((ih+PH−kh·DH)/SH, (iw+PW−kw·DW)/SW) is whole and in
- * range: M = Cg, N = batch·H·W, K = Og·KH·KW. Every dx element is written, so no zeroing.
+ * range: M = Cg, N = batch·H·W, K = Og·KH·KW. Every dx element is written, so no zeroing. A
+ * unit of A is 4 input channels at one tap (o, kh, kw), whose offset in w is computed once; a
+ * unit of B, 4 input pixels at one tap.
  */
 export const CONV_BACKWARD_INPUT: GemmShape = {
   key: "conv2d_backward_input",
-  params: CONV_PARAMS,
+  params: [],
   bindings: [read("dy"), read("w"), write("dx")],
-  access: `
-fn loadA(c: u32, k: u32, g: u32) -> f32 {
-  let khw = P.KH * P.KW;
-  return w[((g * P.Og + k / khw) * P.Cg + c) * khw + k % khw];
-}
-fn loadB(k: u32, col: u32, g: u32) -> f32 {
-  let khw = P.KH * P.KW;
-  let o = k / khw;
-  let r = k % khw;
-  let hw = P.H * P.W;
+  overrides: CONV_OVERRIDES,
+  access: `${TAPS}
+alias KPartA = u32;
+alias KPartB = Tap;
+/** The offset of w[g·Og+o, 0, kh, kw] for tap k = (o, kh, kw). */
+fn kPartA(k: u32, g: u32) -> u32 { return (g * Og + k / (KH * KW)) * Cg * (KH * KW) + k % (KH * KW); }
+fn kPartB(k: u32, g: u32) -> Tap { return tapOf(k, g * Og); }
+fn loadA(at: u32, c: u32, g: u32) -> f32 { return w[at + c * (KH * KW)]; }
+fn loadB(t: Tap, col: u32, g: u32) -> f32 {
+  let hw = H * W;
   let s = col % hw;
-  let th = i32(s / P.W + P.PH) - i32((r / P.KW) * P.DH);
-  let tw = i32(s % P.W + P.PW) - i32((r % P.KW) * P.DW);
+  let th = i32(s / W) - t.shiftH;
+  let tw = i32(s % W) - t.shiftW;
   if (th < 0 || tw < 0) { return 0.0; }
   let uh = u32(th);
   let uw = u32(tw);
-  if (uh % P.SH != 0u || uw % P.SW != 0u) { return 0.0; }
-  let oh = uh / P.SH;
-  let ow = uw / P.SW;
-  if (oh >= P.OH || ow >= P.OW) { return 0.0; }
-  return dy[(((col / hw) * P.O + g * P.Og + o) * P.OH + oh) * P.OW + ow];
+  if (uh % SH != 0u || uw % SW != 0u) { return 0.0; }
+  let oh = uh / SH;
+  let ow = uw / SW;
+  if (oh >= OH || ow >= OW) { return 0.0; }
+  return dy[(((col / hw) * O + t.channel) * OH + oh) * OW + ow];
 }
 fn storeC(c: u32, col: u32, g: u32, acc: f32) {
-  let hw = P.H * P.W;
-  dx[((col / hw) * P.C + g * P.Cg + c) * hw + col % hw] = acc;
+  let hw = H * W;
+  dx[((col / hw) * C + g * Cg + c) * hw + col % hw] = acc;
 }`,
   aKFastest: "true",
   bKFastest: "false",

@@ -29,12 +29,21 @@ export function channelBlocks(count: number): { blocks: number; blockLen: number
   return { blocks: Math.max(1, Math.ceil(count / blockLen)), blockLen };
 }
 
-const BN_PARAMS = [["batch", "u32"], ["C", "u32"], ["HW", "u32"]] as const;
+const BN_PARAMS = [["batch", "u32"]] as const;
 const BLOCK_PARAMS = [...BN_PARAMS, ["blocks", "u32"], ["blockLen", "u32"]] as const;
+
+/**
+ * The channels C and the plane HW are pipeline constants, the batch a uniform: an element's
+ * channel (i / HW) % C and a channel's e-th element then divide by literals (a multiply-high
+ * and shift), not by run-time values (~20 instructions on a GPU, which has no integer divider;
+ * one scalar div per lane on a CPU adapter), in passes that do little else per element. One
+ * pipeline per layer shape, whatever the batch.
+ */
+const BN_OVERRIDES = [["C", "u32"], ["HW", "u32"]] as const;
 
 /** Flat index of the e-th value of channel c (e runs over n, then the plane). */
 const CHANNEL_INDEX = `
-fn channelIndex(e: u32, c: u32) -> u32 { return ((e / P.HW) * P.C + c) * P.HW + e % P.HW; }`;
+fn channelIndex(e: u32, c: u32) -> u32 { return ((e / HW) * C + c) * HW + e % HW; }`;
 
 /** A kernel of CHANNEL_WORKGROUP threads with wgSum: `helpers`, then `main` with `body` (count = N·HW is defined). */
 function channelWorkgroupKernel(key: string, spec: Omit<KernelSpec, "key" | "code">, helpers: string, body: string): KernelSpec {
@@ -45,7 +54,7 @@ function channelWorkgroupKernel(key: string, spec: Omit<KernelSpec, "key" | "cod
 ${helpers}
 @compute @workgroup_size(${CHANNEL_WORKGROUP})
 fn main(${ENTRY_ARGS}) {
-  let count = P.batch * P.HW;
+  let count = P.batch * HW;
   ${body}
 }`,
   };
@@ -88,6 +97,7 @@ function finalizeKernel(key: string, spec: Omit<KernelSpec, "key" | "code">, bod
 export const batchNormStatsPartialKernel = blockKernel("batchnorm_stats_partial", {
   params: BLOCK_PARAMS,
   bindings: [read("x"), write("partial")],
+  overrides: BN_OVERRIDES,
 }, `
   var s = 0.0;
   for (var e = start + lid; e < end; e += WG) { s = s + x[channelIndex(e, c)]; }
@@ -102,6 +112,7 @@ export const batchNormStatsPartialKernel = blockKernel("batchnorm_stats_partial"
 export const batchNormStatsFinalizeKernel = finalizeKernel("batchnorm_stats_finalize", {
   params: [...BLOCK_PARAMS, ["momentum", "f32"], ["eps", "f32"], ["updateRunning", "u32"]],
   bindings: [read("partial"), write("saveMean"), write("saveInvstd"), write("runningMean"), write("runningVar")],
+  overrides: BN_OVERRIDES,
 }, `
   let mean = wgSum(first, lid) / f32(count);
   var q = 0.0;
@@ -124,29 +135,31 @@ export const batchNormStatsFinalizeKernel = finalizeKernel("batchnorm_stats_fina
 export const batchNormNormalizeKernel = elementwiseKernel(
   "batchnorm_normalize", BN_PARAMS,
   [read("x"), read("gamma"), read("beta"), read("mean"), read("invstd"), read("residual"), write("y")], `
-  let c = (i / P.HW) % P.C;
+  let c = (i / HW) % C;
   var v = (x[i] - mean[c]) * (invstd[c] * gamma[c]) + beta[c];
   if (RELU) {
     if (RESIDUAL) { v = residual[i] + v; }
     v = reluKeepNan(v);
   }
   y[i] = v;`,
-  { helpers: NAN_WGSL, overrides: [["RELU", "bool"], ["RESIDUAL", "bool"]] },
+  { helpers: NAN_WGSL, overrides: [...BN_OVERRIDES, ["RELU", "bool"], ["RESIDUAL", "bool"]] },
 );
 
 /** y = (x − running_mean)·(invstd·γ) + β with invstd = 1/√(running_var + eps). */
 export const batchNormEvalForwardKernel = elementwiseKernel(
   "batchnorm_eval_forward", [...BN_PARAMS, ["eps", "f32"]],
   [read("x"), read("gamma"), read("beta"), read("runningMean"), read("runningVar"), write("y")], `
-  let c = (i / P.HW) % P.C;
+  let c = (i / HW) % C;
   let scale = (1.0 / sqrt(runningVar[c] + P.eps)) * gamma[c];
   y[i] = (x[i] - runningMean[c]) * scale + beta[c];`,
+  { overrides: BN_OVERRIDES },
 );
 
 /** Per block: Σdy and Σdy·(x − mean) over the block. */
 export const batchNormBackwardPartialKernel = blockKernel("batchnorm_backward_partial", {
   params: BLOCK_PARAMS,
   bindings: [read("dy"), read("x"), read("mean"), write("partial")],
+  overrides: BN_OVERRIDES,
 }, `
   let m = mean[c];
   var sdy = 0.0;
@@ -171,7 +184,7 @@ fn channelInvstd(c: u32) -> f32 {
 export const batchNormBackwardFinalizeKernel = finalizeKernel("batchnorm_backward_finalize", {
   params: [...BLOCK_PARAMS, ["eps", "f32"]],
   bindings: [read("partial"), read("stat"), write("dgamma"), write("dbeta")],
-  overrides: [["EVAL", "bool"]],
+  overrides: [...BN_OVERRIDES, ["EVAL", "bool"]],
 }, `
   let totalDy = wgSum(first, lid);
   let dot = wgSum(second, lid);
@@ -185,15 +198,15 @@ export const batchNormBackwardFinalizeKernel = finalizeKernel("batchnorm_backwar
 export const batchNormBackwardInputKernel = elementwiseKernel(
   "batchnorm_backward_input", [...BN_PARAMS, ["eps", "f32"]],
   [read("dy"), read("x"), read("gamma"), read("mean"), read("stat"), read("dgamma"), read("dbeta"), write("dx")], `
-  let c = (i / P.HW) % P.C;
+  let c = (i / HW) % C;
   let invstd = channelInvstd(c);
   let a = gamma[c] * invstd;
   if (EVAL) {
     dx[i] = dy[i] * a;
   } else {
-    let count = f32(P.batch * P.HW);
+    let count = f32(P.batch * HW);
     let k = dgamma[c] * invstd / count;
     dx[i] = a * ((dy[i] - dbeta[c] / count) - (x[i] - mean[c]) * k);
   }`,
-  { helpers: INVSTD, overrides: [["EVAL", "bool"]] },
+  { helpers: INVSTD, overrides: [...BN_OVERRIDES, ["EVAL", "bool"]] },
 );

@@ -21,7 +21,7 @@ import {
 } from "./backend.ts";
 import { DeviceLostError, OutOfMemoryError, RetrogradError, ShapeError, WebGPUError, WebGPUUnavailableError } from "../errors.ts";
 import { mix } from "../random.ts";
-import { foldedGrid, GpuBuffer, GpuContext, MAX_DISPATCHES_PER_SUBMIT } from "../../gpu/device.ts";
+import { CPU_ADAPTER_WORKGROUPS, foldedGrid, GpuBuffer, GpuContext, MAX_DISPATCHES_PER_SUBMIT } from "../../gpu/device.ts";
 import type { GpuErrors } from "../../gpu/errors.ts";
 import { type KernelSpec, LINEAR_WORKGROUP } from "../../gpu/kernel.ts";
 import { fusedSgd } from "../../gpu/sgd.ts";
@@ -35,7 +35,7 @@ import {
   AXIS_REDUCTION_CODES, reduceAxisPerThread, reduceAxisPerWorkgroup, scatterAxisKernel,
 } from "../../gpu/kernels/reduce_axis.ts";
 import {
-  CONV_BACKWARD_INPUT, CONV_BACKWARD_WEIGHT, CONV_FORWARD, dispatchGemm, GEMM, type GemmShape,
+  CONV_BACKWARD_INPUT, CONV_BACKWARD_WEIGHT, CONV_FORWARD, type ConvConstants, dispatchGemm, GEMM, type GemmShape,
 } from "../../gpu/kernels/gemm.ts";
 import {
   batchNormBackwardFinalizeKernel, batchNormBackwardInputKernel, batchNormBackwardPartialKernel, batchNormEvalForwardKernel,
@@ -59,9 +59,10 @@ const TYPED_ERRORS: GpuErrors = {
 
 type Four = [number, number, number, number];
 
-function convParams(g: ConvGeometry): Record<string, number> {
+/** The pipeline constants of a convolution kernel: its geometry but the batch (which stays a uniform). */
+function convConstants(g: ConvGeometry): ConvConstants {
   return {
-    batch: g.N, C: g.C, H: g.H, W: g.W, O: g.O, KH: g.KH, KW: g.KW, SH: g.SH, SW: g.SW, PH: g.PH, PW: g.PW,
+    C: g.C, H: g.H, W: g.W, O: g.O, KH: g.KH, KW: g.KW, SH: g.SH, SW: g.SW, PH: g.PH, PW: g.PW,
     DH: g.DH, DW: g.DW, OH: g.OH, OW: g.OW, Cg: g.C / g.G, Og: g.O / g.G,
   };
 }
@@ -299,16 +300,16 @@ export class WebGPUBackend implements Backend {
 
   conv2dForward(x: DeviceBuffer, w: DeviceBuffer, y: DeviceBuffer, g: ConvGeometry): void {
     const Og = g.O / g.G, Kc = (g.C / g.G) * g.KH * g.KW;
-    this.tiled(CONV_FORWARD, Og, g.N * g.OH * g.OW, Kc, g.G, [x, w, y], convParams(g));
+    this.tiled(CONV_FORWARD, Og, g.N * g.OH * g.OW, Kc, g.G, [x, w, y], {}, convConstants(g));
   }
   conv2dBackwardInput(dy: DeviceBuffer, w: DeviceBuffer, dx: DeviceBuffer, g: ConvGeometry): void {
     const Og = g.O / g.G, Cg = g.C / g.G;
-    this.tiled(CONV_BACKWARD_INPUT, Cg, g.N * g.H * g.W, Og * g.KH * g.KW, g.G, [dy, w, dx], convParams(g));
+    this.tiled(CONV_BACKWARD_INPUT, Cg, g.N * g.H * g.W, Og * g.KH * g.KW, g.G, [dy, w, dx], {}, convConstants(g));
   }
   conv2dBackwardWeight(dy: DeviceBuffer, x: DeviceBuffer, dw: DeviceBuffer, g: ConvGeometry): void {
     const Og = g.O / g.G, Kc = (g.C / g.G) * g.KH * g.KW;
     if (g.N * g.OH * g.OW === 0) return this.fill(dw, 0);
-    this.tiled(CONV_BACKWARD_WEIGHT, Og, Kc, g.N * g.OH * g.OW, g.G, [dy, x, dw], convParams(g));
+    this.tiled(CONV_BACKWARD_WEIGHT, Og, Kc, g.N * g.OH * g.OW, g.G, [dy, x, dw], {}, convConstants(g));
   }
 
   // ---- batch norm ----
@@ -318,7 +319,7 @@ export class WebGPUBackend implements Backend {
   }
   batchNormEvalForward(a: BatchNormEvalArgs): void {
     this.linear(batchNormEvalForwardKernel, a.N * a.C * a.HW, [a.x, a.gamma, a.beta, a.runningMean, a.runningVar, a.y],
-      { batch: a.N, C: a.C, HW: a.HW, eps: a.eps });
+      { batch: a.N, eps: a.eps }, { C: a.C, HW: a.HW });
   }
   /**
    * Three dispatches (gpu/kernels/norm.ts): Σdy and Σdy·(x − mean) per block of each channel,
@@ -328,12 +329,12 @@ export class WebGPUBackend implements Backend {
   batchNormBackward(a: BatchNormBackwardArgs): void {
     const batch = a.stats.kind === "batch";
     const second = a.stats.kind === "batch" ? a.stats.invstd : a.stats.var;
-    const params = { batch: a.N, C: a.C, HW: a.HW, eps: batch ? 0 : a.eps };
+    const params = { batch: a.N, eps: batch ? 0 : a.eps };
     const constants = { EVAL: !batch };
     this.channelReduction(batchNormBackwardPartialKernel, batchNormBackwardFinalizeKernel, a, [a.dy, a.x, a.stats.mean],
       [second, a.dgamma, a.dbeta], params, constants);
     this.linear(batchNormBackwardInputKernel, a.N * a.C * a.HW,
-      [a.dy, a.x, a.gamma, a.stats.mean, second, a.dgamma, a.dbeta, a.dx], params, constants);
+      [a.dy, a.x, a.gamma, a.stats.mean, second, a.dgamma, a.dbeta, a.dx], params, { C: a.C, HW: a.HW, ...constants });
   }
 
   /** BatchNorm → (+ residual) → ReLU: the training forward with the epilogue in its elementwise pass. */
@@ -348,19 +349,18 @@ export class WebGPUBackend implements Backend {
    * fused epilogue: relu(residual + y), or relu(y) without a residual).
    */
   private batchNormTrain(a: BatchNormTrainArgs, residual: DeviceBuffer | null, relu: boolean): void {
-    const params = {
-      batch: a.N, C: a.C, HW: a.HW, momentum: a.running?.momentum ?? 0, eps: a.eps, updateRunning: a.running ? 1 : 0,
-    };
+    const params = { batch: a.N, momentum: a.running?.momentum ?? 0, eps: a.eps, updateRunning: a.running ? 1 : 0 };
     this.channelReduction(batchNormStatsPartialKernel, batchNormStatsFinalizeKernel, a, [a.x],
       [a.saveMean, a.saveInvstd, a.running?.mean ?? null, a.running?.var ?? null], params);
     this.linear(batchNormNormalizeKernel, a.N * a.C * a.HW, [a.x, a.gamma, a.beta, a.saveMean, a.saveInvstd, residual, a.y],
-      params, { RELU: relu, RESIDUAL: residual !== null });
+      params, { C: a.C, HW: a.HW, RELU: relu, RESIDUAL: residual !== null });
   }
 
   /**
    * A per-channel reduction in two dispatches: `partial` over (blocks × channels) workgroups
    * on `inputs`, writing two values per block into a temporary, then `finalize`, one
-   * workgroup per channel, on the temporary and `rest` (its outputs among them).
+   * workgroup per channel, on the temporary and `rest` (its outputs among them). Both are
+   * specialised on the shape (C, HW); `constants` are the finalize kernel's own.
    */
   private channelReduction(partial: KernelSpec, finalize: KernelSpec, a: { N: number; C: number; HW: number },
     inputs: DeviceBuffer[], rest: (DeviceBuffer | null)[], params: Record<string, number>,
@@ -369,10 +369,11 @@ export class WebGPUBackend implements Backend {
     const { blocks, blockLen } = channelBlocks(a.N * a.HW);
     const partials = this.context.alloc(2 * blocks * a.C);
     const all = { ...params, blocks, blockLen };
+    const shape = { C: a.C, HW: a.HW };
     this.context.dispatch(partial, {
-      params: all, buffers: [...inputs.map((b) => this.buf(b)), partials], grid: [blocks, a.C, 1],
+      params: all, constants: shape, buffers: [...inputs.map((b) => this.buf(b)), partials], grid: [blocks, a.C, 1],
     });
-    this.rows(finalize, a.C, [partials, ...rest], all, constants);
+    this.rows(finalize, a.C, [partials, ...rest], all, { ...shape, ...constants });
     this.context.free(partials);
   }
 
@@ -486,7 +487,11 @@ export async function acquireWebGPU(
   const context = new GpuContext(device, TYPED_ERRORS);
   // A software adapter's "GPU" is this machine's CPU, and Mesa's lavapipe waits on the host
   // for the previous submit before it takes the next: submitting in parts only adds waits.
-  if (isFallback) context.dispatchesPerSubmit = MAX_DISPATCHES_PER_SUBMIT;
+  // Its few threads are busy with few workgroups, so the GEMMs take larger tiles.
+  if (isFallback) {
+    context.dispatchesPerSubmit = MAX_DISPATCHES_PER_SUBMIT;
+    context.busyWorkgroups = CPU_ADAPTER_WORKGROUPS;
+  }
   return new WebGPUBackend(context, description);
 }
 
