@@ -45,6 +45,13 @@ const AXIS_REDUCTIONS: Record<AxisReduction["op"], number> = { sum: 0, max: 1, m
 
 type Four = [number, number, number, number];
 
+/**
+ * Time to pack or transform one filter float, in multiply-adds' worth (flops at the kernels'
+ * ~40 GFLOP/s per core): 0.4–2.3 ns per float measured on ResNet-18's deep layers (the flipped
+ * packing of the input gradient the dearest), so about 64.
+ */
+const FILTER_FLOAT_FLOPS = 64;
+
 /** Kernels over n contiguous elements whose parts are the same call on offset pointers. */
 type ElementwiseKernel = "fill" | "copy" | "axpy" | "scale" | "relu_forward" | "relu_backward" | "sigmoid_forward"
   | "sigmoid_backward" | "sgd_update" | "unary_forward" | "unary_backward" | "random_bernoulli";
@@ -189,6 +196,22 @@ export class CpuBackend implements Backend, Threaded {
     return 2 * g.N * g.O * (g.C / g.G) * g.KH * g.KW * g.OH * g.OW;
   }
   /**
+   * The image blocks of a forward or input-gradient call. Every block packs (direct kernels) or
+   * transforms (Winograd) the whole filter bank again, and on deep layers with small planes
+   * that is no small cost: cut as for 2 threads but run on one (bench/step_profile.ts, 1x2),
+   * ResNet-18's 512-channel 4×4 input gradient took 1.33× as long, the forward 1.07×, the
+   * 256-channel 8×8 ones 1.18× and 1.05×. So the blocks are no more than keep that repeated work
+   * (FILTER_FLOAT_FLOPS per filter float per block) under 1/16 of the call's multiply-adds,
+   * and never fewer than one per thread.
+   */
+  private imageBlocks(g: ConvGeometry): [number, number][] {
+    const flops = this.convFlops(g);
+    const parts = this.runner.parts(flops, MIN_FLOPS);
+    const filterWork = FILTER_FLOAT_FLOPS * g.O * (g.C / g.G) * g.KH * g.KW;
+    const affordable = Math.max(this.runner.threads, Math.floor(flops / 16 / filterWork));
+    return ranges(g.N, Math.min(parts, affordable), 1);
+  }
+  /**
    * Forward-type conv kernels split by images: x-side and y-side tensors offset per image. The
    * Winograd kernel of the same pass where the algorithm asks for it and the kernel applies
    * (its scratch rule says -1 where it does not).
@@ -197,7 +220,7 @@ export class CpuBackend implements Backend, Threaded {
     pass: "forward" | "backwardInput", src: number, srcImg: number, w: number,
     dst: number, dstImg: number, g: ConvGeometry,
   ): void {
-    const blocks = ranges(g.N, this.runner.parts(this.convFlops(g), MIN_FLOPS), 1);
+    const blocks = this.imageBlocks(g);
     const images = Math.max(...blocks.map(([n0, n1]) => n1 - n0));
     const forward = pass === "forward";
     let kernel: "conv2d_forward" | "conv2d_backward_input" | "conv2d_forward_winograd" | "conv2d_backward_input_winograd" =

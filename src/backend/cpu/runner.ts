@@ -64,6 +64,11 @@ export class Runner {
     return this.memoryObject;
   }
 
+  /** Threads that run split kernels (this one and the workers). */
+  get threads(): number {
+    return 1 + (this.pool?.size ?? 0);
+  }
+
   /** Workers started (0: one thread). */
   get workers(): number {
     return this.poolWorkers;
