@@ -251,10 +251,15 @@ export class CpuBackend implements Backend, Threaded {
     const pdy = this.p(dy), px = this.p(x), pdw = this.p(dw);
     let align = 8 / gcd(g.KH * g.KW, 8);
     if (g.C < 2 * align) align = 1;
-    const parts = ranges(g.C, this.runner.parts(this.convFlops(g), MIN_FLOPS), align)
-      .map(([c0, c1]): KernelArgs<"conv2d_backward_weight"> => [pdy, px, pdw, 0, ...convArgs(g), c0, c1]);
-    // Winograd where asked and where it applies (its scratch, for all channels, is -1 otherwise)
+    // Winograd where asked and where it applies (its scratch, for all channels, is -1 otherwise).
+    // Each of its channel blocks transforms every image's dy again (16 floats per 2×2 tile and
+    // output channel, comparable to the products of an eighth of a ResNet layer's channels),
+    // so it takes one block per thread.
     const winograd = wantsWinograd(this.algorithm, "backwardWeight", g) ? this.colFloats(5, g) : -1;
+    let blocks = this.runner.parts(this.convFlops(g), MIN_FLOPS);
+    if (winograd >= 0) blocks = Math.min(blocks, this.runner.threads);
+    const parts = ranges(g.C, blocks, align)
+      .map(([c0, c1]): KernelArgs<"conv2d_backward_weight"> => [pdy, px, pdw, 0, ...convArgs(g), c0, c1]);
     if (winograd >= 0) this.exec("conv2d_backward_weight_winograd", parts, winograd);
     else this.exec("conv2d_backward_weight", parts, this.colFloats(2, g));
   }
