@@ -112,11 +112,12 @@ test("conv2d by Winograd F(2×2, 3×3): forward and both gradients (odd planes a
     geom(5, 5, 13, 11, 10, 3, 1, 1, 1), // odd plane, channels not multiples of 4
     geom(3, 300, 6, 5, 12, 3, 1, 1, 1), // two KC blocks of input channels
   ];
+  const before = be.convAlgorithm;
   be.convAlgorithm = "winograd";
   try {
     await sameAt1And2("winograd", () => convPasses(gs, 50));
   } finally {
-    be.convAlgorithm = "direct";
+    be.convAlgorithm = before;
   }
 });
 

@@ -17,7 +17,7 @@ import {
   type SgdParam, type SoftmaxXentArgs, type SymmetricEigenArgs, UNARY_OPS, type UnaryOp, type UnaryParams, unaryScalars,
 } from "../backend.ts";
 import type { KernelArgs, KernelName } from "./abi.ts";
-import { checkConvAlgorithm, type ConvAlgorithm, wantsWinograd } from "./conv_algorithm.ts";
+import { checkConvAlgorithm, type ConvAlgorithm, DEFAULT_CONV_ALGORITHM, wantsWinograd } from "./conv_algorithm.ts";
 import type { KernelModules } from "./builds.ts";
 import type { WasmBuffer } from "./heap.ts";
 import { MIN_ELEMENTS, MIN_FLOPS, ranges, Runner } from "./runner.ts";
@@ -59,7 +59,7 @@ type ElementwiseKernel = "fill" | "copy" | "axpy" | "scale" | "relu_forward" | "
 export class CpuBackend implements Backend, Threaded {
   readonly name = "cpu";
   private readonly runner: Runner;
-  private algorithm: ConvAlgorithm = "direct";
+  private algorithm: ConvAlgorithm = DEFAULT_CONV_ALGORITHM;
 
   constructor(
     /** The kernel builds this backend may run. */
@@ -82,7 +82,7 @@ export class CpuBackend implements Backend, Threaded {
     return this.runner.setRelaxedSimd(on);
   }
 
-  /** The algorithm of the 3×3 stride-1 convolutions (see conv_algorithm.ts); "direct" at first. */
+  /** The algorithm of the 3×3 stride-1 convolutions (see conv_algorithm.ts); DEFAULT_CONV_ALGORITHM at first. */
   get convAlgorithm(): ConvAlgorithm {
     return this.algorithm;
   }
