@@ -22,7 +22,7 @@
  *               basic blocks (ResNet-20, ResNet-18), from our model's initial weights, each right
  *               after ours (bench/jaxjs_ref.ts), with the ratios retrograd / jax-js.
  * Other options: --threads 1,2 --models resnet20,resnet18 --batch N --sizes 256,1024
- * --repeats N --conv-algorithm direct|winograd|auto (the CPU's 3×3 convolutions; default direct)
+ * --repeats N --conv-algorithm direct|winograd|auto (the CPU's 3×3 convolutions; default: the library's, auto)
  * (an empty --models or --sizes leaves that part out). Prints a table on stderr and returns the JSON (bench/main.ts prints it).
  */
 import { spawnSync } from "node:child_process";
@@ -222,7 +222,7 @@ export async function runBench(args: readonly string[]) {
     rg.registerBackend(gpu);
   }
   const backend = rg.setBackend(backendName);
-  const convAlgorithm = arg("conv-algorithm", "direct") as rg.ConvAlgorithm;
+  const convAlgorithm = arg("conv-algorithm", rg.getConvAlgorithm()) as rg.ConvAlgorithm;
   rg.setConvAlgorithm(convAlgorithm);
   const repeats = Number(arg("repeats", "5"));
   const models = arg("models", arg("model", "resnet20,resnet18")).split(",").filter(Boolean)

@@ -9,16 +9,19 @@
  *   first alternates too, `--repeats` rounds, medians), at the thread count of `--threads`.
  *   The machine may be shared: the ratio is the figure, the milliseconds are indicative.
  * - `--step`: whole training steps instead (ResNet-20 batch 64, ResNet-18 batch 32) under
- *   "direct", "auto" and "winograd", interleaved step by step.
+ *   "direct", "auto" and "winograd" (or `--algorithms`), at each of `--threads 1,2`, interleaved
+ *   step by step, on the default kernel build.
  * JSON on stdout (progress on stderr):
  *
  *   node esbuild.config.mjs && node build/winograd.mjs [--repeats 9] [--threads 1] [--no-time]
- *     [--passes forward,backwardInput,backwardWeight | --step] > out.json
+ *     [--passes forward,backwardInput,backwardWeight | --step [--models resnet20,resnet18]
+ *     [--algorithms direct,auto]] > out.json
  */
 import * as rg from "../src/mod.ts";
 import type { CpuBackend } from "../src/backend/cpu/index.ts";
 import type { ConvGeometry, DeviceBuffer } from "../src/backend/backend.ts";
 import { installNodeThreads } from "../cli/node_threads.ts";
+import { enableNodeRelaxedSimd } from "../cli/node_wasm.ts";
 import { trainingStep } from "./throughput.ts";
 import { conv3x3Errors, conv3x3Reference, conv3x3WeightGradReference, flipTranspose, lcgValues } from "../test/support/conv3x3.ts";
 
@@ -51,6 +54,11 @@ function option(name: string, fallback: number): number {
 const repeats = option("repeats", 9);
 const threads = option("threads", 1);
 const timing = !process.argv.includes("--no-time");
+/** A comma-separated option's values. */
+function list(name: string, fallback: string): string[] {
+  const i = process.argv.indexOf(`--${name}`);
+  return (i < 0 ? fallback : process.argv[i + 1]).split(",").filter(Boolean);
+}
 const passesAt = process.argv.indexOf("--passes");
 const passes = (passesAt < 0 ? "forward,backwardInput,backwardWeight" : process.argv[passesAt + 1]).split(",") as Pass[];
 const log = (s: string) => process.stderr.write(`${s}\n`);
@@ -59,6 +67,8 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 
 async function main(): Promise<void> {
   installNodeThreads();
+  enableNodeRelaxedSimd();
+  const kernels = await rg.setCpuKernels("auto"); // the default build (relaxed where relaxed_madd is fused)
   await rg.setThreads(threads);
   const be = rg.getBackend("cpu") as CpuBackend;
   const rows: unknown[] = [];
@@ -110,42 +120,63 @@ async function main(): Promise<void> {
     }
     [x, w, dy, y, dx, dw].forEach((b) => be.free(b));
   }
-  console.log(JSON.stringify({ bench: "winograd", threads, repeats, checkedImages: CHECKED_IMAGES, interleaved: true, layers: rows }, null, 1));
+  console.log(JSON.stringify({ bench: "winograd", threads, kernels, repeats, checkedImages: CHECKED_IMAGES, interleaved: true, layers: rows }, null, 1));
 }
 
 /**
  * `--step`: whole training steps (bench/throughput.ts's: ResNet-20 at batch 64, ResNet-18 with
- * the CIFAR stem at batch 32) under each algorithm, interleaved step by step, medians.
+ * the CIFAR stem at batch 32) on the default kernel build, under each algorithm and at each
+ * thread count of `--threads` (a list here), interleaved step by step (the orders alternate
+ * round by round; a thread-count switch is followed by one untimed step), medians.
  */
 async function steps(): Promise<void> {
   installNodeThreads();
-  await rg.setThreads(threads);
-  const algorithms: rg.ConvAlgorithm[] = ["direct", "auto", "winograd"];
+  enableNodeRelaxedSimd();
+  const kernels = await rg.setCpuKernels("auto"); // the default build (relaxed where relaxed_madd is fused)
+  const threadCounts = list("threads", "1").map(Number);
+  const algorithms = list("algorithms", "direct,auto,winograd") as rg.ConvAlgorithm[];
+  const models = list("models", "resnet20,resnet18");
+  const before = rg.getConvAlgorithm();
   const rows: unknown[] = [];
-  for (const [name, batch] of [["resnet20", 64], ["resnet18", 32]] as const) {
+  for (const [name, batch] of ([["resnet20", 64], ["resnet18", 32]] as const).filter(([m]) => models.includes(m))) {
     const { step, dispose } = trainingStep(name, batch);
-    const ms: Record<string, number[]> = Object.fromEntries(algorithms.map((a) => [a, []]));
-    for (const a of algorithms) { // warm-up: every kernel tiers up and every scratch grows once
-      rg.setConvAlgorithm(a);
-      step();
-      step();
-    }
-    for (let r = 0; r < repeats; r++) {
-      const order = r % 2 === 0 ? algorithms : [...algorithms].reverse();
-      for (const a of order) {
+    const ms = new Map<string, number[]>();
+    const key = (t: number, a: string) => `${t} ${a}`;
+    for (const t of threadCounts) { // warm-up: every kernel tiers up and every scratch grows once
+      await rg.setThreads(t);
+      for (const a of algorithms) {
         rg.setConvAlgorithm(a);
-        const t0 = performance.now();
         step();
-        ms[a].push(performance.now() - t0);
+        step();
+        ms.set(key(t, a), []);
       }
     }
-    rg.setConvAlgorithm("direct");
+    for (let r = 0; r < repeats; r++) {
+      for (const t of r % 2 === 0 ? threadCounts : [...threadCounts].reverse()) {
+        if (threadCounts.length > 1) {
+          await rg.setThreads(t);
+          step();
+        }
+        for (const a of r % 2 === 0 ? algorithms : [...algorithms].reverse()) {
+          rg.setConvAlgorithm(a);
+          const t0 = performance.now();
+          step();
+          ms.get(key(t, a))!.push(performance.now() - t0);
+        }
+      }
+    }
+    rg.setConvAlgorithm(before);
+    await rg.setThreads(1);
     dispose();
-    const medians = Object.fromEntries(algorithms.map((a) => [a, median(ms[a])]));
-    log(`${name} batch ${batch}: step ms ${algorithms.map((a) => `${a} ${medians[a].toFixed(0)}`).join(", ")}`);
-    rows.push({ model: name, batch, medianMs: medians, speedupAuto: medians.direct / medians.auto, speedupWinograd: medians.direct / medians.winograd, ms });
+    for (const t of threadCounts) {
+      const medians = Object.fromEntries(algorithms.map((a) => [a, median(ms.get(key(t, a))!)]));
+      log(`${name} batch ${batch}, ${kernels} kernels, ${t} thread(s): step ms ${algorithms.map((a) => `${a} ${medians[a].toFixed(0)}`).join(", ")}` +
+        (medians.direct ? `; speed-up over direct ${algorithms.filter((a) => a !== "direct").map((a) => `${a} ${(medians.direct / medians[a]).toFixed(2)}×`).join(", ")}` : ""));
+      const speedups = Object.fromEntries(algorithms.filter((a) => a !== "direct").map((a) => [a, medians.direct / medians[a]]));
+      rows.push({ model: name, batch, threads: t, medianMs: medians, speedupOverDirect: speedups, ms: Object.fromEntries(algorithms.map((a) => [a, ms.get(key(t, a))])) });
+    }
   }
-  console.log(JSON.stringify({ bench: "winograd-step", threads, repeats, interleaved: true, steps: rows }, null, 1));
+  console.log(JSON.stringify({ bench: "winograd-step", kernels, repeats, interleaved: true, steps: rows }, null, 1));
 }
 
 if (process.argv.includes("--step")) await steps();

@@ -43,7 +43,7 @@ export interface RunSettings {
   kernels?: CpuKernels;
   /** How the engine rounded relaxed_madd when the run started (the start-up probe, src/backend/cpu/madd_probe.ts). */
   relaxedMadd?: MaddRounding;
-  /** The CPU's 3×3 convolution algorithm (--conv-algorithm; absent in runs from before the flag: direct). */
+  /** The CPU's 3×3 convolution algorithm (--conv-algorithm; absent in runs from before auto became the default, which recorded only a choice other than direct: direct). */
   convAlgorithm?: ConvAlgorithm;
   /** ZCA whitening in place of every BatchNorm (--norm zca; absent: BatchNorm). */
   zca?: { backward: "power-iteration" | "analytic" };

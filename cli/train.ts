@@ -9,6 +9,7 @@
 import { join } from "node:path";
 import * as rg from "../src/mod.ts";
 import { MODEL_NAMES } from "../src/nn/models/index.ts";
+import { DEFAULT_CONV_ALGORITHM } from "../src/backend/cpu/conv_algorithm.ts";
 import { Trainer, type EpochRecord, type TrainConfig } from "../src/train/index.ts";
 import { type Flag, type FlagValues, UsageError } from "./flags.ts";
 import { append, readBytes, writeAtomic } from "./files.ts";
@@ -57,7 +58,7 @@ export const TRAIN_FLAGS: Flag[] = [
   { name: "backend", type: "string", default: undefined, choices: ["cpu", "auto", "webgpu"], help: "compute backend (auto: a real GPU adapter if any, else cpu; default cpu, or the resumed run's)" },
   { name: "threads", type: "int", default: undefined, min: 1, max: 256, help: "CPU threads (default: every core); results are bit-identical for any count" },
   { name: "deterministic", type: "boolean", default: undefined, help: "force the CPU kernel build: on = plain SIMD128, the same bits on every runtime and machine; off = relaxed SIMD wherever supported. Default: relaxed where the start-up probe finds relaxed_madd fused (the same bits on every runtime and machine that fuses), else plain. Either gives the same bits for any thread count; the build used is recorded in config.json" },
-  { name: "conv-algorithm", type: "string", default: "direct", choices: [...rg.CONV_ALGORITHMS], help: "CPU 3×3 stride-1 convolutions: direct, winograd (F(2×2,3×3) wherever it applies) or auto (Winograd for the layer shapes where it measured faster); each gives the same bits for any thread count, but not the same bits as another" },
+  { name: "conv-algorithm", type: "string", default: DEFAULT_CONV_ALGORITHM, choices: [...rg.CONV_ALGORITHMS], help: "CPU 3×3 stride-1 convolutions: auto (the default: Winograd F(2×2,3×3) for the layer shapes where it measured faster, the direct kernels elsewhere), direct (the direct kernels everywhere, as runs before auto was the default) or winograd (wherever it applies); each gives the same bits for any thread count, but not the same bits as another; recorded in config.json, kept on --resume" },
   { name: "init", type: "string", default: undefined, help: "initial weights: a safetensors state dict with PyTorch names" },
   { name: "bayes-init", type: "int", default: 0, min: 0, help: "Bayesian (Kalman) initialisation: every Linear and Conv2d weight is the Bayes fusion of this many random U(±1/√fan_in) draws (Murru & Rossini, in the form docs/variants.md states; 0: off)" },
   { name: "out", type: "string", default: undefined, help: "output directory (default runs/<model>-<dataset>-<seed>)" },
@@ -146,7 +147,7 @@ export async function train(flags: FlagValues & { _given?: string[] }): Promise<
       ...(flags.norm === "zca" ? { zca: { backward: flags["zca-backward"] as "power-iteration" | "analytic" } } : {}),
       init: flags.init as string | undefined, saveEvery: flags["save-every"] as number, logRates: flags["log-rates"] as boolean,
       deterministic: flags.deterministic as boolean | undefined,
-      ...(flags["conv-algorithm"] === "direct" ? {} : { convAlgorithm: flags["conv-algorithm"] as rg.ConvAlgorithm }),
+      convAlgorithm: flags["conv-algorithm"] as rg.ConvAlgorithm,
       train: configFrom(flags, [], []), runtime: runtimeName(), version: VERSION, backend: (flags.backend as string | undefined) ?? "cpu",
     };
     if (settings.bayesInit && settings.init) throw new UsageError("--bayes-init and --init both set the initial weights; give one of them");
@@ -159,11 +160,12 @@ export async function train(flags: FlagValues & { _given?: string[] }): Promise<
   const backend = await selectBackend((flags.backend as string | undefined) ?? settings.backend);
   const threads = backend === "cpu" ? await rg.setThreads(flags.threads as number | undefined) : 1;
   const kernels = await setKernels(settings, Boolean(resumeDir), log);
+  // runs from before it was recorded trained on the direct kernels
   rg.setConvAlgorithm(settings.convAlgorithm ?? "direct");
   const data = await loadData(settings.dataset, settings.data, settings.train.seed);
   settings.train.mean = data.mean;
   settings.train.std = data.std;
-  log.write(`retrograd ${VERSION} (${runtimeName()}, ${backend} backend, ${threads} thread${threads > 1 ? "s" : ""}${backend === "cpu" ? `, ${kernels} kernels` : ""}${backend === "cpu" && settings.convAlgorithm ? `, ${settings.convAlgorithm} convolutions` : ""}): ${settings.model}${(settings.width ?? 1) === 1 ? "" : ` (width ${settings.width})`} on ${settings.dataset} ` +
+  log.write(`retrograd ${VERSION} (${runtimeName()}, ${backend} backend, ${threads} thread${threads > 1 ? "s" : ""}${backend === "cpu" ? `, ${kernels} kernels` : ""}${backend === "cpu" ? `, ${rg.getConvAlgorithm()} convolutions` : ""}): ${settings.model}${(settings.width ?? 1) === 1 ? "" : ` (width ${settings.width})`} on ${settings.dataset} ` +
     `(${data.train.n} train / ${data.test.n} test images, ${data.train.channels}×${data.train.height}×${data.train.width}), output ${outDir}\n`);
 
   rg.manualSeed(settings.train.seed);

@@ -101,6 +101,7 @@ test("conv2d forward and both backward passes (groups, strides, 1x1, odd batch)"
     geom(9, 32, 8, 8, 64, 1, 1, 0, 1), // pointwise
     geom(4, 12, 10, 10, 12, 3, 1, 1, 3), // groups 3, odd channels per group
     geom(19, 128, 4, 4, 128, 3, 1, 1, 1), // filters packed per chunk of images (16 + 3 at 1 thread)
+    geom(9, 256, 4, 4, 256, 3, 1, 1, 1), // a bank so large that the images are cut once per thread (5 + 4)
   ];
   await sameAt1And2("conv2d", () => convPasses(gs, 10));
 });
@@ -111,11 +112,12 @@ test("conv2d by Winograd F(2×2, 3×3): forward and both gradients (odd planes a
     geom(5, 5, 13, 11, 10, 3, 1, 1, 1), // odd plane, channels not multiples of 4
     geom(3, 300, 6, 5, 12, 3, 1, 1, 1), // two KC blocks of input channels
   ];
+  const before = be.convAlgorithm;
   be.convAlgorithm = "winograd";
   try {
     await sameAt1And2("winograd", () => convPasses(gs, 50));
   } finally {
-    be.convAlgorithm = "direct";
+    be.convAlgorithm = before;
   }
 });
 

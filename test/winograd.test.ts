@@ -5,14 +5,14 @@
  * input or output channels), each within a bound scaled to its terms (|err| ≤ 8·2⁻²⁴·Σ|x·w|, the same
  * form of bound as the direct kernels' and several times under what an F(2×2, 3×3) kernel
  * with a broken transform gives); the adjoint identities ⟨conv(x, w), dy⟩ = ⟨x, dx⟩ = ⟨w, dw⟩
- * (a gradient check of the three); the switch (convAlgorithm, setConvAlgorithm): the direct
- * path stays the default, what Winograd cannot do (stride 2, groups, 5×5, no padding) falls
- * back to it bit for bit, and "auto" follows its table.
+ * (a gradient check of the three); the switch (convAlgorithm, setConvAlgorithm): "auto" is the
+ * default and follows its table, and what Winograd cannot do (stride 2, groups, 5×5, no
+ * padding) falls back to the direct kernels bit for bit.
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import * as rg from "../src/mod.ts";
-import type { CpuBackend } from "../src/backend/cpu/index.ts";
+import { type CpuBackend, createCpuBackend } from "../src/backend/cpu/index.ts";
 import type { ConvGeometry, DeviceBuffer } from "../src/backend/backend.ts";
 import { conv3x3Errors, conv3x3Reference, conv3x3WeightGradReference, flipTranspose, lcgValues as rand } from "./support/conv3x3.ts";
 
@@ -111,9 +111,10 @@ test("winograd: ⟨conv(x, w), dy⟩ = ⟨x, conv_inputgrad(dy, w)⟩ = ⟨w, co
   }
 });
 
-test("convAlgorithm: direct by default; Winograd falls back to the direct kernels where it does not apply", () => {
-  assert.is(rg.getConvAlgorithm(), "direct");
-  assert.is(be.convAlgorithm, "direct");
+test("convAlgorithm: auto by default; Winograd falls back to the direct kernels where it does not apply", () => {
+  assert.is(rg.getConvAlgorithm(), "auto");
+  assert.is(be.convAlgorithm, "auto");
+  assert.is(createCpuBackend().convAlgorithm, "auto", "a backend created later");
   const cases: [string, ConvGeometry][] = [
     ["stride 2", geom(2, 16, 9, 9, 16, 3, 2, 1)],
     ["groups 2", geom(2, 16, 8, 8, 16, 3, 1, 1, 2)],
@@ -154,9 +155,9 @@ test("setConvAlgorithm reaches every CPU backend and rejects a bad name with a V
     assert.is(be.convAlgorithm, "winograd");
     assert.is(rg.getConvAlgorithm(), "winograd");
   } finally {
-    rg.setConvAlgorithm("direct");
+    rg.setConvAlgorithm("auto");
   }
-  assert.is(be.convAlgorithm, "direct");
+  assert.is(be.convAlgorithm, "auto");
   assert.throws(() => rg.setConvAlgorithm("fft" as rg.ConvAlgorithm),
     (e: Error) => e instanceof rg.ValueError && /convAlgorithm: "fft" is not one of "direct", "winograd", "auto"/.test(e.message));
 });

@@ -1,11 +1,12 @@
 /**
  * How a grid tool (bench/powergrad.ts, bench/optimisers.ts) starts, logs and ends: on the plain
- * CPU kernels; progress lines stamped with the time and pid; its exit code from main; a
- * RetrogradError printed as one line under the tool's name (exit 2 for a bad flag or a grid
- * that does not match its directory, 1 otherwise), anything else thrown as the bug it is.
+ * CPU kernels and the direct convolutions; progress lines stamped with the time and pid; its
+ * exit code from main; a RetrogradError printed as one line under the tool's name (exit 2 for
+ * a bad flag or a grid that does not match its directory, 1 otherwise), anything else thrown
+ * as the bug it is.
  */
 import { RetrogradError } from "../../src/errors.ts";
-import { setCpuKernels } from "../../src/backend/cpu/index.ts";
+import { setConvAlgorithm, setCpuKernels } from "../../src/backend/cpu/index.ts";
 import { UsageError } from "../../cli/flags.ts";
 import { GridError } from "./spec.ts";
 
@@ -19,6 +20,9 @@ export async function runTool(tool: string, main: (argv: string[]) => Promise<nu
   // may be Node 20, whose default is plain, and Deno, whose default is relaxed on an FMA CPU),
   // and the grids so far were trained on the plain build: every worker uses it.
   await setCpuKernels("plain");
+  // and on the direct convolutions, on which the grids so far were trained too ("auto", the
+  // default since #19, rounds differently)
+  setConvAlgorithm("direct");
   try {
     process.exitCode = await main(process.argv.slice(2));
   } catch (error) {

@@ -17,7 +17,7 @@ import {
   type SgdParam, type SoftmaxXentArgs, type SymmetricEigenArgs, UNARY_OPS, type UnaryOp, type UnaryParams, unaryScalars,
 } from "../backend.ts";
 import type { KernelArgs, KernelName } from "./abi.ts";
-import { checkConvAlgorithm, type ConvAlgorithm, wantsWinograd } from "./conv_algorithm.ts";
+import { checkConvAlgorithm, type ConvAlgorithm, DEFAULT_CONV_ALGORITHM, wantsWinograd } from "./conv_algorithm.ts";
 import type { KernelModules } from "./builds.ts";
 import type { WasmBuffer } from "./heap.ts";
 import { MIN_ELEMENTS, MIN_FLOPS, ranges, Runner } from "./runner.ts";
@@ -45,6 +45,13 @@ const AXIS_REDUCTIONS: Record<AxisReduction["op"], number> = { sum: 0, max: 1, m
 
 type Four = [number, number, number, number];
 
+/**
+ * Time to pack or transform one filter float, in multiply-adds' worth (flops at the kernels'
+ * ~40 GFLOP/s per core): 0.4–2.3 ns per float measured on ResNet-18's deep layers (the flipped
+ * packing of the input gradient the dearest), so about 64.
+ */
+const FILTER_FLOAT_FLOPS = 64;
+
 /** Kernels over n contiguous elements whose parts are the same call on offset pointers. */
 type ElementwiseKernel = "fill" | "copy" | "axpy" | "scale" | "relu_forward" | "relu_backward" | "sigmoid_forward"
   | "sigmoid_backward" | "sgd_update" | "unary_forward" | "unary_backward" | "random_bernoulli";
@@ -52,7 +59,7 @@ type ElementwiseKernel = "fill" | "copy" | "axpy" | "scale" | "relu_forward" | "
 export class CpuBackend implements Backend, Threaded {
   readonly name = "cpu";
   private readonly runner: Runner;
-  private algorithm: ConvAlgorithm = "direct";
+  private algorithm: ConvAlgorithm = DEFAULT_CONV_ALGORITHM;
 
   constructor(
     /** The kernel builds this backend may run. */
@@ -75,7 +82,7 @@ export class CpuBackend implements Backend, Threaded {
     return this.runner.setRelaxedSimd(on);
   }
 
-  /** The algorithm of the 3×3 stride-1 convolutions (see conv_algorithm.ts); "direct" at first. */
+  /** The algorithm of the 3×3 stride-1 convolutions (see conv_algorithm.ts); DEFAULT_CONV_ALGORITHM at first. */
   get convAlgorithm(): ConvAlgorithm {
     return this.algorithm;
   }
@@ -189,6 +196,22 @@ export class CpuBackend implements Backend, Threaded {
     return 2 * g.N * g.O * (g.C / g.G) * g.KH * g.KW * g.OH * g.OW;
   }
   /**
+   * The image blocks of a forward or input-gradient call. Every block packs (direct kernels) or
+   * transforms (Winograd) the whole filter bank again, and on deep layers with small planes
+   * that is no small cost: cut as for 2 threads but run on one (bench/step_profile.ts, 1x2),
+   * ResNet-18's 512-channel 4×4 input gradient took 1.33× as long, the forward 1.07×, the
+   * 256-channel 8×8 ones 1.18× and 1.05×. So the blocks are no more than keep that repeated work
+   * (FILTER_FLOAT_FLOPS per filter float per block) under 1/16 of the call's multiply-adds,
+   * and never fewer than one per thread.
+   */
+  private imageBlocks(g: ConvGeometry): [number, number][] {
+    const flops = this.convFlops(g);
+    const parts = this.runner.parts(flops, MIN_FLOPS);
+    const filterWork = FILTER_FLOAT_FLOPS * g.O * (g.C / g.G) * g.KH * g.KW;
+    const affordable = Math.max(this.runner.threads, Math.floor(flops / 16 / filterWork));
+    return ranges(g.N, Math.min(parts, affordable), 1);
+  }
+  /**
    * Forward-type conv kernels split by images: x-side and y-side tensors offset per image. The
    * Winograd kernel of the same pass where the algorithm asks for it and the kernel applies
    * (its scratch rule says -1 where it does not).
@@ -197,7 +220,7 @@ export class CpuBackend implements Backend, Threaded {
     pass: "forward" | "backwardInput", src: number, srcImg: number, w: number,
     dst: number, dstImg: number, g: ConvGeometry,
   ): void {
-    const blocks = ranges(g.N, this.runner.parts(this.convFlops(g), MIN_FLOPS), 1);
+    const blocks = this.imageBlocks(g);
     const images = Math.max(...blocks.map(([n0, n1]) => n1 - n0));
     const forward = pass === "forward";
     let kernel: "conv2d_forward" | "conv2d_backward_input" | "conv2d_forward_winograd" | "conv2d_backward_input_winograd" =
@@ -228,10 +251,15 @@ export class CpuBackend implements Backend, Threaded {
     const pdy = this.p(dy), px = this.p(x), pdw = this.p(dw);
     let align = 8 / gcd(g.KH * g.KW, 8);
     if (g.C < 2 * align) align = 1;
-    const parts = ranges(g.C, this.runner.parts(this.convFlops(g), MIN_FLOPS), align)
-      .map(([c0, c1]): KernelArgs<"conv2d_backward_weight"> => [pdy, px, pdw, 0, ...convArgs(g), c0, c1]);
-    // Winograd where asked and where it applies (its scratch, for all channels, is -1 otherwise)
+    // Winograd where asked and where it applies (its scratch, for all channels, is -1 otherwise).
+    // Each of its channel blocks transforms every image's dy again (16 floats per 2×2 tile and
+    // output channel, comparable to the products of an eighth of a ResNet layer's channels),
+    // so it takes one block per thread.
     const winograd = wantsWinograd(this.algorithm, "backwardWeight", g) ? this.colFloats(5, g) : -1;
+    let blocks = this.runner.parts(this.convFlops(g), MIN_FLOPS);
+    if (winograd >= 0) blocks = Math.min(blocks, this.runner.threads);
+    const parts = ranges(g.C, blocks, align)
+      .map(([c0, c1]): KernelArgs<"conv2d_backward_weight"> => [pdy, px, pdw, 0, ...convArgs(g), c0, c1]);
     if (winograd >= 0) this.exec("conv2d_backward_weight_winograd", parts, winograd);
     else this.exec("conv2d_backward_weight", parts, this.colFloats(2, g));
   }

@@ -2,11 +2,11 @@
  * Which algorithm the CPU backend's 3×3 convolutions use: "direct" (the register-blocked
  * direct kernels of assembly/conv.ts, everywhere), "winograd" (F(2×2, 3×3) minimal filtering,
  * assembly/winograd.ts, for every 3×3 stride-1 pad-1 layer it applies to: forward, input
- * gradient and weight gradient) or "auto" (Winograd only for the layer shapes in WINOGRAD_WINS, where an
- * interleaved A/B measurement found it faster; the direct kernels everywhere else). Like
- * cuDNN's and oneDNN's heuristics, the choice is a per-shape table, not a model. Both
- * algorithms are deterministic (fixed summation order, the same bits at any thread count),
- * but they round differently: switching changes the low bits of a run.
+ * gradient and weight gradient) or "auto", the default (Winograd only for the layer shapes in
+ * WINOGRAD_WINS, where an interleaved A/B measurement found it faster; the direct kernels
+ * everywhere else). Like cuDNN's and oneDNN's heuristics, the choice is a per-shape table, not
+ * a model. Both algorithms are deterministic (fixed summation order, the same bits at any
+ * thread count), but they round differently: switching changes the low bits of a run.
  */
 import { ValueError } from "../../errors.ts";
 import type { ConvGeometry } from "../backend.ts";
@@ -14,6 +14,14 @@ import type { ConvGeometry } from "../backend.ts";
 export type ConvAlgorithm = "direct" | "winograd" | "auto";
 
 export const CONV_ALGORITHMS: readonly ConvAlgorithm[] = ["direct", "winograd", "auto"];
+
+/**
+ * The algorithm of a CPU backend until setConvAlgorithm says otherwise. Whole training steps,
+ * direct and auto interleaved in one process (bench/winograd.ts --step, default kernel build),
+ * ran 1.14× (ResNet-20, batch 64) and 1.24× (ResNet-18, batch 32) faster with "auto" on one
+ * thread, 1.19× and 1.06× on two (on a shared, loaded machine: see docs/performance.md).
+ */
+export const DEFAULT_CONV_ALGORITHM: ConvAlgorithm = "auto";
 
 /** `a` as a ConvAlgorithm, or a ValueError naming the option and what it may be. */
 export function checkConvAlgorithm(a: unknown): ConvAlgorithm {

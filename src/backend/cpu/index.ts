@@ -10,11 +10,11 @@
 import { ValueError } from "../../errors.ts";
 import { compileRelaxed, kernelModules } from "./builds.ts";
 import { CpuBackend } from "./backend.ts";
-import { checkConvAlgorithm, type ConvAlgorithm } from "./conv_algorithm.ts";
+import { checkConvAlgorithm, type ConvAlgorithm, DEFAULT_CONV_ALGORITHM } from "./conv_algorithm.ts";
 import { type MaddRounding, probeRelaxedMadd } from "./madd_probe.ts";
 
 export { CpuBackend } from "./backend.ts";
-export { CONV_ALGORITHMS, type ConvAlgorithm } from "./conv_algorithm.ts";
+export { CONV_ALGORITHMS, type ConvAlgorithm, DEFAULT_CONV_ALGORITHM } from "./conv_algorithm.ts";
 export type { MaddRounding } from "./madd_probe.ts";
 
 /** The kernel builds: plain SIMD128, or relaxed SIMD (f32x4.relaxed_madd in the gemm and convolution micro-kernels). */
@@ -26,7 +26,7 @@ export const CPU_KERNEL_CHOICES: readonly CpuKernelChoice[] = ["auto", "plain", 
 const cpuBackends = new Set<WeakRef<CpuBackend>>();
 let kernels: CpuKernels = "plain";
 let maddRounding: MaddRounding = "unsupported";
-let convAlgorithm: ConvAlgorithm = "direct";
+let convAlgorithm: ConvAlgorithm = DEFAULT_CONV_ALGORITHM;
 
 export function createCpuBackend(): CpuBackend {
   const backend = new CpuBackend(kernelModules, kernels === "relaxed");
@@ -47,8 +47,10 @@ function liveBackends(): CpuBackend[] {
 
 /**
  * The algorithm of the 3×3 stride-1 pad-1 convolutions on every CPU backend, now and later:
- * "direct" (the default), "winograd" (F(2×2, 3×3) wherever it applies) or "auto" (Winograd
- * for the layer shapes where it measured faster). A ValueError names anything else.
+ * "auto" (the default: Winograd for the layer shapes where it measured faster, the direct
+ * kernels elsewhere), "direct" (the direct kernels everywhere: the bits of runs from before
+ * "auto" was the default) or "winograd" (F(2×2, 3×3) wherever it applies). A ValueError names
+ * anything else.
  */
 export function setConvAlgorithm(a: ConvAlgorithm): void {
   convAlgorithm = checkConvAlgorithm(a);

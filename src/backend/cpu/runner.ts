@@ -25,7 +25,7 @@ import { MAX_PARTS, ThreadPool, threadsHost } from "./threads.ts";
 export const MIN_FLOPS = 2 ** 21;
 export const MIN_ELEMENTS = 2 ** 16;
 /** Parts per thread of a split kernel (threads claim parts dynamically). */
-const PARTS_PER_THREAD = 4;
+export const PARTS_PER_THREAD = 4;
 
 /** [start, end) blocks of [0, total): about `parts` blocks, multiples of `align` but the last. */
 export function ranges(total: number, parts: number, align: number): [number, number][] {
@@ -62,6 +62,11 @@ export class Runner {
 
   get memory(): WebAssembly.Memory {
     return this.memoryObject;
+  }
+
+  /** Threads that run split kernels (this one and the workers). */
+  get threads(): number {
+    return 1 + (this.pool?.size ?? 0);
   }
 
   /** Workers started (0: one thread). */
