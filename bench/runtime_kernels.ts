@@ -3,13 +3,14 @@
  * kernel by kernel: the register-only madd loop, sgemm, a short elementwise kernel split across
  * the threads (mostly the workers' wake-up and join), and the main job's convolutions
  * (ResNet-20 on 1×28×28 at batch 128: each layer shape, forward, input gradient and weight
- * gradient) and its whole training step. For each it records the first call (cold: compiled
+ * gradient) and its whole training step (`--only profile`: that step's time per kernel, and
+ * what is left outside the kernels). For each it records the first call (cold: compiled
  * by the baseline tier, which a long wasm call never leaves), the second, and the median of
  * timed calls after a warm-up of at least a second; wall and process CPU milliseconds both,
  * so a run on a busy machine still says how much work a call was. One process measures one
  * runtime; the comparison is an interleaving of processes (bench/runtime_ab.sh):
  *
- *   node esbuild.config.mjs && node build/runtime_kernels.mjs [--threads 1] [--repeats 7] [--only peak,sgemm,conv,split,step,infer]
+ *   node esbuild.config.mjs && node build/runtime_kernels.mjs [--threads 1] [--repeats 7] [--only peak,sgemm,conv,split,profile,step,infer]
  *   deno run -A bench/runtime_kernels.ts [the same flags]
  *
  * JSON on stdout, one line per kernel as it finishes on stderr.
@@ -20,6 +21,8 @@ import type { ConvGeometry, DeviceBuffer } from "../src/backend/backend.ts";
 import { installNodeThreads } from "../cli/node_threads.ts";
 import { enableNodeRelaxedSimd } from "../cli/node_wasm.ts";
 import { lcgValues } from "../test/support/conv3x3.ts";
+import { Runner } from "../src/backend/cpu/runner.ts";
+import { trainingStep } from "./throughput.ts";
 
 function option(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -69,6 +72,51 @@ const MAIN_JOB_LAYERS = [
 ];
 const BATCH = 128;
 
+/** The main job's training step: ResNet-20 on 1×28×28 at batch 128 (SGD with momentum). */
+const mainJobStep = () => trainingStep("resnet20", BATCH, 1, 28);
+
+/**
+ * `--only profile`: where a training step's wall time goes, kernel by kernel: every kernel
+ * call the CPU backend makes through its runner is timed (after three warm-up steps), and the
+ * rest of the step (the JavaScript of the ops and the tape, allocation) is what is left.
+ */
+function profileStep(): void {
+  const { step, dispose } = mainJobStep();
+  const totals = new Map<string, { ms: number; calls: number }>();
+  const exec = Runner.prototype.exec;
+  let timing = false;
+  Runner.prototype.exec = function (this: Runner, ...args: Parameters<Runner["exec"]>) {
+    if (!timing) return exec.apply(this, args);
+    const t0 = performance.now();
+    try {
+      return exec.apply(this, args);
+    } finally {
+      const entry = totals.get(args[0]) ?? { ms: 0, calls: 0 };
+      entry.ms += performance.now() - t0;
+      entry.calls++;
+      totals.set(args[0], entry);
+    }
+  } as unknown as Runner["exec"];
+  for (let i = 0; i < 3; i++) step();
+  timing = true;
+  let stepMs = 0;
+  for (let r = 0; r < repeats; r++) {
+    const t0 = performance.now();
+    step();
+    stepMs += performance.now() - t0;
+  }
+  timing = false;
+  Runner.prototype.exec = exec;
+  dispose();
+  const perStep = [...totals].map(([kernel, t]) => ({ kernel, msPerStep: t.ms / repeats, callsPerStep: t.calls / repeats }))
+    .sort((a, b) => b.msPerStep - a.msPerStep);
+  const inKernels = perStep.reduce((sum, k) => sum + k.msPerStep, 0);
+  log(`step ${(stepMs / repeats).toFixed(1)} ms: kernels ${inKernels.toFixed(1)}, the rest ${(stepMs / repeats - inKernels).toFixed(1)}; ` +
+    perStep.slice(0, 12).map((k) => `${k.kernel} ${k.msPerStep.toFixed(1)}`).join(", "));
+  profile = { stepMs: stepMs / repeats, kernelsMs: inKernels, perStep };
+}
+let profile: unknown = null;
+
 async function main(): Promise<void> {
   installNodeThreads();
   enableNodeRelaxedSimd();
@@ -115,25 +163,16 @@ async function main(): Promise<void> {
     a.dispose();
     b.dispose();
   }
+  if (only.includes("profile")) profileStep();
   if (only.includes("step") || only.includes("infer")) {
-    rg.manualSeed(0);
-    const net = rg.models.resnet20({ inChannels: 1 });
-    const opt = new rg.optim.SGD(net.parameters(), { lr: 0.01, momentum: 0.9, nesterov: true, weightDecay: 5e-4 });
-    const x = rg.randn([BATCH, 1, 28, 28]);
-    const labels = Int32Array.from({ length: BATCH }, (_, i) => i % 10);
-    const step = () => rg.tidy(() => {
-      opt.zeroGrad();
-      rg.crossEntropy(net.forward(x), labels).backward();
-      opt.step();
-    });
+    const { net, step, dispose } = mainJobStep();
     if (only.includes("step")) record("resnet20 1×28² step b128", 0, measure(step));
     net.eval();
     if (only.includes("infer")) record("resnet20 1×28² inference b500", 0, measure(() => rg.noGrad(() => rg.tidy(() => net.forward(rg.zeros([500, 1, 28, 28])).dispose()))));
-    net.dispose();
-    x.dispose();
+    dispose();
   }
   await rg.setThreads(1);
-  console.log(JSON.stringify({ bench: "runtime-kernels", runtime, threads, kernels, repeats, rows }));
+  console.log(JSON.stringify({ bench: "runtime-kernels", runtime, threads, kernels, repeats, rows, profile }));
 }
 
 await main();

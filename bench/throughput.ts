@@ -89,12 +89,15 @@ interface ModelResult {
   submitsPerStep?: number;
 }
 
-/** The benchmarked training step: `name` on random 3×32×32 images, SGD with momentum and weight decay. */
-export function trainingStep(name: string, batch: number) {
+/**
+ * The benchmarked training step: `name` on random 3×32×32 images (or `channels`×`size`×`size`),
+ * SGD with momentum and weight decay.
+ */
+export function trainingStep(name: string, batch: number, channels = 3, size = 32) {
   rg.manualSeed(0);
-  const net = rg.models.createModel(name, { inChannels: 3, numClasses: 10, imageSize: 32 });
+  const net = rg.models.createModel(name, { inChannels: channels, numClasses: 10, imageSize: size });
   const opt = new rg.optim.SGD(net.parameters(), { lr: 0.01, momentum: 0.9, weightDecay: 5e-4 });
-  const x = rg.randn([batch, 3, 32, 32]);
+  const x = rg.randn([batch, channels, size, size]);
   const labels = Array.from({ length: batch }, (_, i) => i % 10);
   const step = () => rg.tidy(() => {
     opt.zeroGrad();
