@@ -17,7 +17,6 @@ mkdir -p "$(dirname "$OUT")"
 node() { command node build/runtime_kernels.mjs "$@"; }
 deno_default() { "$DENO" run -A bench/runtime_kernels.ts "$@"; }
 deno_tasks() { "$DENO" run -A $TASK_FLAGS bench/runtime_kernels.ts "$@"; }
-set -- "$@"
 r=0
 while [ "$r" -lt "$ROUNDS" ]; do
   case $((r % 3)) in
