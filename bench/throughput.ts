@@ -93,20 +93,23 @@ interface ModelResult {
   submitsPerStep?: number;
 }
 
-/** The benchmarked network: `name` for 3×32×32 images and 10 classes, initialised from seed 0. */
-function benchModel(name: string): rg.nn.Module {
+/** The benchmarked network: `name` for `channels`×`size`×`size` images and 10 classes, initialised from seed 0. */
+function benchModel(name: string, channels = 3, size = 32): rg.nn.Module {
   rg.manualSeed(0);
-  return rg.models.createModel(name, { inChannels: 3, numClasses: 10, imageSize: 32 });
+  return rg.models.createModel(name, { inChannels: channels, numClasses: 10, imageSize: size });
 }
 
 /** The benchmarked optimiser's settings (jax-js's step takes the same, --vs-jaxjs). */
 const BENCH_SGD = { lr: 0.01, momentum: 0.9, weightDecay: 5e-4 };
 
-/** The benchmarked training step: `name` on random 3×32×32 images, SGD with momentum and weight decay. */
-export function trainingStep(name: string, batch: number) {
-  const net = benchModel(name);
+/**
+ * The benchmarked training step: `name` on random 3×32×32 images (or `channels`×`size`×`size`),
+ * SGD with momentum and weight decay.
+ */
+export function trainingStep(name: string, batch: number, channels = 3, size = 32) {
+  const net = benchModel(name, channels, size);
   const opt = new rg.optim.SGD(net.parameters(), BENCH_SGD);
-  const x = rg.randn([batch, 3, 32, 32]);
+  const x = rg.randn([batch, channels, size, size]);
   const labels = Array.from({ length: batch }, (_, i) => i % 10);
   const step = () => rg.tidy(() => {
     opt.zeroGrad();

@@ -17,8 +17,13 @@
 // fails the build if any segment reaches past 65536, or if the module imports
 // anything but env.memory.
 //
+// The four compiles take about 20 s of CPU, so they are skipped when build/kernels.stamp holds
+// the hash of everything they are made from (assembly/*.ts, this script, the AssemblyScript
+// and Binaryen versions) and every output is there: `npm run train` then starts in seconds.
+//
 // Usage: node scripts/build_wasm.mjs
-import { readFile, writeFile, mkdir } from "node:fs/promises";
+import { readFile, writeFile, mkdir, readdir, access } from "node:fs/promises";
+import { createHash } from "node:crypto";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { dirname, resolve } from "node:path";
 
@@ -27,7 +32,45 @@ const STATIC_LIMIT = 65536;
 /** Maximum size of the shared memory in 64 KiB pages (4 GiB, the wasm32 limit). */
 export const SHARED_MAX_PAGES = 65536;
 
+const OUTPUTS = ["kernels.wasm", "kernels_shared.wasm", "kernels_relaxed.wasm", "kernels_relaxed_shared.wasm", "kernels_wasm.ts"];
+const STAMP = "build/kernels.stamp";
+
+/**
+ * Hash of what the kernels of the tree at `dir` are built from; null when a compiler version
+ * cannot be read (then always build).
+ */
+export async function kernelInputsHash(dir = root) {
+  const hash = createHash("sha256");
+  const sources = (await readdir(resolve(dir, "assembly"))).filter((f) => f.endsWith(".ts")).sort();
+  for (const f of sources) hash.update(`${f}\0`).update(await readFile(resolve(dir, "assembly", f))).update("\0");
+  hash.update(await readFile(resolve(dir, "scripts/build_wasm.mjs")));
+  for (const pkg of ["assemblyscript", "binaryen"]) {
+    try {
+      hash.update(`${pkg}@${JSON.parse(await readFile(resolve(dir, "node_modules", pkg, "package.json"), "utf8")).version}\0`);
+    } catch {
+      return null;
+    }
+  }
+  return hash.digest("hex");
+}
+
+/** Are the kernels of the tree at `dir` there and built from exactly the inputs hashed to `hash`? */
+export async function kernelsUpToDate(hash, dir = root) {
+  if (hash === null) return false;
+  try {
+    await Promise.all(OUTPUTS.map((f) => access(resolve(dir, "build", f))));
+    return (await readFile(resolve(dir, STAMP), "utf8")).trim() === hash;
+  } catch {
+    return false;
+  }
+}
+
 export async function buildWasm() {
+  const hash = await kernelInputsHash();
+  if (await kernelsUpToDate(hash)) {
+    const plain = await readFile(resolve(root, "build/kernels.wasm"));
+    return { bytes: plain.length, path: resolve(root, "build/kernels.wasm"), staticEnd: checkDataSegments(plain), cached: true };
+  }
   const ascModule = await import("assemblyscript/asc");
   const asc = typeof ascModule.main === "function" ? ascModule : ascModule.default;
   await mkdir(resolve(root, "build"), { recursive: true });
@@ -46,7 +89,9 @@ export async function buildWasm() {
   await writeFile(resolve(root, "build/kernels_wasm.ts"),
     `/** The kernels, base64: plain SIMD128 and relaxed-SIMD builds, each non-shared and shared. */\n` +
     `export const kernelsWasmBase64 = {\n${fields}\n};\n`);
-  return { bytes: plain.length, path: resolve(root, "build/kernels.wasm"), staticEnd };
+  // Written last: a build stopped half-way leaves no stamp, so the next one compiles again.
+  if (hash !== null) await writeFile(resolve(root, STAMP), `${hash}\n`);
+  return { bytes: plain.length, path: resolve(root, "build/kernels.wasm"), staticEnd, cached: false };
 }
 
 async function compile(asc, relaxed, outWasm, shared) {
@@ -123,7 +168,7 @@ function checkDataSegments(buf) {
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
   buildWasm().then(
-    (r) => console.log(`built ${r.path} (${r.bytes} bytes, static data ends at byte ${r.staticEnd})`),
+    (r) => console.log(`${r.cached ? "up to date" : "built"}: ${r.path} (${r.bytes} bytes, static data ends at byte ${r.staticEnd})`),
     (e) => { console.error(e.message ?? e); process.exit(1); },
   );
 }
