@@ -11,7 +11,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { once } from "node:events";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, unlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { isAlive, me, tryClaim } from "../bench/grid/claim.ts";
@@ -137,6 +137,20 @@ processTest("--report says which runs have not finished and where they stand; --
     { encoding: "utf8" });
   assert.is(changed.status, 2);
   assert.match(changed.stderr, /made with other settings than this grid's/);
+});
+
+processTest("a finished grid run again clears the claims of processes killed between a run's result and its release", () => {
+  const out = join(dir, "partial"); // seed 0 finished by the test above
+  const run = join(out, "mlp-w0.1-e4-a1-s0");
+  const dead = { pid: 2 ** 22 + 17, startTicks: 1, bootId: me().bootId };
+  const live = { ...me(), pid: process.ppid, startTicks: null };
+  writeFileSync(join(run, `claim-${dead.pid}`), JSON.stringify(dead));
+  writeFileSync(join(run, `.claim-${dead.pid}.tmp`), "{half");
+  writeFileSync(join(run, `claim-${live.pid}`), JSON.stringify(live));
+  const r = spawnSync("node", ["build/powergrad.mjs", ...gridArgs, "--seeds", "0", "--out", out], { encoding: "utf8" });
+  assert.is(r.status, 0, r.stderr);
+  assert.equal(readdirSync(run).filter((f) => f.includes("claim-")), [`claim-${live.pid}`], "dead claims gone, the live one kept");
+  unlinkSync(join(run, `claim-${live.pid}`));
 });
 
 processTest("a run that diverges is finished as diverged, and the grid goes on with its other runs", () => {

@@ -91,15 +91,24 @@ export function tryClaim(dir: string): (() => void) | null {
     unlinkQuietly(mine);
     return null;
   }
+  clearDeadClaims(dir);
+  return () => unlinkQuietly(mine);
+}
+
+/**
+ * Delete the claims in `dir` whose owners are dead, and the partial claims of writers killed
+ * before renaming them into place. tryClaim does it on the way in; the grid does it again for
+ * finished runs, since a process killed between writing a run's result and releasing its
+ * claim leaves a dead claim in a run that nobody will claim again.
+ */
+export function clearDeadClaims(dir: string): void {
   for (const { file, owner } of claimsIn(dir)) {
-    if (file !== `${CLAIM_PREFIX}${self.pid}` && !(owner && isAlive(owner))) unlinkQuietly(join(dir, file));
+    if (!(owner && isAlive(owner))) unlinkQuietly(join(dir, file));
   }
-  // A claim being written by a process that was killed before renaming it into place.
-  for (const file of readdirSync(dir)) {
+  for (const file of existsSync(dir) ? readdirSync(dir) : []) {
     const writer = /^\.claim-(\d+)\.tmp$/.exec(file);
     if (writer && !isAlive({ pid: Number(writer[1]), startTicks: null, bootId: null })) unlinkQuietly(join(dir, file));
   }
-  return () => unlinkQuietly(mine);
 }
 
 function unlinkQuietly(path: string): void {

@@ -21,7 +21,7 @@ import * as rg from "../../src/mod.ts";
 import { evaluate, type EpochRecord, Trainer } from "../../src/train/index.ts";
 import { readBytes, writeAtomic } from "../../cli/files.ts";
 import type { LoadedData } from "../../cli/datasets.ts";
-import { liveOwner, tryClaim } from "./claim.ts";
+import { clearDeadClaims, liveOwner, tryClaim } from "./claim.ts";
 import { assertSameSettings, type GridSpec, orderedRuns, type RunSpec, runIdentity, trainConfig } from "./spec.ts";
 
 export const RESULT_FILE = "result.json";
@@ -196,7 +196,10 @@ export async function work(ctx: GridContext): Promise<void> {
     // process started with other flags) is refused rather than silently mixed.
     for (const run of runs) checkSettings(ctx, run);
     const unfinished = runs.filter((run) => !isFinished(ctx.outDir, run));
-    if (unfinished.length === 0) return;
+    if (unfinished.length === 0) {
+      for (const run of runs) clearDeadClaims(join(ctx.outDir, run.name));
+      return;
+    }
     let trained = false;
     for (const run of unfinished) {
       const dir = join(ctx.outDir, run.name);
