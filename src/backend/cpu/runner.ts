@@ -157,7 +157,7 @@ export class Runner {
    * on the cores) leaves its parts to the others.
    */
   parts(work: number, min: number): number {
-    return this.pool && work >= min ? Math.min(MAX_PARTS, (1 + this.pool.size) * PARTS_PER_THREAD) : 1;
+    return this.pool && work >= min ? Math.min(MAX_PARTS, this.threads * PARTS_PER_THREAD) : 1;
   }
 
   /**
