@@ -33,6 +33,14 @@ import { madd } from "./simd";
 // false: a = aBase + 16·p) or, for the direct convolution, from four adjacent pixels of a
 // padded image (indirect: a = aBase + the p-th int of the tap-offset table at `offsets`).
 // Every call site passes a literal `indirect`, which the optimiser folds away after inlining.
+// The four A values of a step: the plain build splat-loads each (four loads, no shuffle: the
+// fastest under Node, whose multiply and add pipes are busy with the plain build's separate
+// multiply and add), the relaxed build loads them with one v128.load and splats them by
+// shuffles. Under a V8 without a wasm trap handler (Deno) every load carries an explicit bounds
+// check, so one load instead of four made a ResNet-20 step with the relaxed build 5 % faster
+// there, and cost Node nothing measurable (the fused multiply-adds leave shuffle slots free);
+// with the plain build it cost Node 4 % (docs/performance.md, "Under Deno"). Same values, same
+// multiply-adds in the same order: the same bits either way.
 // @ts-ignore: decorator
 @inline
 export function multiplyTile(kc: i32, aBase: usize, offsets: usize, indirect: bool, pb: usize, tile: usize): void {
@@ -48,16 +56,18 @@ export function multiplyTile(kc: i32, aBase: usize, offsets: usize, indirect: bo
     const a0 = packed ? pa : aBase + <usize>load<i32>(off);
     const b0 = v128.load(pb);
     const b1 = v128.load(pb, 16);
-    let a = v128.load32_splat(a0);
+    // The relaxed build loads the four A values at once and splats them by shuffles; see above.
+    const av = ASC_FEATURE_RELAXED_SIMD ? v128.load(a0) : f32x4.splat(0);
+    let a = ASC_FEATURE_RELAXED_SIMD ? v128.shuffle<f32>(av, av, 0, 0, 0, 0) : v128.load32_splat(a0);
     c00 = madd(a, b0, c00);
     c01 = madd(a, b1, c01);
-    a = v128.load32_splat(a0, 4);
+    a = ASC_FEATURE_RELAXED_SIMD ? v128.shuffle<f32>(av, av, 1, 1, 1, 1) : v128.load32_splat(a0, 4);
     c10 = madd(a, b0, c10);
     c11 = madd(a, b1, c11);
-    a = v128.load32_splat(a0, 8);
+    a = ASC_FEATURE_RELAXED_SIMD ? v128.shuffle<f32>(av, av, 2, 2, 2, 2) : v128.load32_splat(a0, 8);
     c20 = madd(a, b0, c20);
     c21 = madd(a, b1, c21);
-    a = v128.load32_splat(a0, 12);
+    a = ASC_FEATURE_RELAXED_SIMD ? v128.shuffle<f32>(av, av, 3, 3, 3, 3) : v128.load32_splat(a0, 12);
     c30 = madd(a, b0, c30);
     c31 = madd(a, b1, c31);
     if (packed) pa += 16;
