@@ -10,7 +10,10 @@
  * max |variant − baseline| / max |baseline|. Prints GFLOP/s per (shape, variant) as a table
  * on stderr and JSON on stdout; stops starting new shapes after --budget-s seconds.
  *
- *   deno run -A bench/gpu_gemm_variants.ts [--sizes 1024,4096] [--batch 64] [--budget-s 60]
+ * --only keeps the shapes whose name contains one of its comma-separated parts ("fwd 16→16,dw"),
+ * --tiles only those tiles (auto and the baseline always run).
+ *
+ *   deno run -A bench/gpu_gemm_variants.ts [--sizes 1024,4096] [--batch 64] [--budget-s 60] [--only ...] [--tiles ...]
  */
 import * as rg from "../src/mod.ts";
 import { createWebGPUBackend } from "../src/backend/webgpu.ts";
@@ -30,6 +33,9 @@ const arg = (name: string, fallback: string) => {
 const sizes = arg("sizes", "1024,4096").split(",").filter(Boolean).map(Number);
 const batch = Number(arg("batch", "64"));
 const budgetMs = Number(arg("budget-s", "60")) * 1000;
+/** Only the shapes whose name contains one of these (comma-separated), and only these tiles. */
+const only = arg("only", "").split(",").filter(Boolean);
+const tileList = arg("tiles", "").split(",").filter(Boolean);
 /** A timed batch of calls lasts at least this long, so the submit-and-wait round trip is amortised. */
 const MIN_BATCH_MS = 15;
 const MAX_CALLS_PER_BATCH = 200;
@@ -85,6 +91,7 @@ function variants(c: Case): Variant[] {
   const auto = planGemm(c.extents, c.shape.splittable, undefined, ctx.busyWorkgroups);
   all.push({ name: "auto", plan: `${auto.tile}/${auto.splits}`, run: (b) => dispatchGemm(ctx, c.shape, c.extents, b, c.params, c.constants) });
   for (const tile of Object.keys(TILES) as TileName[]) {
+    if (tileList.length && !tileList.includes(tile)) continue;
     all.push({
       name: tile, plan: `${tile}/1`,
       run: (b) => dispatchGemm(ctx, c.shape, c.extents, b, c.params, c.constants, { tile, splits: 1 }),
@@ -146,6 +153,7 @@ const columns = ["baseline", "auto", ...Object.keys(TILES), "best split"];
 console.error(`gemm variants on ${gpu.adapterDescription}: GFLOP/s (batch ${batch}); auto's plan is tile/splits`);
 console.error(`${"shape".padEnd(26)} ${"M×N×K".padEnd(17)} ${columns.map((c) => c.padStart(10)).join(" ")}  auto plan   max rel err`);
 for (const c of cases) {
+  if (only.length && !only.some((o) => c.name.includes(o))) continue;
   if (performance.now() - started > budgetMs) {
     skipped.push(c.name);
     continue;

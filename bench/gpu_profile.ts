@@ -10,7 +10,9 @@
  * The JSON goes to stdout, the tables to stderr; with --out, the JSON is also written to that
  * file after each model (so a run stopped during the second model keeps the first's).
  *
- *   deno run -A bench/gpu_profile.ts [--models resnet20:64,resnet18:32] [--steps 3] [--replay] [--out FILE]
+ * With --infer, the step profiled is the model's inference (eval mode, no tape) instead.
+ *
+ *   deno run -A bench/gpu_profile.ts [--models resnet20:64,resnet18:32] [--steps 3] [--infer] [--replay] [--out FILE]
  */
 import { renameSync, writeFileSync } from "node:fs";
 import * as rg from "../src/mod.ts";
@@ -28,6 +30,7 @@ const models = arg("models", "resnet20:64,resnet18:32").split(",").filter(Boolea
   return { name, batch: Number(batch ?? 32) };
 });
 const steps = Number(arg("steps", "3"));
+const infer = args.includes("--infer");
 const WARM_UP_STEPS = 2;
 const TIMED_STEPS = 3;
 
@@ -83,7 +86,10 @@ const report = () => JSON.stringify({
 }, null, 2);
 const out = arg("out", "");
 for (const { name, batch } of models) {
-  const { step, dispose } = trainingStep(name, batch);
+  const training = trainingStep(name, batch);
+  const { dispose } = training;
+  if (infer) training.net.eval();
+  const step = infer ? () => rg.noGrad(() => training.net.forward(training.x).dispose()) : training.step;
   for (let i = 0; i < WARM_UP_STEPS; i++) {
     step();
     await gpu.synchronize();
@@ -112,13 +118,13 @@ for (const { name, batch } of models) {
     (d) => `${d.key} ${d.params.gM}×${d.params.gN}×${d.params.gK}${d.params.splits > 1 ? ` /${d.params.splits}` : ""}`,
     kernelNs, stepMs);
   const result = {
-    model: name, batch, stepMs, imagesPerSec: batch / (stepMs / 1000), profiledStepMs,
+    model: name, batch, pass: infer ? "inference" : "training", stepMs, imagesPerSec: batch / (stepMs / 1000), profiledStepMs,
     dispatchesPerStep: profile.dispatches.length / steps, kernelMsPerStep: kernelNs / steps / 1e6,
     ...(profile.spanNs !== undefined ? { gpuSpanMsPerStep: profile.spanNs / steps / 1e6 } : {}),
     kernels, gemmShapes: gemms,
   };
   results.push(result);
-  console.error(`\n${name}, batch ${batch}: step ${stepMs.toFixed(2)} ms unprofiled (${result.imagesPerSec.toFixed(1)} img/s), ` +
+  console.error(`\n${name}, batch ${batch}, ${result.pass}: step ${stepMs.toFixed(2)} ms unprofiled (${result.imagesPerSec.toFixed(1)} img/s), ` +
     `${profiledStepMs.toFixed(2)} ms profiled; ${result.dispatchesPerStep} dispatches, kernels ${result.kernelMsPerStep.toFixed(2)} ms` +
     (result.gpuSpanMsPerStep !== undefined ? `, GPU span ${result.gpuSpanMsPerStep.toFixed(2)} ms` : "") + ` per step (${profile.method})`);
   console.error(table("kernel (pipeline)", kernels));

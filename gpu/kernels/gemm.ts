@@ -1,7 +1,7 @@
 /**
  * WGSL for everything GEMM-shaped: the plain GEMM and the three convolution passes, all
- * generated from one register-blocked template. A workgroup of 256 threads (TY×TX) computes a
- * BM×BN tile of C (BM = TY·TM, BN = TX·TN), staging TILE_K-deep slices of A and B in
+ * generated from one register-blocked template. A workgroup of TY×TX threads (32 to 256) computes a
+ * BM×BN tile of C (BM = TY·TM, BN = TX·TN), staging 16-deep (or 8-deep) slices of A and B in
  * workgroup memory as vec4s; each thread owns TM×TN outputs held in TM·TN/4 vec4 accumulators.
  * The code is generated straight-line (no private arrays indexed in loops: a driver that
  * cannot prove such an index constant spills the array to local memory, which is what held
@@ -26,21 +26,36 @@ import { foldedGrid, type GpuBuffer, type GpuContext, LARGE_GPU_WORKGROUPS } fro
 import type { KernelSpec, ScalarType, StorageBinding } from "../kernel.ts";
 import { elementwiseKernel, ENTRY_ARGS, LINEAR_WORKGROUP, read, write } from "../kernel.ts";
 
-const TILE_K = 16;
-const THREADS = 256;
+const TILE_DEPTH = 16;
 
-/** Thread grid TY×TX (= THREADS) and outputs per thread TM×TN (multiples of 4). */
+/** Thread grid TY×TX (the workgroup's threads, a multiple of 32) and outputs per thread TM×TN (multiples of 4). */
 interface Tile {
   readonly ty: number;
   readonly tx: number;
   readonly tm: number;
   readonly tn: number;
+  /** Depth in K of a staged slice: TILE_DEPTH unless the tile is too wide for it (then a divisor of it). */
+  readonly tk?: number;
 }
 
-/** The tiles, named BM×BN. Narrow ones serve the 16- and 32-channel convolutions of small ResNets. */
+/**
+ * The tiles, named BM×BN, by rows. The narrow ones serve the 16- and 32-channel convolutions
+ * of small ResNets: the 8-row-per-thread ones (TM = 8) read 3 or 4 vec4s of workgroup memory
+ * per 32 or 64 FMAs where a 4×4 thread reads 2 per 16; the few-thread ones (16x64, 16x32,
+ * 32x128) fit a weight gradient's short N (Cg·KH·KW: 27, 144, 288) without computing mostly
+ * padding. 16x1024 and 16x512 stage 4- and 8-deep K slices, so their two tiles fit in 16.3 and
+ * 16.5 KiB of workgroup memory.
+ */
 export const TILES = {
+  "16x1024": { ty: 2, tx: 128, tm: 8, tn: 8, tk: 4 },
+  "16x512": { ty: 2, tx: 128, tm: 8, tn: 4, tk: 8 },
   "16x256": { ty: 4, tx: 64, tm: 4, tn: 4 },
+  "16x128": { ty: 2, tx: 32, tm: 8, tn: 4 },
+  "16x64": { ty: 4, tx: 16, tm: 4, tn: 4 },
+  "16x32": { ty: 4, tx: 8, tm: 4, tn: 4 },
   "32x256": { ty: 8, tx: 32, tm: 4, tn: 8 },
+  "32x128": { ty: 4, tx: 32, tm: 8, tn: 4 },
+  "64x256": { ty: 8, tx: 32, tm: 8, tn: 8 },
   "64x64": { ty: 16, tx: 16, tm: 4, tn: 4 },
   "64x128": { ty: 16, tx: 16, tm: 4, tn: 8 },
   "128x64": { ty: 16, tx: 16, tm: 8, tn: 4 },
@@ -73,7 +88,9 @@ export interface GemmShape {
 const vecNames = ["x", "y", "z", "w"];
 
 function tiledGemm(shape: GemmShape, tileName: TileName): KernelSpec {
-  const { ty: TY, tx: TX, tm: TM, tn: TN } = TILES[tileName];
+  const tile: Tile = TILES[tileName];
+  const { ty: TY, tx: TX, tm: TM, tn: TN } = tile;
+  const THREADS = TY * TX, TILE_K = tile.tk ?? TILE_DEPTH;
   const QA = (TY * TM) / 4, QB = (TX * TN) / 4; // vec4s per k-row of each shared tile
   const BM = 4 * QA, BN = 4 * QB;
   const range = (n: number) => Array.from({ length: n }, (_, i) => i);
@@ -207,8 +224,8 @@ const SMALL_TILE: TileName = "64x64";
 
 /** Workgroup memory of a tile's two shared slices. */
 function sharedBytes(tile: TileName): number {
-  const { ty, tx, tm, tn } = TILES[tile];
-  return TILE_K * (ty * tm + tx * tn) * 4;
+  const { ty, tx, tm, tn, tk } = TILES[tile] as Tile;
+  return (tk ?? TILE_DEPTH) * (ty * tm + tx * tn) * 4;
 }
 
 function workgroups(e: GemmExtents, tile: TileName): number {
@@ -216,18 +233,33 @@ function workgroups(e: GemmExtents, tile: TileName): number {
   return Math.ceil(e.M / (ty * tm)) * Math.ceil(e.N / (tx * tn)) * e.groups;
 }
 
+/** Columns of padding a tile may compute past N, as a share of N, before a narrower tile is planned. */
+const MAX_COLUMN_WASTE = 0.25;
+
+/** The tiles whose BM covers M's rows without waste (16, 32, 64 rows; else the large ones), largest first. */
+function tilesForRows(M: number): TileName[] {
+  return M <= 16 ? ["16x1024", "16x512", "16x256", "16x128", "16x64", "16x32"] : M <= 32 ? ["32x256", "32x128"]
+    : M <= 64 ? ["64x256", "64x128", "64x64"] : ["128x128", "128x64", "64x128", "64x64"];
+}
+
 /**
  * The default plan for an adapter that `busy` workgroups keep busy (GpuContext.busyWorkgroups):
- * the narrowest tile that covers M's channels without waste (16, 32, 64 rows), else the
- * largest tile that still gives `busy` workgroups (a thread with 8×8 outputs reads 4 vec4s
- * of workgroup memory per 64 FMAs, one with 4×4 reads 2 per 16, so large tiles win once the
- * adapter is full); where even the smallest gives fewer and the shape may split K, as many K slices
- * (at least MIN_SLICE_K long) as bring the workgroups up to `busy`. `only` fixes the tile
- * (the split is still planned).
+ * among the tiles that cover M's rows without waste and N's columns with at most
+ * MAX_COLUMN_WASTE of padding (the narrowest where none does: a weight gradient's N is
+ * Cg·KH·KW, 27 to 576 in a CIFAR ResNet, where a 256-wide tile would compute up to 89 %
+ * padding), the largest that still gives `busy` workgroups (a thread with 8×8 outputs reads
+ * 4 vec4s of workgroup memory per 64 FMAs, one with 4×4 reads 2 per 16, so large tiles win
+ * once the adapter is full), else the smallest; where that gives fewer and the shape may
+ * split K, as many K slices (at least MIN_SLICE_K long) as bring the workgroups up to `busy`.
+ * `only` fixes the tile (the split is still planned).
  */
 export function planGemm(e: GemmExtents, splittable: boolean, only?: TileName, busy = LARGE_GPU_WORKGROUPS): GemmPlan {
-  const candidates: TileName[] = only ? [only] : e.M <= 16 ? ["16x256"] : e.M <= 32 ? ["32x256"]
-    : e.M <= 64 ? ["64x128", "64x64"] : ["128x128", "128x64", "64x128", "64x64"];
+  const rows = tilesForRows(e.M);
+  const fitting = rows.filter((t) => {
+    const bn = TILES[t].tx * TILES[t].tn;
+    return Math.ceil(e.N / bn) * bn <= (1 + MAX_COLUMN_WASTE) * e.N;
+  });
+  const candidates = only ? [only] : fitting.length ? fitting : [rows[rows.length - 1]];
   const tile = candidates.find((t) => workgroups(e, t) >= busy) ?? candidates[candidates.length - 1];
   const wgs = workgroups(e, tile);
   const splits = splittable && wgs < busy
@@ -253,7 +285,7 @@ export function dispatchGemm(
   // A partial-sum buffer larger than one binding allows falls back to fewer slices.
   const splits = shape.splittable
     ? Math.max(1, Math.min(plan.splits, Math.floor(ctx.maxBufferElements / (groups * M * N)))) : 1;
-  const kSplit = Math.ceil(K / splits / TILE_K) * TILE_K;
+  const kSplit = Math.ceil(K / splits / TILE_DEPTH) * TILE_DEPTH;
   const grid: [number, number, number] = [Math.ceil(N / (tx * tn)), Math.ceil(M / (ty * tm)), groups * splits];
   const all = { gM: M, gN: N, gK: K, splits, kSplit, ...params };
   const spec = gemmKernel(shape, tileName);
