@@ -8,7 +8,9 @@
 //
 // Layout, per call: the filters are transformed once (in float64, rounded once to f32) and
 // packed as 16 B matrices U[ξ] (k-major NR-strips of the m outputs, KC blocks, as the direct
-// path packs filters). Per image: a zero-padded copy of the source planes (pad 1 on top and
+// path packs filters), by winograd_filters into a buffer that all of the call's image blocks
+// read (transforming the bank in every block cost a 256-channel 8×8 layer half as much again
+// when cut into blocks for 2 threads: bench/step_profile.ts, 1x2). Per image: a zero-padded copy of the source planes (pad 1 on top and
 // left; enough zeros on the right and bottom that every tile, and every group of 4 tiles,
 // reads a whole 4×4 patch); then, block by block of tile rows (sized to stay in cache), the
 // input transform V[ξ][k][t] for the block's tiles t (tile rows padded to a multiple of 4
@@ -54,11 +56,12 @@ function setGeom(K: i32, M: i32, H: i32, W: i32, sizeK: i32 = K): void {
   gTb = gRows * gTWg;
 }
 
-// Scratch floats: [U: 16·K·Mp][P: one padded plane Hp·Wp][R: K·Hp·4·TWg][V: 16·K·Tb][M: 16·M·Tb].
+// Scratch floats of one thread: [P: one padded plane Hp·Wp][R: K·Hp·4·TWg][V: 16·K·Tb][M: 16·M·Tb];
+// the transformed filters U (16·K·Mp) are a separate buffer, shared by a call's parts.
 function filterFloats(): i64 { return <i64>16 * <i64>gK * <i64>gMp; }
 function rowFloats(): i64 { return <i64>gK * <i64>gHp * <i64>(4 * gTWg); }
 function scratchFloats(): i64 {
-  return filterFloats() + <i64>(gHp * gWp) + rowFloats() + <i64>16 * <i64>(gK + gM) * <i64>gTb;
+  return <i64>(gHp * gWp) + rowFloats() + <i64>16 * <i64>(gK + gM) * <i64>gTb;
 }
 
 /** Does F(2×2, 3×3) apply to this convolution (and fit the kernel's limits)? */
@@ -81,19 +84,24 @@ export function winogradScratchFloats(backward: bool, C: i32, H: i32, W: i32, O:
   return <i32>scratchFloats();
 }
 
-// U[ξ] = (G g Gᵀ)[ξ] for every (k, m), packed: floats at U + ξ·K·Mp + pc·Mp + strip·kc + p·NR + jj
-// for k = pc + p (KC block pc), m = strip + jj. Forward (flip false): g = w[m][k]; input
-// gradient: g[kh][kw] = w[k][m][2-kh][2-kw] (w is [O][C][3][3] either way).
-function transformFilters(w: usize, flip: bool, U: usize): void {
+// U[ξ] = (G g Gᵀ)[ξ] for the reduction channels k of [k0, k1) and every m (zero for the padding
+// m in [M, Mp)), packed: floats at U + ξ·K·Mp + pc·Mp + strip·kc + p·NR + jj for k = pc + p
+// (KC block pc), m = strip + jj. Forward (flip false): g = w[m][k]; input gradient:
+// g[kh][kw] = w[k][m][2-kh][2-kw] (w is [O][C][3][3] either way). Each k owns its own floats of
+// U, so blocks of k may be transformed by different threads.
+function transformFilters(w: usize, flip: bool, U: usize, k0: i32, k1: i32): void {
   const K = gK, M = gM, Mp = gMp;
   const xi = <usize>(K * Mp) << 2;
-  memory.fill(U, 0, <usize>filterFloats() << 2);
-  for (let k = 0; k < K; k++) {
+  for (let k = k0; k < k1; k++) {
     const pc = (k / KC) * KC, kc = min(KC, K - pc), p = k - pc;
-    for (let m = 0; m < M; m++) {
-      const src = w + (<usize>((flip ? k * M + m : m * K + k) * 9) << 2);
+    for (let m = 0; m < Mp; m++) {
       const strip = m & ~(NR - 1);
       const base = U + (<usize>(pc * Mp + strip * kc + p * NR + m - strip) << 2);
+      if (m >= M) {
+        for (let x = 0; x < 16; x++) store<f32>(base + <usize>x * xi, 0);
+        continue;
+      }
+      const src = w + (<usize>((flip ? k * M + m : m * K + k) * 9) << 2);
       // t = G·g (4×3; G's rows [1,0,0], [½,½,½], [½,-½,½], [0,0,1]), one column at a time,
       // then each row of t times Gᵀ is a row of U
       for (let j = 0; j < 3; j++) {
@@ -106,6 +114,24 @@ function transformFilters(w: usize, flip: bool, U: usize): void {
       filterRow(base, xi, 3, t30, t31, t32);
     }
   }
+}
+
+/** Floats of the transformed filter bank of the Winograd forward (backward false) or input
+ * gradient (true) of a C → O layer: what winograd_filters writes and the convolution reads. */
+export function winogradFilterFloats(backward: bool, C: i32, O: i32): i32 {
+  if (backward) setGeom(O, C, 1, 1);
+  else setGeom(C, O, 1, 1);
+  return <i32>filterFloats();
+}
+
+/** The Winograd transform of the filters w ([O][C][3][3]) of a C → O layer into u, for the
+ * forward (backward 0) or, flipped and transposed, the input gradient (backward 1); only the
+ * reduction channels [k0, k1) (input channels forward, output channels backward), so a call's
+ * parts may split them. u: winogradFilterFloats floats, shared by the convolution's parts. */
+export function winograd_filters(w: usize, u: usize, C: i32, O: i32, backward: i32, k0: i32, k1: i32): void {
+  if (backward != 0) setGeom(O, C, 1, 1);
+  else setGeom(C, O, 1, 1);
+  transformFilters(w, backward != 0, u, max(0, k0), min(gK, k1));
 }
 
 // Filter tap i (row-major 3×3) as float64, the filter flipped (tap 8 - i) for the input gradient.
@@ -281,15 +307,13 @@ function laneOf(v: v128, i: i32): f32 {
 }
 
 // dst image n = the 3×3 pad-1 convolution of source image n (planes srcImgBytes / dstImgBytes
-// apart) with the filters w, for n < N. col: winogradScratchFloats floats.
-function winogradConv(src: usize, srcImgBytes: usize, w: usize, flip: bool, dst: usize, dstImgBytes: usize,
+// apart) with the transformed filters U, for n < N. col: winogradScratchFloats floats.
+function winogradConv(src: usize, srcImgBytes: usize, U: usize, dst: usize, dstImgBytes: usize,
                       col: usize, N: i32): void {
-  const U = col;
-  const P = U + (<usize>filterFloats() << 2);
+  const P = col;
   const R = P + (<usize>(gHp * gWp) << 2);
   const V = R + (<usize>rowFloats() << 2);
   const Mt = V + (<usize>(16 * gK * gTb) << 2);
-  transformFilters(w, flip, U);
   for (let n = 0; n < N; n++) {
     padAndRowTransform(src + <usize>n * srcImgBytes, P, R);
     const out = dst + <usize>n * dstImgBytes;
@@ -302,25 +326,27 @@ function winogradConv(src: usize, srcImgBytes: usize, w: usize, flip: bool, dst:
   }
 }
 
-/** y = conv2d(x, w) by F(2×2, 3×3); winogradFits must hold. col: conv_scratch_floats(3, …) floats. */
-export function conv2d_forward_winograd(x: usize, w: usize, y: usize, col: usize,
+/** y = conv2d(x, w) by F(2×2, 3×3), u = winograd_filters(w, …, backward 0); winogradFits must
+ * hold. col: conv_scratch_floats(3, …) floats. */
+export function conv2d_forward_winograd(x: usize, u: usize, y: usize, col: usize,
                                         N: i32, C: i32, H: i32, W: i32, O: i32, KH: i32, KW: i32,
                                         SH: i32, SW: i32, PH: i32, PW: i32, DH: i32, DW: i32, G: i32,
                                         OH: i32, OW: i32): void {
   if (!winogradFits(N, C, H, W, O, KH, KW, SH, SW, PH, PW, DH, DW, G, OH, OW)) return; // the backend checks
   setGeom(C, O, H, W);
-  winogradConv(x, <usize>(C * H * W) << 2, w, false, y, <usize>(O * H * W) << 2, col, N);
+  winogradConv(x, <usize>(C * H * W) << 2, u, y, <usize>(O * H * W) << 2, col, N);
 }
 
 /** dx = the input gradient of that layer (dy convolved with the flipped, transposed filters)
- * by F(2×2, 3×3); winogradFits must hold. col: conv_scratch_floats(4, …) floats. */
-export function conv2d_backward_input_winograd(dy: usize, w: usize, dx: usize, col: usize,
+ * by F(2×2, 3×3), u = winograd_filters(w, …, backward 1); winogradFits must hold. col:
+ * conv_scratch_floats(4, …) floats. */
+export function conv2d_backward_input_winograd(dy: usize, u: usize, dx: usize, col: usize,
                                                N: i32, C: i32, H: i32, W: i32, O: i32, KH: i32, KW: i32,
                                                SH: i32, SW: i32, PH: i32, PW: i32, DH: i32, DW: i32, G: i32,
                                                OH: i32, OW: i32): void {
   if (!winogradFits(N, C, H, W, O, KH, KW, SH, SW, PH, PW, DH, DW, G, OH, OW)) return;
   setGeom(O, C, H, W);
-  winogradConv(dy, <usize>(O * H * W) << 2, w, true, dx, <usize>(C * H * W) << 2, col, N);
+  winogradConv(dy, <usize>(O * H * W) << 2, u, dx, <usize>(C * H * W) << 2, col, N);
 }
 
 // ---- weight gradient ----

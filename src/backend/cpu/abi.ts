@@ -21,8 +21,9 @@ export const KERNEL_ABI = {
   conv2d_forward: ["x", "w", "y", "col", ...CONV],
   conv2d_backward_input: ["dy", "w", "dx", "col", ...CONV],
   conv2d_backward_weight: ["dy", "x", "dw", "col", ...CONV, "c0", "c1"],
-  conv2d_forward_winograd: ["x", "w", "y", "col", ...CONV],
-  conv2d_backward_input_winograd: ["dy", "w", "dx", "col", ...CONV],
+  winograd_filters: ["w", "u", "C", "O", "backward", "k0", "k1"],
+  conv2d_forward_winograd: ["x", "u", "y", "col", ...CONV],
+  conv2d_backward_input_winograd: ["dy", "u", "dx", "col", ...CONV],
   conv2d_backward_weight_winograd: ["dy", "x", "dw", "col", ...CONV, "c0", "c1"],
   batchnorm_train_forward: [
     "x", "gamma", "beta", "residual", "y", "saveMean", "saveInvstd", "runningMean", "runningVar",

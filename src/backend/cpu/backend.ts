@@ -187,7 +187,7 @@ export class CpuBackend implements Backend, Threaded {
   }
 
   /** Col scratch floats of one conv kernel call over `images` images (the kernels' own rule). */
-  private colFloats(kind: 0 | 1 | 2 | 3 | 4 | 5, g: ConvGeometry, images = g.N): number {
+  private colFloats(kind: 0 | 1 | 2 | 3 | 4 | 5 | 6 | 7, g: ConvGeometry, images = g.N): number {
     const dims = convArgs(g);
     dims[0] = images;
     return this.runner.k.conv_scratch_floats(kind, ...dims);
@@ -196,47 +196,53 @@ export class CpuBackend implements Backend, Threaded {
     return 2 * g.N * g.O * (g.C / g.G) * g.KH * g.KW * g.OH * g.OW;
   }
   /**
-   * The image blocks of a forward or input-gradient call. Every block packs (direct kernels) or
-   * transforms (Winograd) the whole filter bank again, and on deep layers with small planes
-   * that is no small cost: cut as for 2 threads but run on one (bench/step_profile.ts, 1x2),
-   * ResNet-18's 512-channel 4×4 input gradient took 1.33× as long, the forward 1.07×, the
-   * 256-channel 8×8 ones 1.18× and 1.05×. So the blocks are no more than keep that repeated work
-   * (FILTER_FLOAT_FLOPS per filter float per block) under 1/16 of the call's multiply-adds,
-   * and never fewer than one per thread.
+   * The image blocks of a forward or input-gradient call. Every block of the direct kernels
+   * packs the whole filter bank again, and on deep layers with small planes that is no small
+   * cost: cut as for 2 threads but run on one (bench/step_profile.ts, 1x2), ResNet-18's
+   * 512-channel 4×4 input gradient took 1.33× as long, the forward 1.07×, the 256-channel 8×8
+   * ones 1.18× and 1.05×. So their blocks are no more than keep that repeated work
+   * (FILTER_FLOAT_FLOPS per filter float per block) under 1/16 of the call's multiply-adds, and
+   * never fewer than one per thread. The Winograd kernels read filters transformed once per
+   * call (`filtersOnce`): nothing is repeated per block.
    */
-  private imageBlocks(g: ConvGeometry): [number, number][] {
+  private imageBlocks(g: ConvGeometry, filtersOnce: boolean): [number, number][] {
     const flops = this.convFlops(g);
     const parts = this.runner.parts(flops, MIN_FLOPS);
     const filterWork = FILTER_FLOAT_FLOPS * g.O * (g.C / g.G) * g.KH * g.KW;
-    const affordable = Math.max(this.runner.threads, Math.floor(flops / 16 / filterWork));
+    const affordable = filtersOnce ? parts : Math.max(this.runner.threads, Math.floor(flops / 16 / filterWork));
     return ranges(g.N, Math.min(parts, affordable), 1);
   }
   /**
    * Forward-type conv kernels split by images: x-side and y-side tensors offset per image. The
    * Winograd kernel of the same pass where the algorithm asks for it and the kernel applies
-   * (its scratch rule says -1 where it does not).
+   * (its scratch rule says -1 where it does not); its filters are transformed first, split by
+   * reduction channels, into a buffer all the image blocks read.
    */
   private convByImages(
     pass: "forward" | "backwardInput", src: number, srcImg: number, w: number,
     dst: number, dstImg: number, g: ConvGeometry,
   ): void {
-    const blocks = this.imageBlocks(g);
-    const images = Math.max(...blocks.map(([n0, n1]) => n1 - n0));
     const forward = pass === "forward";
-    let kernel: "conv2d_forward" | "conv2d_backward_input" | "conv2d_forward_winograd" | "conv2d_backward_input_winograd" =
-      forward ? "conv2d_forward" : "conv2d_backward_input";
-    let colFloats = -1;
-    if (wantsWinograd(this.algorithm, pass, g)) {
-      colFloats = this.colFloats(forward ? 3 : 4, g, images);
-      if (colFloats >= 0) kernel = forward ? "conv2d_forward_winograd" : "conv2d_backward_input_winograd";
+    const bankFloats = wantsWinograd(this.algorithm, pass, g) ? this.colFloats(forward ? 6 : 7, g) : -1;
+    const blocks = this.imageBlocks(g, bankFloats >= 0);
+    const images = Math.max(...blocks.map(([n0, n1]) => n1 - n0));
+    const dims = (n0: number, n1: number): Conv => {
+      const d = convArgs(g);
+      d[0] = n1 - n0;
+      return d;
+    };
+    if (bankFloats < 0) {
+      const kernel = forward ? "conv2d_forward" : "conv2d_backward_input";
+      const parts = blocks.map(([n0, n1]): KernelArgs<typeof kernel> => [src + 4 * n0 * srcImg, w, dst + 4 * n0 * dstImg, 0, ...dims(n0, n1)]);
+      return this.exec(kernel, parts, this.colFloats(forward ? 0 : 1, g, images));
     }
-    if (colFloats < 0) colFloats = this.colFloats(forward ? 0 : 1, g, images);
-    const parts = blocks.map(([n0, n1]): KernelArgs<typeof kernel> => {
-      const dims = convArgs(g);
-      dims[0] = n1 - n0;
-      return [src + 4 * n0 * srcImg, w, dst + 4 * n0 * dstImg, 0, ...dims];
-    });
-    this.exec(kernel, parts, colFloats);
+    const u = this.runner.shared(bankFloats);
+    const K = forward ? g.C : g.O;
+    this.exec("winograd_filters", ranges(K, this.runner.parts(bankFloats, MIN_ELEMENTS), 1)
+      .map(([k0, k1]) => [w, u, g.C, g.O, +!forward, k0, k1]));
+    const kernel = forward ? "conv2d_forward_winograd" : "conv2d_backward_input_winograd";
+    const parts = blocks.map(([n0, n1]): KernelArgs<typeof kernel> => [src + 4 * n0 * srcImg, u, dst + 4 * n0 * dstImg, 0, ...dims(n0, n1)]);
+    this.exec(kernel, parts, this.colFloats(forward ? 3 : 4, g, images));
   }
   conv2dForward(x: DeviceBuffer, w: DeviceBuffer, y: DeviceBuffer, g: ConvGeometry): void {
     this.convByImages("forward", this.p(x), g.C * g.H * g.W, this.p(w), this.p(y), g.O * g.OH * g.OW, g);
