@@ -24,7 +24,8 @@ export const KERNEL_ABI = {
   winograd_filters: ["w", "u", "C", "O", "backward", "k0", "k1"],
   conv2d_forward_winograd: ["x", "u", "y", "col", ...CONV],
   conv2d_backward_input_winograd: ["dy", "u", "dx", "col", ...CONV],
-  conv2d_backward_weight_winograd: ["dy", "x", "dw", "col", ...CONV, "c0", "c1"],
+  conv2d_backward_weight_winograd: ["dy", "x", "du", "col", ...CONV, "n0", "n1", "c0", "c1"],
+  winograd_weight_output: ["du", "groups", "dw", "C", "O", "m0", "m1"],
   batchnorm_train_forward: [
     "x", "gamma", "beta", "residual", "y", "saveMean", "saveInvstd", "runningMean", "runningVar",
     "N", "C", "HW", "momentum", "eps", "updateRunning", "relu", "c0", "c1",

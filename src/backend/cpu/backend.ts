@@ -20,7 +20,7 @@ import type { KernelArgs, KernelName } from "./abi.ts";
 import { checkConvAlgorithm, type ConvAlgorithm, DEFAULT_CONV_ALGORITHM, wantsWinograd } from "./conv_algorithm.ts";
 import type { KernelModules } from "./builds.ts";
 import type { WasmBuffer } from "./heap.ts";
-import { MIN_ELEMENTS, MIN_FLOPS, ranges, Runner } from "./runner.ts";
+import { MIN_ELEMENTS, MIN_FLOPS, PARTS_PER_THREAD, ranges, Runner } from "./runner.ts";
 import { symmetricEigen } from "./jacobi.ts";
 import { followThreads, type Threaded } from "./threads.ts";
 
@@ -51,6 +51,15 @@ type Four = [number, number, number, number];
  * packing of the input gradient the dearest), so about 64.
  */
 const FILTER_FLOAT_FLOPS = 64;
+
+/**
+ * Groups of images whose Winograd weight-gradient partial sums are added at the end: enough
+ * that each of 2 threads takes 2 and one held back leaves work to the other, few enough that
+ * the buffers (16·O·C floats a group, at most WINOGRAD_WEIGHT_FLOATS together) and their final
+ * sum stay small. A constant, not the thread count: it fixes the summation order.
+ */
+const WINOGRAD_WEIGHT_GROUPS = 4;
+const WINOGRAD_WEIGHT_FLOATS = 2 ** 22;
 
 /** Kernels over n contiguous elements whose parts are the same call on offset pointers. */
 type ElementwiseKernel = "fill" | "copy" | "axpy" | "scale" | "relu_forward" | "relu_backward" | "sigmoid_forward"
@@ -258,16 +267,30 @@ export class CpuBackend implements Backend, Threaded {
     let align = 8 / gcd(g.KH * g.KW, 8);
     if (g.C < 2 * align) align = 1;
     // Winograd where asked and where it applies (its scratch, for all channels, is -1 otherwise).
-    // Each of its channel blocks transforms every image's dy again (16 floats per 2×2 tile and
-    // output channel, comparable to the products of an eighth of a ResNet layer's channels),
-    // so it takes one block per thread.
     const winograd = wantsWinograd(this.algorithm, "backwardWeight", g) ? this.colFloats(5, g) : -1;
-    let blocks = this.runner.parts(this.convFlops(g), MIN_FLOPS);
-    if (winograd >= 0) blocks = Math.min(blocks, this.runner.threads);
-    const parts = ranges(g.C, blocks, align)
+    if (winograd >= 0) return this.winogradWeightGradient(pdy, px, pdw, g, align, winograd);
+    const parts = ranges(g.C, this.runner.parts(this.convFlops(g), MIN_FLOPS), align)
       .map(([c0, c1]): KernelArgs<"conv2d_backward_weight"> => [pdy, px, pdw, 0, ...convArgs(g), c0, c1]);
-    if (winograd >= 0) this.exec("conv2d_backward_weight_winograd", parts, winograd);
-    else this.exec("conv2d_backward_weight", parts, this.colFloats(2, g));
+    this.exec("conv2d_backward_weight", parts, this.colFloats(2, g));
+  }
+  /**
+   * The Winograd weight gradient in two steps: partial sums in the Winograd domain over fixed
+   * groups of images (WINOGRAD_WEIGHT_GROUPS, fewer where their buffers would pass
+   * WINOGRAD_WEIGHT_FLOATS; the groups depend on the shape only, so the bits do not depend on
+   * the thread count), each group one part (or, where there are fewer groups than threads,
+   * blocks of its channels); then dw from their sum, split by output channels.
+   */
+  private winogradWeightGradient(pdy: number, px: number, pdw: number, g: ConvGeometry, align: number, colFloats: number): void {
+    const groupFloats = 16 * g.O * g.C;
+    const wanted = Math.min(WINOGRAD_WEIGHT_GROUPS, Math.floor(WINOGRAD_WEIGHT_FLOATS / groupFloats));
+    const groups = ranges(g.N, Math.max(1, wanted), 1);
+    const du = this.runner.shared(groups.length * groupFloats);
+    const blocks = ranges(g.C, Math.ceil(this.runner.parts(this.convFlops(g), MIN_FLOPS) / PARTS_PER_THREAD / groups.length), align);
+    const parts = groups.flatMap(([n0, n1], i) => blocks.map(([c0, c1]): KernelArgs<"conv2d_backward_weight_winograd"> =>
+      [pdy, px, du + 4 * i * groupFloats, 0, ...convArgs(g), n0, n1, c0, c1]));
+    this.exec("conv2d_backward_weight_winograd", parts, colFloats);
+    this.exec("winograd_weight_output", ranges(g.O, this.runner.parts(groups.length * groupFloats, MIN_ELEMENTS), 1)
+      .map(([m0, m1]) => [du, groups.length, pdw, g.C, g.O, m0, m1]));
   }
 
   // ---- batch norm ----
