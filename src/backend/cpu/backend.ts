@@ -46,11 +46,13 @@ const AXIS_REDUCTIONS: Record<AxisReduction["op"], number> = { sum: 0, max: 1, m
 type Four = [number, number, number, number];
 
 /**
- * Time to pack or transform one filter float, in multiply-adds' worth (flops at the kernels'
- * ~40 GFLOP/s per core): 0.4–2.3 ns per float measured on ResNet-18's deep layers (the flipped
- * packing of the input gradient the dearest), so about 64.
+ * Time to pack one float of an operand that every block of a split convolution packs again
+ * (the filters of the direct forward and input gradient, dy in the direct weight gradient), in
+ * multiply-adds' worth (flops at the kernels' ~40 GFLOP/s per core): 0.4–2.3 ns per filter float
+ * measured on ResNet-18's deep layers (the flipped packing of the input gradient the dearest),
+ * so about 64.
  */
-const FILTER_FLOAT_FLOPS = 64;
+const PACK_FLOAT_FLOPS = 64;
 
 /**
  * Groups of images whose Winograd weight-gradient partial sums are added at the end: enough
@@ -205,21 +207,26 @@ export class CpuBackend implements Backend, Threaded {
     return 2 * g.N * g.O * (g.C / g.G) * g.KH * g.KW * g.OH * g.OW;
   }
   /**
+   * How many blocks to cut a convolution of `flops` into when every block packs the same
+   * `repeatedFloats` again: no more than keep that repeated work (PACK_FLOAT_FLOPS a float) under
+   * 1/16 of the call's multiply-adds, never fewer than one per thread.
+   */
+  private affordableBlocks(flops: number, repeatedFloats: number): number {
+    const parts = this.runner.parts(flops, MIN_FLOPS);
+    return Math.min(parts, Math.max(this.runner.threads, Math.floor(flops / 16 / (PACK_FLOAT_FLOPS * repeatedFloats))));
+  }
+  /**
    * The image blocks of a forward or input-gradient call. Every block of the direct kernels
    * packs the whole filter bank again, and on deep layers with small planes that is no small
    * cost: cut as for 2 threads but run on one (bench/step_profile.ts, 1x2), ResNet-18's
    * 512-channel 4×4 input gradient took 1.33× as long, the forward 1.07×, the 256-channel 8×8
-   * ones 1.18× and 1.05×. So their blocks are no more than keep that repeated work
-   * (FILTER_FLOAT_FLOPS per filter float per block) under 1/16 of the call's multiply-adds, and
-   * never fewer than one per thread. The Winograd kernels read filters transformed once per
-   * call (`filtersOnce`): nothing is repeated per block.
+   * ones 1.18× and 1.05×; so their blocks are affordableBlocks. The Winograd kernels read filters
+   * transformed once per call (`filtersOnce`): nothing is repeated per block.
    */
   private imageBlocks(g: ConvGeometry, filtersOnce: boolean): [number, number][] {
     const flops = this.convFlops(g);
-    const parts = this.runner.parts(flops, MIN_FLOPS);
-    const filterWork = FILTER_FLOAT_FLOPS * g.O * (g.C / g.G) * g.KH * g.KW;
-    const affordable = filtersOnce ? parts : Math.max(this.runner.threads, Math.floor(flops / 16 / filterWork));
-    return ranges(g.N, Math.min(parts, affordable), 1);
+    const blocks = filtersOnce ? this.runner.parts(flops, MIN_FLOPS) : this.affordableBlocks(flops, g.O * (g.C / g.G) * g.KH * g.KW);
+    return ranges(g.N, blocks, 1);
   }
   /**
    * Forward-type conv kernels split by images: x-side and y-side tensors offset per image. The
@@ -263,13 +270,17 @@ export class CpuBackend implements Backend, Threaded {
     // Split by input channels: every thread sums its dw columns over the whole batch in order.
     // Blocks of channels whose dw columns (channels·KH·KW) fill whole 8-column gemm strips
     // where the layer is wide enough: narrow or ragged blocks waste the micro-kernel's lanes.
+    // The direct kernel packs all of dy in every block (ResNet-18's 256-channel 8×8 layer took
+    // 1.07× as long cut for 2 threads on one, the stem's 3 one-channel blocks 1.6×), so its
+    // blocks are affordableBlocks.
     const pdy = this.p(dy), px = this.p(x), pdw = this.p(dw);
     let align = 8 / gcd(g.KH * g.KW, 8);
     if (g.C < 2 * align) align = 1;
     // Winograd where asked and where it applies (its scratch, for all channels, is -1 otherwise).
     const winograd = wantsWinograd(this.algorithm, "backwardWeight", g) ? this.colFloats(5, g) : -1;
     if (winograd >= 0) return this.winogradWeightGradient(pdy, px, pdw, g, align, winograd);
-    const parts = ranges(g.C, this.runner.parts(this.convFlops(g), MIN_FLOPS), align)
+    const blocks = this.affordableBlocks(this.convFlops(g), g.O * g.N * g.OH * g.OW);
+    const parts = ranges(g.C, blocks, align)
       .map(([c0, c1]): KernelArgs<"conv2d_backward_weight"> => [pdy, px, pdw, 0, ...convArgs(g), c0, c1]);
     this.exec("conv2d_backward_weight", parts, this.colFloats(2, g));
   }
