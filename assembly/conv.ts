@@ -24,7 +24,7 @@
 // gemm on the matching columns of dw), so every element keeps the 1-thread summation order.
 import { gemm, gemmScratchPtr, gemmWith, packB, storeStripRows } from "./gemm";
 import { directTile, KC, MC, MR, NC, NR } from "./tile";
-import { winogradFits, winogradScratchFloats, winogradWeightScratchFloats } from "./winograd";
+import { winogradFilterFloats, winogradFits, winogradScratchFloats, winogradWeightScratchFloats } from "./winograd";
 
 // Images padded at once on the direct path when the filters do not fit the pack buffer.
 // @ts-ignore: decorator
@@ -319,7 +319,8 @@ function backwardInputDirect(N: i32, C: i32, H: i32, W: i32, O: i32, KH: i32, KW
 /**
  * Floats of col scratch a convolution kernel needs (kind 0 forward, 1 input gradient, 2 weight
  * gradient, 3 / 4 / 5 the Winograd forward / input gradient / weight gradient of winograd.ts,
- * -1 where it does not apply; N = the images of one call): on the direct path one zero-padded image, or up to
+ * 6 / 7 the transformed filters (winograd_filters) of the Winograd forward / input gradient, one
+ * buffer per call, not per thread; -1 where Winograd does not apply; N = the images of one call): on the direct path one zero-padded image, or up to
  * IMG_CHUNK when the filters do not fit the pack buffer; otherwise the im2col buffer of one
  * image and group (none for 1×1 stride 1); for the weight gradient, the padded images, tap
  * offsets and side-by-side dy of imagesPerGemm images.
@@ -330,6 +331,7 @@ export function conv_scratch_floats(kind: i32, N: i32, C: i32, H: i32, W: i32, O
                                     OH: i32, OW: i32): i32 {
   if (kind >= 3) {
     if (!winogradFits(N, C, H, W, O, KH, KW, SH, SW, PH, PW, DH, DW, G, OH, OW)) return -1;
+    if (kind >= 6) return winogradFilterFloats(kind == 7, C, O);
     return kind == 5 ? winogradWeightScratchFloats(C, H, W, O) : winogradScratchFloats(kind == 4, C, H, W, O);
   }
   const Cg = C / G, Og = O / G;

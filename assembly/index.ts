@@ -2,7 +2,7 @@
 // All pointers are byte offsets into the imported linear memory (env.memory).
 export { gemm, gemm_scratch_bytes, set_gemm_scratch } from "./gemm";
 export * from "./conv";
-export { conv2d_backward_input_winograd, conv2d_backward_weight_winograd, conv2d_forward_winograd } from "./winograd";
+export { conv2d_backward_input_winograd, conv2d_backward_weight_winograd, conv2d_forward_winograd, winograd_filters, winograd_weight_output } from "./winograd";
 export * from "./norm";
 export * from "./elementwise";
 export * from "./pool";

@@ -8,7 +8,9 @@
 //
 // Layout, per call: the filters are transformed once (in float64, rounded once to f32) and
 // packed as 16 B matrices U[ξ] (k-major NR-strips of the m outputs, KC blocks, as the direct
-// path packs filters). Per image: a zero-padded copy of the source planes (pad 1 on top and
+// path packs filters), by winograd_filters into a buffer that all of the call's image blocks
+// read (transforming the bank in every block cost a 256-channel 8×8 layer half as much again
+// when cut into blocks for 2 threads: bench/step_profile.ts, 1x2). Per image: a zero-padded copy of the source planes (pad 1 on top and
 // left; enough zeros on the right and bottom that every tile, and every group of 4 tiles,
 // reads a whole 4×4 patch); then, block by block of tile rows (sized to stay in cache), the
 // input transform V[ξ][k][t] for the block's tiles t (tile rows padded to a multiple of 4
@@ -54,11 +56,12 @@ function setGeom(K: i32, M: i32, H: i32, W: i32, sizeK: i32 = K): void {
   gTb = gRows * gTWg;
 }
 
-// Scratch floats: [U: 16·K·Mp][P: one padded plane Hp·Wp][R: K·Hp·4·TWg][V: 16·K·Tb][M: 16·M·Tb].
+// Scratch floats of one thread: [P: one padded plane Hp·Wp][R: K·Hp·4·TWg][V: 16·K·Tb][M: 16·M·Tb];
+// the transformed filters U (16·K·Mp) are a separate buffer, shared by a call's parts.
 function filterFloats(): i64 { return <i64>16 * <i64>gK * <i64>gMp; }
 function rowFloats(): i64 { return <i64>gK * <i64>gHp * <i64>(4 * gTWg); }
 function scratchFloats(): i64 {
-  return filterFloats() + <i64>(gHp * gWp) + rowFloats() + <i64>16 * <i64>(gK + gM) * <i64>gTb;
+  return <i64>(gHp * gWp) + rowFloats() + <i64>16 * <i64>(gK + gM) * <i64>gTb;
 }
 
 /** Does F(2×2, 3×3) apply to this convolution (and fit the kernel's limits)? */
@@ -81,19 +84,24 @@ export function winogradScratchFloats(backward: bool, C: i32, H: i32, W: i32, O:
   return <i32>scratchFloats();
 }
 
-// U[ξ] = (G g Gᵀ)[ξ] for every (k, m), packed: floats at U + ξ·K·Mp + pc·Mp + strip·kc + p·NR + jj
-// for k = pc + p (KC block pc), m = strip + jj. Forward (flip false): g = w[m][k]; input
-// gradient: g[kh][kw] = w[k][m][2-kh][2-kw] (w is [O][C][3][3] either way).
-function transformFilters(w: usize, flip: bool, U: usize): void {
+// U[ξ] = (G g Gᵀ)[ξ] for the reduction channels k of [k0, k1) and every m (zero for the padding
+// m in [M, Mp)), packed: floats at U + ξ·K·Mp + pc·Mp + strip·kc + p·NR + jj for k = pc + p
+// (KC block pc), m = strip + jj. Forward (flip false): g = w[m][k]; input gradient:
+// g[kh][kw] = w[k][m][2-kh][2-kw] (w is [O][C][3][3] either way). Each k owns its own floats of
+// U, so blocks of k may be transformed by different threads.
+function transformFilters(w: usize, flip: bool, U: usize, k0: i32, k1: i32): void {
   const K = gK, M = gM, Mp = gMp;
   const xi = <usize>(K * Mp) << 2;
-  memory.fill(U, 0, <usize>filterFloats() << 2);
-  for (let k = 0; k < K; k++) {
+  for (let k = k0; k < k1; k++) {
     const pc = (k / KC) * KC, kc = min(KC, K - pc), p = k - pc;
-    for (let m = 0; m < M; m++) {
-      const src = w + (<usize>((flip ? k * M + m : m * K + k) * 9) << 2);
+    for (let m = 0; m < Mp; m++) {
       const strip = m & ~(NR - 1);
       const base = U + (<usize>(pc * Mp + strip * kc + p * NR + m - strip) << 2);
+      if (m >= M) {
+        for (let x = 0; x < 16; x++) store<f32>(base + <usize>x * xi, 0);
+        continue;
+      }
+      const src = w + (<usize>((flip ? k * M + m : m * K + k) * 9) << 2);
       // t = G·g (4×3; G's rows [1,0,0], [½,½,½], [½,-½,½], [0,0,1]), one column at a time,
       // then each row of t times Gᵀ is a row of U
       for (let j = 0; j < 3; j++) {
@@ -106,6 +114,24 @@ function transformFilters(w: usize, flip: bool, U: usize): void {
       filterRow(base, xi, 3, t30, t31, t32);
     }
   }
+}
+
+/** Floats of the transformed filter bank of the Winograd forward (backward false) or input
+ * gradient (true) of a C → O layer: what winograd_filters writes and the convolution reads. */
+export function winogradFilterFloats(backward: bool, C: i32, O: i32): i32 {
+  if (backward) setGeom(O, C, 1, 1);
+  else setGeom(C, O, 1, 1);
+  return <i32>filterFloats();
+}
+
+/** The Winograd transform of the filters w ([O][C][3][3]) of a C → O layer into u, for the
+ * forward (backward 0) or, flipped and transposed, the input gradient (backward 1); only the
+ * reduction channels [k0, k1) (input channels forward, output channels backward), so a call's
+ * parts may split them. u: winogradFilterFloats floats, shared by the convolution's parts. */
+export function winograd_filters(w: usize, u: usize, C: i32, O: i32, backward: i32, k0: i32, k1: i32): void {
+  if (backward != 0) setGeom(O, C, 1, 1);
+  else setGeom(C, O, 1, 1);
+  transformFilters(w, backward != 0, u, max(0, k0), min(gK, k1));
 }
 
 // Filter tap i (row-major 3×3) as float64, the filter flipped (tap 8 - i) for the input gradient.
@@ -281,15 +307,13 @@ function laneOf(v: v128, i: i32): f32 {
 }
 
 // dst image n = the 3×3 pad-1 convolution of source image n (planes srcImgBytes / dstImgBytes
-// apart) with the filters w, for n < N. col: winogradScratchFloats floats.
-function winogradConv(src: usize, srcImgBytes: usize, w: usize, flip: bool, dst: usize, dstImgBytes: usize,
+// apart) with the transformed filters U, for n < N. col: winogradScratchFloats floats.
+function winogradConv(src: usize, srcImgBytes: usize, U: usize, dst: usize, dstImgBytes: usize,
                       col: usize, N: i32): void {
-  const U = col;
-  const P = U + (<usize>filterFloats() << 2);
+  const P = col;
   const R = P + (<usize>(gHp * gWp) << 2);
   const V = R + (<usize>rowFloats() << 2);
   const Mt = V + (<usize>(16 * gK * gTb) << 2);
-  transformFilters(w, flip, U);
   for (let n = 0; n < N; n++) {
     padAndRowTransform(src + <usize>n * srcImgBytes, P, R);
     const out = dst + <usize>n * dstImgBytes;
@@ -302,39 +326,45 @@ function winogradConv(src: usize, srcImgBytes: usize, w: usize, flip: bool, dst:
   }
 }
 
-/** y = conv2d(x, w) by F(2×2, 3×3); winogradFits must hold. col: conv_scratch_floats(3, …) floats. */
-export function conv2d_forward_winograd(x: usize, w: usize, y: usize, col: usize,
+/** y = conv2d(x, w) by F(2×2, 3×3), u = winograd_filters(w, …, backward 0); winogradFits must
+ * hold. col: conv_scratch_floats(3, …) floats. */
+export function conv2d_forward_winograd(x: usize, u: usize, y: usize, col: usize,
                                         N: i32, C: i32, H: i32, W: i32, O: i32, KH: i32, KW: i32,
                                         SH: i32, SW: i32, PH: i32, PW: i32, DH: i32, DW: i32, G: i32,
                                         OH: i32, OW: i32): void {
   if (!winogradFits(N, C, H, W, O, KH, KW, SH, SW, PH, PW, DH, DW, G, OH, OW)) return; // the backend checks
   setGeom(C, O, H, W);
-  winogradConv(x, <usize>(C * H * W) << 2, w, false, y, <usize>(O * H * W) << 2, col, N);
+  winogradConv(x, <usize>(C * H * W) << 2, u, y, <usize>(O * H * W) << 2, col, N);
 }
 
 /** dx = the input gradient of that layer (dy convolved with the flipped, transposed filters)
- * by F(2×2, 3×3); winogradFits must hold. col: conv_scratch_floats(4, …) floats. */
-export function conv2d_backward_input_winograd(dy: usize, w: usize, dx: usize, col: usize,
+ * by F(2×2, 3×3), u = winograd_filters(w, …, backward 1); winogradFits must hold. col:
+ * conv_scratch_floats(4, …) floats. */
+export function conv2d_backward_input_winograd(dy: usize, u: usize, dx: usize, col: usize,
                                                N: i32, C: i32, H: i32, W: i32, O: i32, KH: i32, KW: i32,
                                                SH: i32, SW: i32, PH: i32, PW: i32, DH: i32, DW: i32, G: i32,
                                                OH: i32, OW: i32): void {
   if (!winogradFits(N, C, H, W, O, KH, KW, SH, SW, PH, PW, DH, DW, G, OH, OW)) return;
   setGeom(O, C, H, W);
-  winogradConv(dy, <usize>(O * H * W) << 2, w, true, dx, <usize>(C * H * W) << 2, col, N);
+  winogradConv(dy, <usize>(O * H * W) << 2, u, dx, <usize>(C * H * W) << 2, col, N);
 }
 
 // ---- weight gradient ----
 // y = Aᵀ[Σ_c U[o][c] ⊙ V[c]]A per tile, so dL/dU[o][c] = Σ_{n,t} Z[o] ⊙ V[c] with Z = A·dY·Aᵀ
-// (dY the tile's 2×2 block of dy, zero past the plane), and dw[o][c] = Gᵀ·(dL/dU)·G. Per image,
-// block by block of tile rows: the transforms Z (all O channels of dy) and V (the call's input
-// channels), then dU[ξ] (O × channels) += Z[ξ]·V[ξ]ᵀ, one gemm per ξ, summing the block's tiles
-// in increasing order; images and blocks in increasing order, the blocks sized by the layer's
-// channels (not the call's), so every dw element has the same summation order at any split.
+// (dY the tile's 2×2 block of dy, zero past the plane), and dw[o][c] = Gᵀ·(dL/dU)·G. The batch
+// is cut into groups of images fixed by the layer's shape (the backend's rule); per group, per
+// image, block by block of tile rows: the transforms Z (all O channels of dy) and V (the part's
+// input channels), then the group's dU[ξ] (O × channels) += Z[ξ]·V[ξ]ᵀ, one gemm per ξ, summing
+// the block's tiles in increasing order; images and blocks in increasing order, the blocks sized
+// by the layer's channels (not the part's). Then dw = Gᵀ·(Σ_groups dU)·G, the groups added in
+// increasing order (winograd_weight_output). So every dw element has the same summation order
+// at any split, and a part (a group, or a block of its channels) transforms each image once:
+// split by channels only, every part transformed all of dy again (ResNet-20's 16-channel layers
+// reached 1.6× on 2 threads).
 
-// Scratch floats of the weight gradient for Kb input channels: [dU: 16·M·Kb][P][R][V][Z: 16·M·Tb][D: M padded dy planes 2·TH × 2·TWg].
+// Scratch floats of the weight gradient for Kb input channels: [P][R][V][Z: 16·M·Tb][D: M padded dy planes 2·TH × 2·TWg].
 function weightScratchFloats(): i64 {
-  return <i64>16 * <i64>gM * <i64>gK + <i64>(gHp * gWp) + rowFloats() + <i64>16 * <i64>(gK + gM) * <i64>gTb +
-    <i64>gM * <i64>(2 * gTH) * <i64>(2 * gTWg);
+  return <i64>(gHp * gWp) + rowFloats() + <i64>16 * <i64>(gK + gM) * <i64>gTb + <i64>gM * <i64>(2 * gTH) * <i64>(2 * gTWg);
 }
 
 /** Col scratch floats of the Winograd weight gradient (every input channel in one call, the most a call takes). */
@@ -389,17 +419,20 @@ function gradientColumn(out: usize, xiBytes: usize, j: i32, w0: v128, w1: v128):
   v128.store(out + <usize>(12 + j) * xiBytes, f32x4.neg(w1));
 }
 
-// dw[m][c0 + k] = Gᵀ·dU[·][m][k]·G for the call's channels (in float64, rounded once).
+// dw[m][k] = Gᵀ·dU[·][m][k]·G for m of [m0, m1), dU the sum of `groups` partial sums (16·M·K
+// floats each, consecutive) in increasing order, in f32; the transform in float64, rounded once.
 // Gᵀ = [[1, ½, ½, 0], [0, ½, -½, 0], [0, ½, ½, 1]].
-function weightOutput(dU: usize, dw: usize, C: i32, c0: i32): void {
+function weightOutput(dU: usize, groups: i32, dw: usize, m0: i32, m1: i32): void {
   const xi = <usize>(gM * gK) << 2;
-  for (let m = 0; m < gM; m++) {
+  const group = 16 * xi;
+  for (let m = m0; m < m1; m++) {
     for (let k = 0; k < gK; k++) {
       const u = dU + (<usize>(m * gK + k) << 2);
-      const out = dw + (<usize>((m * C + c0 + k) * 9) << 2);
+      const out = dw + (<usize>((m * gK + k) * 9) << 2);
       for (let j = 0; j < 4; j++) {
         const c = u + <usize>j * xi;
-        const u0 = <f64>load<f32>(c), u1 = <f64>load<f32>(c + 4 * xi), u2 = <f64>load<f32>(c + 8 * xi), u3 = <f64>load<f32>(c + 12 * xi);
+        const u0 = <f64>groupSum(c, groups, group), u1 = <f64>groupSum(c + 4 * xi, groups, group);
+        const u2 = <f64>groupSum(c + 8 * xi, groups, group), u3 = <f64>groupSum(c + 12 * xi, groups, group);
         qCol(j, u0 + 0.5 * (u1 + u2), 0.5 * (u1 - u2), 0.5 * (u1 + u2) + u3);
       }
       weightRow(out, q00, q01, q02, q03);
@@ -407,6 +440,15 @@ function weightOutput(dU: usize, dw: usize, C: i32, c0: i32): void {
       weightRow(out + 24, q20, q21, q22, q23);
     }
   }
+}
+
+// The float at p in each of `groups` partial sums (`stride` bytes apart), added in increasing order.
+// @ts-ignore: decorator
+@inline
+function groupSum(p: usize, groups: i32, stride: usize): f32 {
+  let s = load<f32>(p);
+  for (let g = 1; g < groups; g++) s += load<f32>(p + <usize>g * stride);
+  return s;
 }
 
 // q = Gᵀ·dU (3×4), in globals like t (no local arrays without an allocator).
@@ -431,24 +473,24 @@ function weightRow(out: usize, a: f64, b: f64, c: f64, d: f64): void {
   store<f32>(out, <f32>(0.5 * (b + c) + d), 8);
 }
 
-/** dw = the weight gradient of a 3×3 stride-1 pad-1 layer, summed over the batch, for the
- * input channels [c0, c1) only, by F(2×2, 3×3); winogradFits must hold. col:
- * conv_scratch_floats(5, …) floats. */
-export function conv2d_backward_weight_winograd(dy: usize, x: usize, dw: usize, col: usize,
+/** du = one group's partial sum of the weight gradient of a 3×3 stride-1 pad-1 layer in the
+ * Winograd domain (16 matrices O × C, winograd_weight_output turns the groups into dw): the
+ * images [n0, n1), for the input channels [c0, c1) only (columns c0..c1 of each matrix), by
+ * F(2×2, 3×3); winogradFits must hold. col: conv_scratch_floats(5, …) floats. */
+export function conv2d_backward_weight_winograd(dy: usize, x: usize, du: usize, col: usize,
                                                 N: i32, C: i32, H: i32, W: i32, O: i32, KH: i32, KW: i32,
                                                 SH: i32, SW: i32, PH: i32, PW: i32, DH: i32, DW: i32, G: i32,
-                                                OH: i32, OW: i32, c0: i32, c1: i32): void {
-  if (!winogradFits(N, C, H, W, O, KH, KW, SH, SW, PH, PW, DH, DW, G, OH, OW) || c0 >= c1) return;
+                                                OH: i32, OW: i32, n0: i32, n1: i32, c0: i32, c1: i32): void {
+  if (!winogradFits(N, C, H, W, O, KH, KW, SH, SW, PH, PW, DH, DW, G, OH, OW) || c0 >= c1 || n0 >= n1) return;
   setGeom(c1 - c0, O, H, W, C);
-  const dU = col;
-  const P = dU + (<usize>(16 * gM * gK) << 2);
+  const P = col;
   const R = P + (<usize>(gHp * gWp) << 2);
   const V = R + (<usize>rowFloats() << 2);
   const Z = V + (<usize>(16 * gK * gTb) << 2);
   const D = Z + (<usize>(16 * gM * gTb) << 2);
   memory.fill(D, 0, <usize>(gM * 4 * gTH * gTWg) << 2);
   const HW = H * W;
-  for (let n = 0; n < N; n++) {
+  for (let n = n0; n < n1; n++) {
     padAndRowTransform(x + (<usize>((n * C + c0) * HW) << 2), P, R);
     padGradients(dy + (<usize>(n * O * HW) << 2), D);
     for (let r0 = 0; r0 < gTH; r0 += gRows) {
@@ -456,12 +498,18 @@ export function conv2d_backward_weight_winograd(dy: usize, x: usize, dw: usize, 
       inputTransform(R, V, r0, r1);
       gradientTransform(D, Z, r0, r1);
       const nt = (r1 - r0) * gTWg;
-      const beta: f32 = n == 0 && r0 == 0 ? 0 : 1;
+      const beta: f32 = n == n0 && r0 == 0 ? 0 : 1;
       for (let xi = 0; xi < 16; xi++) {
         gemm(0, 1, gM, gK, nt, 1, Z + (<usize>(xi * gM * gTb) << 2), gTb, V + (<usize>(xi * gK * gTb) << 2), gTb,
-             beta, dU + (<usize>(xi * gM * gK) << 2), gK);
+             beta, du + (<usize>(xi * gM * C + c0) << 2), C);
       }
     }
   }
-  weightOutput(dU, dw, C, c0);
+}
+
+/** dw ([O][C][3][3]) of output channels [m0, m1) from `groups` partial sums du of
+ * conv2d_backward_weight_winograd (16·O·C floats each, consecutive), added in increasing order. */
+export function winograd_weight_output(du: usize, groups: i32, dw: usize, C: i32, O: i32, m0: i32, m1: i32): void {
+  setGeom(C, O, 1, 1);
+  weightOutput(du, groups, dw, max(0, m0), min(O, m1));
 }

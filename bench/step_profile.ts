@@ -98,7 +98,10 @@ function parseCount(s: string): Count {
   return { label: s, threads: Number(m[1]), cutAs: Number(m[2] ?? 0) };
 }
 
-/** Runner.parts as if `cutAs.n` threads ran (n > 0), the real rule otherwise. */
+/**
+ * Runner.parts and Runner.threads as if `cutAs.n` threads ran (n > 0), the real ones otherwise
+ * (the backend sizes some splits by the thread count itself, e.g. one block per thread).
+ */
 function emulateSplits(): { n: number } {
   const cutAs = { n: 0 };
   const real = Runner.prototype.parts;
@@ -106,6 +109,12 @@ function emulateSplits(): { n: number } {
     if (cutAs.n === 0) return real.call(this, work, min);
     return work >= min ? Math.min(MAX_PARTS, cutAs.n * PARTS_PER_THREAD) : 1;
   };
+  const realThreads = Object.getOwnPropertyDescriptor(Runner.prototype, "threads")!.get!;
+  Object.defineProperty(Runner.prototype, "threads", {
+    get(this: Runner) {
+      return cutAs.n === 0 ? realThreads.call(this) : cutAs.n;
+    },
+  });
   return cutAs;
 }
 

@@ -20,7 +20,7 @@ import type { KernelArgs, KernelName } from "./abi.ts";
 import { checkConvAlgorithm, type ConvAlgorithm, DEFAULT_CONV_ALGORITHM, wantsWinograd } from "./conv_algorithm.ts";
 import type { KernelModules } from "./builds.ts";
 import type { WasmBuffer } from "./heap.ts";
-import { MIN_ELEMENTS, MIN_FLOPS, ranges, Runner } from "./runner.ts";
+import { MIN_ELEMENTS, MIN_FLOPS, PARTS_PER_THREAD, ranges, Runner } from "./runner.ts";
 import { symmetricEigen } from "./jacobi.ts";
 import { followThreads, type Threaded } from "./threads.ts";
 
@@ -46,11 +46,22 @@ const AXIS_REDUCTIONS: Record<AxisReduction["op"], number> = { sum: 0, max: 1, m
 type Four = [number, number, number, number];
 
 /**
- * Time to pack or transform one filter float, in multiply-adds' worth (flops at the kernels'
- * ~40 GFLOP/s per core): 0.4–2.3 ns per float measured on ResNet-18's deep layers (the flipped
- * packing of the input gradient the dearest), so about 64.
+ * Time to pack one float of an operand that every block of a split convolution packs again
+ * (the filters of the direct forward and input gradient, dy in the direct weight gradient), in
+ * multiply-adds' worth (flops at the kernels' ~40 GFLOP/s per core): 0.4–2.3 ns per filter float
+ * measured on ResNet-18's deep layers (the flipped packing of the input gradient the dearest),
+ * so about 64.
  */
-const FILTER_FLOAT_FLOPS = 64;
+const PACK_FLOAT_FLOPS = 64;
+
+/**
+ * Groups of images whose Winograd weight-gradient partial sums are added at the end: enough
+ * that each of 2 threads takes 2 and one held back leaves work to the other, few enough that
+ * the buffers (16·O·C floats a group, at most WINOGRAD_WEIGHT_FLOATS together) and their final
+ * sum stay small. A constant, not the thread count: it fixes the summation order.
+ */
+const WINOGRAD_WEIGHT_GROUPS = 4;
+const WINOGRAD_WEIGHT_FLOATS = 2 ** 22;
 
 /** Kernels over n contiguous elements whose parts are the same call on offset pointers. */
 type ElementwiseKernel = "fill" | "copy" | "axpy" | "scale" | "relu_forward" | "relu_backward" | "sigmoid_forward"
@@ -187,7 +198,7 @@ export class CpuBackend implements Backend, Threaded {
   }
 
   /** Col scratch floats of one conv kernel call over `images` images (the kernels' own rule). */
-  private colFloats(kind: 0 | 1 | 2 | 3 | 4 | 5, g: ConvGeometry, images = g.N): number {
+  private colFloats(kind: 0 | 1 | 2 | 3 | 4 | 5 | 6 | 7, g: ConvGeometry, images = g.N): number {
     const dims = convArgs(g);
     dims[0] = images;
     return this.runner.k.conv_scratch_floats(kind, ...dims);
@@ -196,47 +207,58 @@ export class CpuBackend implements Backend, Threaded {
     return 2 * g.N * g.O * (g.C / g.G) * g.KH * g.KW * g.OH * g.OW;
   }
   /**
-   * The image blocks of a forward or input-gradient call. Every block packs (direct kernels) or
-   * transforms (Winograd) the whole filter bank again, and on deep layers with small planes
-   * that is no small cost: cut as for 2 threads but run on one (bench/step_profile.ts, 1x2),
-   * ResNet-18's 512-channel 4×4 input gradient took 1.33× as long, the forward 1.07×, the
-   * 256-channel 8×8 ones 1.18× and 1.05×. So the blocks are no more than keep that repeated work
-   * (FILTER_FLOAT_FLOPS per filter float per block) under 1/16 of the call's multiply-adds,
-   * and never fewer than one per thread.
+   * How many blocks to cut a convolution of `flops` into when every block packs the same
+   * `repeatedFloats` again: no more than keep that repeated work (PACK_FLOAT_FLOPS a float) under
+   * 1/16 of the call's multiply-adds, never fewer than one per thread.
    */
-  private imageBlocks(g: ConvGeometry): [number, number][] {
-    const flops = this.convFlops(g);
+  private affordableBlocks(flops: number, repeatedFloats: number): number {
     const parts = this.runner.parts(flops, MIN_FLOPS);
-    const filterWork = FILTER_FLOAT_FLOPS * g.O * (g.C / g.G) * g.KH * g.KW;
-    const affordable = Math.max(this.runner.threads, Math.floor(flops / 16 / filterWork));
-    return ranges(g.N, Math.min(parts, affordable), 1);
+    return Math.min(parts, Math.max(this.runner.threads, Math.floor(flops / 16 / (PACK_FLOAT_FLOPS * repeatedFloats))));
+  }
+  /**
+   * The image blocks of a forward or input-gradient call. Every block of the direct kernels
+   * packs the whole filter bank again, and on deep layers with small planes that is no small
+   * cost: cut as for 2 threads but run on one (bench/step_profile.ts, 1x2), ResNet-18's
+   * 512-channel 4×4 input gradient took 1.33× as long, the forward 1.07×, the 256-channel 8×8
+   * ones 1.18× and 1.05×; so their blocks are affordableBlocks. The Winograd kernels read filters
+   * transformed once per call (`filtersOnce`): nothing is repeated per block.
+   */
+  private imageBlocks(g: ConvGeometry, filtersOnce: boolean): [number, number][] {
+    const flops = this.convFlops(g);
+    const blocks = filtersOnce ? this.runner.parts(flops, MIN_FLOPS) : this.affordableBlocks(flops, g.O * (g.C / g.G) * g.KH * g.KW);
+    return ranges(g.N, blocks, 1);
   }
   /**
    * Forward-type conv kernels split by images: x-side and y-side tensors offset per image. The
    * Winograd kernel of the same pass where the algorithm asks for it and the kernel applies
-   * (its scratch rule says -1 where it does not).
+   * (its scratch rule says -1 where it does not); its filters are transformed first, split by
+   * reduction channels, into a buffer all the image blocks read.
    */
   private convByImages(
     pass: "forward" | "backwardInput", src: number, srcImg: number, w: number,
     dst: number, dstImg: number, g: ConvGeometry,
   ): void {
-    const blocks = this.imageBlocks(g);
-    const images = Math.max(...blocks.map(([n0, n1]) => n1 - n0));
     const forward = pass === "forward";
-    let kernel: "conv2d_forward" | "conv2d_backward_input" | "conv2d_forward_winograd" | "conv2d_backward_input_winograd" =
-      forward ? "conv2d_forward" : "conv2d_backward_input";
-    let colFloats = -1;
-    if (wantsWinograd(this.algorithm, pass, g)) {
-      colFloats = this.colFloats(forward ? 3 : 4, g, images);
-      if (colFloats >= 0) kernel = forward ? "conv2d_forward_winograd" : "conv2d_backward_input_winograd";
+    const bankFloats = wantsWinograd(this.algorithm, pass, g) ? this.colFloats(forward ? 6 : 7, g) : -1;
+    const blocks = this.imageBlocks(g, bankFloats >= 0);
+    const images = Math.max(...blocks.map(([n0, n1]) => n1 - n0));
+    const dims = (n0: number, n1: number): Conv => {
+      const d = convArgs(g);
+      d[0] = n1 - n0;
+      return d;
+    };
+    if (bankFloats < 0) {
+      const kernel = forward ? "conv2d_forward" : "conv2d_backward_input";
+      const parts = blocks.map(([n0, n1]): KernelArgs<typeof kernel> => [src + 4 * n0 * srcImg, w, dst + 4 * n0 * dstImg, 0, ...dims(n0, n1)]);
+      return this.exec(kernel, parts, this.colFloats(forward ? 0 : 1, g, images));
     }
-    if (colFloats < 0) colFloats = this.colFloats(forward ? 0 : 1, g, images);
-    const parts = blocks.map(([n0, n1]): KernelArgs<typeof kernel> => {
-      const dims = convArgs(g);
-      dims[0] = n1 - n0;
-      return [src + 4 * n0 * srcImg, w, dst + 4 * n0 * dstImg, 0, ...dims];
-    });
-    this.exec(kernel, parts, colFloats);
+    const u = this.runner.shared(bankFloats);
+    const K = forward ? g.C : g.O;
+    this.exec("winograd_filters", ranges(K, this.runner.parts(bankFloats, MIN_ELEMENTS), 1)
+      .map(([k0, k1]) => [w, u, g.C, g.O, +!forward, k0, k1]));
+    const kernel = forward ? "conv2d_forward_winograd" : "conv2d_backward_input_winograd";
+    const parts = blocks.map(([n0, n1]): KernelArgs<typeof kernel> => [src + 4 * n0 * srcImg, u, dst + 4 * n0 * dstImg, 0, ...dims(n0, n1)]);
+    this.exec(kernel, parts, this.colFloats(forward ? 3 : 4, g, images));
   }
   conv2dForward(x: DeviceBuffer, w: DeviceBuffer, y: DeviceBuffer, g: ConvGeometry): void {
     this.convByImages("forward", this.p(x), g.C * g.H * g.W, this.p(w), this.p(y), g.O * g.OH * g.OW, g);
@@ -248,20 +270,38 @@ export class CpuBackend implements Backend, Threaded {
     // Split by input channels: every thread sums its dw columns over the whole batch in order.
     // Blocks of channels whose dw columns (channels·KH·KW) fill whole 8-column gemm strips
     // where the layer is wide enough: narrow or ragged blocks waste the micro-kernel's lanes.
+    // The direct kernel packs all of dy in every block (ResNet-18's 256-channel 8×8 layer took
+    // 1.07× as long cut for 2 threads on one, the stem's 3 one-channel blocks 1.6×), so its
+    // blocks are affordableBlocks.
     const pdy = this.p(dy), px = this.p(x), pdw = this.p(dw);
     let align = 8 / gcd(g.KH * g.KW, 8);
     if (g.C < 2 * align) align = 1;
     // Winograd where asked and where it applies (its scratch, for all channels, is -1 otherwise).
-    // Each of its channel blocks transforms every image's dy again (16 floats per 2×2 tile and
-    // output channel, comparable to the products of an eighth of a ResNet layer's channels),
-    // so it takes one block per thread.
     const winograd = wantsWinograd(this.algorithm, "backwardWeight", g) ? this.colFloats(5, g) : -1;
-    let blocks = this.runner.parts(this.convFlops(g), MIN_FLOPS);
-    if (winograd >= 0) blocks = Math.min(blocks, this.runner.threads);
+    if (winograd >= 0) return this.winogradWeightGradient(pdy, px, pdw, g, align, winograd);
+    const blocks = this.affordableBlocks(this.convFlops(g), g.O * g.N * g.OH * g.OW);
     const parts = ranges(g.C, blocks, align)
       .map(([c0, c1]): KernelArgs<"conv2d_backward_weight"> => [pdy, px, pdw, 0, ...convArgs(g), c0, c1]);
-    if (winograd >= 0) this.exec("conv2d_backward_weight_winograd", parts, winograd);
-    else this.exec("conv2d_backward_weight", parts, this.colFloats(2, g));
+    this.exec("conv2d_backward_weight", parts, this.colFloats(2, g));
+  }
+  /**
+   * The Winograd weight gradient in two steps: partial sums in the Winograd domain over fixed
+   * groups of images (WINOGRAD_WEIGHT_GROUPS, fewer where their buffers would pass
+   * WINOGRAD_WEIGHT_FLOATS; the groups depend on the shape only, so the bits do not depend on
+   * the thread count), each group one part (or, where there are fewer groups than threads,
+   * blocks of its channels); then dw from their sum, split by output channels.
+   */
+  private winogradWeightGradient(pdy: number, px: number, pdw: number, g: ConvGeometry, align: number, colFloats: number): void {
+    const groupFloats = 16 * g.O * g.C;
+    const wanted = Math.min(WINOGRAD_WEIGHT_GROUPS, Math.floor(WINOGRAD_WEIGHT_FLOATS / groupFloats));
+    const groups = ranges(g.N, Math.max(1, wanted), 1);
+    const du = this.runner.shared(groups.length * groupFloats);
+    const blocks = ranges(g.C, Math.ceil(this.runner.parts(this.convFlops(g), MIN_FLOPS) / PARTS_PER_THREAD / groups.length), align);
+    const parts = groups.flatMap(([n0, n1], i) => blocks.map(([c0, c1]): KernelArgs<"conv2d_backward_weight_winograd"> =>
+      [pdy, px, du + 4 * i * groupFloats, 0, ...convArgs(g), n0, n1, c0, c1]));
+    this.exec("conv2d_backward_weight_winograd", parts, colFloats);
+    this.exec("winograd_weight_output", ranges(g.O, this.runner.parts(groups.length * groupFloats, MIN_ELEMENTS), 1)
+      .map(([m0, m1]) => [du, groups.length, pdw, g.C, g.O, m0, m1]));
   }
 
   // ---- batch norm ----

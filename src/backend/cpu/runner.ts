@@ -160,6 +160,11 @@ export class Runner {
     return this.pool && work >= min ? Math.min(MAX_PARTS, this.threads * PARTS_PER_THREAD) : 1;
   }
 
+  /** A buffer of at least `floats` floats that every thread of the next calls may read (see Scratch.sharedFor). */
+  shared(floats: number): number {
+    return this.scratch.sharedFor(floats);
+  }
+
   /**
    * Run a kernel once per argument list, spread over the threads. With `colFloats` ≥ 0,
    * argument 3 is replaced by the running thread's own convolution scratch of that many floats.

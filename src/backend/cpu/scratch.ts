@@ -3,13 +3,16 @@
  * worker t at index t) has its own gemm packing area, set once per instance, and its own
  * im2col / padded-image area for convolutions, grown on demand to what the convolution kernels
  * ask for (assembly/conv.ts conv_scratch_floats). One kernel runs on a thread at a time, so
- * one area per thread is enough, and the areas are kept for the backend's life.
+ * one area per thread is enough, and the areas are kept for the backend's life. One more area,
+ * shared by all threads, holds what one step of a backend call prepares for all its parts (the
+ * transformed filters of a Winograd convolution).
  */
 import type { Heap, WasmBuffer } from "./heap.ts";
 
 export class Scratch {
   private readonly gemm: number[] = [];
   private readonly col: (WasmBuffer | null)[] = [];
+  private shared: WasmBuffer | null = null;
 
   constructor(private readonly heap: Heap, private readonly gemmBytes: number) {}
 
@@ -31,5 +34,13 @@ export class Scratch {
     const next = this.heap.alloc(floats);
     this.col[t] = next;
     return next.ptr;
+  }
+
+  /** The area shared by all threads, of at least `floats` floats. */
+  sharedFor(floats: number): number {
+    if (this.shared && this.shared.length >= floats) return this.shared.ptr;
+    if (this.shared) this.heap.free(this.shared);
+    this.shared = this.heap.alloc(floats);
+    return this.shared.ptr;
   }
 }
