@@ -43,11 +43,9 @@ interface Tile {
  * of small ResNets: the 8-row-per-thread ones (TM = 8) read 3 or 4 vec4s of workgroup memory
  * per 32 or 64 FMAs where a 4×4 thread reads 2 per 16; the few-thread ones (16x64, 16x32,
  * 32x128) fit a weight gradient's short N (Cg·KH·KW: 27, 144, 288) without computing mostly
- * padding. 16x1024 and 16x512 stage 4- and 8-deep K slices, so their two tiles fit in 16.3 and
- * 16.5 KiB of workgroup memory.
+ * padding. 16x512 stages 8-deep K slices, so its two tiles fit in 16.5 KiB of workgroup memory.
  */
 export const TILES = {
-  "16x1024": { ty: 2, tx: 128, tm: 8, tn: 8, tk: 4 },
   "16x512": { ty: 2, tx: 128, tm: 8, tn: 4, tk: 8 },
   "16x256": { ty: 4, tx: 64, tm: 4, tn: 4 },
   "16x128": { ty: 2, tx: 32, tm: 8, tn: 4 },
@@ -238,7 +236,7 @@ const MAX_COLUMN_WASTE = 0.25;
 
 /** The tiles whose BM covers M's rows without waste (16, 32, 64 rows; else the large ones), largest first. */
 function tilesForRows(M: number): TileName[] {
-  return M <= 16 ? ["16x1024", "16x512", "16x256", "16x128", "16x64", "16x32"] : M <= 32 ? ["32x256", "32x128"]
+  return M <= 16 ? ["16x512", "16x256", "16x128", "16x64", "16x32"] : M <= 32 ? ["32x256", "32x128"]
     : M <= 64 ? ["64x256", "64x128", "64x64"] : ["128x128", "128x64", "64x128", "64x64"];
 }
 
