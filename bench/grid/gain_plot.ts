@@ -68,7 +68,7 @@ function panel(points: readonly GainPoint[], alphas: readonly number[], index: n
   return parts.join("\n");
 }
 
-/** Panels side by side; a legend of the α and of the rows with their x. */
+/** Panels side by side; a legend of the α and of the rows with their x, one row per line (row names run long). */
 export function renderGainPlot(points: readonly GainPoint[], titles: readonly string[]): string {
   const alphas = [...new Set(points.map((p) => p.alpha))];
   const rows = [...new Map(points.map((p) => [p.row, p.x])).entries()].sort((a, b) => a[1] - b[1]);
@@ -76,10 +76,10 @@ export function renderGainPlot(points: readonly GainPoint[], titles: readonly st
     ...alphas.map((alpha, a) =>
       `<circle cx="${LEFT + 6 + 90 * a}" cy="${H + 14}" r="4" fill="${COLOURS[a % COLOURS.length]}"/><text x="${LEFT + 14 + 90 * a}" y="${H + 18}">α = ${alpha}</text>`),
     `<text x="${LEFT}" y="${H + 40}" fill="#555">each point: mean over seeds of (PowerGrad − baseline) at the same seed, bar ± 1 standard error; rows (x):</text>`,
-    ...rows.map(([row, x], i) => `<text x="${LEFT + 280 * (i % 3)}" y="${H + 60 + 18 * Math.floor(i / 3)}" fill="#555">${row}: ${x.toFixed(1)} %</text>`),
+    ...rows.map(([row, x], i) => `<text x="${LEFT}" y="${H + 60 + 18 * i}" fill="#555">${row}: ${x.toFixed(1)} %</text>`),
   ];
   const width = W * titles.length;
-  const height = H + 70 + 18 * Math.ceil(rows.length / 3);
+  const height = H + 70 + 18 * rows.length;
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12">`,
     `<rect width="100%" height="100%" fill="white"/>`,
