@@ -3,7 +3,8 @@
 // built-ins), the Node CLI, the bench (build/bench.mjs), the PowerGrad experiment
 // (build/powergrad.mjs), the optimiser comparison (build/optimisers.mjs), the Winograd A/B
 // (build/winograd.mjs), the per-operation step profile (build/step_profile.mjs), the runtimes'
-// kernel A/B (build/runtime_kernels.mjs) and step series (build/step_series.mjs), the bench module
+// kernel A/B (build/runtime_kernels.mjs) and step series (build/step_series.mjs), the 2-thread
+// ceiling (build/parallel_ceiling.mjs) and the worker hand-off cost (build/thread_wake.mjs), the bench module
 // of `retrograd bench` (dist/bench.mjs), each test file for Node (build/test/*.mjs), the
 // browser demo (dist/web/) and the cross-runtime run (build/support/run20.mjs); and the type
 // declarations of the public API (dist/types/, scripts/build_types.mjs) that the npm package
@@ -71,6 +72,8 @@ export async function build() {
     esbuild.build({ ...common, entryPoints: ["bench/step_profile.ts"], outfile: "build/step_profile.mjs", platform: "node" }),
     esbuild.build({ ...common, entryPoints: ["bench/runtime_kernels.ts"], outfile: "build/runtime_kernels.mjs", platform: "node" }),
     esbuild.build({ ...common, entryPoints: ["bench/step_series.ts"], outfile: "build/step_series.mjs", platform: "node" }),
+    esbuild.build({ ...common, entryPoints: ["bench/parallel_ceiling.ts"], outfile: "build/parallel_ceiling.mjs", platform: "node" }),
+    esbuild.build({ ...common, entryPoints: ["bench/thread_wake.ts"], outfile: "build/thread_wake.mjs", platform: "node" }),
     esbuild.build({
       ...common, entryPoints: tests, outdir: "build/test", outExtension: { ".js": ".mjs" }, platform: "node",
       // uvu and friends stay external: they are resolved from node_modules at run time.

@@ -1,0 +1,122 @@
+/**
+ * How far the 2-thread training step is from what the machine itself allows. The speed-up of
+ * one process at 2 threads over 1 thread mixes two losses: ours (serial parts of the step,
+ * waking and waiting for workers, parts of unequal length) and the machine's (two cores
+ * sharing caches, memory bandwidth, a power budget, and on a cloud VM a neighbour). Two
+ * independent 1-thread processes running the same step at the same time lose only the
+ * machine's share: their combined throughput over one process alone is the ceiling any
+ * 2-thread split could reach here, now. The bench measures the three side by side, round by
+ * round (the order rotates each round, so drift falls on each alike):
+ *
+ *   solo      one process, 1 thread
+ *   pair      two processes, 1 thread each, timing the same window (a start barrier)
+ *   threads   one process, N threads (`--threads`, default 2)
+ *
+ * and reports, from the medians of step times: speed-up = solo / threads, ceiling =
+ * N · solo / pair (two copies' throughput over one's; N copies for N threads), and
+ * efficiency = speed-up / ceiling: the part of the reachable speed-up the split gets. Each
+ * run is a fresh process (the model's step of bench/throughput.ts: ResNet-20 at batch 64,
+ * ResNet-18 with the CIFAR stem at batch 32, random 3×32×32 images, SGD with momentum and
+ * weight decay) with warm-up steps (at least 3 seconds) before the barrier. Node only (it spawns itself). JSON with
+ * every step time on stdout, a table on stderr:
+ *
+ *   node esbuild.config.mjs && node build/parallel_ceiling.mjs [--models resnet20,resnet18]
+ *     [--threads 2] [--rounds 5] [--steps 6] [--kernels relaxed|plain] > ceiling.json
+ */
+import * as rg from "../src/mod.ts";
+import { spawn } from "node:child_process";
+import { createInterface } from "node:readline";
+import { installNodeThreads } from "../cli/node_threads.ts";
+import { enableNodeRelaxedSimd } from "../cli/node_wasm.ts";
+import { trainingStep } from "./throughput.ts";
+
+const DEFAULT_BATCH: Record<string, number> = { resnet20: 64, resnet18: 32 };
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const log = (s: string) => process.stderr.write(`${s}\n`);
+
+function option(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i < 0 ? fallback : process.argv[i + 1];
+}
+
+/**
+ * The child: build the step, warm up, say "ready", wait for "go" on stdin, time the steps
+ * and print their milliseconds as one JSON line.
+ */
+async function child(): Promise<void> {
+  installNodeThreads();
+  enableNodeRelaxedSimd();
+  await rg.setCpuKernels(option("kernels", "relaxed") as rg.CpuKernels);
+  await rg.setThreads(Number(option("threads", "1")));
+  const name = option("model", "resnet20");
+  const { step, dispose } = trainingStep(name, DEFAULT_BATCH[name] ?? 32);
+  // Warm up for 3 steps and 3 seconds: scratch growth, worker start, and V8's tier-up of the
+  // kernels, which compiles on background threads that would otherwise compete with a pair's
+  // other copy for the cores.
+  const warmUntil = performance.now() + 3000;
+  for (let i = 0; i < 3 || performance.now() < warmUntil; i++) step();
+  process.stdout.write("ready\n");
+  await new Promise<void>((resolve) => createInterface({ input: process.stdin }).once("line", () => resolve()));
+  const stepMs: number[] = [];
+  for (let i = 0; i < Number(option("steps", "6")); i++) {
+    const t0 = performance.now();
+    step();
+    stepMs.push(performance.now() - t0);
+  }
+  dispose();
+  process.stdout.write(`${JSON.stringify({ stepMs })}\n`);
+  process.exit(0);
+}
+
+/** Start `copies` children at `threads` threads each; release them together; their step times. */
+async function runTogether(copies: number, threads: number, model: string, steps: number, kernels: string): Promise<number[][]> {
+  const children = Array.from({ length: copies }, () => {
+    const args = [process.argv[1], "--child", "--model", model, "--threads", String(threads), "--steps", String(steps), "--kernels", kernels];
+    const p = spawn(process.execPath, args, { stdio: ["pipe", "pipe", "inherit"] });
+    const lines = createInterface({ input: p.stdout! });
+    const next: ((line: string) => void)[] = [];
+    lines.on("line", (line) => next.shift()?.(line));
+    const line = () => new Promise<string>((resolve) => next.push(resolve));
+    const exited = new Promise<number>((resolve) => p.on("exit", (code) => resolve(code ?? 1)));
+    return { p, ready: line(), result: line(), exited };
+  });
+  for (const c of children) {
+    const got = await Promise.race([c.ready, c.exited.then((code) => `exit ${code}`)]);
+    if (got !== "ready") throw new rg.ValueError(`parallel_ceiling: a ${threads}-thread child of ${model} failed to start (${got})`);
+  }
+  for (const c of children) c.p.stdin!.write("go\n");
+  const results = await Promise.all(children.map((c) => c.result));
+  await Promise.all(children.map((c) => c.exited));
+  return results.map((r) => (JSON.parse(r) as { stepMs: number[] }).stepMs);
+}
+
+async function main(): Promise<void> {
+  const models = option("models", "resnet20,resnet18").split(",").filter(Boolean);
+  const threads = Number(option("threads", "2"));
+  const rounds = Number(option("rounds", "5"));
+  const steps = Number(option("steps", "6"));
+  const kernels = option("kernels", "relaxed");
+  const configs = ["solo", "pair", "threads"] as const;
+  const out: unknown[] = [];
+  for (const model of models) {
+    const ms: Record<(typeof configs)[number], number[]> = { solo: [], pair: [], threads: [] };
+    for (let r = 0; r < rounds; r++) {
+      for (let k = 0; k < configs.length; k++) {
+        const config = configs[(k + r) % configs.length];
+        const runs = config === "pair"
+          ? await runTogether(threads, 1, model, steps, kernels)
+          : await runTogether(1, config === "solo" ? 1 : threads, model, steps, kernels);
+        ms[config].push(...runs.flat());
+      }
+    }
+    const solo = median(ms.solo), pair = median(ms.pair), split = median(ms.threads);
+    const speedUp = solo / split, ceiling = (threads * solo) / pair;
+    log(`${model}: step ms solo ${solo.toFixed(1)}, ${threads} copies ${pair.toFixed(1)}, ${threads} threads ${split.toFixed(1)}; ` +
+      `speed-up ${speedUp.toFixed(2)}×, ceiling ${ceiling.toFixed(2)}×, efficiency ${(speedUp / ceiling).toFixed(3)}`);
+    out.push({ model, batch: DEFAULT_BATCH[model] ?? 32, threads, kernels, stepMs: ms, medianMs: { solo, pair, threads: split }, speedUp, ceiling, efficiency: speedUp / ceiling });
+  }
+  console.log(JSON.stringify({ bench: "parallel-ceiling", rounds, steps, models: out }, null, 1));
+}
+
+if (process.argv.includes("--child")) await child();
+else await main();
