@@ -28,16 +28,8 @@ import { spawn } from "node:child_process";
 import { createInterface } from "node:readline";
 import { installNodeThreads } from "../cli/node_threads.ts";
 import { enableNodeRelaxedSimd } from "../cli/node_wasm.ts";
-import { trainingStep } from "./throughput.ts";
-
-const DEFAULT_BATCH: Record<string, number> = { resnet20: 64, resnet18: 32 };
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const log = (s: string) => process.stderr.write(`${s}\n`);
-
-function option(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i < 0 ? fallback : process.argv[i + 1];
-}
+import { DEFAULT_BATCH, trainingStep } from "./throughput.ts";
+import { log, median, option } from "./bench_args.ts";
 
 /**
  * The child: build the step, warm up, say "ready", wait for "go" on stdin, time the steps

@@ -32,16 +32,8 @@ import { MAX_PARTS } from "../src/backend/cpu/threads.ts";
 import type { ConvGeometry } from "../src/backend/backend.ts";
 import { installNodeThreads } from "../cli/node_threads.ts";
 import { enableNodeRelaxedSimd } from "../cli/node_wasm.ts";
-import { trainingStep } from "./throughput.ts";
-
-const DEFAULT_BATCH: Record<string, number> = { resnet20: 64, resnet18: 32 };
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const log = (s: string) => process.stderr.write(`${s}\n`);
-
-function option(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i < 0 ? fallback : process.argv[i + 1];
-}
+import { DEFAULT_BATCH, trainingStep } from "./throughput.ts";
+import { log, median, option } from "./bench_args.ts";
 
 /** Milliseconds and calls per operation key, for the step being timed. */
 class Tally {

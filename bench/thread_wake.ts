@@ -15,14 +15,7 @@
 import * as rg from "../src/mod.ts";
 import { installNodeThreads } from "../cli/node_threads.ts";
 import type { Backend } from "../src/backend/backend.ts";
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const log = (s: string) => process.stderr.write(`${s}\n`);
-
-function option(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i < 0 ? fallback : process.argv[i + 1];
-}
+import { log, median, option } from "./bench_args.ts";
 
 /** Median microseconds per reluForward call with `gapUs` of busy host work after each. */
 function timeCalls(backend: Backend, floats: number, calls: number, gapUs: number): number {

@@ -31,7 +31,8 @@ import { installNodeThreads } from "../cli/node_threads.ts";
 import { enableNodeRelaxedSimd } from "../cli/node_wasm.ts";
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const DEFAULT_BATCH: Record<string, number> = { resnet20: 64, resnet18: 32 };
+/** The batch each benchmarked model runs at unless told otherwise. */
+export const DEFAULT_BATCH: Record<string, number> = { resnet20: 64, resnet18: 32 };
 
 /** Wait until the backend has finished queued work (a no-op on the CPU). */
 async function settle(): Promise<void> {
