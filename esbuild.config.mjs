@@ -4,8 +4,9 @@
 // (build/powergrad.mjs), the optimiser comparison (build/optimisers.mjs), the Winograd A/B
 // (build/winograd.mjs), the per-operation step profile (build/step_profile.mjs), the runtimes'
 // kernel A/B (build/runtime_kernels.mjs) and step series (build/step_series.mjs), the 2-thread
-// ceiling (build/parallel_ceiling.mjs) and the worker hand-off cost (build/thread_wake.mjs), the bench module
-// of `retrograd bench` (dist/bench.mjs), each test file for Node (build/test/*.mjs), the
+// ceiling (build/parallel_ceiling.mjs) and the worker hand-off cost (build/thread_wake.mjs),
+// the bench module of `retrograd bench` (dist/bench.mjs), each test file for Node
+// (build/test/*.mjs), the
 // browser demo (dist/web/) and the cross-runtime run (build/support/run20.mjs); and the type
 // declarations of the public API (dist/types/, scripts/build_types.mjs) that the npm package
 // ships.

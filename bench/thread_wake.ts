@@ -26,7 +26,7 @@ function timeCalls(backend: Backend, floats: number, calls: number, gapUs: numbe
     backend.reluForward(x, y);
     us.push((performance.now() - t0) * 1000);
     const until = performance.now() + gapUs / 1000;
-    while (performance.now() < until);
+    while (performance.now() < until); // the host's work between two kernel calls
   }
   backend.free(x);
   backend.free(y);

@@ -29,8 +29,8 @@ import { spawnSync } from "node:child_process";
 import * as rg from "../src/mod.ts";
 import { installNodeThreads } from "../cli/node_threads.ts";
 import { enableNodeRelaxedSimd } from "../cli/node_wasm.ts";
+import { median } from "./bench_args.ts";
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 /** The batch each benchmarked model runs at unless told otherwise. */
 export const DEFAULT_BATCH: Record<string, number> = { resnet20: 64, resnet18: 32 };
 

@@ -15,9 +15,10 @@
  *     the running thread's own im2col scratch (−1: none); Float64 arguments of part i at
  *     byte ARGS + i·MAX_ARGS·8.
  *   slot (Int32): [0] READY, [1] this worker's im2col scratch pointer.
- *   The worker spins on SEQ for a quarter of a millisecond, then sleeps on it; when it moves, it claims parts with compare-and-swap on NEXT
- *   (the SEQ tag makes a stale claim fail), runs names[kernel](...args) on its own instance,
- *   adds 1 to DONE, and notifies DONE after the last part. Which thread runs which part does
+ *   The worker polls SEQ for a quarter of a millisecond, then sleeps on it; when it moves, it
+ *   claims parts with compare-and-swap on NEXT (the SEQ tag makes a stale claim fail), runs
+ *   names[kernel](...args) on its own instance, adds 1 to DONE, and notifies DONE after the
+ *   last part. Which thread runs which part does
  *   not change any result: each part writes its own outputs.
  */
 
@@ -46,14 +47,21 @@ export function cpuWorkerMain(listen: WorkerListen): void {
       return; // never marks itself ready, so the main thread never counts on it
     }
     Atomics.store(s32, 0, 1); // READY
-    // Spin this long for the next job before sleeping: a training step calls split kernels
-    // every few tens of microseconds, and waking from Atomics.wait costs about 20 µs each time
-    // (bench/thread_wake.ts), as much as a small kernel's whole share.
+    // Poll for the next job before sleeping: a training step calls split kernels every few
+    // tens of microseconds, and waking from Atomics.wait cost 10–25 µs a time on the machines
+    // measured (bench/thread_wake.ts), as much as a worker's share of a small kernel. The
+    // price: while it polls, the worker holds its core, which another process (or, on a
+    // shared SMT core, the main thread) could have used; 0.25 ms is about ten wake-ups. The
+    // iteration cap bounds the poll where the clock is coarse (timers rounded to milliseconds
+    // for privacy), at roughly the same length.
     const spinMs = 0.25;
+    const spinChecks = 1 << 17;
     for (;;) {
       const idleSince = performance.now();
-      for (let i = 1; Atomics.load(ctl, 0) === seen; i++) if ((i & 63) === 0 && performance.now() - idleSince > spinMs) break;
-      Atomics.wait(ctl, 0, seen);
+      for (let i = 1; i < spinChecks && Atomics.load(ctl, 0) === seen; i++) {
+        if ((i & 63) === 0 && performance.now() - idleSince > spinMs) break;
+      }
+      Atomics.wait(ctl, 0, seen); // returns at once if SEQ has moved meanwhile
       seen = Atomics.load(ctl, 0);
       if (Atomics.load(ctl, 2) !== 0) return; // STOP
       for (;;) {
