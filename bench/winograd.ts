@@ -8,12 +8,15 @@
  * - time: an A/B interleaved in this one process (direct and Winograd alternate, which goes
  *   first alternates too, `--repeats` rounds, medians), at the thread count of `--threads`.
  *   The machine may be shared: the ratio is the figure, the milliseconds are indicative.
+ * - `--tile-model`: also the error of bench/winograd_model.ts's float32 model of F(2×2, 3×3)
+ *   and F(4×4, 3×3) on the forward and input-gradient passes (the model's F(2×2) beside the
+ *   kernel's says how far the model's F(4×4) can be trusted for a kernel not yet written).
  * - `--step`: whole training steps instead (ResNet-20 batch 64, ResNet-18 batch 32) under
  *   "direct", "auto" and "winograd" (or `--algorithms`), at each of `--threads 1,2`, interleaved
  *   step by step, on the default kernel build.
  * JSON on stdout (progress on stderr):
  *
- *   node esbuild.config.mjs && node build/winograd.mjs [--repeats 9] [--threads 1] [--no-time]
+ *   node esbuild.config.mjs && node build/winograd.mjs [--repeats 9] [--threads 1] [--no-time] [--tile-model]
  *     [--passes forward,backwardInput,backwardWeight | --step [--models resnet20,resnet18]
  *     [--algorithms direct,auto]] > out.json
  */
@@ -24,6 +27,7 @@ import { installNodeThreads } from "../cli/node_threads.ts";
 import { enableNodeRelaxedSimd } from "../cli/node_wasm.ts";
 import { trainingStep } from "./throughput.ts";
 import { conv3x3Errors, conv3x3Reference, conv3x3WeightGradReference, flipTranspose, lcgValues } from "../test/support/conv3x3.ts";
+import { F2, F4, winogradModel } from "./winograd_model.ts";
 
 type Pass = "forward" | "backwardInput" | "backwardWeight";
 interface Layer { model: string; N: number; C: number; O: number; H: number }
@@ -54,6 +58,7 @@ function option(name: string, fallback: number): number {
 const repeats = option("repeats", 9);
 const threads = option("threads", 1);
 const timing = !process.argv.includes("--no-time");
+const tileModel = process.argv.includes("--tile-model");
 /** A comma-separated option's values. */
 function list(name: string, fallback: string): string[] {
   const i = process.argv.indexOf(`--${name}`);
@@ -93,6 +98,12 @@ async function main(): Promise<void> {
         run({ ...g, N: CHECKED_IMAGES }); // the weight gradient sums over the images: only those the reference has
         error[a] = conv3x3Errors(out(), ref);
       }
+      if (tileModel && pass !== "backwardWeight") {
+        const [src, filters, K, M] = pass === "forward" ? [xv, wv, C, O] : [dyv, flipTranspose(wv, C, O), O, C];
+        for (const [name, tiles] of [["F2x2 model", F2], ["F4x4 model", F4]] as const) {
+          error[name] = conv3x3Errors(winogradModel(tiles, src, filters, CHECKED_IMAGES, K, M, H, H), ref);
+        }
+      }
       const ms: Record<string, number[]> = { direct: [], winograd: [] };
       if (timing) {
         for (let r = 0; r < repeats; r++) {
@@ -114,7 +125,7 @@ async function main(): Promise<void> {
           ms,
         } : {}),
       };
-      log(`${row.shape} N=${N}: err direct ${error.direct.maxScaled.toFixed(2)}ε winograd ${error.winograd.maxScaled.toFixed(2)}ε` +
+      log(`${row.shape} N=${N}: err ${Object.entries(error).map(([a, e]) => `${a} ${e.maxScaled.toFixed(2)}ε`).join(", ")}` +
         (timing ? `; ms direct ${median(ms.direct).toFixed(1)} winograd ${median(ms.winograd).toFixed(1)} (×${(median(ms.direct) / median(ms.winograd)).toFixed(2)})` : ""));
       rows.push(row);
     }
