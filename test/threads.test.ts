@@ -10,6 +10,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import * as rg from "../src/mod.ts";
 import type { CpuBackend } from "../src/backend/cpu/index.ts";
+import { PARTS_PER_THREAD } from "../src/backend/cpu/runner.ts";
 import { type Broadcast4, type ConvGeometry, type DeviceBuffer, type PoolGeometry, UNARY_OPS } from "../src/backend/backend.ts";
 import { installNodeThreads } from "../cli/node_threads.ts";
 import { recordSteps } from "./helpers.ts";
@@ -293,6 +294,32 @@ test("memory grows while threaded: workers write into the new pages", async () =
   assert.is(v[0], 3);
   assert.is(v[n - 1], 3);
   assert.ok(v.every((x) => x === 3));
+  be.free(a);
+  be.free(b);
+});
+
+test("workers take their share of a split call that comes while they poll and one that comes after they sleep", async () => {
+  assert.is(await rg.setThreads(2), 2);
+  const n = 1 << 22, parts = 2 * PARTS_PER_THREAD; // a part is a fraction of a millisecond
+  const a = be.alloc(n), b = be.alloc(n);
+  be.fill(a, 1.5);
+  const busyWait = (ms: number) => { const until = performance.now() + ms; while (performance.now() < until); };
+  // 0.05 ms after the last call the worker is still polling; after 20 ms it sleeps in Atomics.wait.
+  for (const gapMs of [0.05, 20]) {
+    let shared = 0;
+    for (let i = 0; i < 10; i++) {
+      busyWait(gapMs);
+      be.fill(b, 0);
+      busyWait(gapMs);
+      const before = be.splitCalls;
+      be.scale(a, b, 2);
+      assert.is(be.splitCalls, before + 1, "the scale was split");
+      if (be.lastMine < parts) shared++;
+      const v = be.readSync(b);
+      assert.ok(v.every((x) => x === 3), `gap ${gapMs} ms, call ${i}: every element scaled`);
+    }
+    assert.ok(shared > 0, `gap ${gapMs} ms: the worker ran part of none of 10 calls`);
+  }
   be.free(a);
   be.free(b);
 });

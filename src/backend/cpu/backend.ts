@@ -110,6 +110,10 @@ export class CpuBackend implements Backend, Threaded {
   get splitCalls(): number {
     return this.runner.splitCalls;
   }
+  /** Parts of the last split call that the calling thread ran; the workers ran the rest (diagnostics). */
+  get lastMine(): number {
+    return this.runner.lastMine;
+  }
 
   private exec<K extends KernelName>(kernel: K, parts: KernelArgs<K>[], colFloats = -1): void {
     this.runner.exec(kernel, parts, colFloats);
