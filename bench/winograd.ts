@@ -16,8 +16,8 @@
  *   step by step, on the default kernel build.
  * JSON on stdout (progress on stderr):
  *
- *   node esbuild.config.mjs && node build/winograd.mjs [--repeats 9] [--threads 1] [--no-time] [--tile-model]
- *     [--passes forward,backwardInput,backwardWeight | --step [--models resnet20,resnet18]
+ *   node esbuild.config.mjs && node build/winograd.mjs [--repeats 9] [--threads 1] [--no-time]
+ *     [--tile-model] [--passes forward,backwardInput,backwardWeight | --step [--models resnet20,resnet18]
  *     [--algorithms direct,auto]] > out.json
  */
 import * as rg from "../src/mod.ts";

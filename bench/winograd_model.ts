@@ -50,11 +50,10 @@ function sandwich(L: number[][], X: number[][], RT: number[][], round: (v: numbe
  */
 export function winogradModel(t: Tiles, x: Float32Array, w: Float32Array, images: number, C: number, O: number, H: number, W: number): Float32Array {
   const { m } = t, alpha = m + 2;
-  const identity = (v: number) => v;
   // U[o][c]: G g Gᵀ in float64, rounded once
   const U = Array.from({ length: O }, (_, o) => Array.from({ length: C }, (_, c) => {
     const g = [0, 1, 2].map((i) => [0, 1, 2].map((j) => w[((o * C + c) * 3 + i) * 3 + j]));
-    return sandwich(t.G, g, t.G, identity).map((row) => row.map(f));
+    return sandwich(t.G, g, t.G, (v) => v).map((row) => row.map(f));
   }));
   const tilesH = Math.ceil(H / m), tilesW = Math.ceil(W / m);
   const y = new Float32Array(images * O * H * W);

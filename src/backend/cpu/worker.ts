@@ -18,8 +18,8 @@
  *   The worker polls SEQ for a quarter of a millisecond, then sleeps on it; when it moves, it
  *   claims parts with compare-and-swap on NEXT (the SEQ tag makes a stale claim fail), runs
  *   names[kernel](...args) on its own instance, adds 1 to DONE, and notifies DONE after the
- *   last part. Which thread runs which part does
- *   not change any result: each part writes its own outputs.
+ *   last part. Which thread runs which part does not change any result: each part writes its
+ *   own outputs.
  */
 
 export type WorkerListen = (onInit: (init: unknown) => void) => void;
