@@ -167,10 +167,13 @@ export function batchnorm_train_forward(x: usize, gamma: usize, beta: usize, res
   }
 }
 
-/** Eval-mode batch norm forward with running statistics. */
-export function batchnorm_eval_forward(x: usize, gamma: usize, beta: usize,
+/**
+ * Eval-mode batch norm forward with running statistics. With `relu` set, y = relu(residual +
+ * bn(x)), the residual (0: none) of x's shape.
+ */
+export function batchnorm_eval_forward(x: usize, gamma: usize, beta: usize, residual: usize,
                                        runningMean: usize, runningVar: usize, y: usize,
-                                       N: i32, C: i32, HW: i32, eps: f32, c0: i32, c1: i32): void {
+                                       N: i32, C: i32, HW: i32, eps: f32, relu: i32, c0: i32, c1: i32): void {
   const planeStride = <usize>C * <usize>HW << 2;
   for (let c = c0; c < c1; c++) {
     const co = <usize>c << 2;
@@ -181,7 +184,7 @@ export function batchnorm_eval_forward(x: usize, gamma: usize, beta: usize,
     const off = <usize>(c * HW) << 2;
     for (let n = 0; n < N; n++) {
       const p = off + planeStride * <usize>n;
-      affinePlane(x + p, 0, y + p, HW, mean, scale, shift, false, false);
+      outputPlane(x + p, residual == 0 ? 0 : residual + p, y + p, HW, mean, scale, shift, relu);
     }
   }
 }

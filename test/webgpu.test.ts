@@ -334,19 +334,19 @@ gpuTest("webgpu: batchNorm training (running stats) and evaluation, forward and 
   }
 });
 
-gpuTest("webgpu: batchNormRelu (training; with and without a residual) forward, running stats and every gradient", async (g) => {
+gpuTest("webgpu: batchNormRelu (training and evaluation; with and without a residual) forward, running stats and every gradient", async (g) => {
   for (const shape of BATCH_NORM_SHAPES.slice(0, 2)) {
     const C = shape[1], n = shape.reduce((p, d) => p * d, 1);
-    for (const withResidual of [false, true]) {
+    for (const [withResidual, training] of [[false, true], [true, true], [false, false], [true, false]]) {
       const [xc, xg] = both(randomValues(n, 47, -2, 3), shape, g, true);
       const [gc, gg] = both(randomValues(C, 48, 0.5, 1.5), [C], g, true);
       const [bc, bg] = both(randomValues(C, 49), [C], g, true);
       const [mc, mg] = both(randomValues(C, 50), [C], g);
       const [vc, vg] = both(randomValues(C, 53, 0.5, 2), [C], g);
       const [rc, rgpu] = withResidual ? both(randomValues(n, 54), shape, g, true) : [null, null];
-      const opts = { training: true, momentum: 0.2, eps: 1e-4 };
+      const opts = { training, momentum: 0.2, eps: 1e-4 };
       const yc = rg.batchNormRelu(xc, gc, bc, mc, vc, opts, rc), yg = rg.batchNormRelu(xg, gg, bg, mg, vg, opts, rgpu);
-      const label = `batchNormRelu${withResidual ? " + residual" : ""} ${shape.join("×")}`;
+      const label = `batchNormRelu${withResidual ? " + residual" : ""} ${training ? "training" : "evaluation"} ${shape.join("×")}`;
       await compare(yg, yc, `${label} y`, REDUCTION);
       await compare(mg, mc, `${label} running_mean`, REDUCTION);
       await compare(vg, vc, `${label} running_var`, REDUCTION);

@@ -129,30 +129,34 @@ export const batchNormStatsFinalizeKernel = finalizeKernel("batchnorm_stats_fina
   }`);
 
 /**
- * y = (x − mean)·(invstd·γ) + β from the saved batch statistics, then with RELU the fused
- * epilogue: relu(residual + y) with RESIDUAL, else relu(y) (operand order and NaN kept as on the CPU).
+ * The epilogue of both normalising passes, `v` the normalised value: with RELU, relu(residual + v)
+ * with RESIDUAL, else relu(v) (operand order and NaN kept as on the CPU); without RELU, v.
  */
-export const batchNormNormalizeKernel = elementwiseKernel(
-  "batchnorm_normalize", BN_PARAMS,
-  [read("x"), read("gamma"), read("beta"), read("mean"), read("invstd"), read("residual"), write("y")], `
-  let c = (i / HW) % C;
-  var v = (x[i] - mean[c]) * (invstd[c] * gamma[c]) + beta[c];
+const EPILOGUE = `
   if (RELU) {
     if (RESIDUAL) { v = residual[i] + v; }
     v = reluKeepNan(v);
   }
-  y[i] = v;`,
-  { helpers: NAN_WGSL, overrides: [...BN_OVERRIDES, ["RELU", "bool"], ["RESIDUAL", "bool"]] },
+  y[i] = v;`;
+const EPILOGUE_OVERRIDES = [...BN_OVERRIDES, ["RELU", "bool"], ["RESIDUAL", "bool"]] as const;
+
+/** y = (x − mean)·(invstd·γ) + β from the saved batch statistics, then the epilogue. */
+export const batchNormNormalizeKernel = elementwiseKernel(
+  "batchnorm_normalize", BN_PARAMS,
+  [read("x"), read("gamma"), read("beta"), read("mean"), read("invstd"), read("residual"), write("y")], `
+  let c = (i / HW) % C;
+  var v = (x[i] - mean[c]) * (invstd[c] * gamma[c]) + beta[c];${EPILOGUE}`,
+  { helpers: NAN_WGSL, overrides: EPILOGUE_OVERRIDES },
 );
 
-/** y = (x − running_mean)·(invstd·γ) + β with invstd = 1/√(running_var + eps). */
+/** y = (x − running_mean)·(invstd·γ) + β with invstd = 1/√(running_var + eps), then the epilogue. */
 export const batchNormEvalForwardKernel = elementwiseKernel(
   "batchnorm_eval_forward", [...BN_PARAMS, ["eps", "f32"]],
-  [read("x"), read("gamma"), read("beta"), read("runningMean"), read("runningVar"), write("y")], `
+  [read("x"), read("gamma"), read("beta"), read("runningMean"), read("runningVar"), read("residual"), write("y")], `
   let c = (i / HW) % C;
   let scale = (1.0 / sqrt(runningVar[c] + P.eps)) * gamma[c];
-  y[i] = (x[i] - runningMean[c]) * scale + beta[c];`,
-  { overrides: BN_OVERRIDES },
+  var v = (x[i] - runningMean[c]) * scale + beta[c];${EPILOGUE}`,
+  { helpers: NAN_WGSL, overrides: EPILOGUE_OVERRIDES },
 );
 
 /** Per block: Σdy and Σdy·(x − mean) over the block. */

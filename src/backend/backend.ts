@@ -145,11 +145,17 @@ export interface BatchNormTrainArgs extends BatchNormInput {
   running: RunningStats | null;
 }
 
-/** Evaluation mode: normalise by the running statistics. */
+/**
+ * Evaluation mode: normalise by the running statistics. With `relu`, y = relu(residual +
+ * batchNorm(x)) in the same pass (the residual, of x's shape, optional), the bits of the three
+ * ops apart; `residual` only with `relu`.
+ */
 export interface BatchNormEvalArgs extends BatchNormInput {
   y: DeviceBuffer;
   runningMean: DeviceBuffer;
   runningVar: DeviceBuffer;
+  relu: boolean;
+  residual: DeviceBuffer | null;
 }
 
 /** The statistics a BatchNorm forward normalised by: the saved batch ones, or the running ones. */

@@ -318,8 +318,10 @@ export class WebGPUBackend implements Backend {
     this.batchNormTrain(a, null, false);
   }
   batchNormEvalForward(a: BatchNormEvalArgs): void {
-    this.linear(batchNormEvalForwardKernel, a.N * a.C * a.HW, [a.x, a.gamma, a.beta, a.runningMean, a.runningVar, a.y],
-      { batch: a.N, eps: a.eps }, { C: a.C, HW: a.HW });
+    if (a.residual) this.need("batchNormEvalForward", a.residual, a.y.length, "residual");
+    this.linear(batchNormEvalForwardKernel, a.N * a.C * a.HW,
+      [a.x, a.gamma, a.beta, a.runningMean, a.runningVar, a.residual, a.y], { batch: a.N, eps: a.eps },
+      { C: a.C, HW: a.HW, RELU: a.relu, RESIDUAL: a.residual !== null });
   }
   /**
    * Three dispatches (gpu/kernels/norm.ts): Σdy and Σdy·(x − mean) per block of each channel,

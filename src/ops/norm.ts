@@ -67,7 +67,9 @@ export function batchNorm(
   const grads = (dy: Tensor) => ({ dx: empty(x.shape, backend), dw: empty([C], backend), db: empty([C], backend), dy });
 
   if (!opts.training) {
-    backend.batchNormEvalForward({ ...input, y: y.buffer, runningMean: runningMean!.buffer, runningVar: runningVar!.buffer });
+    backend.batchNormEvalForward({
+      ...input, y: y.buffer, runningMean: runningMean!.buffer, runningVar: runningVar!.buffer, relu: false, residual: null,
+    });
     return record("batchNorm", y, [x, weight, bias], [x, weight, runningMean!, runningVar!], (dy, [sx, sw, rm, rv]) => {
       const g = grads(dy);
       backend.batchNormBackward({
@@ -96,7 +98,7 @@ export function batchNorm(
   return out;
 }
 
-/** relu(residual + batchNorm(x)) as the three ops: evaluation mode, and backends without the fast path. */
+/** relu(residual + batchNorm(x)) as the three ops, for backends without the training fast path. */
 function batchNormReluComposed(
   x: Tensor, weight: Tensor, bias: Tensor, runningMean: Tensor | null, runningVar: Tensor | null,
   opts: BatchNormOptions, residual: Tensor | null,
@@ -113,7 +115,7 @@ function batchNormReluComposed(
  * relu(residual + batchNorm(x)); the residual (x's shape) is optional. Training mode on a
  * backend with the fused kernels: one kernel each way, bitwise the values of batchNorm, add
  * and relu on the CPU backend, and the gradients of x, weight, bias and residual likewise.
- * Otherwise those three ops.
+ * Otherwise those three ops. Evaluation mode: one pass forward on every backend (below).
  */
 export function batchNormRelu(
   x: Tensor, weight: Tensor, bias: Tensor, runningMean: Tensor | null, runningVar: Tensor | null,
@@ -129,7 +131,8 @@ export function batchNormRelu(
   const backend = x.backend;
   const fusedForward = backend.batchNormReluTrainForward?.bind(backend);
   const fusedBackward = backend.batchNormReluBackward?.bind(backend);
-  if (!opts.training || !fusedForward || !fusedBackward) {
+  if (!opts.training) return batchNormReluEval(input, x, weight, bias, runningMean!, runningVar!, residual);
+  if (!fusedForward || !fusedBackward) {
     return batchNormReluComposed(x, weight, bias, runningMean, runningVar, opts, residual);
   }
 
@@ -157,4 +160,37 @@ export function batchNormRelu(
   mean.dispose();
   invstd.dispose();
   return out;
+}
+
+/**
+ * batchNormRelu in evaluation mode: the running statistics' affine map, the residual and the
+ * ReLU in one elementwise pass (the values of the three ops, without writing and reading back
+ * two intermediate tensors); backward, the gradient masked by y > 0 is the residual's and goes
+ * through batchNorm's evaluation backward, as the three ops' gradients do.
+ */
+function batchNormReluEval(
+  input: BatchNormInput, x: Tensor, weight: Tensor, bias: Tensor, runningMean: Tensor, runningVar: Tensor,
+  residual: Tensor | null,
+): Tensor {
+  const backend = x.backend;
+  const y = empty(x.shape, backend);
+  backend.batchNormEvalForward({
+    ...input, y: y.buffer, runningMean: runningMean.buffer, runningVar: runningVar.buffer, relu: true,
+    residual: residual?.buffer ?? null,
+  });
+  const inputs = residual ? [x, weight, bias, residual] : [x, weight, bias];
+  return record("batchNormRelu", y, inputs, [y, x, weight, runningMean, runningVar], (dy, [sy, sx, sw, rm, rv]) => {
+    const masked = empty(x.shape, backend);
+    backend.reluBackward(sy.buffer, dy.buffer, masked.buffer);
+    const dx = empty(x.shape, backend);
+    const dw = empty([input.C], backend);
+    const db = empty([input.C], backend);
+    backend.batchNormBackward({
+      ...input, x: sx.buffer, gamma: sw.buffer, dy: masked.buffer, stats: { kind: "running", mean: rm.buffer, var: rv.buffer },
+      dx: dx.buffer, dgamma: dw.buffer, dbeta: db.buffer,
+    });
+    if (residual?.requiresGrad) return [dx, dw, db, masked];
+    masked.dispose();
+    return [dx, dw, db, null];
+  });
 }

@@ -30,7 +30,9 @@ export const KERNEL_ABI = {
     "x", "gamma", "beta", "residual", "y", "saveMean", "saveInvstd", "runningMean", "runningVar",
     "N", "C", "HW", "momentum", "eps", "updateRunning", "relu", "c0", "c1",
   ],
-  batchnorm_eval_forward: ["x", "gamma", "beta", "runningMean", "runningVar", "y", "N", "C", "HW", "eps", "c0", "c1"],
+  batchnorm_eval_forward: [
+    "x", "gamma", "beta", "residual", "runningMean", "runningVar", "y", "N", "C", "HW", "eps", "relu", "c0", "c1",
+  ],
   batchnorm_backward: [
     "dy", "y", "x", "gamma", "saveMean", "saveInvstd", "dx", "dgamma", "dbeta", "dres", "N", "C", "HW", "c0", "c1",
   ],

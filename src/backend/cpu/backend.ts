@@ -332,8 +332,8 @@ export class CpuBackend implements Backend, Threaded {
   }
   batchNormEvalForward(a: BatchNormEvalArgs): void {
     const fixed = [
-      this.p(a.x), this.p(a.gamma), this.p(a.beta), this.p(a.runningMean), this.p(a.runningVar), this.p(a.y),
-      a.N, a.C, a.HW, a.eps,
+      this.p(a.x), this.p(a.gamma), this.p(a.beta), this.p(a.residual), this.p(a.runningMean), this.p(a.runningVar),
+      this.p(a.y), a.N, a.C, a.HW, a.eps, +a.relu,
     ] as const;
     this.byChannels("batchnorm_eval_forward", a.N, a.C, a.HW, (c0, c1) => [...fixed, c0, c1]);
   }
