@@ -36,9 +36,12 @@ export type WinogradPass = "forward" | "backwardInput" | "backwardWeight";
  * Layer shapes ("pass C→O H×W", any batch) where Winograd was at least 1.1× faster than the
  * direct kernels in every interleaved A/B of bench/winograd.ts (1 thread, medians of 9–11
  * rounds; docs/data/winograd/ab-*.json, 2026-11-30, a shared 2-core Zen 3): ResNet-20 on
- * 3×32×32 and on Fashion-MNIST's 1×28×28, ResNet-18 with the CIFAR stem. Not here, because they
- * lost or did not win every time: the stems (1 or 3 input channels), the 16-channel 32×32 and
- * 28×28 input gradients (0.96–1.33×) and ResNet-18's 512-channel 4×4 layer (0.75–0.96×: its
+ * 3×32×32 and on Fashion-MNIST's 1×28×28, ResNet-18 with the CIFAR stem. The 16-channel 32×32
+ * and 28×28 input gradients (0.96–1.33× there, under load) joined on 2026-12-02, when three quiet
+ * runs at 1 and 2 threads on the default (relaxed) kernels of a Zen 5 found them 1.57–1.62× and
+ * 1.29–1.40× faster, and every other entry still at least 1.1×
+ * (docs/data/winograd/ab-2026-12-02-*.json). Not here, because they lost or did not win every
+ * time: the stems (1 or 3 input channels) and ResNet-18's 512-channel 4×4 layer (0.75–0.96×: its
  * 2×2 tiles fill half of each group of 4). Weight gradients (two runs): the 16–64-channel layers
  * of ResNet-20 and ResNet-18's 64-channel one won; 64→64 7×7 did not every time, and the deeper
  * ResNet-18 layers lost (0.3–1.0×: a block of tile rows holds only 4–16 tiles there, so each
@@ -46,10 +49,10 @@ export type WinogradPass = "forward" | "backwardInput" | "backwardWeight";
  * "auto" uses Winograd for these shapes only.
  */
 const WINOGRAD_WINS: ReadonlySet<string> = new Set<string>([
-  "forward 16→16 32×32",
+  "forward 16→16 32×32", "backwardInput 16→16 32×32",
   "forward 32→32 16×16", "backwardInput 32→32 16×16",
   "forward 64→64 8×8", "backwardInput 64→64 8×8",
-  "forward 16→16 28×28",
+  "forward 16→16 28×28", "backwardInput 16→16 28×28",
   "forward 32→32 14×14", "backwardInput 32→32 14×14",
   "forward 64→64 7×7", "backwardInput 64→64 7×7",
   "forward 64→64 32×32", "backwardInput 64→64 32×32",
