@@ -10,8 +10,11 @@
  * max |variant − baseline| / max |baseline|. Prints GFLOP/s per (shape, variant) as a table
  * on stderr and JSON on stdout; stops starting new shapes after --budget-s seconds.
  *
+ * On the forward shapes it also times a candidate that is not a GEMM, bench/gpu_direct_conv.ts's
+ * barrier-free direct convolution ("direct").
+ *
  * --only keeps the shapes whose name contains one of its comma-separated parts ("fwd 16→16,dw"),
- * --tiles only those tiles (auto and the baseline always run).
+ * --tiles only those tiles, "direct" among them (auto and the baseline always run).
  *
  *   deno run -A bench/gpu_gemm_variants.ts [--sizes 1024,4096] [--batch 64] [--budget-s 60] [--only ...] [--tiles ...]
  */
@@ -19,11 +22,12 @@ import * as rg from "../src/mod.ts";
 import { createWebGPUBackend } from "../src/backend/webgpu.ts";
 import type { GpuBuffer, GpuContext } from "../gpu/device.ts";
 import {
-  CONV_BACKWARD_INPUT, CONV_BACKWARD_WEIGHT, CONV_FORWARD, dispatchGemm, GEMM, type GemmExtents, type GemmShape,
+  CONV_BACKWARD_INPUT, CONV_BACKWARD_WEIGHT, CONV_FORWARD, type ConvConstants, dispatchGemm, GEMM, type GemmExtents, type GemmShape,
   planGemm, type TileName, TILES,
 } from "../gpu/kernels/gemm.ts";
 import { uniform } from "../src/random.ts";
 import { dispatchBaseline } from "./gemm_baseline.ts";
+import { directConvApplies, dispatchDirectConv } from "./gpu_direct_conv.ts";
 
 const args = process.argv.slice(2);
 const arg = (name: string, fallback: string) => {
@@ -54,6 +58,8 @@ interface Case {
   output: number;
   params: Record<string, number>;
   constants?: Record<string, number | boolean>;
+  /** A convolution's geometry (the forward shapes also time bench/gpu_direct_conv.ts's candidate). */
+  conv?: ConvConstants;
 }
 
 const cases: Case[] = sizes.map((n) => ({
@@ -70,7 +76,7 @@ for (const [C, O, H, s, k] of RESNET20_CONVS) {
   const constants = { C, H, W: H, O, KH: k, KW: k, SH: s, SW: s, PH: p, PW: p, DH: 1, DW: 1, OH, OW: OH, Cg: C, Og: O };
   const x = batch * C * H * H, w = O * C * k * k, y = batch * O * OH * OH;
   const tag = `${C}→${O} ${k}×${k}/${s} ${H}²`;
-  cases.push({ name: `fwd ${tag}`, shape: CONV_FORWARD, extents: { M: O, N: batch * OH * OH, K: C * k * k, groups: 1 }, inputs: [x, w], output: y, params: {}, constants });
+  cases.push({ name: `fwd ${tag}`, shape: CONV_FORWARD, extents: { M: O, N: batch * OH * OH, K: C * k * k, groups: 1 }, inputs: [x, w], output: y, params: {}, constants, conv: constants });
   if (C !== 3) {
     cases.push({ name: `dx ${tag}`, shape: CONV_BACKWARD_INPUT, extents: { M: C, N: batch * H * H, K: O * k * k, groups: 1 }, inputs: [y, w], output: x, params: {}, constants });
   }
@@ -103,6 +109,10 @@ function variants(c: Case): Variant[] {
         run: (b) => dispatchGemm(ctx, c.shape, c.extents, b, c.params, c.constants, split),
       });
     }
+  }
+  const conv = c.conv;
+  if (c.shape === CONV_FORWARD && conv && directConvApplies(conv) && (!tileList.length || tileList.includes("direct"))) {
+    all.push({ name: "direct", plan: "direct 4x4", run: (b) => dispatchDirectConv(ctx, conv, batch, b) });
   }
   return all;
 }
@@ -149,7 +159,7 @@ function relativeError(v: Float32Array, ref: Float32Array, scale: number): numbe
 
 const results = [];
 const skipped: string[] = [];
-const columns = ["baseline", "auto", ...Object.keys(TILES), "best split"];
+const columns = ["baseline", "auto", ...Object.keys(TILES), "best split", "direct"];
 console.error(`gemm variants on ${gpu.adapterDescription}: GFLOP/s (batch ${batch}); auto's plan is tile/splits`);
 console.error(`${"shape".padEnd(26)} ${"M×N×K".padEnd(17)} ${columns.map((c) => c.padStart(10)).join(" ")}  auto plan   max rel err`);
 for (const c of cases) {
