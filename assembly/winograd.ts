@@ -41,7 +41,8 @@ let gH: i32 = 0, gW: i32 = 0; // source = destination plane
 let gTH: i32 = 0, gTWg: i32 = 0; // tile rows; tiles per row, rounded up to 4
 let gHp: i32 = 0, gWp: i32 = 0; // padded plane
 let gRows: i32 = 0; // tile rows per block
-let gTb: i32 = 0; // tiles per block (gRows·gTWg)
+let gTb: i32 = 0; // tiles per block (gRows·gTWg; the weight gradient's: gImgs·gRows·gTWg)
+let gImgs: i32 = 1; // whole images per block of the weight gradient (gRows = gTH when above 1)
 
 // sizeK: the channels that size the tile-row blocks (the layer's, when a call covers a block
 // of K only: the blocks, and so the weight gradient's summation order, must not depend on it).
@@ -352,15 +353,44 @@ export function conv2d_backward_input_winograd(dy: usize, u: usize, dx: usize, c
 // ---- weight gradient ----
 // y = Aᵀ[Σ_c U[o][c] ⊙ V[c]]A per tile, so dL/dU[o][c] = Σ_{n,t} Z[o] ⊙ V[c] with Z = A·dY·Aᵀ
 // (dY the tile's 2×2 block of dy, zero past the plane), and dw[o][c] = Gᵀ·(dL/dU)·G. The batch
-// is cut into groups of images fixed by the layer's shape (the backend's rule); per group, per
-// image, block by block of tile rows: the transforms Z (all O channels of dy) and V (the part's
-// input channels), then the group's dU[ξ] (O × channels) += Z[ξ]·V[ξ]ᵀ, one gemm per ξ, summing
-// the block's tiles in increasing order; images and blocks in increasing order, the blocks sized
-// by the layer's channels (not the part's). Then dw = Gᵀ·(Σ_groups dU)·G, the groups added in
+// is cut into groups of images fixed by the layer's shape (the backend's rule); per group, block
+// by block (tile rows of one image, or several whole images: setWeightGeom): the transforms Z
+// (all O channels of dy) and V (the part's input channels), then the group's dU[ξ] (O ×
+// channels) += Z[ξ]·V[ξ]ᵀ, one gemm per ξ, summing the block's tiles in increasing order;
+// blocks in increasing order, sized by the layer's channels (not the part's). Then dw = Gᵀ·(Σ_groups dU)·G, the groups added in
 // increasing order (winograd_weight_output). So every dw element has the same summation order
 // at any split, and a part (a group, or a block of its channels) transforms each image once:
 // split by channels only, every part transformed all of dy again (ResNet-20's 16-channel layers
 // reached 1.6× on 2 threads).
+
+// The weight gradient's blocks hold at least this many tiles: each of its 16 gemms per block
+// reads and writes the whole M × K matrix dU[ξ] for a product as long as the block, so blocks
+// of a few tiles (a deep layer's, where V and Z of one tile take 16·(K + M) floats and
+// BLOCK_BYTES holds only 4–6 of them) made it memory-bound (ResNet-18's 256-channel 8×8 layer
+// ran at 0.75× the direct kernel with blocks of 4 tiles).
+// @ts-ignore: decorator
+@inline const WEIGHT_BLOCK_TILES: i32 = 64;
+
+// setGeom for the weight gradient: blocks of at least WEIGHT_BLOCK_TILES tiles, whole tile rows
+// of one image, or whole images where an image has fewer tiles. Depends on the layer's shape
+// only (sizeK, M, H, W), so the summation order is the same for every part of a call.
+function setWeightGeom(K: i32, M: i32, H: i32, W: i32, sizeK: i32 = K): void {
+  setGeom(K, M, H, W, sizeK);
+  gImgs = 1;
+  if (gTb >= WEIGHT_BLOCK_TILES) return;
+  const perImage = gTH * gTWg;
+  if (perImage >= WEIGHT_BLOCK_TILES) {
+    gRows = min(gTH, (WEIGHT_BLOCK_TILES + gTWg - 1) / gTWg);
+  } else {
+    gRows = gTH;
+    gImgs = (WEIGHT_BLOCK_TILES + perImage - 1) / perImage;
+  }
+  gTb = gImgs * gRows * gTWg;
+  // V and Z hold 16 matrices [K or M][gTb] and a transform stores one tile's 16 values gTb·K
+  // floats apart: a stride that is a multiple of 4 KiB sends all 16 to one L1 set (the 32→32
+  // 16×16 layer, gTb = 64, ran 1.4× slower than with 48). Four unused tiles of padding break it.
+  if ((gTb & 63) == 0) gTb += 4;
+}
 
 // Scratch floats of the weight gradient for Kb input channels: [P][R][V][Z: 16·M·Tb][D: M padded dy planes 2·TH × 2·TWg].
 function weightScratchFloats(): i64 {
@@ -369,7 +399,7 @@ function weightScratchFloats(): i64 {
 
 /** Col scratch floats of the Winograd weight gradient (every input channel in one call, the most a call takes). */
 export function winogradWeightScratchFloats(C: i32, H: i32, W: i32, O: i32): i32 {
-  setGeom(C, O, H, W);
+  setWeightGeom(C, O, H, W);
   return <i32>weightScratchFloats();
 }
 
@@ -482,7 +512,7 @@ export function conv2d_backward_weight_winograd(dy: usize, x: usize, du: usize, 
                                                 SH: i32, SW: i32, PH: i32, PW: i32, DH: i32, DW: i32, G: i32,
                                                 OH: i32, OW: i32, n0: i32, n1: i32, c0: i32, c1: i32): void {
   if (!winogradFits(N, C, H, W, O, KH, KW, SH, SW, PH, PW, DH, DW, G, OH, OW) || c0 >= c1 || n0 >= n1) return;
-  setGeom(c1 - c0, O, H, W, C);
+  setWeightGeom(c1 - c0, O, H, W, C);
   const P = col;
   const R = P + (<usize>(gHp * gWp) << 2);
   const V = R + (<usize>rowFloats() << 2);
@@ -490,14 +520,23 @@ export function conv2d_backward_weight_winograd(dy: usize, x: usize, du: usize, 
   const D = Z + (<usize>(16 * gM * gTb) << 2);
   memory.fill(D, 0, <usize>(gM * 4 * gTH * gTWg) << 2);
   const HW = H * W;
-  for (let n = n0; n < n1; n++) {
-    padAndRowTransform(x + (<usize>((n * C + c0) * HW) << 2), P, R);
-    padGradients(dy + (<usize>(n * O * HW) << 2), D);
+  for (let n = n0; n < n1; n += gImgs) {
+    const images = min(gImgs, n1 - n);
     for (let r0 = 0; r0 < gTH; r0 += gRows) {
       const r1 = min(gTH, r0 + gRows);
-      inputTransform(R, V, r0, r1);
-      gradientTransform(D, Z, r0, r1);
-      const nt = (r1 - r0) * gTWg;
+      const perImage = (r1 - r0) * gTWg;
+      // The block's tiles: image by image, each image's rows [r0, r1) (R and D hold one image,
+      // made at its first block; an image spans several blocks only when gImgs is 1).
+      for (let j = 0; j < images; j++) {
+        if (r0 == 0) {
+          padAndRowTransform(x + (<usize>(((n + j) * C + c0) * HW) << 2), P, R);
+          padGradients(dy + (<usize>((n + j) * O * HW) << 2), D);
+        }
+        const at = <usize>(j * perImage) << 2;
+        inputTransform(R, V + at, r0, r1);
+        gradientTransform(D, Z + at, r0, r1);
+      }
+      const nt = images * perImage;
       const beta: f32 = n == n0 && r0 == 0 ? 0 : 1;
       for (let xi = 0; xi < 16; xi++) {
         gemm(0, 1, gM, gK, nt, 1, Z + (<usize>(xi * gM * gTb) << 2), gTb, V + (<usize>(xi * gK * gTb) << 2), gTb,

@@ -57,13 +57,13 @@ realTest("--memory-budget: the plan in config.json, measured peaks equal to the 
 });
 
 realTest("--memory-plan graph: Kusumoto et al.'s plan over the ops, cuts inside blocks, the same weights, the measured peak near the prediction", () => {
-  const r = train(["--out", join(dir, "graph"), "--memory-budget", "12", "--memory-plan", "graph"]);
+  const r = train(["--out", join(dir, "graph"), "--memory-budget", "13.5", "--memory-plan", "graph"]);
   assert.is(r.status, 0, r.stderr);
-  assert.match(r.stderr, /memory plan \(graph, budget 12\.0 MiB/);
+  assert.match(r.stderr, /memory plan \(graph, budget 13\.5 MiB/);
   const plan = JSON.parse(readFileSync(join(dir, "graph", "config.json"), "utf8")).memory.plan;
   assert.ok(plan.graphSegments.some((s: { recompute: boolean }) => s.recompute), "something is recomputed");
   assert.ok(plan.graphSegments.some((s: { names: string[] }) => /\.(conv\d|bn\d\+relu)$/.test(s.names.at(-1)!)), `a segment ends inside a residual block: ${JSON.stringify(plan.graphSegments.map((s: { names: string[] }) => s.names.at(-1)))}`);
-  assert.ok(plan.predictedPeakBytes <= 12 * 2 ** 20, JSON.stringify(plan));
+  assert.ok(plan.predictedPeakBytes <= 13.5 * 2 ** 20, JSON.stringify(plan));
   const peaks = readFileSync(join(dir, "graph", "metrics.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l))
     .filter((r) => r.type === "step").map((r) => r.peakBytes);
   // Kusumoto et al.'s model counts values, not the backward rules' scratch: a margin, not the byte (docs/memory.md).
@@ -71,11 +71,11 @@ realTest("--memory-plan graph: Kusumoto et al.'s plan over the ops, cuts inside 
   assert.equal(readFileSync(join(dir, "graph", "model.safetensors")), readFileSync(join(dir, "plain", "model.safetensors")), "the same weights");
   const resumed = spawnSync("node", ["dist/cli.mjs", "train", "--resume", join(dir, "graph"), "--json"], { encoding: "utf8", timeout: 600_000 });
   assert.is(resumed.status, 0, resumed.stderr);
-  assert.match(resumed.stderr, /memory plan \(graph, budget 12\.0 MiB/);
+  assert.match(resumed.stderr, /memory plan \(graph, budget 13\.5 MiB/);
 });
 
 realTest("--memory-budget with AdamW and an EMA: the plan counts their state (two moments and the averaged copy)", () => {
-  const r = train(["--out", join(dir, "adamw"), "--optimizer", "adamw", "--lr", "0.001", "--ema", "0.99", "--memory-budget", "14"]);
+  const r = train(["--out", join(dir, "adamw"), "--optimizer", "adamw", "--lr", "0.001", "--ema", "0.99", "--memory-budget", "15.5"]);
   assert.is(r.status, 0, r.stderr);
   const plan = JSON.parse(readFileSync(join(dir, "adamw", "config.json"), "utf8")).memory.plan;
   const peaks = readFileSync(join(dir, "adamw", "metrics.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l))
