@@ -42,10 +42,12 @@ export type WinogradPass = "forward" | "backwardInput" | "backwardWeight";
  * 1.29–1.40× faster, and every other entry still at least 1.1×
  * (docs/data/winograd/ab-2026-12-02-*.json). Not here, because they lost or did not win every
  * time: the stems (1 or 3 input channels) and ResNet-18's 512-channel 4×4 layer (0.75–0.96×: its
- * 2×2 tiles fill half of each group of 4). Weight gradients (two runs): the 16–64-channel layers
- * of ResNet-20 and ResNet-18's 64-channel one won; 64→64 7×7 did not every time, and the deeper
- * ResNet-18 layers lost (0.3–1.0×: a block of tile rows holds only 4–16 tiles there, so each
- * gemm re-reads and re-writes the whole 16·O·C gradient for a product that short).
+ * 2×2 tiles fill half of each group of 4). Weight gradients: since the Winograd weight gradient
+ * sums blocks of at least 64 tiles (2026-12-02; before, a deep layer's block held 4–16 tiles and
+ * each gemm re-read and re-wrote the whole 16·O·C gradient for a product that short), every
+ * layer of 16–256 channels wins, 1.37–1.97× in two quiet runs at 1 and 2 threads
+ * (docs/data/winograd/ab-2026-12-02-weight-blocks-*.json); the stems and the 512-channel 4×4
+ * layer (0.91–0.98×) do not.
  * "auto" uses Winograd for these shapes only.
  */
 const WINOGRAD_WINS: ReadonlySet<string> = new Set<string>([
@@ -59,7 +61,8 @@ const WINOGRAD_WINS: ReadonlySet<string> = new Set<string>([
   "forward 128→128 16×16", "backwardInput 128→128 16×16",
   "forward 256→256 8×8", "backwardInput 256→256 8×8",
   "backwardWeight 16→16 32×32", "backwardWeight 32→32 16×16", "backwardWeight 64→64 8×8",
-  "backwardWeight 16→16 28×28", "backwardWeight 32→32 14×14", "backwardWeight 64→64 32×32",
+  "backwardWeight 16→16 28×28", "backwardWeight 32→32 14×14", "backwardWeight 64→64 7×7",
+  "backwardWeight 64→64 32×32", "backwardWeight 128→128 16×16", "backwardWeight 256→256 8×8",
 ]);
 
 function shapeKey(pass: WinogradPass, g: ConvGeometry): string {
