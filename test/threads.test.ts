@@ -112,6 +112,7 @@ test("conv2d by Winograd F(2×2, 3×3): forward and both gradients (odd planes a
     geom(7, 16, 16, 16, 32, 3, 1, 1, 1),
     geom(5, 5, 13, 11, 10, 3, 1, 1, 1), // odd plane, channels not multiples of 4
     geom(3, 300, 6, 5, 12, 3, 1, 1, 1), // two KC blocks of input channels
+    geom(18, 16, 8, 8, 16, 3, 1, 1, 1), // weight gradient blocks of 4 whole images, groups of 4-5
   ];
   const before = be.convAlgorithm;
   be.convAlgorithm = "winograd";

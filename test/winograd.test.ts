@@ -73,6 +73,11 @@ const SHAPES: [number, number, number, number, number][] = [
   [2, 12, 5, 6, 270], // O > KC: the input gradient's products sum two KC blocks
   [2, 32, 32, 32, 32], // a ResNet-20 stage-2-sized plane, several tile-row blocks
   [1, 64, 8, 8, 70],
+  // The weight gradient's blocks span whole images on small planes (4 images of 8×8, 8 of 3×3),
+  // and the backend cuts the batch into 4 groups: groups of 5 and 10 images sum a full block and
+  // a partial one.
+  [20, 16, 8, 8, 16],
+  [40, 7, 3, 3, 6],
 ];
 
 for (const pass of ["forward", "backwardInput", "backwardWeight"] as const) {
