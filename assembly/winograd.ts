@@ -357,11 +357,11 @@ export function conv2d_backward_input_winograd(dy: usize, u: usize, dx: usize, c
 // by block (tile rows of one image, or several whole images: setWeightGeom): the transforms Z
 // (all O channels of dy) and V (the part's input channels), then the group's dU[ξ] (O ×
 // channels) += Z[ξ]·V[ξ]ᵀ, one gemm per ξ, summing the block's tiles in increasing order;
-// blocks in increasing order, sized by the layer's channels (not the part's). Then dw = Gᵀ·(Σ_groups dU)·G, the groups added in
-// increasing order (winograd_weight_output). So every dw element has the same summation order
-// at any split, and a part (a group, or a block of its channels) transforms each image once:
-// split by channels only, every part transformed all of dy again (ResNet-20's 16-channel layers
-// reached 1.6× on 2 threads).
+// blocks in increasing order, sized by the layer's channels (not the part's). Then
+// dw = Gᵀ·(Σ_groups dU)·G, the groups added in increasing order (winograd_weight_output).
+// So every dw element has the same summation order at any split, and a part (a group, or a
+// block of its channels) transforms each image once: split by channels only, every part
+// transformed all of dy again (ResNet-20's 16-channel layers reached 1.6× on 2 threads).
 
 // The weight gradient's blocks hold at least this many tiles: each of its 16 gemms per block
 // reads and writes the whole M × K matrix dU[ξ] for a product as long as the block, so blocks
