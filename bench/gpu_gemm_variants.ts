@@ -57,9 +57,8 @@ interface Case {
   inputs: [number, number];
   output: number;
   params: Record<string, number>;
+  /** The shape's pipeline constants: a convolution's are its geometry (ConvConstants). */
   constants?: Record<string, number | boolean>;
-  /** A convolution's geometry (the forward shapes also time bench/gpu_direct_conv.ts's candidate). */
-  conv?: ConvConstants;
 }
 
 const cases: Case[] = sizes.map((n) => ({
@@ -76,7 +75,7 @@ for (const [C, O, H, s, k] of RESNET20_CONVS) {
   const constants = { C, H, W: H, O, KH: k, KW: k, SH: s, SW: s, PH: p, PW: p, DH: 1, DW: 1, OH, OW: OH, Cg: C, Og: O };
   const x = batch * C * H * H, w = O * C * k * k, y = batch * O * OH * OH;
   const tag = `${C}→${O} ${k}×${k}/${s} ${H}²`;
-  cases.push({ name: `fwd ${tag}`, shape: CONV_FORWARD, extents: { M: O, N: batch * OH * OH, K: C * k * k, groups: 1 }, inputs: [x, w], output: y, params: {}, constants, conv: constants });
+  cases.push({ name: `fwd ${tag}`, shape: CONV_FORWARD, extents: { M: O, N: batch * OH * OH, K: C * k * k, groups: 1 }, inputs: [x, w], output: y, params: {}, constants });
   if (C !== 3) {
     cases.push({ name: `dx ${tag}`, shape: CONV_BACKWARD_INPUT, extents: { M: C, N: batch * H * H, K: O * k * k, groups: 1 }, inputs: [y, w], output: x, params: {}, constants });
   }
@@ -110,8 +109,8 @@ function variants(c: Case): Variant[] {
       });
     }
   }
-  const conv = c.conv;
-  if (c.shape === CONV_FORWARD && conv && directConvApplies(conv) && (!tileList.length || tileList.includes("direct"))) {
+  const conv = c.constants as ConvConstants;
+  if (c.shape === CONV_FORWARD && directConvApplies(conv) && (!tileList.length || tileList.includes("direct"))) {
     all.push({ name: "direct", plan: "direct 4x4", run: (b) => dispatchDirectConv(ctx, conv, batch, b) });
   }
   return all;
