@@ -27,23 +27,43 @@ import { madd } from "./simd";
 // @ts-ignore: decorator
 @inline export const TILE_BYTES: i32 = MR * NR * 4;
 
+// Whether the plain build's register tile loads its four A values with one v128.load and
+// shuffles (true) or with four splat loads (false, the default); set per instance by
+// set_tile_loads from the start-up timing probe (src/backend/cpu/tile_loads.ts). The relaxed
+// build always takes the shuffles.
+let shuffledALoads: bool = false;
+
+/** Load the plain build's A values by one load and shuffles (1) or by four splat loads (0). */
+export function set_tile_loads(shuffled: i32): void {
+  shuffledALoads = shuffled != 0;
+}
+
 // The MR×NR tile over kc steps of k, summed from zero in increasing k, into `tile` (MR rows of
 // NR floats). Step p multiplies four A values, at a and the next three floats, by the NR
 // values of the packed B strip at pb + 32·p. A comes from a packed MR-row strip (indirect
 // false: a = aBase + 16·p) or, for the direct convolution, from four adjacent pixels of a
 // padded image (indirect: a = aBase + the p-th int of the tap-offset table at `offsets`).
 // Every call site passes a literal `indirect`, which the optimiser folds away after inlining.
-// The four A values of a step: the plain build splat-loads each (four loads, no shuffle: the
-// fastest under Node, whose multiply and add pipes are busy with the plain build's separate
-// multiply and add), the relaxed build loads them with one v128.load and splats them by
-// shuffles. Under a V8 without a wasm trap handler (Deno) every load carries an explicit bounds
-// check, so one load instead of four made a ResNet-20 step with the relaxed build 5 % faster
-// there, and cost Node nothing measurable (the fused multiply-adds leave shuffle slots free);
-// with the plain build it cost Node 4 % (docs/performance.md, "Under Deno"). Same values, same
-// multiply-adds in the same order: the same bits either way.
+// The four A values of a step are splat-loaded one by one, or loaded with one v128.load and
+// splatted by shuffles. Which is faster depends on the engine: under a V8 without a wasm trap
+// handler (Deno) every load carries an explicit bounds check, and one load instead of four made
+// a ResNet-20 step 4–12 % faster there; under Node the plain build's separate multiplies and
+// adds fill the pipes the shuffles need, and the shuffles cost it 3–8 % (docs/performance.md,
+// "Under Deno"). So the relaxed build (fused multiply-adds, shuffle slots free) always
+// shuffles, and the plain build takes what the start-up probe measured faster here. Same
+// values, same multiply-adds in the same order: the same bits either way.
 // @ts-ignore: decorator
 @inline
 export function multiplyTile(kc: i32, aBase: usize, offsets: usize, indirect: bool, pb: usize, tile: usize): void {
+  if (ASC_FEATURE_RELAXED_SIMD || shuffledALoads) multiplyTileLoads(kc, aBase, offsets, indirect, true, pb, tile);
+  else multiplyTileLoads(kc, aBase, offsets, indirect, false, pb, tile);
+}
+
+// multiplyTile with the A loads' shape a literal (`shuffled`), folded away after inlining.
+// @ts-ignore: decorator
+@inline
+export function multiplyTileLoads(kc: i32, aBase: usize, offsets: usize, indirect: bool, shuffled: bool,
+                                  pb: usize, tile: usize): void {
   let c00 = f32x4.splat(0), c01 = f32x4.splat(0);
   let c10 = f32x4.splat(0), c11 = f32x4.splat(0);
   let c20 = f32x4.splat(0), c21 = f32x4.splat(0);
@@ -56,18 +76,17 @@ export function multiplyTile(kc: i32, aBase: usize, offsets: usize, indirect: bo
     const a0 = packed ? pa : aBase + <usize>load<i32>(off);
     const b0 = v128.load(pb);
     const b1 = v128.load(pb, 16);
-    // The relaxed build loads the four A values at once and splats them by shuffles; see above.
-    const av = ASC_FEATURE_RELAXED_SIMD ? v128.load(a0) : f32x4.splat(0);
-    let a = ASC_FEATURE_RELAXED_SIMD ? v128.shuffle<f32>(av, av, 0, 0, 0, 0) : v128.load32_splat(a0);
+    const av = shuffled ? v128.load(a0) : f32x4.splat(0);
+    let a = shuffled ? v128.shuffle<f32>(av, av, 0, 0, 0, 0) : v128.load32_splat(a0);
     c00 = madd(a, b0, c00);
     c01 = madd(a, b1, c01);
-    a = ASC_FEATURE_RELAXED_SIMD ? v128.shuffle<f32>(av, av, 1, 1, 1, 1) : v128.load32_splat(a0, 4);
+    a = shuffled ? v128.shuffle<f32>(av, av, 1, 1, 1, 1) : v128.load32_splat(a0, 4);
     c10 = madd(a, b0, c10);
     c11 = madd(a, b1, c11);
-    a = ASC_FEATURE_RELAXED_SIMD ? v128.shuffle<f32>(av, av, 2, 2, 2, 2) : v128.load32_splat(a0, 8);
+    a = shuffled ? v128.shuffle<f32>(av, av, 2, 2, 2, 2) : v128.load32_splat(a0, 8);
     c20 = madd(a, b0, c20);
     c21 = madd(a, b1, c21);
-    a = ASC_FEATURE_RELAXED_SIMD ? v128.shuffle<f32>(av, av, 3, 3, 3, 3) : v128.load32_splat(a0, 12);
+    a = shuffled ? v128.shuffle<f32>(av, av, 3, 3, 3, 3) : v128.load32_splat(a0, 12);
     c30 = madd(a, b0, c30);
     c31 = madd(a, b1, c31);
     if (packed) pa += 16;

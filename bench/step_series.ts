@@ -15,6 +15,7 @@
  * of the second half of the steps.
  */
 import * as rg from "../src/mod.ts";
+import { getTileLoads } from "../src/backend/cpu/index.ts";
 import { installNodeThreads } from "../cli/node_threads.ts";
 import { enableNodeRelaxedSimd } from "../cli/node_wasm.ts";
 import { trainingStep } from "./throughput.ts";
@@ -53,4 +54,4 @@ dispose();
 await rg.setThreads(1);
 const runtime = typeof (globalThis as { Deno?: unknown }).Deno === "object" ? "deno" : "node";
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-console.log(JSON.stringify({ runtime, modelName, kernels, series: series.map((s) => ({ ...s, medianLast: median(s.wall.slice(-Math.ceil(steps / 2))) })) }));
+console.log(JSON.stringify({ runtime, modelName, kernels, tileLoads: getTileLoads(), series: series.map((s) => ({ ...s, medianLast: median(s.wall.slice(-Math.ceil(steps / 2))) })) }));

@@ -27,6 +27,7 @@
  */
 import { spawnSync } from "node:child_process";
 import * as rg from "../src/mod.ts";
+import { getTileLoads, tileLoadsTiming } from "../src/backend/cpu/index.ts";
 import { installNodeThreads } from "../cli/node_threads.ts";
 import { enableNodeRelaxedSimd } from "../cli/node_wasm.ts";
 import { median } from "./bench_args.ts";
@@ -258,7 +259,10 @@ export async function runBench(args: readonly string[]) {
   const sgemm: { n: number; threads: number; kernels: string; gflops: number; pctOfPeak?: number }[] = [];
   const results: ModelResult[] = [];
   // What "auto" chooses here (the CLI's and library's default), before the variants force a build.
-  const defaultKernels = onGpu ? undefined : { defaultKernels: await rg.setCpuKernels("auto"), relaxedMadd: rg.relaxedMaddRounding() };
+  const defaultKernels = onGpu ? undefined : {
+    defaultKernels: await rg.setCpuKernels("auto"), relaxedMadd: rg.relaxedMaddRounding(),
+    plainTileLoads: getTileLoads(), plainTileLoadsProbe: tileLoadsTiming(),
+  };
   const relaxedAvailable = !onGpu && !(await rg.setDeterministic(false));
   await rg.setDeterministic(true);
   const variants = relaxedAvailable ? ["plain", "relaxed"] : ["plain"];
@@ -344,7 +348,7 @@ export async function runBench(args: readonly string[]) {
     ...(jaxjs ? { jaxjs: jaxjs.result } : {}),
   };
 
-  const lines = [`retrograd bench: ${result.runtime}, ${backend.name}${result.adapter ? ` (${result.adapter})` : ""}${onGpu ? "" : `, ${convAlgorithm} convolutions, default kernels ${defaultKernels?.defaultKernels} (relaxed_madd ${defaultKernels?.relaxedMadd})`}`];
+  const lines = [`retrograd bench: ${result.runtime}, ${backend.name}${result.adapter ? ` (${result.adapter})` : ""}${onGpu ? "" : `, ${convAlgorithm} convolutions, default kernels ${defaultKernels?.defaultKernels} (relaxed_madd ${defaultKernels?.relaxedMadd}), plain build's tile loads ${defaultKernels?.plainTileLoads}`}`];
   if (!onGpu) lines.push(`SIMD madd ceiling, 1 thread: ${Object.entries(simdPeakGflops).map(([k, g]) => `${k} ${fmt(g)} GFLOP/s`).join(", ")}`);
   if (jaxjs) lines.push(`jax-js ${jaxjs.result.version} on WebGPU (${jaxjs.result.adapter ?? "adapter not reported"}), jit-compiled`);
   lines.push("sgemm        threads kernels   GFLOP/s  %ceiling" + (torch ? "  PyTorch" : "") + (tfjs ? "  TF.js(1T)  ×TF.js" : "") + (jaxjs ? "   jax-js  ×jax-js" : ""));

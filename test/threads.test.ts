@@ -9,7 +9,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import * as rg from "../src/mod.ts";
-import type { CpuBackend } from "../src/backend/cpu/index.ts";
+import { type CpuBackend, getTileLoads, setTileLoads, type TileLoadsChoice, tileLoadsTiming } from "../src/backend/cpu/index.ts";
 import { PARTS_PER_THREAD } from "../src/backend/cpu/runner.ts";
 import { type Broadcast4, type ConvGeometry, type DeviceBuffer, type PoolGeometry, UNARY_OPS } from "../src/backend/backend.ts";
 import { installNodeThreads } from "../cli/node_threads.ts";
@@ -281,6 +281,53 @@ test("both kernel builds: relaxed (fused) differs from plain in low bits only; t
   assert.is(await rg.setCpuKernels("auto"), defaultKernels);
   assert.is(await rg.setThreads(2), 2);
   bytesEqual(defaultKernels === "plain" ? plain : relaxed, gemm()[0][1], "the default build again, 2 threads");
+});
+
+test("the plain build's two tile-load shapes (splat, shuffle) give the same bytes: gemm, direct and Winograd convolutions, a ResNet-20 step, at 1 and 2 threads", async () => {
+  const wino = [geom(6, 16, 16, 16, 24, 3, 1, 1, 1), geom(18, 16, 8, 8, 16, 3, 1, 1, 1)];
+  const everything = (): [string, Float32Array][] => {
+    const a = buf(133 * 261, 21), b = buf(261 * 70, 22), c = be.alloc(133 * 70);
+    be.gemm({ transA: false, transB: false, M: 133, N: 70, K: 261, alpha: 1, a, b, beta: 0, c });
+    const out: [string, Float32Array][] = [["gemm", be.readSync(c)]];
+    [a, b, c].forEach((x) => be.free(x));
+    out.push(...convPasses([geom(5, 3, 32, 32, 16, 3, 1, 1, 1), geom(4, 32, 9, 9, 16, 3, 1, 1, 1)], 70));
+    const before = be.convAlgorithm;
+    be.convAlgorithm = "winograd";
+    try {
+      out.push(...convPasses(wino, 80));
+    } finally {
+      be.convAlgorithm = before;
+    }
+    return [...out, ...resnetSteps()];
+  };
+  assert.is(await rg.setCpuKernels("plain"), "plain");
+  const measured = getTileLoads(); // the probe's choice (timed on first use of the plain build)
+  assert.ok((["splat", "shuffle"] as unknown[]).includes(measured), `probe chose ${measured}`);
+  const timing = tileLoadsTiming();
+  assert.ok(timing !== null && timing.splatMs > 0 && timing.shuffleMs > 0, "the probe timed both shapes");
+  console.log(`threads.test: plain tile loads ${measured} (probe: splat ${timing!.splatMs.toFixed(3)} ms, shuffle ${timing!.shuffleMs.toFixed(3)} ms)`);
+  let reference: [string, Float32Array][] | null = null;
+  for (const shape of ["splat", "shuffle"] as const) {
+    assert.is(await setTileLoads(shape), shape);
+    for (const n of [1, 2]) {
+      assert.is(await rg.setThreads(n), n);
+      const before = be.splitCalls;
+      const got = everything();
+      if (n === 2) assert.ok(be.splitCalls > before, `${shape}: work was split across threads`);
+      reference ??= got;
+      assert.is(got.length, reference.length);
+      for (let i = 0; i < got.length; i++) bytesEqual(got[i][1], reference[i][1], `${shape}, ${n} threads: ${got[i][0]}`);
+    }
+  }
+  assert.is(await setTileLoads("auto"), measured, "auto: the probe's choice again");
+  assert.is(await rg.setCpuKernels("auto"), defaultKernels);
+  try {
+    await setTileLoads("fast" as TileLoadsChoice);
+    assert.unreachable("an unknown shape is refused");
+  } catch (e) {
+    assert.instance(e, rg.ValueError);
+    assert.match((e as Error).message, /"fast" is not one of "auto", "splat", "shuffle"/);
+  }
 });
 
 test("memory grows while threaded: workers write into the new pages", async () => {

@@ -16,6 +16,8 @@ export const KERNEL_ABI = {
   gemm_scratch_bytes: [],
   set_gemm_scratch: ["ptr"],
   simd_peak: ["iters"],
+  set_tile_loads: ["shuffled"],
+  tile_loads_probe: ["shuffled", "reps"],
   gemm: ["transA", "transB", "M", "N", "K", "alpha", "A", "lda", "B", "ldb", "beta", "C", "ldc"],
   conv_scratch_floats: ["kind", ...CONV],
   conv2d_forward: ["x", "w", "y", "col", ...CONV],

@@ -93,6 +93,11 @@ export class CpuBackend implements Backend, Threaded {
     return this.runner.setRelaxedSimd(on);
   }
 
+  /** Take up a new choice of the plain build's tile loads (see setTileLoads in index.ts). */
+  refreshTileLoads(): Promise<void> {
+    return this.runner.refreshTileLoads();
+  }
+
   /** The algorithm of the 3×3 stride-1 convolutions (see conv_algorithm.ts); DEFAULT_CONV_ALGORITHM at first. */
   get convAlgorithm(): ConvAlgorithm {
     return this.algorithm;

@@ -12,10 +12,12 @@ import { compileRelaxed, kernelModules } from "./builds.ts";
 import { CpuBackend } from "./backend.ts";
 import { checkConvAlgorithm, type ConvAlgorithm, DEFAULT_CONV_ALGORITHM } from "./conv_algorithm.ts";
 import { type MaddRounding, probeRelaxedMadd } from "./madd_probe.ts";
+import { setTileLoadsChoice, type TileLoads, type TileLoadsChoice, tileLoadsFor } from "./tile_loads.ts";
 
 export { CpuBackend } from "./backend.ts";
 export { CONV_ALGORITHMS, type ConvAlgorithm, DEFAULT_CONV_ALGORITHM } from "./conv_algorithm.ts";
 export type { MaddRounding } from "./madd_probe.ts";
+export { TILE_LOADS_CHOICES, type TileLoads, type TileLoadsChoice, tileLoadsTiming, type TileLoadsTiming } from "./tile_loads.ts";
 
 /** The kernel builds: plain SIMD128, or relaxed SIMD (f32x4.relaxed_madd in the gemm and convolution micro-kernels). */
 export type CpuKernels = "plain" | "relaxed";
@@ -91,6 +93,23 @@ export function getCpuKernels(): CpuKernels {
 /** How this engine rounds relaxed_madd, as the probe found at the last setCpuKernels (import included). */
 export function relaxedMaddRounding(): MaddRounding {
   return maddRounding;
+}
+
+/**
+ * How the plain build's register tile loads its A values on every CPU backend, now and later:
+ * "auto" (the default: timed both ways the first time the plain build runs, see
+ * tile_loads.ts), "splat" or "shuffle". Speed only: every shape gives the same bits. Returns
+ * the shape in effect. A ValueError names anything else.
+ */
+export async function setTileLoads(choice: TileLoadsChoice): Promise<TileLoads> {
+  setTileLoadsChoice(choice);
+  for (const b of liveBackends()) await b.refreshTileLoads();
+  return getTileLoads();
+}
+
+/** The plain build's tile loads in effect (runs the timing probe if "auto" has not yet measured). */
+export function getTileLoads(): TileLoads {
+  return tileLoadsFor(kernelModules.plain);
 }
 
 /** The older switch: true forces the plain build, false the relaxed one; returns whether the plain build is in effect. */

@@ -16,6 +16,7 @@ import type { KernelModules } from "./builds.ts";
 import { Heap, PAGE } from "./heap.ts";
 import { Scratch } from "./scratch.ts";
 import { MAX_PARTS, ThreadPool, threadsHost } from "./threads.ts";
+import { tileLoadsFor } from "./tile_loads.ts";
 
 /**
  * Smallest work worth waking the workers for (measured on 2 cores: a wake-up and join costs
@@ -80,7 +81,29 @@ export class Runner {
   }
 
   private instantiate(module: WebAssembly.Module): Kernels {
-    return checkKernelExports(new WebAssembly.Instance(module, { env: { memory: this.memoryObject } }).exports);
+    const k = checkKernelExports(new WebAssembly.Instance(module, { env: { memory: this.memoryObject } }).exports);
+    k.set_tile_loads(this.shuffledLoads());
+    return k;
+  }
+
+  /** The A-load shape of the register tile, as set_tile_loads takes it (only the plain build reads it). */
+  private shuffledLoads(): number {
+    return !this.relaxed && tileLoadsFor(this.modules.plain) === "shuffle" ? 1 : 0;
+  }
+
+  /** Take up a new tile-loads choice (tile_loads.ts); the workers are restarted on it. */
+  async refreshTileLoads(): Promise<void> {
+    this.instance.set_tile_loads(this.shuffledLoads());
+    await this.restartWorkers();
+  }
+
+  private async restartWorkers(): Promise<void> {
+    const workers = this.poolWorkers;
+    if (workers === 0) return;
+    this.pool!.stop();
+    this.pool = null;
+    this.poolWorkers = 0;
+    await this.setThreadCount(workers + 1);
   }
 
   private isShared(): boolean {
@@ -105,13 +128,7 @@ export class Runner {
     if (!module) return (this.relaxed = !on);
     this.instance = this.instantiate(module);
     this.instance.set_gemm_scratch(this.scratch.gemmFor(0));
-    const workers = this.poolWorkers;
-    if (workers > 0) {
-      this.pool!.stop();
-      this.pool = null;
-      this.poolWorkers = 0;
-      await this.setThreadCount(workers + 1);
-    }
+    await this.restartWorkers();
     return this.relaxed;
   }
 
@@ -146,7 +163,7 @@ export class Runner {
     const gemmScratch = Array.from({ length: workers }, (_, i) => this.scratch.gemmFor(i + 1));
     // The control block is never freed: a worker that is slow to start may still touch it.
     const ctrl = this.heap.alloc(Math.ceil(ThreadPool.ctrlBytes(workers) / 4)).ptr;
-    this.pool = new ThreadPool(host, this.memoryObject, this.module(true)!, ctrl, gemmScratch);
+    this.pool = new ThreadPool(host, this.memoryObject, this.module(true)!, ctrl, gemmScratch, this.shuffledLoads());
     this.poolWorkers = workers;
     return (this.poolReady = this.pool.ready());
   }

@@ -137,7 +137,8 @@ const PART_MASK = 0xfff;
 
 /**
  * N−1 workers on one shared memory. `ctrl` is ctrlBytes(N−1) bytes of that memory (8-byte
- * aligned); `scratch[i]` is worker i's gemm packing scratch.
+ * aligned); `scratch[i]` is worker i's gemm packing scratch; `shuffledLoads` the A-load shape
+ * of the register tile (set_tile_loads) that every worker's instance takes.
  */
 export class ThreadPool {
   private readonly ctl: Int32Array;
@@ -148,6 +149,7 @@ export class ThreadPool {
 
   constructor(
     h: ThreadsHost, memory: WebAssembly.Memory, module: WebAssembly.Module, ctrl: number, scratch: number[],
+    shuffledLoads: number,
   ) {
     const buf = memory.buffer;
     new Uint8Array(buf, ctrl, ThreadPool.ctrlBytes(scratch.length)).fill(0);
@@ -160,7 +162,8 @@ export class ThreadPool {
       try {
         const w = h.spawn(cpuWorkerSource);
         w.postMessage({
-          memory, module, ctrl, slot, scratch: scratch[i], names: KERNEL_NAMES, args: argsAt, maxArgs: MAX_ARGS, maxParts: MAX_PARTS,
+          memory, module, ctrl, slot, scratch: scratch[i], shuffledLoads, names: KERNEL_NAMES, args: argsAt, maxArgs: MAX_ARGS,
+          maxParts: MAX_PARTS,
         });
         this.workers.push(w);
       } catch {

@@ -6,9 +6,10 @@
  * must stay self-contained: it may use no import and no module-level name.
  *
  * Protocol (all in the shared WebAssembly.Memory, laid out by threads.ts):
- *   init message: { memory, module, ctrl, slot, scratch, names } — the shared Memory, the
- *     compiled kernels (shared-memory build), the byte offsets of the control block and of
- *     this worker's slot, its own gemm packing scratch, and the kernel export names.
+ *   init message: { memory, module, ctrl, slot, scratch, shuffledLoads, names } — the shared
+ *     Memory, the compiled kernels (shared-memory build), the byte offsets of the control
+ *     block and of this worker's slot, its own gemm packing scratch, the register tile's
+ *     A-load shape (set_tile_loads), and the kernel export names.
  *   control block (Int32 words): [0] SEQ (job number, 20 bits), [1] DONE (parts finished),
  *     [2] STOP, [3] ERRORS, [4] NEXT ((SEQ << 12) | next unclaimed part), [5] PARTS,
  *     [6] kernel index, [7] argument count, [8] index of the argument that is replaced by
@@ -29,7 +30,7 @@ export function cpuWorkerMain(listen: WorkerListen): void {
   listen((data: unknown) => {
     const init = data as {
       memory: WebAssembly.Memory; module: WebAssembly.Module; ctrl: number; slot: number;
-      scratch: number; names: string[]; args: number; maxArgs: number; maxParts: number;
+      scratch: number; shuffledLoads: number; names: string[]; args: number; maxArgs: number; maxParts: number;
     };
     const ctl = new Int32Array(init.memory.buffer, init.ctrl, 16);
     const s32 = new Int32Array(init.memory.buffer, init.slot, 2);
@@ -42,6 +43,7 @@ export function cpuWorkerMain(listen: WorkerListen): void {
       // deno-lint-ignore no-explicit-any
       const ex = instance.exports as any;
       ex.set_gemm_scratch(init.scratch);
+      ex.set_tile_loads(init.shuffledLoads);
       fns = init.names.map((n) => ex[n]);
     } catch {
       return; // never marks itself ready, so the main thread never counts on it
