@@ -10,6 +10,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import * as rg from "../src/mod.ts";
 import { type CpuBackend, getTileLoads, setTileLoads, type TileLoadsChoice, tileLoadsTiming } from "../src/backend/cpu/index.ts";
+import { chooseTileLoads } from "../src/backend/cpu/tile_loads.ts";
 import { PARTS_PER_THREAD } from "../src/backend/cpu/runner.ts";
 import { type Broadcast4, type ConvGeometry, type DeviceBuffer, type PoolGeometry, UNARY_OPS } from "../src/backend/backend.ts";
 import { installNodeThreads } from "../cli/node_threads.ts";
@@ -304,7 +305,7 @@ test("the plain build's two tile-load shapes (splat, shuffle) give the same byte
   const measured = getTileLoads(); // the probe's choice (timed on first use of the plain build)
   assert.ok((["splat", "shuffle"] as unknown[]).includes(measured), `probe chose ${measured}`);
   const timing = tileLoadsTiming();
-  assert.ok(timing !== null && timing.splatMs > 0 && timing.shuffleMs > 0, "the probe timed both shapes");
+  assert.ok(timing !== null && timing.splatMs > 0 && timing.shuffleMs > 0 && timing.clockStepMs > 0, "the probe timed both shapes");
   console.log(`threads.test: plain tile loads ${measured} (probe: splat ${timing!.splatMs.toFixed(3)} ms, shuffle ${timing!.shuffleMs.toFixed(3)} ms)`);
   let reference: [string, Float32Array][] | null = null;
   for (const shape of ["splat", "shuffle"] as const) {
@@ -328,6 +329,15 @@ test("the plain build's two tile-load shapes (splat, shuffle) give the same byte
     assert.instance(e, rg.ValueError);
     assert.match((e as Error).message, /"fast" is not one of "auto", "splat", "shuffle"/);
   }
+});
+
+test("the tile-load probe's rule: the shuffles only when clearly faster, and never on a tie the clock cannot resolve", () => {
+  const fine = 0.0002; // Node's and Deno's clock step, in ms
+  assert.is(chooseTileLoads({ splatMs: 1.07, shuffleMs: 1.005, clockStepMs: fine }), "shuffle"); // Deno, quiet host
+  assert.is(chooseTileLoads({ splatMs: 0.76, shuffleMs: 0.98, clockStepMs: fine }), "splat"); // Node, quiet host
+  assert.is(chooseTileLoads({ splatMs: 1.2, shuffleMs: 1.19, clockStepMs: fine }), "splat", "a near tie keeps the splats");
+  assert.is(chooseTileLoads({ splatMs: 1, shuffleMs: 0, clockStepMs: 1 }), "splat", "a 1 ms clock cannot time a 1 ms call");
+  assert.is(chooseTileLoads({ splatMs: 1.1, shuffleMs: 1.0, clockStepMs: 0.1 }), "splat", "within two clock steps");
 });
 
 test("memory grows while threaded: workers write into the new pages", async () => {

@@ -34,10 +34,23 @@ const PAIRS = 8;
  */
 const MARGIN = 0.97;
 
-/** The fastest call of each shape, in milliseconds. */
+/** The fastest call of each shape, and the clock's step, in milliseconds. */
 export interface TileLoadsTiming {
   splatMs: number;
   shuffleMs: number;
+  clockStepMs: number;
+}
+
+/**
+ * The smallest step of performance.now() seen: microseconds in Node and Deno, but browsers
+ * coarsen it (to 100 µs or 1 ms outside cross-origin isolation), where a 1 ms call cannot be
+ * told from a 0.9 ms one.
+ */
+function clockStep(): number {
+  const t0 = performance.now();
+  let t = t0;
+  while (t === t0) t = performance.now();
+  return t - t0;
 }
 
 /** Time `tile_loads_probe` both ways on a private instance of `module` (the plain build). */
@@ -54,12 +67,12 @@ export function timeTileLoads(module: WebAssembly.Module): TileLoadsTiming {
       best[shuffled] = Math.min(best[shuffled], performance.now() - t0);
     }
   }
-  return { splatMs: best[0], shuffleMs: best[1] };
+  return { splatMs: best[0], shuffleMs: best[1], clockStepMs: clockStep() };
 }
 
-/** The shape a timing argues for: the shuffles only where they win by more than the margin. */
+/** The shape a timing argues for: the shuffles only where they win by more than the margin and by more than the clock can blur. */
 export function chooseTileLoads(t: TileLoadsTiming): TileLoads {
-  return t.shuffleMs < MARGIN * t.splatMs ? "shuffle" : "splat";
+  return t.shuffleMs < MARGIN * t.splatMs && t.splatMs - t.shuffleMs > 2 * t.clockStepMs ? "shuffle" : "splat";
 }
 
 let choice: TileLoadsChoice = "auto";
