@@ -187,7 +187,7 @@ function storeRow(c: usize, lo: v128, hi: v128, va: v128, vb: v128, mode: i32): 
 // alpha, beta and mode, an edge tile (mr × nr) element by element with the same arithmetic.
 function kernel4x8(kc: i32, pa: usize, pb: usize, tile: usize, c: usize, ldc: i32, mr: i32, nr: i32,
                    alpha: f32, beta: f32, mode: i32): void {
-  multiplyTile(kc, pa, 0, false, pb, tile);
+  multiplyTile(kc, pa, 16, 0, false, pb, tile);
   if (mr == MR && nr == NR) {
     const va = f32x4.splat(alpha);
     const vb = f32x4.splat(beta);

@@ -40,10 +40,11 @@ export function set_tile_loads(shuffled: i32): void {
 
 // The MR×NR tile over kc steps of k, summed from zero in increasing k, into `tile` (MR rows of
 // NR floats). Step p multiplies four A values, at a and the next three floats, by the NR
-// values of the packed B strip at pb + 32·p. A comes from a packed MR-row strip (indirect
-// false: a = aBase + 16·p) or, for the direct convolution, from four adjacent pixels of a
-// padded image (indirect: a = aBase + the p-th int of the tap-offset table at `offsets`).
-// Every call site passes a literal `indirect`, which the optimiser folds away after inlining.
+// values of the packed B strip at pb + 32·p. A comes at a fixed stride (indirect false:
+// a = aBase + aStride·p; a packed MR-row strip has aStride 16, the Winograd products' V one
+// tile block) or, for the direct convolution, from four adjacent pixels of a padded image
+// (indirect: a = aBase + the p-th int of the tap-offset table at `offsets`). Every call site
+// passes a literal `indirect`, which the optimiser folds away after inlining.
 // The four A values of a step are splat-loaded one by one, or loaded with one v128.load and
 // splatted by shuffles. Which is faster depends on the engine: under a V8 without a wasm trap
 // handler (Deno) every load carries an explicit bounds check, and one load instead of four made
@@ -54,15 +55,15 @@ export function set_tile_loads(shuffled: i32): void {
 // values, same multiply-adds in the same order: the same bits either way.
 // @ts-ignore: decorator
 @inline
-export function multiplyTile(kc: i32, aBase: usize, offsets: usize, indirect: bool, pb: usize, tile: usize): void {
-  if (ASC_FEATURE_RELAXED_SIMD || shuffledALoads) multiplyTileLoads(kc, aBase, offsets, indirect, true, pb, tile);
-  else multiplyTileLoads(kc, aBase, offsets, indirect, false, pb, tile);
+export function multiplyTile(kc: i32, aBase: usize, aStride: usize, offsets: usize, indirect: bool, pb: usize, tile: usize): void {
+  if (ASC_FEATURE_RELAXED_SIMD || shuffledALoads) multiplyTileLoads(kc, aBase, aStride, offsets, indirect, true, pb, tile);
+  else multiplyTileLoads(kc, aBase, aStride, offsets, indirect, false, pb, tile);
 }
 
 // multiplyTile with the A loads' shape a literal (`shuffled`), folded away after inlining.
 // @ts-ignore: decorator
 @inline
-export function multiplyTileLoads(kc: i32, aBase: usize, offsets: usize, indirect: bool, shuffled: bool,
+export function multiplyTileLoads(kc: i32, aBase: usize, aStride: usize, offsets: usize, indirect: bool, shuffled: bool,
                                   pb: usize, tile: usize): void {
   let c00 = f32x4.splat(0), c01 = f32x4.splat(0);
   let c10 = f32x4.splat(0), c11 = f32x4.splat(0);
@@ -71,7 +72,7 @@ export function multiplyTileLoads(kc: i32, aBase: usize, offsets: usize, indirec
   const packed = !indirect;
   let pa = aBase;
   let off = offsets;
-  const end = packed ? aBase + (<usize>kc << 4) : offsets + (<usize>kc << 2);
+  const end = packed ? aBase + <usize>kc * aStride : offsets + (<usize>kc << 2);
   while ((packed ? pa : off) < end) {
     const a0 = packed ? pa : aBase + <usize>load<i32>(off);
     const b0 = v128.load(pb);
@@ -89,7 +90,7 @@ export function multiplyTileLoads(kc: i32, aBase: usize, offsets: usize, indirec
     a = shuffled ? v128.shuffle<f32>(av, av, 3, 3, 3, 3) : v128.load32_splat(a0, 12);
     c30 = madd(a, b0, c30);
     c31 = madd(a, b1, c31);
-    if (packed) pa += 16;
+    if (packed) pa += aStride;
     else off += 4;
     pb += 32;
   }
@@ -109,7 +110,24 @@ export function multiplyTileLoads(kc: i32, aBase: usize, offsets: usize, indirec
 @inline
 export function directTile(kc: i32, offs: usize, q: usize, pb: usize, c: usize, ldc: i32, mode: i32,
                     mr: i32, nr: i32, tile: usize): void {
-  multiplyTile(kc, q, offs, true, pb, tile);
+  multiplyTile(kc, q, 0, offs, true, pb, tile);
+  storeTile(c, ldc, mode, mr, nr, tile);
+}
+
+// directTile with the taps `aStride` bytes apart (q + aStride·p), no offset table to load:
+// the Winograd products, whose reduction channels are one block of tiles apart.
+// @ts-ignore: decorator
+@inline
+export function stridedTile(kc: i32, q: usize, aStride: usize, pb: usize, c: usize, ldc: i32, mode: i32,
+                            mr: i32, nr: i32, tile: usize): void {
+  multiplyTile(kc, q, aStride, 0, false, pb, tile);
+  storeTile(c, ldc, mode, mr, nr, tile);
+}
+
+// The tile buffer's MR×NR sums into c, transposed (see directTile).
+// @ts-ignore: decorator
+@inline
+function storeTile(c: usize, ldc: i32, mode: i32, mr: i32, nr: i32, tile: usize): void {
   if (nr == NR && mr == MR) {
     const ld = <usize>ldc << 2;
     storeT4(c, ld, v128.load(tile), v128.load(tile, 32), v128.load(tile, 64), v128.load(tile, 96), mode);

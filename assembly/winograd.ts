@@ -24,7 +24,7 @@
 // 9·K-term dot product, so its error differs from the direct path's (measured in
 // bench/winograd.ts; the transforms' coefficients 0, ±½, ±1 are exact).
 import { gemm, gemmScratchPtr } from "./gemm";
-import { directTile, KC, MC, MR, NC, NR } from "./tile";
+import { KC, MC, MR, NC, NR, stridedTile } from "./tile";
 
 // Bytes of V and M that one block of tile rows may use (L2-sized on the machines we measured).
 // @ts-ignore: decorator
@@ -70,7 +70,6 @@ export function winogradFits(N: i32, C: i32, H: i32, W: i32, O: i32, KH: i32, KW
                              PH: i32, PW: i32, DH: i32, DW: i32, G: i32, OH: i32, OW: i32): bool {
   if (!(N > 0 && C > 0 && O > 0 && H > 0 && W > 0 && KH == 3 && KW == 3 && SH == 1 && SW == 1 &&
         PH == 1 && PW == 1 && DH == 1 && DW == 1 && G == 1 && OH == H && OW == W)) return false;
-  if (C > MC * KC || O > MC * KC) return false; // tap offsets live in the pack-A area
   setGeom(C, O, H, W);
   const a = filterFloats();
   setGeom(O, C, H, W);
@@ -231,10 +230,8 @@ function inputTransform(R: usize, V: usize, r0: i32, r1: i32): void {
 
 // M[ξ][m][t] = Σ_k U[ξ][k][m]·V[ξ][k][t] for the block's nt tiles (a multiple of 4).
 function products(U: usize, V: usize, Mt: usize, nt: i32): void {
-  const sp = gemmScratchPtr();
-  const offs = sp; // tap offsets: k·Tb floats (the pack-A area)
-  const tile = sp + (<usize>(MC * KC + KC * NC) << 2);
-  for (let k = 0; k < gK; k++) store<i32>(offs + (<usize>k << 2), (k * gTb) << 2);
+  const tile = gemmScratchPtr() + (<usize>(MC * KC + KC * NC) << 2);
+  const kStride = <usize>gTb << 2; // channel k of V[ξ] starts k·Tb floats in
   for (let xi = 0; xi < 16; xi++) {
     const Ux = U + (<usize>(xi * gK * gMp) << 2);
     const Vx = V + (<usize>(xi * gK * gTb) << 2);
@@ -242,13 +239,13 @@ function products(U: usize, V: usize, Mt: usize, nt: i32): void {
     for (let pc = 0; pc < gK; pc += KC) {
       const kc = min(KC, gK - pc);
       const mode = pc > 0 ? 2 : 0;
-      const ob = offs + (<usize>pc << 2);
+      const Vk = Vx + <usize>pc * kStride;
       const wb = Ux + (<usize>(pc * gMp) << 2);
       for (let jr = 0; jr < gM; jr += NR) {
         const pb = wb + (<usize>(jr * kc) << 2);
         const c = Mx + (<usize>(jr * gTb) << 2);
         for (let t = 0; t < nt; t += MR) {
-          directTile(kc, ob, Vx + (<usize>t << 2), pb, c + (<usize>t << 2), gTb, mode, MR, min(NR, gM - jr), tile);
+          stridedTile(kc, Vk + (<usize>t << 2), kStride, pb, c + (<usize>t << 2), gTb, mode, MR, min(NR, gM - jr), tile);
         }
       }
     }
