@@ -9,7 +9,7 @@ export * from "./pool";
 export * from "./loss";
 export * from "./optim";
 export { simd_peak } from "./simd";
-export { set_tile_loads } from "./tile";
+export { set_tile_loads, tile_loads } from "./tile";
 export { tile_loads_probe } from "./tile_probe";
 export { random_uniform, random_normal, random_bernoulli } from "./random";
 export * from "./unary";

@@ -38,6 +38,11 @@ export function set_tile_loads(shuffled: i32): void {
   shuffledALoads = shuffled != 0;
 }
 
+/** The shape set_tile_loads set on this instance (1: shuffles); tests read it back from every thread. */
+export function tile_loads(): i32 {
+  return shuffledALoads ? 1 : 0;
+}
+
 // The MR×NR tile over kc steps of k, summed from zero in increasing k, into `tile` (MR rows of
 // NR floats). Step p multiplies four A values, at a and the next three floats, by the NR
 // values of the packed B strip at pb + 32·p. A comes at a fixed stride (indirect false:
@@ -56,15 +61,15 @@ export function set_tile_loads(shuffled: i32): void {
 // @ts-ignore: decorator
 @inline
 export function multiplyTile(kc: i32, aBase: usize, aStride: usize, offsets: usize, indirect: bool, pb: usize, tile: usize): void {
-  if (ASC_FEATURE_RELAXED_SIMD || shuffledALoads) multiplyTileLoads(kc, aBase, aStride, offsets, indirect, true, pb, tile);
-  else multiplyTileLoads(kc, aBase, aStride, offsets, indirect, false, pb, tile);
+  if (ASC_FEATURE_RELAXED_SIMD || shuffledALoads) multiplyTileShaped(kc, aBase, aStride, offsets, indirect, true, pb, tile);
+  else multiplyTileShaped(kc, aBase, aStride, offsets, indirect, false, pb, tile);
 }
 
 // multiplyTile with the A loads' shape a literal (`shuffled`), folded away after inlining.
 // @ts-ignore: decorator
 @inline
-export function multiplyTileLoads(kc: i32, aBase: usize, aStride: usize, offsets: usize, indirect: bool, shuffled: bool,
-                                  pb: usize, tile: usize): void {
+export function multiplyTileShaped(kc: i32, aBase: usize, aStride: usize, offsets: usize, indirect: bool, shuffled: bool,
+                                   pb: usize, tile: usize): void {
   let c00 = f32x4.splat(0), c01 = f32x4.splat(0);
   let c10 = f32x4.splat(0), c11 = f32x4.splat(0);
   let c20 = f32x4.splat(0), c21 = f32x4.splat(0);
@@ -100,12 +105,9 @@ export function multiplyTileLoads(kc: i32, aBase: usize, aStride: usize, offsets
   v128.store(tile, c30, 96); v128.store(tile, c31, 112);
 }
 
-// The register tile of the direct convolution and the Winograd products (conv.ts, winograd.ts):
-// 4 adjacent pixels (at q + off[p] and the next three floats) × 8 channels over kc taps;
-// stores transposed: c[j*ldc + i] (mode 0) or += (mode 2), for j < nr channels and i < mr
-// pixels (a short tile goes through the tile buffer; at a row's end its extra pixels read
-// past the row, into the next one or the scratch's slack, and are dropped). Adjacent pixels
-// let the four loads of a tap share one address with immediate offsets.
+// The register tile of the direct convolution (conv.ts): 4 adjacent pixels (at q + off[p] and
+// the next three floats) × 8 channels over kc taps, stored by storeTile. Adjacent pixels let
+// the four loads of a tap share one address with immediate offsets.
 // @ts-ignore: decorator
 @inline
 export function directTile(kc: i32, offs: usize, q: usize, pb: usize, c: usize, ldc: i32, mode: i32,
@@ -124,7 +126,10 @@ export function stridedTile(kc: i32, q: usize, aStride: usize, pb: usize, c: usi
   storeTile(c, ldc, mode, mr, nr, tile);
 }
 
-// The tile buffer's MR×NR sums into c, transposed (see directTile).
+// The tile buffer's MR×NR sums into c, transposed: c[j*ldc + i] (mode 0) or += (mode 2), for
+// j < nr channels and i < mr pixels (a short tile goes through the tile buffer; at a row's end
+// its extra pixels were read past the row, into the next one or the scratch's slack, and are
+// dropped here).
 // @ts-ignore: decorator
 @inline
 function storeTile(c: usize, ldc: i32, mode: i32, mr: i32, nr: i32, tile: usize): void {

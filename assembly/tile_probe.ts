@@ -4,7 +4,7 @@
 // loaded once and shuffled (1). Its operands (1 KiB of A, 8 KiB of B) stay in L1, so the time
 // is the loop's own. Uses the gemm packing scratch; returns one sum so the work is kept.
 import { gemmScratchPtr } from "./gemm";
-import { KC, multiplyTileLoads, NR, PACKA_BYTES, PACKB_BYTES } from "./tile";
+import { KC, multiplyTileShaped, NR, PACKA_BYTES, PACKB_BYTES } from "./tile";
 
 export function tile_loads_probe(shuffled: i32, reps: i32): f32 {
   const offsets = gemmScratchPtr();
@@ -17,8 +17,8 @@ export function tile_loads_probe(shuffled: i32, reps: i32): f32 {
   for (let i = 0; i < KC * NR; i++) store<f32>(pb + (<usize>i << 2), <f32>(i & 15) * 0.001);
   let sum: f32 = 0;
   for (let r = 0; r < reps; r++) {
-    if (shuffled != 0) multiplyTileLoads(KC, a, 0, offsets, true, true, pb, tile);
-    else multiplyTileLoads(KC, a, 0, offsets, true, false, pb, tile);
+    if (shuffled != 0) multiplyTileShaped(KC, a, 0, offsets, true, true, pb, tile);
+    else multiplyTileShaped(KC, a, 0, offsets, true, false, pb, tile);
     sum += load<f32>(tile);
   }
   return sum;

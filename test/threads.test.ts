@@ -285,7 +285,8 @@ test("both kernel builds: relaxed (fused) differs from plain in low bits only; t
 });
 
 test("the plain build's two tile-load shapes (splat, shuffle) give the same bytes: gemm, direct and Winograd convolutions, a ResNet-20 step, at 1 and 2 threads", async () => {
-  const wino = [geom(6, 16, 16, 16, 24, 3, 1, 1, 1), geom(18, 16, 8, 8, 16, 3, 1, 1, 1)];
+  // the last: two KC blocks of reduction channels (the strided tile's accumulate mode)
+  const wino = [geom(6, 16, 16, 16, 24, 3, 1, 1, 1), geom(18, 16, 8, 8, 16, 3, 1, 1, 1), geom(3, 300, 6, 5, 12, 3, 1, 1, 1)];
   const everything = (): [string, Float32Array][] => {
     const a = buf(133 * 261, 21), b = buf(261 * 70, 22), c = be.alloc(133 * 70);
     be.gemm({ transA: false, transB: false, M: 133, N: 70, K: 261, alpha: 1, a, b, beta: 0, c });
@@ -312,6 +313,8 @@ test("the plain build's two tile-load shapes (splat, shuffle) give the same byte
     assert.is(await setTileLoads(shape), shape);
     for (const n of [1, 2]) {
       assert.is(await rg.setThreads(n), n);
+      // every thread's instance took the shape (the bytes below cannot tell: they are the same either way)
+      assert.equal(be.tileLoadsByThread(), Array(n).fill(shape === "shuffle" ? 1 : 0), `${shape}, ${n} threads: each instance's shape`);
       const before = be.splitCalls;
       const got = everything();
       if (n === 2) assert.ok(be.splitCalls > before, `${shape}: work was split across threads`);

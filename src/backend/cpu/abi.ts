@@ -17,6 +17,7 @@ export const KERNEL_ABI = {
   set_gemm_scratch: ["ptr"],
   simd_peak: ["iters"],
   set_tile_loads: ["shuffled"],
+  tile_loads: [],
   tile_loads_probe: ["shuffled", "reps"],
   gemm: ["transA", "transB", "M", "N", "K", "alpha", "A", "lda", "B", "ldb", "beta", "C", "ldc"],
   conv_scratch_floats: ["kind", ...CONV],

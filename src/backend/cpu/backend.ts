@@ -98,6 +98,11 @@ export class CpuBackend implements Backend, Threaded {
     return this.runner.refreshTileLoads();
   }
 
+  /** The tile-load shape (1: shuffles) of each thread's kernel instance, this one first (diagnostics). */
+  tileLoadsByThread(): number[] {
+    return this.runner.tileLoadsByThread();
+  }
+
   /** The algorithm of the 3×3 stride-1 convolutions (see conv_algorithm.ts); DEFAULT_CONV_ALGORITHM at first. */
   get convAlgorithm(): ConvAlgorithm {
     return this.algorithm;

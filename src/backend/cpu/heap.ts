@@ -14,7 +14,7 @@ export class WasmBuffer implements DeviceBuffer {
 
 export const PAGE = 65536;
 /** Bytes below this belong to the wasm module's static data (scripts/build_wasm.mjs checks it). */
-const HEAP_BASE = PAGE;
+export const HEAP_BASE = PAGE;
 const ALIGN = 64;
 
 /**

@@ -96,6 +96,7 @@ export function relaxedMaddRounding(): MaddRounding {
 }
 
 /**
+ * For tests and benches (not exported from mod.ts: the probe's choice needs no user).
  * How the plain build's register tile loads its A values on every CPU backend, now and later:
  * "auto" (the default: timed both ways the first time the plain build runs, see
  * tile_loads.ts), "splat" or "shuffle". Speed only: every shape gives the same bits. Returns

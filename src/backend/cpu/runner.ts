@@ -91,10 +91,17 @@ export class Runner {
     return !this.relaxed && tileLoadsFor(this.modules.plain) === "shuffle" ? 1 : 0;
   }
 
-  /** Take up a new tile-loads choice (tile_loads.ts); the workers are restarted on it. */
+  /** Take up a new tile-loads choice (tile_loads.ts); the workers are restarted on it if it changed. */
   async refreshTileLoads(): Promise<void> {
-    this.instance.set_tile_loads(this.shuffledLoads());
+    const shuffled = this.shuffledLoads();
+    if (shuffled === this.instance.tile_loads()) return;
+    this.instance.set_tile_loads(shuffled);
     await this.restartWorkers();
+  }
+
+  /** The tile-load shape of this thread's instance and of each ready worker's (diagnostics). */
+  tileLoadsByThread(): number[] {
+    return [this.instance.tile_loads(), ...(this.pool?.workerTileLoads() ?? [])];
   }
 
   private async restartWorkers(): Promise<void> {

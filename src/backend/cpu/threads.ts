@@ -125,12 +125,12 @@ export function getThreads(): number {
 const KERNEL_INDEX = new Map<string, number>(KERNEL_NAMES.map((name, i) => [name, i]));
 
 const CTRL_BYTES = 64;
-const SLOT_BYTES = 8;
+const SLOT_BYTES = 16;
 const MAX_ARGS = 24;
 /** Most parts one kernel call may be cut into. */
 export const MAX_PARTS = 64;
 const SEQ = 0, DONE = 1, STOP = 2, ERRORS = 3, NEXT = 4, PARTS = 5, KERNEL = 6, NARGS = 7, COL_ARG = 8;
-const READY = 0, COL = 1;
+const READY = 0, COL = 1, TILE_LOADS = 2;
 const SEQ_MASK = 0xfffff;
 /** Low 12 bits of NEXT: the next unclaimed part (MAX_PARTS < PART_MASK, so PART_MASK means "none free"). */
 const PART_MASK = 0xfff;
@@ -158,7 +158,7 @@ export class ThreadPool {
     this.args = new Float64Array(buf, argsAt, MAX_ARGS * MAX_PARTS);
     for (let i = 0; i < scratch.length; i++) {
       const slot = ctrl + CTRL_BYTES + i * SLOT_BYTES;
-      this.slots.push(new Int32Array(buf, slot, 2));
+      this.slots.push(new Int32Array(buf, slot, 3));
       try {
         const w = h.spawn(cpuWorkerSource);
         w.postMessage({
@@ -186,6 +186,11 @@ export class ThreadPool {
     let n = 0;
     for (const s of this.slots) if (Atomics.load(s, READY) === 1) n++;
     return n;
+  }
+
+  /** The tile-load shape (set_tile_loads) each ready worker's instance reports. */
+  workerTileLoads(): number[] {
+    return this.slots.filter((s) => Atomics.load(s, READY) === 1).map((s) => s[TILE_LOADS]);
   }
 
   /** Resolves when every worker is ready, or after `timeoutMs` with those that are. */

@@ -13,7 +13,7 @@
  * (its fused multiply-adds leave the shuffle slots free).
  */
 import { checkKernelExports, type Kernels } from "./abi.ts";
-import { PAGE } from "./heap.ts";
+import { HEAP_BASE, PAGE } from "./heap.ts";
 import { ValueError } from "../../errors.ts";
 
 /** The A-load shape of the plain build's register tile. */
@@ -48,17 +48,20 @@ export interface TileLoadsTiming {
  */
 function clockStep(): number {
   const t0 = performance.now();
-  let t = t0;
-  while (t === t0) t = performance.now();
-  return t - t0;
+  for (let i = 0; i < 100_000; i++) {
+    const t = performance.now();
+    if (t !== t0) return t - t0;
+  }
+  return Infinity; // no tick in ~100 000 reads (a clock coarsened to tens of ms): nothing to time with
 }
 
 /** Time `tile_loads_probe` both ways on a private instance of `module` (the plain build). */
 export function timeTileLoads(module: WebAssembly.Module): TileLoadsTiming {
   const memory = new WebAssembly.Memory({ initial: 16 });
   const k: Kernels = checkKernelExports(new WebAssembly.Instance(module, { env: { memory } }).exports);
-  if (PAGE + k.gemm_scratch_bytes() > memory.buffer.byteLength) memory.grow(Math.ceil(k.gemm_scratch_bytes() / PAGE) + 1);
-  k.set_gemm_scratch(PAGE);
+  const pages = Math.ceil((HEAP_BASE + k.gemm_scratch_bytes()) / PAGE);
+  if (pages > memory.buffer.byteLength / PAGE) memory.grow(pages - memory.buffer.byteLength / PAGE);
+  k.set_gemm_scratch(HEAP_BASE);
   const best = [Infinity, Infinity];
   for (let pair = 0; pair < PAIRS; pair++) {
     for (const shuffled of [0, 1]) {
@@ -79,10 +82,16 @@ let choice: TileLoadsChoice = "auto";
 let measured: TileLoads | undefined;
 let lastTiming: TileLoadsTiming | null = null;
 
-/** The shape for the plain build's instances: the choice, or the probe's (run once, on first call). */
+/** The shape for the plain build's instances: the choice, or the probe's (run once, on first call; the splats where it cannot run). */
 export function tileLoadsFor(plain: WebAssembly.Module): TileLoads {
   if (choice !== "auto") return choice;
-  if (measured === undefined) measured = chooseTileLoads(lastTiming = timeTileLoads(plain));
+  if (measured === undefined) {
+    try {
+      measured = chooseTileLoads(lastTiming = timeTileLoads(plain));
+    } catch {
+      measured = "splat"; // no memory for a private instance: the shape is speed only
+    }
+  }
   return measured;
 }
 

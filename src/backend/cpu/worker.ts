@@ -15,7 +15,8 @@
  *     [6] kernel index, [7] argument count, [8] index of the argument that is replaced by
  *     the running thread's own im2col scratch (−1: none); Float64 arguments of part i at
  *     byte ARGS + i·MAX_ARGS·8.
- *   slot (Int32): [0] READY, [1] this worker's im2col scratch pointer.
+ *   slot (Int32): [0] READY, [1] this worker's im2col scratch pointer, [2] the tile-load
+ *     shape its instance took (read back from it, for tests).
  *   The worker polls SEQ for a quarter of a millisecond, then sleeps on it; when it moves, it
  *   claims parts with compare-and-swap on NEXT (the SEQ tag makes a stale claim fail), runs
  *   names[kernel](...args) on its own instance, adds 1 to DONE, and notifies DONE after the
@@ -33,7 +34,7 @@ export function cpuWorkerMain(listen: WorkerListen): void {
       scratch: number; shuffledLoads: number; names: string[]; args: number; maxArgs: number; maxParts: number;
     };
     const ctl = new Int32Array(init.memory.buffer, init.ctrl, 16);
-    const s32 = new Int32Array(init.memory.buffer, init.slot, 2);
+    const s32 = new Int32Array(init.memory.buffer, init.slot, 3);
     const f64 = new Float64Array(init.memory.buffer, init.args, init.maxArgs * init.maxParts);
     let seen = Atomics.load(ctl, 0);
     // deno-lint-ignore no-explicit-any
@@ -44,6 +45,7 @@ export function cpuWorkerMain(listen: WorkerListen): void {
       const ex = instance.exports as any;
       ex.set_gemm_scratch(init.scratch);
       ex.set_tile_loads(init.shuffledLoads);
+      s32[2] = ex.tile_loads();
       fns = init.names.map((n) => ex[n]);
     } catch {
       return; // never marks itself ready, so the main thread never counts on it
