@@ -43,11 +43,14 @@ let gHp: i32 = 0, gWp: i32 = 0; // padded plane
 let gRows: i32 = 0; // tile rows per block
 let gTb: i32 = 0; // tiles per block (gRows·gTWg; the weight gradient's: gImgs·gRows·gTWg)
 let gImgs: i32 = 1; // whole images per block of the weight gradient (gRows = gTH when above 1)
+let gDense: i32 = 0; // forward / input gradient on a narrow plane: images per block (0: tile-row blocks)
+let gTW: i32 = 0; // tiles per row, not rounded (the dense layout's)
 
 // sizeK: the channels that size the tile-row blocks (the layer's, when a call covers a block
 // of K only: the blocks, and so the weight gradient's summation order, must not depend on it).
 function setGeom(K: i32, M: i32, H: i32, W: i32, sizeK: i32 = K): void {
   gK = K; gM = M; gMp = (M + NR - 1) & ~(NR - 1); gH = H; gW = W;
+  gDense = 0; // the forward's dense layout, if at all, is set by setConvGeom
   gTH = (H + 1) >> 1;
   gTWg = (((W + 1) >> 1) + 3) & ~3;
   gHp = 2 * gTH + 2;
@@ -57,10 +60,31 @@ function setGeom(K: i32, M: i32, H: i32, W: i32, sizeK: i32 = K): void {
   gTb = gRows * gTWg;
 }
 
-// Scratch floats of one thread: [P: one padded plane Hp·Wp][R: K·Hp·4·TWg][V: 16·K·Tb][M: 16·M·Tb];
+// Forward and input gradient. A plane under 4 tiles wide (8 columns or fewer) would leave most
+// of each row's group of 4 tiles empty (ResNet-18's 4×4 layers: half, and their products are
+// all of the work there), so its tiles are numbered densely instead, across rows and whole
+// images: t = i·TH·TW + th·TW + tw for image i of a block of gDense images (at least
+// DENSE_BLOCK_TILES tiles: with 512 channels a tile's V and M take 64 KiB, and blocks of a few
+// tiles would read the whole filter bank U again for each), the block rounded up to 4 tiles.
+// Those tiles are transformed one at a time (denseConv), by the same expressions in the same
+// order as the four-at-a-time transforms, so the results are the same bits either way.
+// @ts-ignore: decorator
+@inline const DENSE_BLOCK_TILES: i32 = 16;
+
+function setConvGeom(K: i32, M: i32, H: i32, W: i32): void {
+  setGeom(K, M, H, W);
+  gTW = (W + 1) >> 1;
+  if (gTW >= 4) return;
+  const perImage = gTH * gTW;
+  const perTile = 16 * (K + M) * 4;
+  gDense = max(1, max(BLOCK_BYTES / perTile, DENSE_BLOCK_TILES) / perImage);
+  gTb = (gDense * perImage + 3) & ~3;
+}
+
+// Scratch floats of one thread: [P: one padded plane Hp·Wp][R: K·Hp·4·TWg, none when dense][V: 16·K·Tb][M: 16·M·Tb];
 // the transformed filters U (16·K·Mp) are a separate buffer, shared by a call's parts.
 function filterFloats(): i64 { return <i64>16 * <i64>gK * <i64>gMp; }
-function rowFloats(): i64 { return <i64>gK * <i64>gHp * <i64>(4 * gTWg); }
+function rowFloats(): i64 { return gDense > 0 ? 0 : <i64>gK * <i64>gHp * <i64>(4 * gTWg); }
 function scratchFloats(): i64 {
   return <i64>(gHp * gWp) + rowFloats() + <i64>16 * <i64>(gK + gM) * <i64>gTb;
 }
@@ -79,8 +103,8 @@ export function winogradFits(N: i32, C: i32, H: i32, W: i32, O: i32, KH: i32, KW
 
 /** Col scratch floats of the Winograd forward (backward false) or input gradient (true). */
 export function winogradScratchFloats(backward: bool, C: i32, H: i32, W: i32, O: i32): i32 {
-  if (backward) setGeom(O, C, H, W);
-  else setGeom(C, O, H, W);
+  if (backward) setConvGeom(O, C, H, W);
+  else setConvGeom(C, O, H, W);
   return <i32>scratchFloats();
 }
 
@@ -308,6 +332,10 @@ function laneOf(v: v128, i: i32): f32 {
 // apart) with the transformed filters U, for n < N. col: winogradScratchFloats floats.
 function winogradConv(src: usize, srcImgBytes: usize, U: usize, dst: usize, dstImgBytes: usize,
                       col: usize, N: i32): void {
+  if (gDense > 0) {
+    denseConv(src, srcImgBytes, U, dst, dstImgBytes, col, N);
+    return;
+  }
   const P = col;
   const R = P + (<usize>(gHp * gWp) << 2);
   const V = R + (<usize>rowFloats() << 2);
@@ -324,6 +352,108 @@ function winogradConv(src: usize, srcImgBytes: usize, U: usize, dst: usize, dstI
   }
 }
 
+// winogradConv in the dense layout (setConvGeom): per block of gDense images, V of all their
+// tiles (padding tiles zero), the products, and the outputs.
+function denseConv(src: usize, srcImgBytes: usize, U: usize, dst: usize, dstImgBytes: usize,
+                   col: usize, N: i32): void {
+  const P = col;
+  const V = P + (<usize>(gHp * gWp) << 2);
+  const Mt = V + (<usize>(16 * gK * gTb) << 2);
+  const perImage = gTH * gTW;
+  for (let n0 = 0; n0 < N; n0 += gDense) {
+    const imgs = min(gDense, N - n0);
+    const nt = imgs * perImage, ntp = (nt + 3) & ~3;
+    for (let i = 0; i < imgs; i++) denseInput(src + <usize>(n0 + i) * srcImgBytes, P, V, i * perImage);
+    for (let row = 0; row < 16 * gK; row++) {
+      for (let t = nt; t < ntp; t++) store<f32>(V + (<usize>(row * gTb + t) << 2), 0);
+    }
+    products(U, V, Mt, ntp);
+    for (let i = 0; i < imgs; i++) denseOutput(Mt, dst + <usize>(n0 + i) * dstImgBytes, i * perImage);
+  }
+}
+
+// V[ξ][k][t0 + th·TW + tw] for every channel k and tile of one image: the channel zero-padded
+// into P, then per tile d·B along its 4 rows (rowB's expressions) and Bᵀ down the columns
+// (inputTransform's).
+function denseInput(src: usize, P: usize, V: usize, t0: i32): void {
+  const HW = gH * gW;
+  const xiBytes = <usize>(gK * gTb) << 2;
+  memory.fill(P, 0, <usize>(gHp * gWp) << 2);
+  for (let k = 0; k < gK; k++) {
+    for (let h = 0; h < gH; h++) {
+      memory.copy(P + (<usize>((h + 1) * gWp + 1) << 2), src + (<usize>(k * HW + h * gW) << 2), <usize>gW << 2);
+    }
+    for (let th = 0; th < gTH; th++) {
+      for (let tw = 0; tw < gTW; tw++) {
+        const d = P + (<usize>(2 * th * gWp + 2 * tw) << 2);
+        const out = V + (<usize>(k * gTb + t0 + th * gTW + tw) << 2);
+        for (let j = 0; j < 4; j++) {
+          const w0 = rowBAt(d, j), w1 = rowBAt(d + (<usize>gWp << 2), j);
+          const w2 = rowBAt(d + (<usize>(2 * gWp) << 2), j), w3 = rowBAt(d + (<usize>(3 * gWp) << 2), j);
+          const oj = out + <usize>j * xiBytes;
+          store<f32>(oj, w0 - w2);
+          store<f32>(oj + 4 * xiBytes, w1 + w2);
+          store<f32>(oj + 8 * xiBytes, w2 - w1);
+          store<f32>(oj + 12 * xiBytes, w1 - w3);
+        }
+      }
+    }
+  }
+}
+
+// (d·B)[j] of the 4 values at `row`: rowB's s0 - s2, s1 + s2, s2 - s1, s1 - s3.
+// @ts-ignore: decorator
+@inline
+function rowBAt(row: usize, j: i32): f32 {
+  const s1 = load<f32>(row, 4), s2 = load<f32>(row, 8);
+  if (j == 0) return load<f32>(row) - s2;
+  if (j == 1) return s1 + s2;
+  if (j == 2) return s2 - s1;
+  return s1 - load<f32>(row, 12);
+}
+
+// The outputs of one image's tiles t0 + th·TW + tw, by outputTransform's expressions (Aᵀ down
+// the columns of M, then along the rows), dropping what falls outside the plane.
+function denseOutput(Mt: usize, dst: usize, t0: i32): void {
+  const xiBytes = <usize>(gM * gTb) << 2;
+  const HW = gH * gW;
+  for (let m = 0; m < gM; m++) {
+    const plane = dst + (<usize>(m * HW) << 2);
+    for (let th = 0; th < gTH; th++) {
+      for (let tw = 0; tw < gTW; tw++) {
+        const src = Mt + (<usize>(m * gTb + t0 + th * gTW + tw) << 2);
+        const a0 = columnA(src, xiBytes, 0), a1 = columnA(src, xiBytes, 1);
+        const a2 = columnA(src, xiBytes, 2), a3 = columnA(src, xiBytes, 3);
+        const b0 = columnB(src, xiBytes, 0), b1 = columnB(src, xiBytes, 1);
+        const b2 = columnB(src, xiBytes, 2), b3 = columnB(src, xiBytes, 3);
+        const oh = 2 * th, ow = 2 * tw;
+        const p = plane + (<usize>(oh * gW + ow) << 2);
+        store<f32>(p, (a0 + a1) + a2);
+        if (ow + 1 < gW) store<f32>(p, (a1 - a2) - a3, 4);
+        if (oh + 1 < gH) {
+          const q = p + (<usize>gW << 2);
+          store<f32>(q, (b0 + b1) + b2);
+          if (ow + 1 < gW) store<f32>(q, (b1 - b2) - b3, 4);
+        }
+      }
+    }
+  }
+}
+
+// Column j of M (ξ = j, 4 + j, 8 + j, 12 + j) times Aᵀ's rows: (m0j + m1j) + m2j and (m1j - m2j) - m3j.
+// @ts-ignore: decorator
+@inline
+function columnA(src: usize, xiBytes: usize, j: i32): f32 {
+  const c = src + <usize>j * xiBytes;
+  return (load<f32>(c) + load<f32>(c + 4 * xiBytes)) + load<f32>(c + 8 * xiBytes);
+}
+// @ts-ignore: decorator
+@inline
+function columnB(src: usize, xiBytes: usize, j: i32): f32 {
+  const c = src + <usize>j * xiBytes;
+  return (load<f32>(c + 4 * xiBytes) - load<f32>(c + 8 * xiBytes)) - load<f32>(c + 12 * xiBytes);
+}
+
 /** y = conv2d(x, w) by F(2×2, 3×3), u = winograd_filters(w, …, backward 0); winogradFits must
  * hold. col: conv_scratch_floats(3, …) floats. */
 export function conv2d_forward_winograd(x: usize, u: usize, y: usize, col: usize,
@@ -331,7 +461,7 @@ export function conv2d_forward_winograd(x: usize, u: usize, y: usize, col: usize
                                         SH: i32, SW: i32, PH: i32, PW: i32, DH: i32, DW: i32, G: i32,
                                         OH: i32, OW: i32): void {
   if (!winogradFits(N, C, H, W, O, KH, KW, SH, SW, PH, PW, DH, DW, G, OH, OW)) return; // the backend checks
-  setGeom(C, O, H, W);
+  setConvGeom(C, O, H, W);
   winogradConv(x, <usize>(C * H * W) << 2, u, y, <usize>(O * H * W) << 2, col, N);
 }
 
@@ -343,7 +473,7 @@ export function conv2d_backward_input_winograd(dy: usize, u: usize, dx: usize, c
                                                SH: i32, SW: i32, PH: i32, PW: i32, DH: i32, DW: i32, G: i32,
                                                OH: i32, OW: i32): void {
   if (!winogradFits(N, C, H, W, O, KH, KW, SH, SW, PH, PW, DH, DW, G, OH, OW)) return;
-  setGeom(O, C, H, W);
+  setConvGeom(O, C, H, W);
   winogradConv(dy, <usize>(O * H * W) << 2, u, dx, <usize>(C * H * W) << 2, col, N);
 }
 

@@ -17,7 +17,7 @@
  * JSON on stdout (progress on stderr):
  *
  *   node esbuild.config.mjs && node build/winograd.mjs [--repeats 9] [--threads 1] [--no-time]
- *     [--tile-model] [--passes forward,backwardInput,backwardWeight | --step [--models resnet20,resnet18]
+ *     [--tile-model] [--channels 512] [--passes forward,backwardInput,backwardWeight | --step [--models resnet20,resnet18]
  *     [--algorithms direct,auto]] > out.json
  */
 import * as rg from "../src/mod.ts";
@@ -64,6 +64,8 @@ function list(name: string, fallback: string): string[] {
   const i = process.argv.indexOf(`--${name}`);
   return (i < 0 ? fallback : process.argv[i + 1]).split(",").filter(Boolean);
 }
+/** Only the layers with these input channels (`--channels 256,512`; all by default). */
+const channels = list("channels", "").map(Number);
 const passesAt = process.argv.indexOf("--passes");
 const passes = (passesAt < 0 ? "forward,backwardInput,backwardWeight" : process.argv[passesAt + 1]).split(",") as Pass[];
 const log = (s: string) => process.stderr.write(`${s}\n`);
@@ -78,6 +80,7 @@ async function main(): Promise<void> {
   const be = rg.getBackend("cpu") as CpuBackend;
   const rows: unknown[] = [];
   for (const [li, L] of LAYERS.entries()) {
+    if (channels.length > 0 && !channels.includes(L.C)) continue;
     const { N, C, O, H } = L;
     const g: ConvGeometry = { N, C, H, W: H, O, KH: 3, KW: 3, SH: 1, SW: 1, PH: 1, PW: 1, DH: 1, DW: 1, G: 1, OH: H, OW: H };
     const xs = N * C * H * H, ys = N * O * H * H;

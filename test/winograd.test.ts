@@ -102,6 +102,34 @@ for (const pass of ["forward", "backwardInput", "backwardWeight"] as const) {
   });
 }
 
+test("winograd on narrow planes (under 4 tiles a row, tiles numbered across rows and images): the same bits as the same images zero-extended to a wide plane", () => {
+  const WIDE = 12; // 6 tiles a row: the four-at-a-time layout
+  const widen = (v: Float32Array, planes: number, H: number, W: number): Float32Array => {
+    const out = new Float32Array(planes * H * WIDE);
+    for (let p = 0; p < planes; p++) for (let h = 0; h < H; h++) out.set(v.subarray((p * H + h) * W, (p * H + h + 1) * W), (p * H + h) * WIDE);
+    return out;
+  };
+  const narrowOf = (v: Float32Array, planes: number, H: number, W: number): Float32Array => {
+    const out = new Float32Array(planes * H * W);
+    for (let p = 0; p < planes; p++) for (let h = 0; h < H; h++) out.set(v.subarray((p * H + h) * WIDE, (p * H + h) * WIDE + W), (p * H + h) * W);
+    return out;
+  };
+  // N, C, H, W, O: ResNet-18's 4×4; odd planes; blocks of several images with a partial last one
+  // and padding tiles (300 channels: 2 images of 6 tiles a block); two KC blocks each way.
+  for (const [i, [N, C, H, W, O]] of [[3, 9, 4, 4, 12], [2, 16, 6, 6, 8], [4, 6, 3, 5, 7], [5, 300, 5, 3, 10], [3, 10, 5, 3, 300]].entries()) {
+    const x = rand(N * C * H * W, 500 + i), w = rand(O * C * 9, 510 + i), dy = rand(N * O * H * W, 520 + i);
+    const y = run("winograd", "forward", x, w, geom(N, C, H, W, O));
+    const yWide = run("winograd", "forward", widen(x, N * C, H, W), w, geom(N, C, H, WIDE, O));
+    const dx = run("winograd", "backwardInput", dy, w, geom(N, C, H, W, O));
+    const dxWide = run("winograd", "backwardInput", widen(dy, N * O, H, W), w, geom(N, C, H, WIDE, O));
+    for (const [what, got, wide, planes] of [["forward", y, yWide, N * O], ["input gradient", dx, dxWide, N * C]] as const) {
+      const want = narrowOf(wide, planes, H, W);
+      const bad = got.findIndex((v, j) => !Object.is(v, want[j]));
+      assert.is(bad, -1, `${what} ${N}×${C}→${O} ${H}×${W}: element ${bad} is ${got[bad]}, the wide plane gives ${want[bad]}`);
+    }
+  }
+});
+
 test("winograd: ⟨conv(x, w), dy⟩ = ⟨x, conv_inputgrad(dy, w)⟩ = ⟨w, conv_weightgrad(x, dy)⟩ (a gradient check of the three)", () => {
   for (const [i, [N, C, H, W, O]] of [[2, 5, 7, 9, 6], [1, 40, 12, 12, 24]].entries()) {
     const g = geom(N, C, H, W, O);
@@ -135,7 +163,7 @@ test("convAlgorithm: auto by default; Winograd falls back to the direct kernels 
   }
 });
 
-test("auto: Winograd for a shape in its table (32→32 14×14), the direct kernels for those that are not (3→16 stems, 512→512 4×4)", () => {
+test("auto: Winograd for shapes in its table (32→32 14×14; 512→512 4×4 forward and input gradient), the direct kernels for those that are not (3→16 stems, 512→512 4×4 weight gradient)", () => {
   const bits = (algorithm: rg.ConvAlgorithm, pass: Pass, g: ConvGeometry) => {
     const x = rand(g.N * g.C * g.H * g.W, 10), w = rand(g.O * g.C * 9, 9), dy = rand(g.N * g.O * g.H * g.W, 11);
     return pass === "forward" ? run(algorithm, pass, x, w, g) : pass === "backwardInput" ? run(algorithm, pass, dy, w, g) : run(algorithm, pass, x, dy, g);
@@ -151,6 +179,11 @@ test("auto: Winograd for a shape in its table (32→32 14×14), the direct kerne
   assert.equal(bits("auto", "backwardWeight", stem), bits("direct", "backwardWeight", stem), "3→16 stem weight gradient: direct");
   const deep = geom(1, 512, 4, 4, 512);
   assert.equal(bits("auto", "backwardWeight", deep), bits("direct", "backwardWeight", deep), "512→512 4×4 weight gradient: direct");
+  for (const pass of ["forward", "backwardInput"] as const) {
+    const auto = bits("auto", pass, deep);
+    assert.equal(auto, bits("winograd", pass, deep), `512→512 4×4 ${pass}: auto is Winograd (the dense layout)`);
+    assert.ok(auto.some((v, j) => v !== bits("direct", pass, deep)[j]), `512→512 4×4 ${pass}: and not the direct kernel`);
+  }
 });
 
 test("setConvAlgorithm reaches every CPU backend and rejects a bad name with a ValueError", () => {

@@ -40,14 +40,16 @@ export type WinogradPass = "forward" | "backwardInput" | "backwardWeight";
  * and 28×28 input gradients (0.96–1.33× there, under load) joined on 2026-12-02, when three quiet
  * runs at 1 and 2 threads on the default (relaxed) kernels of a Zen 5 found them 1.57–1.62× and
  * 1.29–1.40× faster, and every other entry still at least 1.1×
- * (docs/data/winograd/ab-2026-12-02-*.json). Not here, because they lost or did not win every
- * time: the stems (1 or 3 input channels) and ResNet-18's 512-channel 4×4 layer (0.75–0.96×: its
- * 2×2 tiles fill half of each group of 4). Weight gradients: since the Winograd weight gradient
+ * (docs/data/winograd/ab-2026-12-02-*.json). ResNet-18's 512-channel 4×4 forward and input
+ * gradient joined that afternoon, when narrow planes got the dense tile layout (before, their
+ * 2×2 tiles filled half of each group of 4 and they ran at 0.75–0.96×): 1.11–1.17× and
+ * 1.30–1.41× in three runs at 1 and 2 threads (ab-2026-12-02-dense-*.json). Not here, because
+ * they lost or did not win every time: the stems (1 or 3 input channels). Weight gradients: since the Winograd weight gradient
  * sums blocks of at least 64 tiles (2026-12-02; before, a deep layer's block held 4–16 tiles and
  * each gemm re-read and re-wrote the whole 16·O·C gradient for a product that short), every
  * layer of 16–256 channels wins, 1.37–1.97× in two quiet runs at 1 and 2 threads
  * (docs/data/winograd/ab-2026-12-02-weight-blocks-*.json); the stems and the 512-channel 4×4
- * layer (0.91–0.98×) do not.
+ * layer (0.82–0.98×: its weight gradient keeps the four-tile groups) do not.
  * "auto" uses Winograd for these shapes only.
  */
 const WINOGRAD_WINS: ReadonlySet<string> = new Set<string>([
@@ -60,6 +62,7 @@ const WINOGRAD_WINS: ReadonlySet<string> = new Set<string>([
   "forward 64→64 32×32", "backwardInput 64→64 32×32",
   "forward 128→128 16×16", "backwardInput 128→128 16×16",
   "forward 256→256 8×8", "backwardInput 256→256 8×8",
+  "forward 512→512 4×4", "backwardInput 512→512 4×4",
   "backwardWeight 16→16 32×32", "backwardWeight 32→32 16×16", "backwardWeight 64→64 8×8",
   "backwardWeight 16→16 28×28", "backwardWeight 32→32 14×14", "backwardWeight 64→64 7×7",
   "backwardWeight 64→64 32×32", "backwardWeight 128→128 16×16", "backwardWeight 256→256 8×8",
