@@ -504,22 +504,34 @@ export function conv2d_backward_input_winograd(dy: usize, u: usize, dx: usize, c
 function setWeightGeom(K: i32, M: i32, H: i32, W: i32, sizeK: i32 = K): void {
   setGeom(K, M, H, W, sizeK);
   gImgs = 1;
-  if (gTb >= WEIGHT_BLOCK_TILES) return;
-  const perImage = gTH * gTWg;
-  if (perImage >= WEIGHT_BLOCK_TILES) {
-    gRows = min(gTH, (WEIGHT_BLOCK_TILES + gTWg - 1) / gTWg);
-  } else {
-    gRows = gTH;
+  gTW = (W + 1) >> 1;
+  if (gTW < 4) {
+    // a narrow plane: the dense layout of setConvGeom, blocks of whole images (the gemms take
+    // any number of tiles, so none are padding)
+    const perImage = gTH * gTW;
     gImgs = (WEIGHT_BLOCK_TILES + perImage - 1) / perImage;
+    gDense = gImgs;
+    gRows = gTH;
+    gTb = gImgs * perImage;
+  } else {
+    if (gTb >= WEIGHT_BLOCK_TILES) return;
+    const perImage = gTH * gTWg;
+    if (perImage >= WEIGHT_BLOCK_TILES) {
+      gRows = min(gTH, (WEIGHT_BLOCK_TILES + gTWg - 1) / gTWg);
+    } else {
+      gRows = gTH;
+      gImgs = (WEIGHT_BLOCK_TILES + perImage - 1) / perImage;
+    }
+    gTb = gImgs * gRows * gTWg;
   }
-  gTb = gImgs * gRows * gTWg;
   // V and Z hold 16 matrices [K or M][gTb] and a transform stores one tile's 16 values gTb·K
   // floats apart: a stride that is a multiple of 4 KiB sends all 16 to one L1 set (the 32→32
   // 16×16 layer, gTb = 64, ran 1.4× slower than with 48). Four unused tiles of padding break it.
   if ((gTb & 63) == 0) gTb += 4;
 }
 
-// Scratch floats of the weight gradient for Kb input channels: [P][R][V][Z: 16·M·Tb][D: M padded dy planes 2·TH × 2·TWg].
+// Scratch floats of the weight gradient for Kb input channels: [P][R][V][Z: 16·M·Tb][D: M padded dy planes 2·TH × 2·TWg]
+// (R and D unused in the dense layout).
 function weightScratchFloats(): i64 {
   return <i64>(gHp * gWp) + rowFloats() + <i64>16 * <i64>(gK + gM) * <i64>gTb + <i64>gM * <i64>(2 * gTH) * <i64>(2 * gTWg);
 }
@@ -564,6 +576,41 @@ function gradientTransform(D: usize, Z: usize, r0: i32, r1: i32): void {
       }
     }
   }
+}
+
+// Z[ξ][m][t0 + th·TW + tw] for one image's tiles in the dense layout, by gradientTransform's
+// expressions: dY is the tile's 2×2 block of dy, zero past the plane.
+function denseGradient(dy: usize, Z: usize, t0: i32): void {
+  const xiBytes = <usize>(gM * gTb) << 2;
+  const HW = gH * gW;
+  for (let m = 0; m < gM; m++) {
+    const plane = dy + (<usize>(m * HW) << 2);
+    for (let th = 0; th < gTH; th++) {
+      for (let tw = 0; tw < gTW; tw++) {
+        const h = 2 * th, w = 2 * tw;
+        const p = plane + (<usize>(h * gW + w) << 2);
+        const right = w + 1 < gW, below = h + 1 < gH;
+        const y00 = load<f32>(p), y01: f32 = right ? load<f32>(p, 4) : 0;
+        const y10: f32 = below ? load<f32>(p + (<usize>gW << 2)) : 0;
+        const y11: f32 = below && right ? load<f32>(p + (<usize>gW << 2), 4) : 0;
+        const o = Z + (<usize>(m * gTb + t0 + th * gTW + tw) << 2);
+        denseGradientColumn(o, xiBytes, 0, y00, y10);
+        denseGradientColumn(o, xiBytes, 1, y00 + y01, y10 + y11);
+        denseGradientColumn(o, xiBytes, 2, y00 - y01, y10 - y11);
+        denseGradientColumn(o, xiBytes, 3, -y01, -y11);
+      }
+    }
+  }
+}
+
+// gradientColumn for one tile.
+// @ts-ignore: decorator
+@inline
+function denseGradientColumn(out: usize, xiBytes: usize, j: i32, w0: f32, w1: f32): void {
+  store<f32>(out + <usize>j * xiBytes, w0);
+  store<f32>(out + <usize>(4 + j) * xiBytes, w0 + w1);
+  store<f32>(out + <usize>(8 + j) * xiBytes, w0 - w1);
+  store<f32>(out + <usize>(12 + j) * xiBytes, -w1);
 }
 
 // Column j of A·(dY·Aᵀ) from its two rows: [w0, w0 + w1, w0 - w1, -w1] at ξ = j, 4 + j, 8 + j, 12 + j.
@@ -645,8 +692,24 @@ export function conv2d_backward_weight_winograd(dy: usize, x: usize, du: usize, 
   const V = R + (<usize>rowFloats() << 2);
   const Z = V + (<usize>(16 * gK * gTb) << 2);
   const D = Z + (<usize>(16 * gM * gTb) << 2);
-  memory.fill(D, 0, <usize>(gM * 4 * gTH * gTWg) << 2);
   const HW = H * W;
+  if (gDense > 0) {
+    const perImage = gTH * gTW;
+    for (let n = n0; n < n1; n += gImgs) {
+      const images = min(gImgs, n1 - n);
+      for (let j = 0; j < images; j++) {
+        denseInput(x + (<usize>(((n + j) * C + c0) * HW) << 2), P, V, j * perImage);
+        denseGradient(dy + (<usize>((n + j) * O * HW) << 2), Z, j * perImage);
+      }
+      const beta: f32 = n == n0 ? 0 : 1;
+      for (let xi = 0; xi < 16; xi++) {
+        gemm(0, 1, gM, gK, images * perImage, 1, Z + (<usize>(xi * gM * gTb) << 2), gTb, V + (<usize>(xi * gK * gTb) << 2), gTb,
+             beta, du + (<usize>(xi * gM * C + c0) << 2), C);
+      }
+    }
+    return;
+  }
+  memory.fill(D, 0, <usize>(gM * 4 * gTH * gTWg) << 2);
   for (let n = n0; n < n1; n += gImgs) {
     const images = min(gImgs, n1 - n);
     for (let r0 = 0; r0 < gTH; r0 += gRows) {

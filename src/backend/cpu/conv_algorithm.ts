@@ -48,8 +48,9 @@ export type WinogradPass = "forward" | "backwardInput" | "backwardWeight";
  * sums blocks of at least 64 tiles (2026-12-02; before, a deep layer's block held 4–16 tiles and
  * each gemm re-read and re-wrote the whole 16·O·C gradient for a product that short), every
  * layer of 16–256 channels wins, 1.37–1.97× in two quiet runs at 1 and 2 threads
- * (docs/data/winograd/ab-2026-12-02-weight-blocks-*.json); the stems and the 512-channel 4×4
- * layer (0.82–0.98×: its weight gradient keeps the four-tile groups) do not.
+ * (docs/data/winograd/ab-2026-12-02-weight-blocks-*.json), and the 512-channel 4×4 layer since
+ * its tiles are numbered densely too (1.37–1.52×, ab-2026-12-02-dense-weight-*.json; 0.82–0.98×
+ * before); the stems do not.
  * "auto" uses Winograd for these shapes only.
  */
 const WINOGRAD_WINS: ReadonlySet<string> = new Set<string>([
@@ -66,6 +67,7 @@ const WINOGRAD_WINS: ReadonlySet<string> = new Set<string>([
   "backwardWeight 16→16 32×32", "backwardWeight 32→32 16×16", "backwardWeight 64→64 8×8",
   "backwardWeight 16→16 28×28", "backwardWeight 32→32 14×14", "backwardWeight 64→64 7×7",
   "backwardWeight 64→64 32×32", "backwardWeight 128→128 16×16", "backwardWeight 256→256 8×8",
+  "backwardWeight 512→512 4×4",
 ]);
 
 function shapeKey(pass: WinogradPass, g: ConvGeometry): string {
