@@ -15,7 +15,9 @@
 // reads a whole 4×4 patch); then, block by block of tile rows (sized to stay in cache), the
 // input transform V[ξ][k][t] for the block's tiles t (tile rows padded to a multiple of 4
 // tiles), 16 products M[ξ][m][t] = Σ_k U[ξ][k][m]·V[ξ][k][t] on tile.ts's 4×8 register tile
-// (4 adjacent tiles × 8 outputs), and the output transform of M into the destination.
+// (4 adjacent tiles × 8 outputs), and the output transform of M into the destination. Planes
+// under 4 tiles wide number their tiles densely across rows and whole images instead (see
+// setConvGeom), so that the products do not run over padding tiles.
 //
 // Summation order (depends only on shapes): every M element sums k in increasing order in
 // fixed KC blocks (blocks added in increasing order); the transforms are fixed expressions.
