@@ -72,11 +72,22 @@ function setGeom(K: i32, M: i32, H: i32, W: i32, sizeK: i32 = K): void {
 // order as the four-at-a-time transforms, so the results are the same bits either way.
 // @ts-ignore: decorator
 @inline const DENSE_BLOCK_TILES: i32 = 16;
+// A tall narrow plane with more tiles than this keeps the tile-row blocks, whose scratch is
+// bounded by BLOCK_BYTES (a dense block holds whole images).
+// @ts-ignore: decorator
+@inline const DENSE_MAX_IMAGE_TILES: i32 = 64;
+
+// Is the plane narrow enough for the dense layout (gTH and gTW set)?
+// @ts-ignore: decorator
+@inline
+function denseFits(): bool {
+  return gTW < 4 && gTH * gTW <= DENSE_MAX_IMAGE_TILES;
+}
 
 function setConvGeom(K: i32, M: i32, H: i32, W: i32): void {
   setGeom(K, M, H, W);
   gTW = (W + 1) >> 1;
-  if (gTW >= 4) return;
+  if (!denseFits()) return;
   const perImage = gTH * gTW;
   const perTile = 16 * (K + M) * 4;
   gDense = max(1, max(BLOCK_BYTES / perTile, DENSE_BLOCK_TILES) / perImage);
@@ -507,7 +518,7 @@ function setWeightGeom(K: i32, M: i32, H: i32, W: i32, sizeK: i32 = K): void {
   setGeom(K, M, H, W, sizeK);
   gImgs = 1;
   gTW = (W + 1) >> 1;
-  if (gTW < 4) {
+  if (denseFits()) {
     // a narrow plane: the dense layout of setConvGeom, blocks of whole images (the gemms take
     // any number of tiles, so none are padding)
     const perImage = gTH * gTW;

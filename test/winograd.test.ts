@@ -69,6 +69,7 @@ const SHAPES: [number, number, number, number, number][] = [
   [2, 7, 1, 1, 6], // a 1×1 plane: one tile, mostly padding
   [1, 6, 2, 11, 10], // one tile row
   [2, 24, 10, 3, 8],
+  [1, 6, 140, 5, 4], // narrow but tall (210 tiles): tile-row blocks, not the dense layout
   [1, 300, 5, 6, 12], // C > KC: the forward products sum two KC blocks
   [2, 12, 5, 6, 270], // O > KC: the input gradient's products sum two KC blocks
   [2, 32, 32, 32, 32], // a ResNet-20 stage-2-sized plane, several tile-row blocks
