@@ -45,14 +45,14 @@ let gHp: i32 = 0, gWp: i32 = 0; // padded plane
 let gRows: i32 = 0; // tile rows per block
 let gTb: i32 = 0; // tiles per block (gRows·gTWg; the weight gradient's: gImgs·gRows·gTWg)
 let gImgs: i32 = 1; // whole images per block of the weight gradient (gRows = gTH when above 1)
-let gDense: i32 = 0; // forward / input gradient on a narrow plane: images per block (0: tile-row blocks)
+let gDense: i32 = 0; // a narrow plane's dense layout: images per block (0: tile-row blocks)
 let gTW: i32 = 0; // tiles per row, not rounded (the dense layout's)
 
 // sizeK: the channels that size the tile-row blocks (the layer's, when a call covers a block
 // of K only: the blocks, and so the weight gradient's summation order, must not depend on it).
 function setGeom(K: i32, M: i32, H: i32, W: i32, sizeK: i32 = K): void {
   gK = K; gM = M; gMp = (M + NR - 1) & ~(NR - 1); gH = H; gW = W;
-  gDense = 0; // the forward's dense layout, if at all, is set by setConvGeom
+  gDense = 0; // the dense layout, if at all, is set by setConvGeom / setWeightGeom
   gTH = (H + 1) >> 1;
   gTWg = (((W + 1) >> 1) + 3) & ~3;
   gHp = 2 * gTH + 2;
@@ -518,25 +518,20 @@ function setWeightGeom(K: i32, M: i32, H: i32, W: i32, sizeK: i32 = K): void {
   setGeom(K, M, H, W, sizeK);
   gImgs = 1;
   gTW = (W + 1) >> 1;
-  if (denseFits()) {
-    // a narrow plane: the dense layout of setConvGeom, blocks of whole images (the gemms take
-    // any number of tiles, so none are padding)
-    const perImage = gTH * gTW;
-    gImgs = (WEIGHT_BLOCK_TILES + perImage - 1) / perImage;
-    gDense = gImgs;
-    gRows = gTH;
-    gTb = gImgs * perImage;
+  // A narrow plane takes the dense layout of setConvGeom in blocks of whole images (the gemms
+  // take any number of tiles, so none is padding).
+  const dense = denseFits();
+  if (!dense && gTb >= WEIGHT_BLOCK_TILES) return;
+  const tilesPerRow = dense ? gTW : gTWg;
+  const perImage = gTH * tilesPerRow;
+  if (!dense && perImage >= WEIGHT_BLOCK_TILES) {
+    gRows = min(gTH, (WEIGHT_BLOCK_TILES + gTWg - 1) / gTWg);
   } else {
-    if (gTb >= WEIGHT_BLOCK_TILES) return;
-    const perImage = gTH * gTWg;
-    if (perImage >= WEIGHT_BLOCK_TILES) {
-      gRows = min(gTH, (WEIGHT_BLOCK_TILES + gTWg - 1) / gTWg);
-    } else {
-      gRows = gTH;
-      gImgs = (WEIGHT_BLOCK_TILES + perImage - 1) / perImage;
-    }
-    gTb = gImgs * gRows * gTWg;
+    gRows = gTH;
+    gImgs = (WEIGHT_BLOCK_TILES + perImage - 1) / perImage;
   }
+  gTb = gImgs * gRows * tilesPerRow;
+  if (dense) gDense = gImgs;
   // V and Z hold 16 matrices [K or M][gTb] and a transform stores one tile's 16 values gTb·K
   // floats apart: a stride that is a multiple of 4 KiB sends all 16 to one L1 set (the 32→32
   // 16×16 layer, gTb = 64, ran 1.4× slower than with 48). Four unused tiles of padding break it.
@@ -704,7 +699,6 @@ export function conv2d_backward_weight_winograd(dy: usize, x: usize, du: usize, 
   const R = P + (<usize>(gHp * gWp) << 2);
   const V = R + (<usize>rowFloats() << 2);
   const Z = V + (<usize>(16 * gK * gTb) << 2);
-  const D = Z + (<usize>(16 * gM * gTb) << 2);
   const HW = H * W;
   if (gDense > 0) {
     const perImage = gTH * gTW;
@@ -722,6 +716,7 @@ export function conv2d_backward_weight_winograd(dy: usize, x: usize, du: usize, 
     }
     return;
   }
+  const D = Z + (<usize>(16 * gM * gTb) << 2);
   memory.fill(D, 0, <usize>(gM * 4 * gTH * gTWg) << 2);
   for (let n = n0; n < n1; n += gImgs) {
     const images = min(gImgs, n1 - n);

@@ -57,10 +57,9 @@ function clockStep(): number {
 
 /** Time `tile_loads_probe` both ways on a private instance of `module` (the plain build). */
 export function timeTileLoads(module: WebAssembly.Module): TileLoadsTiming {
-  const memory = new WebAssembly.Memory({ initial: 16 });
+  const memory = new WebAssembly.Memory({ initial: 1 });
   const k: Kernels = checkKernelExports(new WebAssembly.Instance(module, { env: { memory } }).exports);
-  const pages = Math.ceil((HEAP_BASE + k.gemm_scratch_bytes()) / PAGE);
-  if (pages > memory.buffer.byteLength / PAGE) memory.grow(pages - memory.buffer.byteLength / PAGE);
+  memory.grow(Math.ceil((HEAP_BASE + k.gemm_scratch_bytes()) / PAGE) - 1); // the gemm scratch above the static data
   k.set_gemm_scratch(HEAP_BASE);
   const best = [Infinity, Infinity];
   for (let pair = 0; pair < PAIRS; pair++) {
