@@ -71,6 +71,8 @@ export async function build() {
     esbuild.build({ ...common, entryPoints: ["bench/optimisers.ts"], outfile: "build/optimisers.mjs", platform: "node" }),
     esbuild.build({ ...common, entryPoints: ["bench/winograd.ts"], outfile: "build/winograd.mjs", platform: "node" }),
     esbuild.build({ ...common, entryPoints: ["bench/step_profile.ts"], outfile: "build/step_profile.mjs", platform: "node" }),
+    esbuild.build({ ...common, entryPoints: ["bench/conv_profile.ts"], outfile: "build/conv_profile.mjs", platform: "node" }),
+    esbuild.build({ ...common, entryPoints: ["bench/kernel_hashes.ts"], outfile: "build/kernel_hashes.mjs", platform: "node" }),
     esbuild.build({ ...common, entryPoints: ["bench/runtime_kernels.ts"], outfile: "build/runtime_kernels.mjs", platform: "node" }),
     esbuild.build({ ...common, entryPoints: ["bench/step_series.ts"], outfile: "build/step_series.mjs", platform: "node" }),
     esbuild.build({ ...common, entryPoints: ["bench/parallel_ceiling.ts"], outfile: "build/parallel_ceiling.mjs", platform: "node" }),

@@ -21,7 +21,11 @@
 // the hash of everything they are made from (assembly/*.ts, this script, the AssemblyScript
 // and Binaryen versions) and every output is there: `npm run train` then starts in seconds.
 //
-// Usage: node scripts/build_wasm.mjs
+// RG_WASM_NAMES=1 keeps the function names (asc --debug), so that a V8 CPU profile
+// (`node --cpu-prof`) charges time to each kernel function instead of `wasm-function[16]`;
+// for profiling only (the stamp records it, so the next plain build compiles again).
+//
+// Usage: [RG_WASM_NAMES=1] node scripts/build_wasm.mjs
 import { readFile, writeFile, mkdir, readdir, access } from "node:fs/promises";
 import { createHash } from "node:crypto";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -34,6 +38,7 @@ export const SHARED_MAX_PAGES = 65536;
 
 const OUTPUTS = ["kernels.wasm", "kernels_shared.wasm", "kernels_relaxed.wasm", "kernels_relaxed_shared.wasm", "kernels_wasm.ts"];
 const STAMP = "build/kernels.stamp";
+const KEEP_NAMES = process.env.RG_WASM_NAMES === "1";
 
 /**
  * Hash of what the kernels of the tree at `dir` are built from; null when a compiler version
@@ -44,6 +49,7 @@ export async function kernelInputsHash(dir = root) {
   const sources = (await readdir(resolve(dir, "assembly"))).filter((f) => f.endsWith(".ts")).sort();
   for (const f of sources) hash.update(`${f}\0`).update(await readFile(resolve(dir, "assembly", f))).update("\0");
   hash.update(await readFile(resolve(dir, "scripts/build_wasm.mjs")));
+  hash.update(`names=${KEEP_NAMES}\0`);
   for (const pkg of ["assemblyscript", "binaryen"]) {
     try {
       hash.update(`${pkg}@${JSON.parse(await readFile(resolve(dir, "node_modules", pkg, "package.json"), "utf8")).version}\0`);
@@ -98,6 +104,7 @@ async function compile(asc, relaxed, outWasm, shared) {
   const args = [
     resolve(root, "assembly/index.ts"),
     "-O3",
+    ...(KEEP_NAMES ? ["--debug"] : []),
     "--runtime", "stub",
     "--noAssert",
     "--enable", (relaxed ? "simd,relaxed-simd" : "simd") + (shared ? ",threads" : ""),
