@@ -31,7 +31,7 @@ import { KC, MC, MR, NC, NR, stridedTile } from "./tile";
 // Bytes of V and M that one block of tile rows may use (L2-sized on the machines we measured).
 // @ts-ignore: decorator
 @inline const BLOCK_BYTES: i32 = 192 * 1024;
-// Largest transformed filter bank (floats) a call will build in its scratch.
+// Largest transformed filter bank (floats, 16·K·Mp before oddLines' padding) a call will build.
 // @ts-ignore: decorator
 @inline const MAX_FILTER_FLOATS: i64 = 1 << 22;
 
@@ -47,11 +47,30 @@ let gTb: i32 = 0; // tiles per block (gRows·gTWg; the weight gradient's: gImgs�
 let gImgs: i32 = 1; // whole images per block of the weight gradient (gRows = gTH when above 1)
 let gDense: i32 = 0; // a narrow plane's dense layout: images per block (0: tile-row blocks)
 let gTW: i32 = 0; // tiles per row, not rounded (the dense layout's)
+let gUxi: i32 = 0; // floats from one of U's 16 matrices [K][Mp] to the next (oddLines)
+let gVxi: i32 = 0; // the same for V's [K][Tb] (setPlanes)
+let gMxi: i32 = 0; // the same for M's [M][Tb] (the weight gradient's Z)
+
+// The 16 matrices of U, V and M (one per ξ) lie apart by their size padded to an odd number of
+// 64-byte lines. Every transform stores or reads one filter's or tile's 16 values, one per
+// matrix. Unpadded, those strides are whole multiples of large powers of two: U's is K·Mp
+// floats (1 MiB for 512 channels: the 16 stores of a filter fell into one set of L1 and of L2,
+// and the transform of ResNet-18's 512-channel bank took 20 ms, a third of its 4×4 forward),
+// and V's and M's come out at about BLOCK_BYTES/32 floats (6 KiB: two L1 sets for 16
+// accesses). An odd number of lines sends the 16 to 16 different sets.
+function oddLines(floats: i32): i32 {
+  return (((floats + 15) >> 4) | 1) << 4;
+}
+function setPlanes(): void {
+  gVxi = oddLines(gK * gTb);
+  gMxi = oddLines(gM * gTb);
+}
 
 // sizeK: the channels that size the tile-row blocks (the layer's, when a call covers a block
 // of K only: the blocks, and so the weight gradient's summation order, must not depend on it).
 function setGeom(K: i32, M: i32, H: i32, W: i32, sizeK: i32 = K): void {
   gK = K; gM = M; gMp = (M + NR - 1) & ~(NR - 1); gH = H; gW = W;
+  gUxi = oddLines(K * gMp);
   gDense = 0; // the dense layout, if at all, is set by setConvGeom / setWeightGeom
   gTH = (H + 1) >> 1;
   gTWg = (((W + 1) >> 1) + 3) & ~3;
@@ -60,6 +79,7 @@ function setGeom(K: i32, M: i32, H: i32, W: i32, sizeK: i32 = K): void {
   const perTile = 16 * (sizeK + M) * 4;
   gRows = min(gTH, max(1, BLOCK_BYTES / (perTile * gTWg)));
   gTb = gRows * gTWg;
+  setPlanes();
 }
 
 // Forward and input gradient. A plane under 4 tiles wide (8 columns or fewer) would leave most
@@ -92,14 +112,15 @@ function setConvGeom(K: i32, M: i32, H: i32, W: i32): void {
   const perTile = 16 * (K + M) * 4;
   gDense = max(1, max(BLOCK_BYTES / perTile, DENSE_BLOCK_TILES) / perImage);
   gTb = (gDense * perImage + 3) & ~3;
+  setPlanes();
 }
 
 // Scratch floats of one thread: [P: one padded plane Hp·Wp][R: K·Hp·4·TWg, none when dense][V: 16·K·Tb][M: 16·M·Tb];
-// the transformed filters U (16·K·Mp) are a separate buffer, shared by a call's parts.
-function filterFloats(): i64 { return <i64>16 * <i64>gK * <i64>gMp; }
+// the transformed filters U (16 matrices K·Mp, gUxi apart) are a separate buffer, shared by a call's parts.
+function filterFloats(): i64 { return <i64>16 * <i64>gUxi; }
 function rowFloats(): i64 { return gDense > 0 ? 0 : <i64>gK * <i64>gHp * <i64>(4 * gTWg); }
 function scratchFloats(): i64 {
-  return <i64>(gHp * gWp) + rowFloats() + <i64>16 * <i64>(gK + gM) * <i64>gTb;
+  return <i64>(gHp * gWp) + rowFloats() + <i64>16 * <i64>(gVxi + gMxi);
 }
 
 /** Does F(2×2, 3×3) apply to this convolution (and fit the kernel's limits)? */
@@ -107,11 +128,8 @@ export function winogradFits(N: i32, C: i32, H: i32, W: i32, O: i32, KH: i32, KW
                              PH: i32, PW: i32, DH: i32, DW: i32, G: i32, OH: i32, OW: i32): bool {
   if (!(N > 0 && C > 0 && O > 0 && H > 0 && W > 0 && KH == 3 && KW == 3 && SH == 1 && SW == 1 &&
         PH == 1 && PW == 1 && DH == 1 && DW == 1 && G == 1 && OH == H && OW == W)) return false;
-  setGeom(C, O, H, W);
-  const a = filterFloats();
-  setGeom(O, C, H, W);
-  const b = filterFloats();
-  return max(a, b) <= MAX_FILTER_FLOATS;
+  const Cp = (C + NR - 1) & ~(NR - 1), Op = (O + NR - 1) & ~(NR - 1);
+  return <i64>16 * max(<i64>C * <i64>Op, <i64>O * <i64>Cp) <= MAX_FILTER_FLOATS;
 }
 
 /** Col scratch floats of the Winograd forward (backward false) or input gradient (true). */
@@ -122,35 +140,46 @@ export function winogradScratchFloats(backward: bool, C: i32, H: i32, W: i32, O:
 }
 
 // U[ξ] = (G g Gᵀ)[ξ] for the reduction channels k of [k0, k1) and every m (zero for the padding
-// m in [M, Mp)), packed: floats at U + ξ·K·Mp + pc·Mp + strip·kc + p·NR + jj for k = pc + p
+// m in [M, Mp)), packed: floats at U + ξ·gUxi + pc·Mp + strip·kc + p·NR + jj for k = pc + p
 // (KC block pc), m = strip + jj. Forward (flip false): g = w[m][k]; input gradient:
 // g[kh][kw] = w[k][m][2-kh][2-kw] (w is [O][C][3][3] either way). Each k owns its own floats of
-// U, so blocks of k may be transformed by different threads.
+// U, so blocks of k may be transformed by different threads. The loops run strip by strip and
+// k by k within one, so each ξ's strip is written front to back (a deep bank is megabytes,
+// and the k-major order wrote it in 32-byte pieces, every line twice, far apart).
 function transformFilters(w: usize, flip: bool, U: usize, k0: i32, k1: i32): void {
   const K = gK, M = gM, Mp = gMp;
-  const xi = <usize>(K * Mp) << 2;
-  for (let k = k0; k < k1; k++) {
-    const pc = (k / KC) * KC, kc = min(KC, K - pc), p = k - pc;
-    for (let m = 0; m < Mp; m++) {
-      const strip = m & ~(NR - 1);
-      const base = U + (<usize>(pc * Mp + strip * kc + p * NR + m - strip) << 2);
-      if (m >= M) {
-        for (let x = 0; x < 16; x++) store<f32>(base + <usize>x * xi, 0);
-        continue;
+  const xi = <usize>gUxi << 2;
+  for (let pc = (k0 / KC) * KC; pc < k1; pc += KC) {
+    const kc = min(KC, K - pc), ka = max(k0, pc), kb = min(k1, pc + kc);
+    for (let strip = 0; strip < Mp; strip += NR) {
+      for (let k = ka; k < kb; k++) {
+        const row = U + (<usize>(pc * Mp + strip * kc + (k - pc) * NR) << 2);
+        for (let jj = 0; jj < NR; jj++) {
+          const m = strip + jj, base = row + (<usize>jj << 2);
+          if (m >= M) {
+            for (let x = 0; x < 16; x++) store<f32>(base + <usize>x * xi, 0);
+          } else {
+            transformFilter(w + (<usize>((flip ? k * M + m : m * K + k) * 9) << 2), flip, base, xi);
+          }
+        }
       }
-      const src = w + (<usize>((flip ? k * M + m : m * K + k) * 9) << 2);
-      // t = G·g (4×3; G's rows [1,0,0], [½,½,½], [½,-½,½], [0,0,1]), one column at a time,
-      // then each row of t times Gᵀ is a row of U
-      for (let j = 0; j < 3; j++) {
-        const a = tap(src, flip, j), b = tap(src, flip, 3 + j), c = tap(src, flip, 6 + j);
-        tCol(j, a, 0.5 * (a + b + c), 0.5 * (a - b + c), c);
-      }
-      filterRow(base, xi, 0, t00, t01, t02);
-      filterRow(base, xi, 1, t10, t11, t12);
-      filterRow(base, xi, 2, t20, t21, t22);
-      filterRow(base, xi, 3, t30, t31, t32);
     }
   }
+}
+
+// The 16 values of G g Gᵀ for the 3×3 filter at src (flipped for the input gradient), at base
+// + ξ·xi: t = G·g (4×3; G's rows [1,0,0], [½,½,½], [½,-½,½], [0,0,1]), one column at a time,
+// then each row of t times Gᵀ is a row of U. In float64, rounded once to f32.
+// @ts-ignore: decorator
+@inline
+function transformFilter(src: usize, flip: bool, base: usize, xi: usize): void {
+  const a0 = tap(src, flip, 0), b0 = tap(src, flip, 3), c0 = tap(src, flip, 6);
+  const a1 = tap(src, flip, 1), b1 = tap(src, flip, 4), c1 = tap(src, flip, 7);
+  const a2 = tap(src, flip, 2), b2 = tap(src, flip, 5), c2 = tap(src, flip, 8);
+  filterRow(base, xi, 0, a0, a1, a2);
+  filterRow(base, xi, 1, 0.5 * (a0 + b0 + c0), 0.5 * (a1 + b1 + c1), 0.5 * (a2 + b2 + c2));
+  filterRow(base, xi, 2, 0.5 * (a0 - b0 + c0), 0.5 * (a1 - b1 + c1), 0.5 * (a2 - b2 + c2));
+  filterRow(base, xi, 3, c0, c1, c2);
 }
 
 /** Floats of the transformed filter bank of the Winograd forward (backward false) or input
@@ -176,18 +205,6 @@ export function winograd_filters(w: usize, u: usize, C: i32, O: i32, backward: i
 @inline
 function tap(src: usize, flip: bool, i: i32): f64 {
   return <f64>load<f32>(src + (<usize>(flip ? 8 - i : i) << 2));
-}
-
-// t = G·g, held in globals (AssemblyScript has no local arrays without an allocator).
-let t00: f64 = 0, t01: f64 = 0, t02: f64 = 0, t10: f64 = 0, t11: f64 = 0, t12: f64 = 0;
-let t20: f64 = 0, t21: f64 = 0, t22: f64 = 0, t30: f64 = 0, t31: f64 = 0, t32: f64 = 0;
-
-// @ts-ignore: decorator
-@inline
-function tCol(j: i32, r0: f64, r1: f64, r2: f64, r3: f64): void {
-  if (j == 0) { t00 = r0; t10 = r1; t20 = r2; t30 = r3; }
-  else if (j == 1) { t01 = r0; t11 = r1; t21 = r2; t31 = r3; }
-  else { t02 = r0; t12 = r1; t22 = r2; t32 = r3; }
 }
 
 // Row i of U = (row i of t)·Gᵀ, rounded once to f32, at ξ = 4i .. 4i+3 (xi bytes apart).
@@ -241,7 +258,7 @@ function rowB(row: usize, out: usize, jBytes: usize): void {
 // V[ξ = 4i + j][k][t - t0] = (Bᵀ·(d·B))[i][j] for the tiles of tile rows [r0, r1), four
 // tiles at a time, from the row-transformed padded rows 2·th .. 2·th+3 in R.
 function inputTransform(R: usize, V: usize, r0: i32, r1: i32): void {
-  const xiBytes = <usize>(gK * gTb) << 2;
+  const xiBytes = <usize>gVxi << 2;
   const jBytes = <usize>gTWg << 2;
   const rowBytes = 4 * jBytes;
   for (let k = 0; k < gK; k++) {
@@ -270,9 +287,9 @@ function products(U: usize, V: usize, Mt: usize, nt: i32): void {
   const tile = gemmScratchPtr() + (<usize>(MC * KC + KC * NC) << 2);
   const kStride = <usize>gTb << 2; // channel k of V[ξ] starts k·Tb floats in
   for (let xi = 0; xi < 16; xi++) {
-    const Ux = U + (<usize>(xi * gK * gMp) << 2);
-    const Vx = V + (<usize>(xi * gK * gTb) << 2);
-    const Mx = Mt + (<usize>(xi * gM * gTb) << 2);
+    const Ux = U + (<usize>(xi * gUxi) << 2);
+    const Vx = V + (<usize>(xi * gVxi) << 2);
+    const Mx = Mt + (<usize>(xi * gMxi) << 2);
     for (let pc = 0; pc < gK; pc += KC) {
       const kc = min(KC, gK - pc);
       const mode = pc > 0 ? 2 : 0;
@@ -292,7 +309,7 @@ function products(U: usize, V: usize, Mt: usize, nt: i32): void {
 // dst[m][2·th + i][2·tw + j] = (Aᵀ M A)[i][j] for the tiles of rows [r0, r1), four tiles at a
 // time, dropping what falls outside the H×W plane. Aᵀ = [[1,1,1,0],[0,1,-1,-1]].
 function outputTransform(Mt: usize, dst: usize, r0: i32, r1: i32): void {
-  const xiBytes = <usize>(gM * gTb) << 2;
+  const xiBytes = <usize>gMxi << 2;
   const HW = gH * gW;
   for (let m = 0; m < gM; m++) {
     const plane = dst + (<usize>(m * HW) << 2);
@@ -352,7 +369,7 @@ function winogradConv(src: usize, srcImgBytes: usize, U: usize, dst: usize, dstI
   const P = col;
   const R = P + (<usize>(gHp * gWp) << 2);
   const V = R + (<usize>rowFloats() << 2);
-  const Mt = V + (<usize>(16 * gK * gTb) << 2);
+  const Mt = V + (<usize>(16 * gVxi) << 2);
   for (let n = 0; n < N; n++) {
     padAndRowTransform(src + <usize>n * srcImgBytes, P, R);
     const out = dst + <usize>n * dstImgBytes;
@@ -371,14 +388,16 @@ function denseConv(src: usize, srcImgBytes: usize, U: usize, dst: usize, dstImgB
                    col: usize, N: i32): void {
   const P = col;
   const V = P + (<usize>(gHp * gWp) << 2);
-  const Mt = V + (<usize>(16 * gK * gTb) << 2);
+  const Mt = V + (<usize>(16 * gVxi) << 2);
   const perImage = gTH * gTW;
   for (let n0 = 0; n0 < N; n0 += gDense) {
     const imgs = min(gDense, N - n0);
     const nt = imgs * perImage, ntp = (nt + 3) & ~3;
     for (let i = 0; i < imgs; i++) denseInput(src + <usize>(n0 + i) * srcImgBytes, P, V, i * perImage);
-    for (let row = 0; row < 16 * gK; row++) {
-      for (let t = nt; t < ntp; t++) store<f32>(V + (<usize>(row * gTb + t) << 2), 0);
+    for (let xi = 0; xi < 16; xi++) {
+      for (let k = 0; k < gK; k++) {
+        for (let t = nt; t < ntp; t++) store<f32>(V + (<usize>(xi * gVxi + k * gTb + t) << 2), 0);
+      }
     }
     products(U, V, Mt, ntp);
     for (let i = 0; i < imgs; i++) denseOutput(Mt, dst + <usize>(n0 + i) * dstImgBytes, i * perImage);
@@ -390,7 +409,7 @@ function denseConv(src: usize, srcImgBytes: usize, U: usize, dst: usize, dstImgB
 // (inputTransform's).
 function denseInput(src: usize, P: usize, V: usize, t0: i32): void {
   const HW = gH * gW;
-  const xiBytes = <usize>(gK * gTb) << 2;
+  const xiBytes = <usize>gVxi << 2;
   memory.fill(P, 0, <usize>(gHp * gWp) << 2);
   for (let k = 0; k < gK; k++) {
     for (let h = 0; h < gH; h++) {
@@ -428,7 +447,7 @@ function rowBAt(row: usize, j: i32): f32 {
 // The outputs of one image's tiles t0 + th·TW + tw, by outputTransform's expressions (Aᵀ down
 // the columns of M, then along the rows), dropping what falls outside the plane.
 function denseOutput(Mt: usize, dst: usize, t0: i32): void {
-  const xiBytes = <usize>(gM * gTb) << 2;
+  const xiBytes = <usize>gMxi << 2;
   const HW = gH * gW;
   for (let m = 0; m < gM; m++) {
     const plane = dst + (<usize>(m * HW) << 2);
@@ -536,12 +555,13 @@ function setWeightGeom(K: i32, M: i32, H: i32, W: i32, sizeK: i32 = K): void {
   // floats apart: a stride that is a multiple of 4 KiB sends all 16 to one L1 set (the 32→32
   // 16×16 layer, gTb = 64, ran 1.4× slower than with 48). Four unused tiles of padding break it.
   if ((gTb & 63) == 0) gTb += 4;
+  setPlanes();
 }
 
 // Scratch floats of the weight gradient for Kb input channels: [P][R][V][Z: 16·M·Tb][D: M padded dy planes 2·TH × 2·TWg]
 // (R and D unused in the dense layout).
 function weightScratchFloats(): i64 {
-  return <i64>(gHp * gWp) + rowFloats() + <i64>16 * <i64>(gK + gM) * <i64>gTb + <i64>gM * <i64>(2 * gTH) * <i64>(2 * gTWg);
+  return <i64>(gHp * gWp) + rowFloats() + <i64>16 * <i64>(gVxi + gMxi) + <i64>gM * <i64>(2 * gTH) * <i64>(2 * gTWg);
 }
 
 /** Col scratch floats of the Winograd weight gradient (every input channel in one call, the most a call takes). */
@@ -564,7 +584,7 @@ function padGradients(dy: usize, D: usize): void {
 // Z[ξ = 4i + j][m][t - t0] = (A·dY·Aᵀ)[i][j] for the tiles of rows [r0, r1), four at a time.
 // A·dY·Aᵀ from a row y0 y1 of dY: rows [y0, y0+y1, y0-y1, -y1]; then the same down the columns.
 function gradientTransform(D: usize, Z: usize, r0: i32, r1: i32): void {
-  const xiBytes = <usize>(gM * gTb) << 2;
+  const xiBytes = <usize>gMxi << 2;
   const Wd = 2 * gTWg, HWd = 4 * gTH * gTWg;
   for (let m = 0; m < gM; m++) {
     for (let th = r0; th < r1; th++) {
@@ -589,7 +609,7 @@ function gradientTransform(D: usize, Z: usize, r0: i32, r1: i32): void {
 // Z[ξ][m][t0 + th·TW + tw] for one image's tiles in the dense layout, by gradientTransform's
 // expressions: dY is the tile's 2×2 block of dy, zero past the plane.
 function denseGradient(dy: usize, Z: usize, t0: i32): void {
-  const xiBytes = <usize>(gM * gTb) << 2;
+  const xiBytes = <usize>gMxi << 2;
   const HW = gH * gW;
   for (let m = 0; m < gM; m++) {
     const plane = dy + (<usize>(m * HW) << 2);
@@ -698,7 +718,7 @@ export function conv2d_backward_weight_winograd(dy: usize, x: usize, du: usize, 
   const P = col;
   const R = P + (<usize>(gHp * gWp) << 2);
   const V = R + (<usize>rowFloats() << 2);
-  const Z = V + (<usize>(16 * gK * gTb) << 2);
+  const Z = V + (<usize>(16 * gVxi) << 2);
   const HW = H * W;
   if (gDense > 0) {
     const perImage = gTH * gTW;
@@ -710,13 +730,13 @@ export function conv2d_backward_weight_winograd(dy: usize, x: usize, du: usize, 
       }
       const beta: f32 = n == n0 ? 0 : 1;
       for (let xi = 0; xi < 16; xi++) {
-        gemm(0, 1, gM, gK, images * perImage, 1, Z + (<usize>(xi * gM * gTb) << 2), gTb, V + (<usize>(xi * gK * gTb) << 2), gTb,
+        gemm(0, 1, gM, gK, images * perImage, 1, Z + (<usize>(xi * gMxi) << 2), gTb, V + (<usize>(xi * gVxi) << 2), gTb,
              beta, du + (<usize>(xi * gM * C + c0) << 2), C);
       }
     }
     return;
   }
-  const D = Z + (<usize>(16 * gM * gTb) << 2);
+  const D = Z + (<usize>(16 * gMxi) << 2);
   memory.fill(D, 0, <usize>(gM * 4 * gTH * gTWg) << 2);
   for (let n = n0; n < n1; n += gImgs) {
     const images = min(gImgs, n1 - n);
@@ -737,7 +757,7 @@ export function conv2d_backward_weight_winograd(dy: usize, x: usize, du: usize, 
       const nt = images * perImage;
       const beta: f32 = n == n0 && r0 == 0 ? 0 : 1;
       for (let xi = 0; xi < 16; xi++) {
-        gemm(0, 1, gM, gK, nt, 1, Z + (<usize>(xi * gM * gTb) << 2), gTb, V + (<usize>(xi * gK * gTb) << 2), gTb,
+        gemm(0, 1, gM, gK, nt, 1, Z + (<usize>(xi * gMxi) << 2), gTb, V + (<usize>(xi * gVxi) << 2), gTb,
              beta, du + (<usize>(xi * gM * C + c0) << 2), C);
       }
     }
