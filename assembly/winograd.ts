@@ -653,47 +653,67 @@ function gradientColumn(out: usize, xiBytes: usize, j: i32, w0: v128, w1: v128):
 
 // dw[m][k] = Gᵀ·dU[·][m][k]·G for m of [m0, m1), dU the sum of `groups` partial sums (16·M·K
 // floats each, consecutive) in increasing order, in f32; the transform in float64, rounded once.
-// Gᵀ = [[1, ½, ½, 0], [0, ½, -½, 0], [0, ½, ½, 1]].
+// Gᵀ = [[1, ½, ½, 0], [0, ½, -½, 0], [0, ½, ½, 1]]. The 16·groups floats of one (m, k) lie
+// M·K floats apart, a multiple of 4 KiB for most layers: read one k at a time, as 16·groups
+// streams advancing 4 bytes a step, they all fell into one L1 set and outran the prefetchers
+// (64→64: 1.0 ms a call, an eighth of its weight gradient; 256→256: 2 GB/s). So each matrix's
+// run of up to WEIGHT_CHUNK k of one m (contiguous) is first summed over the groups into the
+// gemm scratch (free here), one run after the other, and the transform reads the sums there.
+// @ts-ignore: decorator
+@inline const WEIGHT_CHUNK: i32 = 512;
+// Floats between the runs' sums: an odd number of lines, so the transform's 16 reads of one k
+// fall into different L1 sets.
+// @ts-ignore: decorator
+@inline const CHUNK_STRIDE: i32 = WEIGHT_CHUNK + 16;
 function weightOutput(dU: usize, groups: i32, dw: usize, m0: i32, m1: i32): void {
   const xi = <usize>(gM * gK) << 2;
   const group = 16 * xi;
+  const sums = gemmScratchPtr(); // [ξ][CHUNK_STRIDE], 16·CHUNK_STRIDE floats ≤ PACKA_BYTES
   for (let m = m0; m < m1; m++) {
-    for (let k = 0; k < gK; k++) {
-      const u = dU + (<usize>(m * gK + k) << 2);
-      const out = dw + (<usize>((m * gK + k) * 9) << 2);
-      for (let j = 0; j < 4; j++) {
-        const c = u + <usize>j * xi;
-        const u0 = <f64>groupSum(c, groups, group), u1 = <f64>groupSum(c + 4 * xi, groups, group);
-        const u2 = <f64>groupSum(c + 8 * xi, groups, group), u3 = <f64>groupSum(c + 12 * xi, groups, group);
-        qCol(j, u0 + 0.5 * (u1 + u2), 0.5 * (u1 - u2), 0.5 * (u1 + u2) + u3);
+    for (let k0 = 0; k0 < gK; k0 += WEIGHT_CHUNK) {
+      const n = min(WEIGHT_CHUNK, gK - k0);
+      const u = dU + (<usize>(m * gK + k0) << 2);
+      for (let x = 0; x < 16; x++) groupSums(u + <usize>x * xi, groups, group, sums + (<usize>(x * CHUNK_STRIDE) << 2), n);
+      for (let i = 0; i < n; i++) {
+        const s = sums + (<usize>i << 2), out = dw + (<usize>((m * gK + k0 + i) * 9) << 2);
+        // column j of Gᵀ·dU from ξ = j, 4 + j, 8 + j, 12 + j: (u0 + ½(u1 + u2), ½(u1 - u2), ½(u1 + u2) + u3)
+        const u00 = sumAt(s, 0), u01 = sumAt(s, 4), u02 = sumAt(s, 8), u03 = sumAt(s, 12);
+        const u10 = sumAt(s, 1), u11 = sumAt(s, 5), u12 = sumAt(s, 9), u13 = sumAt(s, 13);
+        const u20 = sumAt(s, 2), u21 = sumAt(s, 6), u22 = sumAt(s, 10), u23 = sumAt(s, 14);
+        const u30 = sumAt(s, 3), u31 = sumAt(s, 7), u32 = sumAt(s, 11), u33 = sumAt(s, 15);
+        weightRow(out, u00 + 0.5 * (u01 + u02), u10 + 0.5 * (u11 + u12), u20 + 0.5 * (u21 + u22), u30 + 0.5 * (u31 + u32));
+        weightRow(out + 12, 0.5 * (u01 - u02), 0.5 * (u11 - u12), 0.5 * (u21 - u22), 0.5 * (u31 - u32));
+        weightRow(out + 24, 0.5 * (u01 + u02) + u03, 0.5 * (u11 + u12) + u13, 0.5 * (u21 + u22) + u23, 0.5 * (u31 + u32) + u33);
       }
-      weightRow(out, q00, q01, q02, q03);
-      weightRow(out + 12, q10, q11, q12, q13);
-      weightRow(out + 24, q20, q21, q22, q23);
     }
   }
 }
 
-// The float at p in each of `groups` partial sums (`stride` bytes apart), added in increasing order.
+// out[i] = Σ_g p[g·stride + i] for i < n, the groups added in increasing order (four lanes at a
+// time: each lane adds its own floats in the same order, so the sums are the scalar ones).
 // @ts-ignore: decorator
 @inline
-function groupSum(p: usize, groups: i32, stride: usize): f32 {
-  let s = load<f32>(p);
-  for (let g = 1; g < groups; g++) s += load<f32>(p + <usize>g * stride);
-  return s;
+function groupSums(p: usize, groups: i32, stride: usize, out: usize, n: i32): void {
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const q = p + (<usize>i << 2);
+    let s = v128.load(q);
+    for (let g = 1; g < groups; g++) s = f32x4.add(s, v128.load(q + <usize>g * stride));
+    v128.store(out + (<usize>i << 2), s);
+  }
+  for (; i < n; i++) {
+    const q = p + (<usize>i << 2);
+    let s = load<f32>(q);
+    for (let g = 1; g < groups; g++) s += load<f32>(q + <usize>g * stride);
+    store<f32>(out + (<usize>i << 2), s);
+  }
 }
 
-// q = Gᵀ·dU (3×4), in globals like t (no local arrays without an allocator).
-let q00: f64 = 0, q01: f64 = 0, q02: f64 = 0, q03: f64 = 0, q10: f64 = 0, q11: f64 = 0;
-let q12: f64 = 0, q13: f64 = 0, q20: f64 = 0, q21: f64 = 0, q22: f64 = 0, q23: f64 = 0;
-
+// Matrix ξ's sum at s (one k of weightOutput's chunk), as float64.
 // @ts-ignore: decorator
 @inline
-function qCol(j: i32, a: f64, b: f64, c: f64): void {
-  if (j == 0) { q00 = a; q10 = b; q20 = c; }
-  else if (j == 1) { q01 = a; q11 = b; q21 = c; }
-  else if (j == 2) { q02 = a; q12 = b; q22 = c; }
-  else { q03 = a; q13 = b; q23 = c; }
+function sumAt(s: usize, x: i32): f64 {
+  return <f64>load<f32>(s + (<usize>(x * CHUNK_STRIDE) << 2));
 }
 
 // One row of q·G: [a + ½(b + c), ½(b - c), ½(b + c) + d].

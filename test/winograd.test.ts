@@ -80,6 +80,7 @@ const SHAPES: [number, number, number, number, number][] = [
   [20, 16, 8, 8, 16],
   [40, 7, 3, 3, 6],
   [70, 20, 4, 4, 24],
+  [2, 530, 5, 5, 3], // C > 512: the weight gradient's output transform takes each m's k in two runs
 ];
 
 for (const pass of ["forward", "backwardInput", "backwardWeight"] as const) {
