@@ -251,7 +251,12 @@ function tapOffsets(offs: usize, K: i32, Hq: i32, Wq: i32): void {
 }
 
 // One image's Cin source planes (gH×gW) laid out for the direct path: zero-padded by gPH/gPW,
-// split into gSH·gSW phase planes of Hq×Wq each (see paddedFloats).
+// split into gSH·gSW phase planes of Hq×Wq each (see paddedFloats). A strided layer's phase
+// rows are written a row at a time: zeros, then the columns that fall inside the source (every
+// gSW-th float, four at a time by shuffles where gSW is 2), then zeros; a phase that no tap
+// reads (a 1×1 kernel's only tap is phase (0, 0)) is skipped. (Element by element, with a
+// bounds test on each and every phase written, this layout cost more than the convolutions
+// that read it: 17.6 ms of a ResNet-20 step against 11.0 for the direct kernels.)
 function padImage(src: usize, xp: usize, Cin: i32, Hq: i32, Wq: i32): void {
   if (gSH == 1 && gSW == 1) {
     padPlanes(src, xp, Cin, Hq, Wq);
@@ -262,16 +267,51 @@ function padImage(src: usize, xp: usize, Cin: i32, Hq: i32, Wq: i32): void {
     const xc = src + (<usize>(c * gH * gW) << 2);
     for (let a = 0; a < gSH; a++) {
       for (let b = 0; b < gSW; b++) {
-        for (let i = 0; i < Hq; i++) {
+        if (!phaseRead(a, gKH, gDH, gSH) || !phaseRead(b, gKW, gDW, gSW)) {
+          dst += <usize>(Hq * Wq) << 2;
+          continue;
+        }
+        // phase columns j whose source column w = j·gSW + b − gPW lies in [0, gW)
+        const jLo = min(Wq, (gPW - b + gSW - 1) / gSW);
+        const last = gW - 1 + gPW - b; // j·gSW ≤ last (a negative one: no column; / truncates)
+        const jHi = last < 0 ? jLo : max(jLo, min(Wq, last / gSW + 1));
+        for (let i = 0; i < Hq; i++, dst += <usize>Wq << 2) {
           const h = i * gSH + a - gPH;
-          for (let j = 0; j < Wq; j++, dst += 4) {
-            const w = j * gSW + b - gPW;
-            store<f32>(dst, h >= 0 && h < gH && w >= 0 && w < gW ? load<f32>(xc + (<usize>(h * gW + w) << 2)) : <f32>0);
+          if (h < 0 || h >= gH) {
+            memory.fill(dst, 0, <usize>Wq << 2);
+            continue;
           }
+          for (let j = 0; j < jLo; j++) store<f32>(dst + (<usize>j << 2), 0); // a column or two: no memory.fill call
+          stridedRow(dst, xc + (<usize>(h * gW + b - gPW) << 2), jLo, jHi);
+          for (let j = jHi; j < Wq; j++) store<f32>(dst + (<usize>j << 2), 0);
         }
       }
     }
   }
+}
+
+// Does a tap of a kernel of `taps` taps `dilation` apart read phase p of stride `stride`?
+// @ts-ignore: decorator
+@inline
+function phaseRead(p: i32, taps: i32, dilation: i32, stride: i32): bool {
+  for (let t = 0; t < taps; t++) if ((t * dilation) % stride == p) return true;
+  return false;
+}
+
+// dst[j] = row[j·gSW] for j in [jLo, jHi): `row` points at the source column of j = 0 (which may
+// lie before the row; only the columns of [jLo, jHi) are read). Stride 2: four at a time from
+// two loads and a shuffle of their even lanes, while all eight floats loaded lie in the range.
+// @ts-ignore: decorator
+@inline
+function stridedRow(dst: usize, row: usize, jLo: i32, jHi: i32): void {
+  let j = jLo;
+  if (gSW == 2) {
+    for (; 2 * j + 8 <= 2 * jHi - 1; j += 4) {
+      const p = row + (<usize>(2 * j) << 2);
+      v128.store(dst + (<usize>j << 2), v128.shuffle<f32>(v128.load(p), v128.load(p, 16), 0, 2, 4, 6));
+    }
+  }
+  for (; j < jHi; j++) store<f32>(dst + (<usize>j << 2), load<f32>(row + (<usize>(j * gSW) << 2)));
 }
 
 // Stride 1: the zero-padded planes, Hp×Wp each, row by row.
