@@ -115,7 +115,8 @@ function setConvGeom(K: i32, M: i32, H: i32, W: i32): void {
   setPlanes();
 }
 
-// Scratch floats of one thread: [P: one padded plane Hp·Wp][R: K·Hp·4·TWg, none when dense][V: 16·K·Tb][M: 16·M·Tb];
+// Scratch floats of one thread: [P: one padded plane Hp·Wp][R: K·Hp·4·TWg, none when dense][V: 16 matrices
+// K·Tb, gVxi apart][M: 16 matrices M·Tb, gMxi apart];
 // the transformed filters U (16 matrices K·Mp, gUxi apart) are a separate buffer, shared by a call's parts.
 function filterFloats(): i64 { return <i64>16 * <i64>gUxi; }
 function rowFloats(): i64 { return gDense > 0 ? 0 : <i64>gK * <i64>gHp * <i64>(4 * gTWg); }
@@ -569,7 +570,8 @@ function setWeightGeom(K: i32, M: i32, H: i32, W: i32, sizeK: i32 = K): void {
   setPlanes();
 }
 
-// Scratch floats of the weight gradient for Kb input channels: [P][R][V][Z: 16·M·Tb][D: M padded dy planes 2·TH × 2·TWg]
+// Scratch floats of the weight gradient for Kb input channels: [P][R][V][Z: 16 matrices M·Tb, gMxi apart]
+// [D: M padded dy planes 2·TH × 2·TWg]
 // (R and D unused in the dense layout).
 function weightScratchFloats(): i64 {
   return <i64>(gHp * gWp) + rowFloats() + <i64>16 * <i64>(gVxi + gMxi) + <i64>gM * <i64>(2 * gTH) * <i64>(2 * gTWg);
