@@ -58,6 +58,12 @@ let gMxi: i32 = 0; // the same for M's [M][Tb] (the weight gradient's Z)
 // and the transform of ResNet-18's 512-channel bank took 20 ms, a third of its 4×4 forward),
 // and V's and M's come out at about BLOCK_BYTES/32 floats (6 KiB: two L1 sets for 16
 // accesses). An odd number of lines sends the 16 to 16 different sets.
+// n output channels rounded up to whole NR-wide strips of the packed filters.
+// @ts-ignore: decorator
+@inline
+function stripFloats(n: i32): i32 {
+  return (n + NR - 1) & ~(NR - 1);
+}
 function oddLines(floats: i32): i32 {
   return (((floats + 15) >> 4) | 1) << 4;
 }
@@ -69,7 +75,7 @@ function setPlanes(): void {
 // sizeK: the channels that size the tile-row blocks (the layer's, when a call covers a block
 // of K only: the blocks, and so the weight gradient's summation order, must not depend on it).
 function setGeom(K: i32, M: i32, H: i32, W: i32, sizeK: i32 = K): void {
-  gK = K; gM = M; gMp = (M + NR - 1) & ~(NR - 1); gH = H; gW = W;
+  gK = K; gM = M; gMp = stripFloats(M); gH = H; gW = W;
   gUxi = oddLines(K * gMp);
   gDense = 0; // the dense layout, if at all, is set by setConvGeom / setWeightGeom
   gTH = (H + 1) >> 1;
@@ -129,8 +135,7 @@ export function winogradFits(N: i32, C: i32, H: i32, W: i32, O: i32, KH: i32, KW
                              PH: i32, PW: i32, DH: i32, DW: i32, G: i32, OH: i32, OW: i32): bool {
   if (!(N > 0 && C > 0 && O > 0 && H > 0 && W > 0 && KH == 3 && KW == 3 && SH == 1 && SW == 1 &&
         PH == 1 && PW == 1 && DH == 1 && DW == 1 && G == 1 && OH == H && OW == W)) return false;
-  const Cp = (C + NR - 1) & ~(NR - 1), Op = (O + NR - 1) & ~(NR - 1);
-  return <i64>16 * max(<i64>C * <i64>Op, <i64>O * <i64>Cp) <= MAX_FILTER_FLOATS;
+  return <i64>16 * max(<i64>C * <i64>stripFloats(O), <i64>O * <i64>stripFloats(C)) <= MAX_FILTER_FLOATS;
 }
 
 /** Col scratch floats of the Winograd forward (backward false) or input gradient (true). */
@@ -563,10 +568,6 @@ function setWeightGeom(K: i32, M: i32, H: i32, W: i32, sizeK: i32 = K): void {
   }
   gTb = gImgs * gRows * tilesPerRow;
   if (dense) gDense = gImgs;
-  // V and Z hold 16 matrices [K or M][gTb] and a transform stores one tile's 16 values gTb·K
-  // floats apart: a stride that is a multiple of 4 KiB sends all 16 to one L1 set (the 32→32
-  // 16×16 layer, gTb = 64, ran 1.4× slower than with 48). Four unused tiles of padding break it.
-  if ((gTb & 63) == 0) gTb += 4;
   setPlanes();
 }
 
